@@ -1,0 +1,163 @@
+"""Server-side settings: defaults, then a file named by ``QUAID_CONFIG``, then ``QUAID_*`` variables.
+
+Thresholds, weights and the merge strategy are server-side only: clients never
+choose algorithms. The calibrated defaults shipped with quaid live in
+``engine/calibrated.json`` (written by ``quaid calibrate``); a file named by
+``QUAID_CONFIG`` (JSON or TOML, same keys as :class:`Settings`) overrides them,
+and environment variables override both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from engine.errors import BadInput
+
+CALIBRATED_FILE = Path(__file__).with_name("calibrated.json")
+
+
+def default_home() -> Path:
+    """``$QUAID_HOME``, else ``$XDG_DATA_HOME/quaid``, else ``~/.local/share/quaid``."""
+    if os.environ.get("QUAID_HOME"):
+        return Path(os.environ["QUAID_HOME"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "quaid"
+
+
+@dataclass(frozen=True)
+class AlgorithmSettings:
+    """Per-algorithm overrides; ``None`` keeps the algorithm's own default."""
+
+    enabled: bool = True
+    yes: float | None = None
+    maybe: float | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=default_home)
+    redis_url: str | None = None  # None: start the embedded Redis in ``home``
+    max_pixels: int = 60_000_000
+    max_upload_bytes: int = 50 * 1024 * 1024
+    working_side: int = 1280
+    keep: str = "thumbnail"  # "none" | "thumbnail" | "original"
+    thumbnail_side: int = 320
+    all_orientations: bool = False
+    shortlist: int = 50  # candidates scored fully per query
+    algorithms: dict[str, AlgorithmSettings] = field(default_factory=dict)
+    distance_merge: str = "weighted_mean"
+    decision_merge: str = "pyramidal"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    read_keys: tuple[str, ...] = ()
+    write_keys: tuple[str, ...] = ()
+
+    def algorithm(self, name: str) -> AlgorithmSettings:
+        return self.algorithms.get(name, AlgorithmSettings())
+
+
+_ENV_PREFIX = "QUAID_"
+_SCALARS = {f.name: f.type for f in fields(Settings) if f.name != "algorithms"}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Defaults < calibrated.json < $QUAID_CONFIG < QUAID_* env vars < ``overrides``."""
+    values: dict[str, object] = {}
+    if CALIBRATED_FILE.exists():
+        values.update(_read_file(CALIBRATED_FILE))
+    if os.environ.get("QUAID_CONFIG"):
+        values = _merge(values, _read_file(Path(os.environ["QUAID_CONFIG"])))
+    values.update(_from_env())
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return settings_from_dict(values)
+
+
+def settings_from_dict(values: dict) -> Settings:
+    """Build :class:`Settings` from plain JSON-like values, refusing unknown keys."""
+    unknown = set(values) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise BadInput(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = dict(values)
+    algos = values.pop("algorithms", {}) or {}
+    settings = Settings()
+    converted = {k: _convert(k, v) for k, v in values.items()}
+    return replace(
+        settings,
+        **converted,
+        algorithms={
+            name: a if isinstance(a, AlgorithmSettings) else AlgorithmSettings(**a)
+            for name, a in algos.items()
+        },
+    )
+
+
+def settings_to_dict(settings: Settings) -> dict:
+    """JSON-ready form (used by ``quaid calibrate`` to write config files)."""
+    out = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if f.name == "algorithms":
+            value = {n: a.__dict__ for n, a in value.items()}
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def _read_file(path: Path) -> dict:
+    try:
+        text = path.read_text()
+        return tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"cannot read settings file {path}: {exc}") from None
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if key == "algorithms" and isinstance(value, dict):
+            algos = {k: dict(v) for k, v in (base.get("algorithms") or {}).items()}
+            for name, conf in value.items():
+                algos.setdefault(name, {}).update(conf)
+            merged[key] = algos
+        else:
+            merged[key] = value
+    return merged
+
+
+def _from_env() -> dict:
+    out = {}
+    for name in _SCALARS:
+        raw = os.environ.get(_ENV_PREFIX + name.upper())
+        if raw is not None and name not in ("home",):
+            out[name] = raw
+    if os.environ.get("QUAID_HOME"):
+        out["home"] = os.environ["QUAID_HOME"]
+    return out
+
+
+def _convert(name: str, value: object) -> object:
+    kind = str(_SCALARS.get(name, ""))
+    try:
+        if name == "home":
+            return Path(str(value))
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(value)  # type: ignore[arg-type]
+        if kind == "int":
+            return int(value)  # type: ignore[arg-type]
+        if kind == "bool":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if kind.startswith("str | None") and value in ("", None):
+            return None
+        return value
+    except (TypeError, ValueError):
+        raise BadInput(f"setting {name}: cannot use {value!r}") from None

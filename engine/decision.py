@@ -1,0 +1,71 @@
+"""Per-algorithm votes and the merged answer (value objects only).
+
+The merging strategies themselves live in :mod:`engine.merging`. A comparison
+of two pictures yields one :class:`Vote` per algorithm that ran and one
+:class:`Verdict` that MISP and AIL automate on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Vote(str, Enum):
+    """One algorithm's opinion."""
+
+    YES = "yes"
+    MAYBE = "maybe"
+    NO = "no"
+
+
+class Decision(str, Enum):
+    """The answer clients automate on."""
+
+    ACCEPTED = "accepted"
+    TO_REVIEW = "to-review"
+    REJECTED = "rejected"
+
+    @property
+    def rank(self) -> int:
+        """0 = best (accepted); used to pick the best decision among matches."""
+        return {"accepted": 0, "to-review": 1, "rejected": 2}[self.value]
+
+
+VOTE_TO_DECISION = {Vote.YES: Decision.ACCEPTED, Vote.MAYBE: Decision.TO_REVIEW, Vote.NO: Decision.REJECTED}
+
+
+@dataclass(frozen=True)
+class AlgorithmResult:
+    """One algorithm's distance (0 = identical, 1 = unrelated) and vote."""
+
+    distance: float
+    vote: Vote
+
+    def to_json(self) -> dict:
+        return {"distance": round(self.distance, 6), "decision": self.vote.value}
+
+
+def vote_for(distance: float, yes_threshold: float, maybe_threshold: float) -> Vote:
+    """distance <= yes -> YES, <= maybe -> MAYBE, else NO."""
+    if distance <= yes_threshold:
+        return Vote.YES
+    if distance <= maybe_threshold:
+        return Vote.MAYBE
+    return Vote.NO
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The merged answer for one pair of pictures, with every algorithm's own result."""
+
+    distance: float
+    decision: Decision
+    algorithms: dict[str, AlgorithmResult] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "distance": round(self.distance, 6),
+            "decision": self.decision.value,
+            "algorithms": {name: r.to_json() for name, r in self.algorithms.items()},
+        }

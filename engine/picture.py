@@ -1,0 +1,153 @@
+"""Safe picture loading: bytes or a path in, one normalised RGB picture out.
+
+Why here: every algorithm must see the same pixels, and hostile input must be
+refused before it costs memory. Steps, in order:
+
+1. refuse empty input and declared sizes above ``max_pixels`` (decompression
+   bombs) *before* decoding pixels; Pillow reads the header only at ``open``;
+2. take the first frame of animated GIF/WebP/APNG;
+3. let JPEG decode at a reduced scale (``draft``) so a 12-megapixel photo costs
+   little more than a screenshot;
+4. apply EXIF orientation, flatten transparency on white, convert any mode
+   (palette, CMYK, 16-bit, greyscale) to 8-bit RGB;
+5. resize once to at most ``working_side`` pixels on the long side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from engine.errors import NotAPicture, PictureTooLarge
+
+DEFAULT_MAX_PIXELS = 60_000_000  # pixels; ~ a 9000 x 6700 photo
+DEFAULT_WORKING_SIDE = 1280  # pixels on the long side after normalisation
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded, normalised picture. ``image`` is 8-bit RGB, long side <= working side."""
+
+    image: Image.Image
+    sha256: str
+    original_width: int
+    original_height: int
+    format: str
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+    @cached_property
+    def rgb(self) -> np.ndarray:
+        """H x W x 3 uint8 array of the working-size picture."""
+        return np.asarray(self.image, dtype=np.uint8)
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        """H x W uint8 luma (ITU-R 601-2, as Pillow's ``L`` mode)."""
+        return np.asarray(self.image.convert("L"), dtype=np.uint8)
+
+    def transformed(self, method: Image.Transpose | None) -> "Picture":
+        """The same picture mirrored or rotated (for orientation-tolerant matching)."""
+        if method is None:
+            return self
+        return Picture(self.image.transpose(method), self.sha256, self.original_width,
+                       self.original_height, self.format)
+
+
+def load_picture(
+    source: bytes | str | Path,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    working_side: int = DEFAULT_WORKING_SIDE,
+) -> Picture:
+    """Decode ``source`` (bytes or a file path) into a :class:`Picture`.
+
+    Raises :class:`NotAPicture` for anything Pillow cannot decode fully and
+    :class:`PictureTooLarge` when the declared pixel count exceeds ``max_pixels``.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
+    if not data:
+        raise NotAPicture("empty file")
+    image = _open(data, max_pixels)
+    fmt = image.format or "unknown"
+    width, height = image.size
+    image = _decode(image, working_side)
+    return Picture(image, hashlib.sha256(data).hexdigest(), width, height, fmt)
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise NotAPicture("not a picture in a supported format") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise NotAPicture(f"cannot read picture header: {_reason(exc)}") from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise NotAPicture(f"picture has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise PictureTooLarge(
+            f"picture declares {width}x{height} pixels, above the limit of {max_pixels}"
+        )
+    return image
+
+
+def _decode(image: Image.Image, working_side: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.seek(0)  # first frame of animations
+            if image.format == "JPEG":
+                image.draft("RGB", _draft_size(image.size, working_side))
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            image = _to_rgb(image)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise NotAPicture(f"corrupt or truncated picture: {_reason(exc)}") from None
+    if max(image.size) > working_side:
+        image.thumbnail((working_side, working_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def _draft_size(size: tuple[int, int], working_side: int) -> tuple[int, int]:
+    """Ask JPEG's DCT scaling for no less than the working size on the long side."""
+    width, height = size
+    scale = working_side / max(width, height)
+    return (max(1, int(width * scale)), max(1, int(height * scale)))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB, transparent pixels flattened on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = max(float(array.max()), 1.0)
+        scale = 255.0 / (65535.0 if peak > 255 else 255.0)
+        image = Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")  # palette, CMYK (Pillow undoes Adobe's inversion), L, 1
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
