@@ -96,7 +96,9 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise NotAPicture("not a picture in a supported format") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise PictureTooLarge("picture declares far more pixels than allowed (decompression bomb)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise NotAPicture(f"cannot read picture header: {_reason(exc)}") from None
     width, height = image.size
     if width < 1 or height < 1:
