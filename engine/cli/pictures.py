@@ -1,0 +1,246 @@
+"""Picture commands of the ``quaid`` CLI: add, search, show, delete, stats, export.
+
+Each command opens the local store through :class:`engine.core.Quaid` once (so a
+search of many pictures loads the candidate index once), reports one line per
+input, and keeps going when one input fails: its reason goes to stderr and the
+exit code is 1 at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from tqdm import tqdm
+
+from engine.config import load_settings
+from engine.errors import BadInput, QuaidError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the picture commands to the ``quaid`` parser."""
+    _register_add(subparsers)
+    _register_search(subparsers)
+    _register_show(subparsers)
+    _register_delete(subparsers)
+    _register_stats(subparsers)
+    _register_export(subparsers)
+
+
+# --- argument parsers -------------------------------------------------------------------
+
+def _register_add(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "add", help="add pictures (files or folders, recursively) to the store",
+        description="Add pictures to the store. Adding the same bytes twice reports 'duplicate'.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="picture file or folder (recursive)")
+    p.add_argument("--tag", action="append", default=[], metavar="T", help="tag to attach (repeatable)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="metadata entry to attach (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.set_defaults(func=run_add)
+
+
+def _register_search(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search", help="find stored pictures that are the same or nearly the same",
+        description="Search the store with one or more pictures; matches are sorted best first.")
+    p.add_argument("paths", nargs="+", metavar="IMAGE", help="picture file or folder (recursive)")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="at most N matches per query (10)")
+    p.add_argument("--all", action="store_true", dest="include_rejected",
+                   help="also list rejected candidates")
+    p.add_argument("--json", action="store_true", help="print one JSON object per query and line")
+    p.set_defaults(func=run_search)
+
+
+def _register_show(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("show", help="show one stored picture's record",
+                              description="Show a stored picture (full id or unique id prefix).")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(func=run_show)
+
+
+def _register_delete(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("delete", help="delete stored pictures",
+                              description="Delete stored pictures (full id or unique id prefix).")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(func=run_delete)
+
+
+def _register_stats(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("stats", help="pictures, clusters and store size",
+                              description="Counts of pictures and clusters, and the store's size.")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_stats)
+
+
+def _register_export(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export", help="export pictures and clusters as JSON or as a graph",
+        description="Export the store: 'json' lists pictures and clusters; 'graph' gives nodes, "
+                    "edges (with distances and decisions) and clusters for a graph viewer.")
+    p.add_argument("--format", choices=("json", "graph"), default="json")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=run_export)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+def run_add(args: argparse.Namespace) -> int:
+    metadata = _parse_meta(args.meta)
+    files = list(iter_files(args.paths))
+    failures = 0
+    with _open_quaid() as quaid:
+        for path in tqdm(files, desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files)):
+            try:
+                result = quaid.add(path.read_bytes(), name=str(path), tags=args.tag, metadata=metadata)
+            except (QuaidError, OSError) as exc:
+                failures += 1
+                _fail(args, "add", path, exc, {"id": None, "name": str(path), "status": "error",
+                                                "cluster": None})
+                continue
+            if args.json:
+                _print_json(result.to_json())
+            else:
+                tqdm.write(f"{result.status:<9} {result.id}  cluster {result.cluster}  {result.name}",
+                           file=sys.stdout)
+    return 1 if failures or not files else 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise BadInput("--top must be at least 1")
+    files = list(iter_files(args.paths))
+    failures = 0
+    with _open_quaid() as quaid:
+        for path in tqdm(files, desc="search", unit="pic", file=sys.stderr, disable=_no_bar(files)):
+            try:
+                result = quaid.search(path.read_bytes(), top=args.top,
+                                      include_rejected=args.include_rejected)
+            except (QuaidError, OSError) as exc:
+                failures += 1
+                _fail(args, "search", path, exc, {"query": str(path), "decision": None,
+                                                   "matches": [], "status": "error"})
+                continue
+            answer = {"query": str(path), **result.to_json()}
+            if args.json:
+                _print_json(answer)
+            else:
+                tqdm.write(_search_table(answer), file=sys.stdout)
+    return 1 if failures or not files else 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with _open_quaid() as quaid:
+        record = quaid.get(quaid.resolve(args.id)).to_json()
+    if args.json:
+        _print_json(record)
+    else:
+        width = max(len(k) for k in record)
+        for key, value in record.items():
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            print(f"{key:<{width}}  {text}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    failures = 0
+    with _open_quaid() as quaid:
+        for ident in args.ids:
+            try:
+                full = quaid.resolve(ident)
+                quaid.delete(full)
+            except QuaidError as exc:
+                failures += 1
+                print(f"quaid delete: {ident}: {exc}", file=sys.stderr)
+                continue
+            print(f"deleted {full}")
+    return 1 if failures else 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    with _open_quaid() as quaid:
+        stats = quaid.stats()
+    if args.json:
+        _print_json(stats)
+    else:
+        width = max(len(k) for k in stats)
+        for key, value in stats.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    with _open_quaid() as quaid:
+        document = quaid.export(args.format)
+    text = json.dumps(document, ensure_ascii=False, indent=1)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+def iter_files(paths: Iterable[str]) -> Iterator[Path]:
+    """Files named, and every regular file under named folders (sorted, hidden ones skipped).
+
+    A path that does not exist is yielded as is, so the command reports it as a failure.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                relative = child.relative_to(path).parts
+                if child.is_file() and not any(part.startswith(".") for part in relative):
+                    yield child
+        else:
+            yield path
+
+
+def _open_quaid():
+    from engine.core import Quaid  # imported late: `quaid --help` must not need Redis
+
+    return Quaid.open(load_settings())
+
+
+def _parse_meta(items: list[str]) -> dict[str, str]:
+    metadata = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--meta wants KEY=VALUE, got {item!r}")
+        metadata[key] = value
+    return metadata
+
+
+def _fail(args: argparse.Namespace, command: str, path: Path, exc: BaseException, record: dict) -> None:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    tqdm.write(f"quaid {command}: {path}: {reason}", file=sys.stderr)
+    if args.json:
+        _print_json({**record, "error": reason})
+
+
+def _no_bar(items: list) -> bool | None:
+    """No bar for a single input; otherwise let tqdm decide (none when stderr is not a terminal)."""
+    return True if len(items) < 2 else None
+
+
+def _print_json(value: dict) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _search_table(answer: dict) -> str:
+    lines = [f"{answer['query']}: {answer['decision']}"]
+    for rank, match in enumerate(answer["matches"], 1):
+        lines.append(f"  {rank:>3}. {match['decision']:<9} {match['distance']:.4f}  "
+                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {match['name']}")
+    if not answer["matches"]:
+        lines.append("  (no match)")
+    return "\n".join(lines)
