@@ -1,11 +1,157 @@
 """Extract all enabled features of a picture, and compare two feature sets into a Verdict.
 
-CONTRACT (implemented by the algorithms work, used by core/store/service):
+CONTRACT (implemented here, used by core/store/service):
 
     matcher = Matcher(settings)
     matcher.algorithms                      # list of enabled Algorithm instances
     matcher.extract(picture) -> dict[str, bytes]        # every enabled algorithm, for storing
-    matcher.query(picture) -> Query                      # query-side features (orientations, lazy costly ones)
+    matcher.query(picture) -> Query                  # query-side features (orientations, lazy costly ones)
     matcher.compare(query, stored: Mapping[str, bytes]) -> Verdict
-    matcher.prefilter_codes(features: Mapping[str, bytes]) -> dict[str, bytes]  # packed-bit codes for the index
+    matcher.prefilter_codes(features: Mapping[str, bytes]) -> dict[str, bytes]  # packed-bit codes, index
+    matcher.query_codes(query) -> dict[str, list[bytes]]  # the same codes of the query, every orientation
+
+Why a Query object: query-side features are computed lazily, per algorithm and
+once per search, so the pyramidal merger can leave a costly verifier's query
+feature (ORB keypoints) uncomputed when every candidate is clearly rejected,
+and each orientable algorithm extracts its eight orientations once, not once
+per candidate. Thresholds and weights come from ``settings.algorithm(name)``,
+falling back to each algorithm's class defaults.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from engine import algorithms as registry
+from engine.algorithms.base import COSTLY, Algorithm
+from engine.config import Settings
+from engine.decision import VOTE_TO_DECISION, AlgorithmResult, Decision, Verdict, vote_for
+from engine.errors import BadInput
+from engine.merging import Ballot, decision_merger, distance_merger
+from engine.picture import Picture
+
+
+class Query:
+    """A picture being searched for; features are extracted on first use and cached."""
+
+    def __init__(self, matcher: Matcher, picture: Picture) -> None:
+        self.matcher = matcher
+        self.picture = picture
+        self._features: dict[str, list[bytes]] = {}
+
+    def features(self, name: str) -> list[bytes]:
+        """The query features of algorithm ``name``: one, or one per orientation."""
+        if name not in self._features:
+            algorithm = self.matcher.algorithm(name)
+            if self.matcher.settings.all_orientations and algorithm.orientable:
+                self._features[name] = algorithm.extract_orientations(self.picture)
+            else:
+                self._features[name] = [algorithm.extract(self.picture)]
+        return self._features[name]
+
+    @property
+    def extracted(self) -> set[str]:
+        """Names of the algorithms whose query features were computed so far."""
+        return set(self._features)
+
+    def stored_features(self) -> dict[str, bytes]:
+        """Every enabled algorithm's feature of the picture as it is (for storing after a search)."""
+        return {a.name: self.features(a.name)[0] for a in self.matcher.algorithms}
+
+
+class Matcher:
+    """The enabled algorithms with their thresholds, weights and merge strategy."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings if settings is not None else Settings()
+        unknown = set(self.settings.algorithms) - set(registry.BY_NAME)
+        if unknown:
+            raise BadInput(f"settings name unknown algorithm(s): {', '.join(sorted(unknown))}")
+        self.algorithms: list[Algorithm] = [cls() for cls in registry.ALGORITHMS if self._enabled(cls)]
+        if not self.algorithms:
+            raise BadInput("no algorithm is enabled")
+        self._by_name = {a.name: a for a in self.algorithms}
+        self._merge_distance = distance_merger(self.settings.distance_merge)
+        self._merge_decision = decision_merger(self.settings.decision_merge)
+
+    def _enabled(self, cls: type[Algorithm]) -> bool:
+        if cls.name in self.settings.algorithms:
+            return self.settings.algorithms[cls.name].enabled
+        return cls.enabled_by_default
+
+    def algorithm(self, name: str) -> Algorithm:
+        """The enabled algorithm called ``name``; others -> :class:`BadInput`."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise BadInput(f"algorithm {name!r} is not enabled") from None
+
+    def thresholds(self, name: str) -> tuple[float, float]:
+        """(yes, maybe) thresholds of ``name``: settings first, class defaults otherwise."""
+        algorithm, conf = self.algorithm(name), self.settings.algorithm(name)
+        yes = algorithm.yes_threshold if conf.yes is None else conf.yes
+        maybe = algorithm.maybe_threshold if conf.maybe is None else conf.maybe
+        return yes, max(yes, maybe)
+
+    def weight(self, name: str) -> float:
+        return self.settings.algorithm(name).weight
+
+    # ------------------------------------------------------------------ extraction
+
+    def extract(self, picture: Picture) -> dict[str, bytes]:
+        """Every enabled algorithm's feature, for storing."""
+        return {a.name: a.extract(picture) for a in self.algorithms}
+
+    def query(self, picture: Picture) -> Query:
+        return Query(self, picture)
+
+    def prefilter_codes(self, features: Mapping[str, bytes]) -> dict[str, bytes]:
+        """Packed-bit codes for the candidate index (the enabled ``prefilter`` algorithms present)."""
+        return {a.name: a.code(features[a.name]) for a in self._prefilter() if a.name in features}
+
+    def query_codes(self, query: Query) -> dict[str, list[bytes]]:
+        """The query's codes for the candidate index, one per orientation when orientations are on."""
+        return {a.name: [a.code(f) for f in query.features(a.name)] for a in self._prefilter()}
+
+    def _prefilter(self) -> list[Algorithm]:
+        return [a for a in self.algorithms if a.prefilter and a.hamming_bits]
+
+    # ------------------------------------------------------------------ comparison
+
+    def score(self, query: Query, name: str, stored: bytes) -> AlgorithmResult:
+        """One algorithm's result: the smallest distance over the query's orientations."""
+        algorithm = self.algorithm(name)
+        distance = min(algorithm.distance(feature, stored) for feature in query.features(name))
+        distance = min(1.0, max(0.0, distance))
+        return AlgorithmResult(distance, vote_for(distance, *self.thresholds(name)))
+
+    def compare(self, query: Query | Picture, stored: Mapping[str, bytes]) -> Verdict:
+        """Compare a query with one stored picture's features.
+
+        Algorithms whose stored feature is missing (stored before the algorithm
+        was enabled) are skipped. Nothing comparable -> rejected at distance 1.
+        """
+        if isinstance(query, Picture):
+            query = self.query(query)
+        results: dict[str, AlgorithmResult] = {}
+        tiers = [self._tier(query, stored, group, results) for group in self._tiers(stored)]
+        if not tiers:
+            return Verdict(1.0, Decision.REJECTED, {})
+        vote = self._merge_decision(tiers)
+        distance = self._merge_distance([(r.distance, self.weight(n)) for n, r in results.items()])
+        return Verdict(distance, VOTE_TO_DECISION[vote], results)
+
+    def _tiers(self, stored: Mapping[str, bytes]) -> list[list[Algorithm]]:
+        """Cheap algorithms, then costly verifiers (``cost >= COSTLY``); empty tiers dropped."""
+        present = [a for a in self.algorithms if a.name in stored]
+        cheap = [a for a in present if a.cost < COSTLY]
+        costly = sorted((a for a in present if a.cost >= COSTLY), key=lambda a: a.cost)
+        return [tier for tier in (cheap, costly) if tier]
+
+    def _tier(self, query: Query, stored: Mapping[str, bytes], group: list[Algorithm],
+              results: dict[str, AlgorithmResult]):
+        def run() -> list[Ballot]:
+            for algorithm in group:
+                results[algorithm.name] = self.score(query, algorithm.name, stored[algorithm.name])
+            return [(results[a.name].vote, self.weight(a.name)) for a in group]
+        return run

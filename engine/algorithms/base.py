@@ -3,6 +3,10 @@
 Modelled on Meta's python-threatexchange ``SignalType``: class-level metadata
 (name, default thresholds, cost), one ``extract`` and one ``distance``. Features
 are plain bytes so they can be stored in Redis without pickle.
+
+Where to start: subclass :class:`Algorithm`, set the class attributes, write
+``extract`` and ``distance``, add the class to ``engine.algorithms.ALGORITHMS``;
+``tests/test_algorithms.py`` then runs the conformance kit on it.
 """
 
 from __future__ import annotations
@@ -11,8 +15,23 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
+from PIL import Image
 
+from engine.errors import BadInput
 from engine.picture import Picture
+
+#: The eight dihedral orientations (identity, mirrors, rotations, transposes),
+#: as image-match's ``all_orientations`` does for its Goldberg signature.
+ORIENTATIONS: tuple[Image.Transpose | None, ...] = (
+    None,
+    Image.Transpose.FLIP_LEFT_RIGHT,
+    Image.Transpose.FLIP_TOP_BOTTOM,
+    Image.Transpose.ROTATE_90,
+    Image.Transpose.ROTATE_180,
+    Image.Transpose.ROTATE_270,
+    Image.Transpose.TRANSPOSE,
+    Image.Transpose.TRANSVERSE,
+)
 
 
 class Algorithm(ABC):
@@ -24,13 +43,17 @@ class Algorithm(ABC):
         (distance <= yes -> YES, <= maybe -> MAYBE, else NO); calibrated
         values in the settings override them.
       cost: relative cost of ``distance`` (1 = a popcount); the pyramidal
-        merger runs cheap algorithms first.
-      hamming_bits: when set, ``extract`` returns exactly ``hamming_bits / 8``
-        bytes of packed bits whose Hamming distance is meaningful, so the fast
-        candidate index can use them.
+        merger runs cheap algorithms first. Algorithms with ``cost >=
+        COSTLY`` are verifiers: computed only when the cheap ones are unsure.
+      hamming_bits: when set, the first ``hamming_bits / 8`` bytes of the
+        feature (see :meth:`code`) are packed bits whose Hamming distance is
+        meaningful, so the fast candidate index can use them.
+      prefilter: offer :meth:`code` to the candidate index (needs ``hamming_bits``).
       orientable: ``distance`` can be made mirror/rotation tolerant by
         extracting the query in several orientations (image-match's
         ``all_orientations``).
+      enabled_by_default: part of the default algorithm set when the settings
+        do not mention the algorithm.
     """
 
     name: ClassVar[str]
@@ -38,7 +61,9 @@ class Algorithm(ABC):
     maybe_threshold: ClassVar[float]
     cost: ClassVar[int] = 1
     hamming_bits: ClassVar[int | None] = None
+    prefilter: ClassVar[bool] = False
     orientable: ClassVar[bool] = False
+    enabled_by_default: ClassVar[bool] = True
 
     @abstractmethod
     def extract(self, picture: Picture) -> bytes:
@@ -46,12 +71,39 @@ class Algorithm(ABC):
 
     @abstractmethod
     def distance(self, a: bytes, b: bytes) -> float:
-        """Distance of two features in [0, 1]; 0 = identical."""
+        """Distance of two features in [0, 1]; 0 = identical. Malformed features -> BadInput."""
+
+    def extract_orientations(self, picture: Picture) -> list[bytes]:
+        """The feature of ``picture`` in each of :data:`ORIENTATIONS` (identity first).
+
+        Algorithms that can do this faster (PDQ computes its eight dihedral
+        hashes from one DCT) override it.
+        """
+        return [self.extract(picture.transformed(method)) for method in ORIENTATIONS]
+
+    def code(self, feature: bytes) -> bytes:
+        """The packed-bit part of ``feature`` for the Hamming prefilter."""
+        if not self.hamming_bits:
+            raise BadInput(f"{self.name} has no packed-bit code")
+        size = self.hamming_bits // 8
+        if len(feature) < size:
+            raise BadInput(f"{self.name}: feature of {len(feature)} bytes, expected at least {size}")
+        return bytes(feature[:size])
+
+
+#: ``cost`` from which an algorithm counts as a costly verifier (ORB-like: milliseconds a pair).
+COSTLY = 100
 
 
 def hamming_fraction(a: bytes, b: bytes) -> float:
     """Share of differing bits between two equal-length packed bit strings."""
     if len(a) != len(b) or not a:
-        raise ValueError("features of different lengths")
+        raise BadInput("features of different lengths")
     x = np.frombuffer(a, dtype=np.uint8) ^ np.frombuffer(b, dtype=np.uint8)
     return float(np.unpackbits(x).sum()) / (8 * len(a))
+
+
+def check_length(name: str, feature: bytes, size: int) -> None:
+    """Raise :class:`BadInput` unless ``feature`` has exactly ``size`` bytes."""
+    if len(feature) != size:
+        raise BadInput(f"{name}: feature of {len(feature)} bytes, expected {size}")

@@ -1,0 +1,29 @@
+"""dHash: sign of horizontal neighbour differences on a 9x8 thumbnail (ImageHash ``dhash``).
+
+Krawetz, "Kind of Like That" (2013); the fingerprint-database tutorial's hash.
+Robust to scaling and brightness; weak on crops and scrolling (a shift moves
+every gradient).
+"""
+
+from __future__ import annotations
+
+import imagehash
+
+from engine.algorithms._imagehash import ImageHashAlgorithm, fixed
+
+
+class DHash(ImageHashAlgorithm):
+    name = "dhash"
+    hash_size = 8
+    yes_threshold = 10 / 64
+    maybe_threshold = 16 / 64
+    prefilter = True
+    _hash = fixed(imagehash.dhash)
+
+
+class DHash256(DHash):
+    name = "dhash256"
+    hash_size = 16
+    yes_threshold = 0.15
+    maybe_threshold = 0.25
+    prefilter = False
