@@ -1,0 +1,92 @@
+"""The change stream: how processes sharing one Redis keep their in-memory index in sync.
+
+Every add, delete or update appends ``{op, id}`` to the Redis stream ``quaid:changes``.
+A process rebuilds its index from the records at start (noting the stream position
+first), then reads the stream from that position before each search. Events only
+say *which* picture changed; the reader re-reads that picture's current state, so
+replaying an event twice, or out of order with a rebuild, is harmless.
+
+Ordering with the record write (no cross-slot transaction exists on a Redis Cluster):
+an ``add`` event is appended *before* the record is written, so a writer that dies
+between the two leaves an event whose record never appears; readers retry such an
+event for :data:`PENDING_GRACE` seconds and then drop it. A ``delete`` event is
+appended *after* the record is removed; a reader that misses one (writer died in
+between) still never returns the picture, because search re-reads candidates'
+features and drops ids that no longer exist.
+
+The stream is capped (``MAXLEN ~``); a reader that falls behind the cap rebuilds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from engine.store import keys
+
+STREAM_MAXLEN = 1_000_000  # events kept (approximately); a reader further behind rebuilds
+PENDING_GRACE = 10.0  # seconds an add event waits for its record before it is dropped
+START = "0-0"
+
+
+@dataclass(frozen=True)
+class Change:
+    stream_id: str
+    op: str  # "add" | "delete" | "update"
+    id: str
+
+
+class ChangeLog:
+    """Append to and read from the ``quaid:changes`` stream."""
+
+    def __init__(self, client: redis.Redis, key: str = keys.CHANGES) -> None:
+        self.redis = client
+        self.key = key
+
+    def publish(self, op: str, picture_id: str) -> str:
+        stream_id = self.redis.xadd(self.key, {"op": op, "id": picture_id},
+                                    maxlen=STREAM_MAXLEN, approximate=True)
+        return stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+
+    def last_id(self) -> str:
+        """Id of the newest event, or ``0-0`` for an empty stream."""
+        newest = self.redis.xrevrange(self.key, count=1)
+        return _text(newest[0][0]) if newest else START
+
+    def first_id(self) -> str | None:
+        oldest = self.redis.xrange(self.key, count=1)
+        return _text(oldest[0][0]) if oldest else None
+
+    def read(self, after: str, count: int = 10_000) -> list[Change]:
+        """Events strictly after ``after`` (not blocking), oldest first."""
+        changes: list[Change] = []
+        while True:
+            reply = self.redis.xread({self.key: after}, count=count)
+            if not reply:
+                return changes
+            events = reply[0][1]
+            for stream_id, values in events:
+                fields = {_text(k): _text(v) for k, v in values.items()}
+                changes.append(Change(_text(stream_id), fields.get("op", ""), fields.get("id", "")))
+            after = changes[-1].stream_id
+            if len(events) < count:
+                return changes
+
+    def missed(self, after: str) -> bool:
+        """True when events after ``after`` were trimmed away (the reader must rebuild)."""
+        first = self.first_id()
+        return first is not None and after != START and _order(first) > _order(after) \
+            and not self._contains(after)
+
+    def _contains(self, stream_id: str) -> bool:
+        return bool(self.redis.xrange(self.key, min=stream_id, max=stream_id, count=1))
+
+
+def _order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

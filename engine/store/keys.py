@@ -1,0 +1,63 @@
+"""Every Redis key quaid uses, from named templates in one place.
+
+Cluster-safe from the first line (issue 9): all keys of one picture carry the same
+hash tag ``{<id>}``, so they live in one Redis Cluster slot and the one script that
+writes or deletes a picture touches a single slot. Global keys (the change stream,
+the cluster counter) are single keys written by single commands; nothing ever spans
+two slots in one transaction or script.
+
+Layout (``<id>`` is the picture's SHA-256 hex):
+
+=====================================  ======  ==================================================
+key                                    type    content
+=====================================  ======  ==================================================
+``quaid:picture:{<id>}``               hash    the record: name, tags, metadata (JSON), added, ...
+``quaid:features:{<id>}``              hash    one field per algorithm: the feature bytes
+``quaid:codes:{<id>}``                 hash    one field per prefilter code: packed bits (index)
+``quaid:image:{<id>}``                 hash    ``data`` (original or thumbnail bytes), ``type``
+``quaid:changes``                      stream  ``op`` (add/delete/update) and ``id``, for index sync
+``quaid:clusters:next``                string  counter giving new cluster numbers
+=====================================  ======  ==================================================
+"""
+
+from __future__ import annotations
+
+PREFIX = "quaid"
+
+PICTURE = PREFIX + ":picture:{{{id}}}"
+FEATURES = PREFIX + ":features:{{{id}}}"
+CODES = PREFIX + ":codes:{{{id}}}"
+IMAGE = PREFIX + ":image:{{{id}}}"
+CHANGES = PREFIX + ":changes"
+CLUSTER_COUNTER = PREFIX + ":clusters:next"
+
+CODES_PATTERN = PREFIX + ":codes:*"
+PICTURE_PATTERN = PREFIX + ":picture:*"
+
+
+def picture(picture_id: str) -> str:
+    return PICTURE.format(id=picture_id)
+
+
+def features(picture_id: str) -> str:
+    return FEATURES.format(id=picture_id)
+
+
+def codes(picture_id: str) -> str:
+    return CODES.format(id=picture_id)
+
+
+def image(picture_id: str) -> str:
+    return IMAGE.format(id=picture_id)
+
+
+def picture_keys(picture_id: str) -> list[str]:
+    """The keys one picture owns, in the order the store's scripts expect them."""
+    return [picture(picture_id), features(picture_id), codes(picture_id), image(picture_id)]
+
+
+def id_of(key: str | bytes) -> str:
+    """The picture id inside any per-picture key (the text between the braces)."""
+    text = key.decode() if isinstance(key, bytes) else key
+    start, end = text.index("{") + 1, text.rindex("}")
+    return text[start:end]

@@ -1,0 +1,201 @@
+"""Picture records in Redis: write, read, update and delete one picture atomically.
+
+A picture is either fully stored or absent: its record, features, index codes and
+optional image are written by one Lua script over keys that share the hash tag
+``{<id>}`` (see :mod:`engine.store.keys`), so the write is atomic on a single Redis
+and on a Redis Cluster alike, and the script's ``EXISTS`` check makes adding the
+same bytes twice answer "duplicate" even when two processes race.
+
+Features are stored as raw bytes, one hash field per algorithm — never pickle
+(douglas-quaid pickled them; unpickling data from a shared store is code execution).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import redis
+
+from engine.store import keys
+
+# KEYS: picture, features, codes, image. ARGV: counts of record/features/codes/image args, then them.
+_PUT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local i = 5
+for k = 1, 4 do
+  local n = tonumber(ARGV[k])
+  if n > 0 then redis.call('HSET', KEYS[k], unpack(ARGV, i, i + n - 1)) end
+  i = i + n
+end
+return 1
+"""
+
+# KEYS: picture, features, codes, image. Returns the deleted record's fields, or nil.
+_DELETE = """
+local record = redis.call('HGETALL', KEYS[1])
+if #record == 0 then return false end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return record
+"""
+
+# KEYS: picture. ARGV: field/value pairs. Updates only a record that exists.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class PictureRecord:
+    """What quaid knows about one stored picture (its features are kept apart)."""
+
+    id: str
+    name: str = ""
+    tags: tuple[str, ...] = ()
+    metadata: dict = field(default_factory=dict)
+    added: float = 0.0  # seconds since the epoch
+    size: int = 0  # bytes submitted
+    width: int = 0  # pixels, as submitted (before normalisation)
+    height: int = 0
+    format: str = ""
+    cluster: int = 0
+
+    def to_json(self) -> dict:
+        added = datetime.fromtimestamp(self.added, UTC).isoformat(timespec="milliseconds")
+        return {"id": self.id, "name": self.name, "tags": list(self.tags), "metadata": self.metadata,
+                "added": added.replace("+00:00", "Z"), "size": self.size, "width": self.width,
+                "height": self.height, "format": self.format, "cluster": self.cluster}
+
+    def to_hash(self) -> dict[str, str]:
+        return {"name": self.name, "tags": json.dumps(list(self.tags)),
+                "metadata": json.dumps(self.metadata), "added": repr(self.added), "size": str(self.size),
+                "width": str(self.width), "height": str(self.height), "format": self.format,
+                "cluster": str(self.cluster)}
+
+    @classmethod
+    def from_hash(cls, picture_id: str, raw: Mapping[bytes, bytes]) -> PictureRecord:
+        text = {k.decode(): v.decode() for k, v in raw.items()}
+        return cls(id=picture_id, name=text.get("name", ""), tags=tuple(json.loads(text.get("tags", "[]"))),
+                   metadata=json.loads(text.get("metadata", "{}")), added=float(text.get("added", 0)),
+                   size=int(text.get("size", 0)), width=int(text.get("width", 0)),
+                   height=int(text.get("height", 0)), format=text.get("format", ""),
+                   cluster=int(text.get("cluster", 0)))
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the in-memory index and cluster map need of one picture."""
+
+    id: str
+    codes: dict[str, bytes]
+    cluster: int
+    added: float
+
+
+class RecordStore:
+    """Redis access for picture records. The client must not decode responses (features are bytes)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._put = client.register_script(_PUT)
+        self._delete = client.register_script(_DELETE)
+        self._update = client.register_script(_UPDATE)
+
+    def put(self, record: PictureRecord, features: Mapping[str, bytes], codes: Mapping[str, bytes],
+            image: tuple[bytes, str] | None = None) -> bool:
+        """Store a picture unless one with that id exists; True when it was added."""
+        parts = [_flat(record.to_hash()), _flat(features), _flat(codes),
+                 _flat({"data": image[0], "type": image[1]}) if image else []]
+        argv = [len(p) for p in parts] + [value for p in parts for value in p]
+        return bool(self._put(keys=keys.picture_keys(record.id), args=argv))
+
+    def delete(self, picture_id: str) -> PictureRecord | None:
+        """Remove every key of the picture; returns what was removed, None when absent."""
+        raw = self._delete(keys=keys.picture_keys(picture_id))
+        if not raw:
+            return None
+        return PictureRecord.from_hash(picture_id, dict(zip(raw[::2], raw[1::2], strict=True)))
+
+    def update(self, picture_id: str, *, tags: Iterable[str] | None = None,
+               metadata: Mapping | None = None) -> bool:
+        """Replace tags and/or metadata of an existing record; False when absent."""
+        changes = {}
+        if tags is not None:
+            changes["tags"] = json.dumps(list(tags))
+        if metadata is not None:
+            changes["metadata"] = json.dumps(dict(metadata))
+        if not changes:
+            return self.redis.exists(keys.picture(picture_id)) == 1
+        return bool(self._update(keys=[keys.picture(picture_id)], args=_flat(changes)))
+
+    def get(self, picture_id: str) -> PictureRecord | None:
+        return self.get_many([picture_id]).get(picture_id)
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, PictureRecord]:
+        """Records of the ids that exist, fetched in one pipeline."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for picture_id in ids:
+            pipe.hgetall(keys.picture(picture_id))
+        return {i: PictureRecord.from_hash(i, raw) for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
+
+    def features_many(self, ids: Iterable[str]) -> dict[str, dict[str, bytes]]:
+        """Stored features of the ids that exist, fetched in one pipeline."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for picture_id in ids:
+            pipe.hgetall(keys.features(picture_id))
+        return {i: {k.decode(): v for k, v in raw.items()}
+                for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
+
+    def index_entries(self, ids: Iterable[str]) -> dict[str, IndexEntry]:
+        """Codes, cluster and time added of the ids that exist (one pipeline)."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for picture_id in ids:
+            pipe.hgetall(keys.codes(picture_id))
+            pipe.hmget(keys.picture(picture_id), "cluster", "added")
+        replies = pipe.execute()
+        out = {}
+        for n, picture_id in enumerate(ids):
+            codes, (cluster, added) = replies[2 * n], replies[2 * n + 1]
+            if cluster is not None:
+                out[picture_id] = IndexEntry(picture_id, {k.decode(): v for k, v in codes.items()},
+                                             int(cluster), float(added or 0))
+        return out
+
+    def scan_entries(self, batch: int = 1000) -> Iterator[IndexEntry]:
+        """Every stored picture's index entry (SCAN: no blocking, works while others write)."""
+        pending: list[str] = []
+        for key in self.redis.scan_iter(match=keys.PICTURE_PATTERN, count=batch):
+            pending.append(keys.id_of(key))
+            if len(pending) >= batch:
+                yield from self.index_entries(pending).values()
+                pending = []
+        if pending:
+            yield from self.index_entries(pending).values()
+
+    def image(self, picture_id: str) -> tuple[bytes, str] | None:
+        data, kind = self.redis.hmget(keys.image(picture_id), "data", "type")
+        return (data, kind.decode()) if data is not None else None
+
+    def next_cluster(self) -> int:
+        return int(self.redis.incr(keys.CLUSTER_COUNTER))
+
+    def set_cluster(self, picture_id: str, cluster: int) -> bool:
+        """Move a picture to another cluster (used when clusters are recomputed)."""
+        return bool(self._update(keys=[keys.picture(picture_id)], args=["cluster", str(cluster)]))
+
+
+def _flat(mapping: Mapping[str, object]) -> list:
+    return [item for pair in mapping.items() for item in pair]
+
+
+def new_record(picture_id: str, **fields: object) -> PictureRecord:
+    """A record stamped with the current time."""
+    return replace(PictureRecord(id=picture_id), added=time.time(), **fields)
