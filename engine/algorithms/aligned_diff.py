@@ -1,0 +1,122 @@
+"""How much of two aligned pictures' content differs: the measure that separates "modified copy" from
+"another page of the same site".
+
+DESIGN.md: a phishing edit (banner, changed heading) changes roughly 0.3-1.4 %
+of a page's pixels; another page on the same template changes 2 % or more.
+Pixel shares depend on how much of a page is white, so this module counts
+*content cells* instead: the thumbnail is cut into CELL x CELL squares, a cell
+counts when it holds structure (ink) in either picture or its brightness
+differs, and it *differs* when enough of its pixels differ after alignment.
+The result is the share of counted cells that differ.
+
+Each cell is compared under the alignment model that explains it best (a
+banner splits a page into two rigid parts). Pixels are compared with a one-pixel
+tolerance band (the other picture's 3x3 local min and max, as in the
+"min-max" tolerant difference used for rendering regression tests), so
+resampling and sub-pixel misalignment do not count as change. A global
+gain/offset fitted on the overlap absorbs brightness and contrast changes.
+Cells outside the overlap are not counted: a frame around the page, a scrolled
+out part or a cropped border is missing content, not different content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CELL = 16  # thumbnail pixels (~40 working-size pixels: two lines of body text)
+PIXEL_TOLERANCE = 40  # grey levels beyond the tolerance band that make a pixel differ
+INK_STD = 10.0  # grey-level standard deviation above which a cell holds structure
+DIFFERING_PIXELS = 0.04  # share of a cell's pixels that must differ for the cell to differ
+MIN_VALID = 0.9  # share of a cell that must lie inside the overlap to be compared
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``share`` of the counted cells that differ; ``coverage``: share of the first picture's cells compared."""
+
+    share: float
+    counted: int
+    differing: int
+    coverage: float
+
+
+def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray]) -> Difference:
+    """Compare grey thumbnail ``a`` with ``b`` seen through each model (2x3, a's pixels -> b's pixels)."""
+    rows, cols = a.shape[0] // CELL, a.shape[1] // CELL
+    if rows == 0 or cols == 0 or not models:
+        return Difference(1.0, 0, 0, 0.0)
+    a = a[: rows * CELL, : cols * CELL]
+    best_diff = np.full((rows, cols), np.inf)
+    best_ink = np.zeros((rows, cols), bool)
+    best_mean_gap = np.zeros((rows, cols))
+    valid_any = np.zeros((rows, cols), bool)
+    a_mean, a_std = _cell_stats(a, rows, cols)
+    a_ink = a_std > INK_STD
+    for model in models:
+        warped, valid = _warp(b, model, a.shape)
+        warped = _match_levels(a, warped, valid)
+        diff_share, ink, mean_gap, ok = _compare(a, a_mean, warped, valid, rows, cols)
+        better = ok & (diff_share < best_diff)
+        best_diff[better] = diff_share[better]
+        best_ink[better] = ink[better]
+        best_mean_gap[better] = mean_gap[better]
+        valid_any |= ok
+    counted = valid_any & (a_ink | best_ink | (best_mean_gap > PIXEL_TOLERANCE))
+    differing = counted & (best_diff > DIFFERING_PIXELS)
+    n_counted, n_diff = int(counted.sum()), int(differing.sum())
+    share = n_diff / n_counted if n_counted else 0.0
+    return Difference(share, n_counted, n_diff, float(valid_any.mean()))
+
+
+def _cell_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Mean of each CELL x CELL cell (area resampling is exact when the size divides)."""
+    return cv2.resize(x.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA)
+
+
+def _cell_stats(x: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell mean and standard deviation."""
+    xf = x.astype(np.float32)
+    mean = _cell_mean(xf, rows, cols)
+    square = _cell_mean(xf * xf, rows, cols)
+    return mean, np.sqrt(np.maximum(square - mean * mean, 0.0))
+
+
+def _warp(b: np.ndarray, model: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``b`` resampled into a's frame, and where it is defined."""
+    size = (shape[1], shape[0])
+    flags = cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(b, model, size, flags=cv2.INTER_LINEAR | flags, borderMode=cv2.BORDER_REPLICATE)
+    ones = np.full(b.shape, 255, np.uint8)
+    valid = cv2.warpAffine(ones, model, size, flags=cv2.INTER_NEAREST | flags, borderValue=0)
+    return warped, cv2.erode(valid, _KERNEL) > 0
+
+
+def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fit warped ~ gain * a + offset on the overlap (least squares) and map warped back onto a's levels."""
+    xa = a[::3, ::3][valid[::3, ::3]].astype(np.float32)
+    xw = warped[::3, ::3][valid[::3, ::3]].astype(np.float32)
+    if len(xa) < 50 or xw.std() < 1.0:
+        return warped
+    gain = float(((xa - xa.mean()) * (xw - xw.mean())).mean() / max(float(xw.var()), 1e-6))
+    if not 0.5 <= gain <= 2.0:
+        return warped
+    if abs(gain - 1.0) < 0.02 and abs(xa.mean() - xw.mean()) < 2.0:
+        return warped
+    offset = float(xa.mean() - gain * xw.mean())
+    return cv2.convertScaleAbs(warped, alpha=gain, beta=offset)
+
+
+def _compare(a: np.ndarray, a_mean: np.ndarray, warped: np.ndarray, valid: np.ndarray, rows: int, cols: int):
+    """Per cell: share of differing pixels, warped has ink, mean gap, and cell inside the overlap."""
+    high = cv2.dilate(warped, _KERNEL)
+    low = cv2.erode(warped, _KERNEL)
+    excess = cv2.max(cv2.subtract(a, high), cv2.subtract(low, a))  # saturating uint8 arithmetic
+    differs = (excess > PIXEL_TOLERANCE) & valid
+    diff_share = _cell_mean(differs.view(np.uint8), rows, cols)
+    ok = _cell_mean(valid.view(np.uint8), rows, cols) >= MIN_VALID
+    w_mean, w_std = _cell_stats(warped, rows, cols)
+    return diff_share, w_std > INK_STD, np.abs(a_mean - w_mean), ok
