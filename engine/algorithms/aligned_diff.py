@@ -36,7 +36,7 @@ _KERNEL = np.ones((3, 3), np.uint8)
 
 @dataclass(frozen=True)
 class Difference:
-    """``share`` of the counted cells that differ; ``coverage``: share of the first picture's cells compared."""
+    """``share``: counted cells that differ; ``coverage``: share of the first picture's cells compared."""
 
     share: float
     counted: int
