@@ -1,0 +1,323 @@
+"""Shared code of quaid's misp-modules: a thread-safe HTTP client of the quaid service, the
+reading of MISP payloads, and the MISP ``image`` objects that carry quaid's answer.
+
+Where to start: :func:`run_module` wraps a module's work so that it never raises;
+:class:`QuaidClient` is the only place that talks HTTP; :func:`match_object` turns one
+quaid match into the MISP object an analyst sees.
+
+Why a plain file next to ``expansion/`` and ``import_mod/``: misp-modules loads a custom
+root (``misp-modules -c <root>``) file by file with ``importlib`` (``import_from_path``),
+so module files are not in a package and cannot import each other relatively. Each module
+loads this file by path once (:func:`load_common` in the module). It imports nothing from
+``engine``: misp-modules runs in its own virtual environment, next to MISP, and only needs
+``requests`` and ``pymisp``.
+
+MISP conventions used here:
+- misp_standard results (``{"results": {"Attribute": [...], "Object": [...]}}``) built with
+  PyMISP, https://misp.github.io/misp-modules/ ("misp_standard" format);
+- a malware-sample attribute's data is a zip encrypted with the password ``infected``
+  holding the sample (named by its MD5) and ``<md5>.filename.txt``;
+- decision tags from existing taxonomies: ``workflow`` and ``misp:automation-level``
+  (https://github.com/MISP/misp-taxonomies).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import logging
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from pymisp import MISPAttribute, MISPEvent, MISPObject
+
+LOGGER = logging.getLogger("quaid-misp")
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT = 8.0  # seconds, whole request: MISP gives an enrichment module 10 s in total
+DEFAULT_TOP = 5  # matches shown to the analyst
+MAX_TOP = 50
+MAX_PICTURE_BYTES = 50 * 1024 * 1024  # refuse larger inputs before sending them anywhere
+MAX_ZIP_MEMBERS = 200  # pictures per uploaded zip (import module)
+MALWARE_SAMPLE_PASSWORD = b"infected"
+
+# Decision -> tags from existing MISP taxonomies (workflow, misp).
+DECISION_TAGS: dict[str, tuple[str, ...]] = {
+    "accepted": ('workflow:state="complete"', 'misp:automation-level="unsupervised"'),
+    "to-review": ('workflow:todo="review"',),
+}
+# Decision -> relationship from MISP's list (misp-objects/relationships).
+DECISION_RELATIONSHIP = {"accepted": "variant-of", "to-review": "similar"}
+
+
+class ModuleError(Exception):
+    """A failure reported to MISP as ``{"error": message}``."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The module configuration as MISP sends it (every value a string, possibly empty)."""
+
+    url: str
+    api_key: str
+    timeout: float
+    top: int
+    register: bool
+
+    @classmethod
+    def from_request(cls, request: dict) -> Config:
+        raw = request.get("config") or {}
+        if not isinstance(raw, dict):
+            raise ModuleError("config must be an object")
+        url = str(raw.get("url") or DEFAULT_URL).strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ModuleError(f"config url must start with http:// or https://, got {url!r}")
+        return cls(
+            url=url,
+            api_key=str(raw.get("api_key") or "").strip(),
+            timeout=_number(raw.get("timeout"), DEFAULT_TIMEOUT, float, 0.5, 300.0, "timeout"),
+            top=_number(raw.get("top"), DEFAULT_TOP, int, 1, MAX_TOP, "top"),
+            register=_boolean(raw.get("register")),
+        )
+
+
+def _number(value: Any, default: Any, kind: type, low: float, high: float, name: str) -> Any:
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = kind(str(value).strip())
+    except ValueError:
+        raise ModuleError(f"config {name} must be a number, got {value!r}") from None
+    return min(max(number, kind(low)), kind(high))
+
+
+def _boolean(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+class QuaidClient:
+    """Calls of the quaid HTTP API (issue 4) with one overall deadline.
+
+    Thread-safe: no shared session or state; misp-modules runs handlers on a thread pool.
+    Every call gets the time left before the deadline, so the module answers MISP in time.
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.deadline = time.monotonic() + config.timeout
+
+    def search(self, data: bytes, filename: str, top: int) -> dict:
+        """``POST /api/v1/search``: the decision and the matches, best first."""
+        return self._post("/api/v1/search", data, filename, {"top": str(top)})
+
+    def add(self, data: bytes, filename: str, tags: tuple = (), metadata: dict | None = None) -> dict:
+        """``POST /api/v1/pictures``: register a picture (idempotent: same bytes, same id)."""
+        fields: dict[str, Any] = {"name": filename, "tags": list(tags)}
+        if metadata:
+            fields["metadata"] = json.dumps(metadata)
+        return self._post("/api/v1/pictures", data, filename, fields)
+
+    def image(self, picture_id: str) -> bytes | None:
+        """The stored picture or its thumbnail; None when the service keeps neither."""
+        try:
+            response = requests.get(
+                f"{self.config.url}/api/v1/pictures/{picture_id}/image",
+                headers=self._headers(),
+                timeout=self._left(),
+            )
+        except (requests.RequestException, ModuleError):
+            return None
+        return response.content if response.status_code == 200 else None
+
+    def ui_link(self, picture_id: str) -> str:
+        """The picture's page in quaid's web UI."""
+        return f"{self.config.url}/#/picture/{picture_id}"
+
+    def _post(self, path: str, data: bytes, filename: str, fields: dict) -> dict:
+        try:
+            response = requests.post(
+                self.config.url + path,
+                files={"file": (filename or "picture", data, "application/octet-stream")},
+                data=fields,
+                headers=self._headers(),
+                timeout=self._left(),
+            )
+        except requests.Timeout:
+            raise ModuleError(f"quaid service at {self.config.url} did not answer in time") from None
+        except requests.ConnectionError:
+            raise ModuleError(f"quaid service at {self.config.url} is unreachable") from None
+        except requests.RequestException as exc:
+            raise ModuleError(f"quaid request failed: {type(exc).__name__}") from None
+        return _answer(response)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.config.api_key:
+            headers["Authorization"] = f"Bearer {self.config.api_key}"
+        return headers
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0.05:
+            raise ModuleError(f"quaid service did not answer within {self.config.timeout:g} s")
+        return left
+
+
+def _answer(response: requests.Response) -> dict:
+    """The JSON body of a 2xx answer, or a ModuleError naming quaid's one-line reason."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if 200 <= response.status_code < 300 and isinstance(body, dict):
+        return body
+    reason = body.get("error") if isinstance(body, dict) else None
+    if response.status_code in (401, 403):
+        reason = f"quaid refused the API key ({response.status_code})"
+    elif response.status_code == 415:
+        reason = f"not a picture: {reason or 'unsupported data'}"
+    raise ModuleError(reason or f"quaid service answered HTTP {response.status_code}")
+
+
+# -- reading MISP payloads ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One picture taken from a MISP payload, with the MISP entity to reference."""
+
+    data: bytes
+    filename: str
+    source_uuid: str  # the attribute (or object) the match objects reference
+    source: dict  # the input attribute or object, echoed in the results
+
+
+def decode_base64(value: Any) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise ModuleError("no picture data: the attribute has no 'data'")
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ModuleError("attribute data is not valid base64") from None
+    if len(data) > MAX_PICTURE_BYTES:
+        raise ModuleError(f"picture larger than {MAX_PICTURE_BYTES // (1024 * 1024)} MiB")
+    return data
+
+
+def unzip_malware_sample(data: bytes) -> bytes:
+    """The sample inside MISP's malware-sample zip (password ``infected``)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [n for n in archive.namelist() if not n.endswith(".filename.txt")]
+            if not names:
+                raise ModuleError("malware-sample zip holds no sample")
+            info = archive.getinfo(names[0])
+            if info.file_size > MAX_PICTURE_BYTES:
+                raise ModuleError("malware sample too large")
+            return archive.read(info, pwd=MALWARE_SAMPLE_PASSWORD)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError):
+        raise ModuleError("malware-sample data is not MISP's zip with password 'infected'") from None
+
+
+def picture_from_attribute(attribute: dict) -> tuple[bytes, str]:
+    """Bytes and file name of an attachment or malware-sample attribute."""
+    kind = attribute.get("type")
+    data = decode_base64(attribute.get("data"))
+    value = str(attribute.get("value") or "")
+    if kind == "malware-sample":
+        return unzip_malware_sample(data), value.split("|")[0]
+    if kind == "attachment":
+        return data, value
+    raise ModuleError(f"unsupported attribute type {kind!r}: expected attachment or malware-sample")
+
+
+def iter_zip_pictures(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of the files of a plain zip (import module), bounded in count and size."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ModuleError("not a zip file") from None
+    with archive:
+        members = [i for i in archive.infolist() if not i.is_dir()]
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise ModuleError(f"zip holds {len(members)} files; at most {MAX_ZIP_MEMBERS}")
+        for info in members:
+            if info.file_size > MAX_PICTURE_BYTES:
+                raise ModuleError(f"{info.filename}: larger than {MAX_PICTURE_BYTES // (1024 * 1024)} MiB")
+            try:
+                yield info.filename.rsplit("/", 1)[-1], archive.read(info)
+            except (RuntimeError, NotImplementedError, zipfile.BadZipFile):
+                raise ModuleError(f"{info.filename}: cannot be read (encrypted or corrupt zip)") from None
+
+
+# -- MISP results ---------------------------------------------------------------------------
+
+
+def describe(match: dict) -> str:
+    """One line for the analyst: decision, merged distance, every algorithm's vote, quaid id."""
+    votes = ", ".join(
+        f"{name} {vote.get('decision', '?')} {float(vote.get('distance', 0.0)):.3f}"
+        for name, vote in sorted((match.get("algorithms") or {}).items())
+    )
+    line = f"quaid: {match.get('decision', '?')} (distance {float(match.get('distance', 0.0)):.3f})"
+    return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}"
+
+
+def match_object(client: QuaidClient, match: dict, source_uuid: str, with_image: bool = True) -> MISPObject:
+    """An ``image`` object for one match: filename, UI link, quaid's picture (thumbnail),
+    the explanation in the comment, decision tags, and a reference to the queried picture.
+
+    Attachments and filenames are added with ``disable_correlation``: file names such as
+    ``screenshot.png`` would otherwise correlate unrelated events.
+    """
+    picture_id = str(match.get("id", ""))
+    decision = str(match.get("decision", ""))
+    name = str(match.get("name") or picture_id[:16] or "picture")
+    tags = [{"name": tag} for tag in DECISION_TAGS.get(decision, ())]
+    obj = MISPObject("image", standalone=False)
+    obj.comment = describe(match)
+    obj.add_attribute("filename", value=name, disable_correlation=True, Tag=tags)
+    obj.add_attribute("link", value=client.ui_link(picture_id), comment=f"quaid id {picture_id}", Tag=tags)
+    image = client.image(picture_id) if with_image and picture_id else None
+    if image:
+        obj.add_attribute("attachment", value=name, data=io.BytesIO(image), disable_correlation=True)
+    obj.add_reference(source_uuid, DECISION_RELATIONSHIP.get(decision, "similar"), comment=describe(match))
+    return obj
+
+
+def results(event: MISPEvent) -> dict:
+    """The misp_standard answer: only the non-empty Attribute/Object lists of ``event``."""
+    content = json.loads(event.to_json())
+    return {"results": {key: content[key] for key in ("Attribute", "Object", "Tag") if content.get(key)}}
+
+
+def echo_attribute(event: MISPEvent, attribute: dict, decision: str) -> MISPAttribute:
+    """Put the queried attribute back in the answer (same uuid) carrying the decision tags."""
+    fields = {k: v for k, v in attribute.items() if k in ("type", "value", "uuid", "category", "comment")}
+    echoed = event.add_attribute(**fields)
+    for tag in DECISION_TAGS.get(decision, ()):
+        echoed.add_tag(tag)
+    return echoed
+
+
+def run_module(work: Callable[[dict], dict], q: Any) -> dict:
+    """Parse MISP's request (JSON text or dict) and run ``work``; never raise."""
+    try:
+        try:
+            request = json.loads(q) if isinstance(q, (str, bytes, bytearray)) else q
+        except ValueError:
+            return {"error": "bad payload: the query is not JSON"}
+        if not isinstance(request, dict):
+            return {"error": "the query must be a JSON object"}
+        return work(request)
+    except ModuleError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # the module must answer MISP, whatever happened
+        LOGGER.exception("quaid module failed")
+        return {"error": f"quaid module failed: {type(exc).__name__}"}
