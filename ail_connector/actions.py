@@ -1,0 +1,129 @@
+"""Turn quaid's answer for one AIL picture into AIL actions: tags and correlations.
+
+Why these actions (and where to change them): AIL marks automatic findings with
+``infoleak:automatic-detection="..."`` machinetags (``CodeReader`` tags screenshots with
+``"qrcode"``/``"barcode"`` the same way) and asks analysts for work with the MISP
+``workflow`` taxonomy. So, by default:
+
+* **accepted** match → ``infoleak:automatic-detection="similar-picture"`` on the new object,
+  and an AIL correlation between the two objects (the correlation graph then joins the
+  domains of both screenshots through them);
+* **to-review** match → ``infoleak:automatic-detection="possibly-similar-picture"`` and
+  ``workflow:todo="review"``; a correlation only if :attr:`Policy.correlate_to_review`;
+* **rejected** → nothing.
+
+Matches are skipped when they are not AIL objects (pictures indexed from MISP, say —
+they still count for the tag), when they are the object itself, or when their tags are
+not safe to spread (AIL's ``is_tags_safe``: the connector never links new objects to
+child-exploitation or violence content through a similarity edge).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ail_connector.ail_objects import AILRef
+
+ACCEPTED = "accepted"
+TO_REVIEW = "to-review"
+REJECTED = "rejected"
+_RANK = {ACCEPTED: 0, TO_REVIEW: 1, REJECTED: 2}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What to do for each decision; read from the ``[Quaid]`` section of AIL's core.cfg."""
+
+    accepted_tags: tuple[str, ...] = ('infoleak:automatic-detection="similar-picture"',)
+    review_tags: tuple[str, ...] = (
+        'infoleak:automatic-detection="possibly-similar-picture"',
+        'workflow:todo="review"',
+    )
+    correlate_accepted: bool = True
+    correlate_to_review: bool = False
+    max_correlations: int = 10  # per new object: a popular template must not flood the graph
+    top: int = 10  # matches asked from the service
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Policy:
+        """Build from config strings; tag lists are ``|``-separated (a machinetag value may hold commas)."""
+        defaults = cls()
+        kwargs: dict[str, object] = {}
+        for name in ("accepted_tags", "review_tags"):
+            if name in values:
+                kwargs[name] = tuple(t.strip() for t in values[name].split("|") if t.strip())
+        for name in ("correlate_accepted", "correlate_to_review"):
+            if name in values:
+                kwargs[name] = str(values[name]).strip().lower() in ("1", "true", "yes", "on")
+        for name in ("max_correlations", "top"):
+            if name in values:
+                kwargs[name] = int(values[name])
+        if int(kwargs.get("top", defaults.top)) < 1:
+            raise ValueError("top must be at least 1")
+        return cls(**{**defaults.__dict__, **kwargs})
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """An AIL correlation to record between ``source`` and ``target``."""
+
+    source: AILRef
+    target: AILRef
+    decision: str
+    distance: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the AIL side should do for one new picture."""
+
+    subject: AILRef
+    decision: str  # best decision among the kept matches, "rejected" when none
+    tags: tuple[str, ...] = ()
+    correlations: tuple[Correlation, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = field(default=())  # (match id, reason)
+
+
+Resolver = Callable[[str], "AILRef | None"]
+SafetyCheck = Callable[[AILRef], bool]
+
+
+def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Resolver,
+                 is_safe: SafetyCheck) -> Plan:
+    """The tags and correlations for ``subject`` given a service search ``answer``.
+
+    ``resolve`` maps a quaid picture id to the AIL object holding those bytes (or ``None``);
+    ``is_safe`` tells whether that object's tags may be spread.
+    """
+    correlations: list[Correlation] = []
+    skipped: list[tuple[str, str]] = []
+    best = REJECTED
+    for match in answer.get("matches") or []:
+        match_id, decision = str(match.get("id", "")), str(match.get("decision", REJECTED))
+        if decision not in _RANK or decision == REJECTED:
+            continue
+        if match_id == subject.id:
+            continue  # the picture itself, stored by the add before the search
+        target = resolve(match_id)
+        if target is not None and target == subject:
+            continue
+        if target is not None and not is_safe(target):
+            skipped.append((match_id, "unsafe tags"))
+            continue
+        best = min(best, decision, key=_RANK.__getitem__)
+        if target is None:
+            skipped.append((match_id, "not an AIL object"))
+        elif _wants_correlation(decision, policy):
+            if len(correlations) < policy.max_correlations:
+                correlations.append(Correlation(subject, target, decision, float(match.get("distance", 0.0))))
+            else:
+                skipped.append((match_id, "correlation limit"))
+    tags = policy.accepted_tags if best == ACCEPTED else policy.review_tags if best == TO_REVIEW else ()
+    return Plan(subject, best, tuple(tags), tuple(correlations), tuple(skipped))
+
+
+def _wants_correlation(decision: str, policy: Policy) -> bool:
+    if decision == ACCEPTED:
+        return policy.correlate_accepted
+    return decision == TO_REVIEW and policy.correlate_to_review
