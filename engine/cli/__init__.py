@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.pictures",  # add, search, show, delete, stats, export
     "engine.cli.serve",  # serve (service)
     "engine.cli.evaluation",  # dataset, evaluate, calibrate
+    "engine.cli.ail",  # ail-import (AIL crawled-screenshot folder)
 )
 
 
