@@ -12,5 +12,279 @@ CONTRACT (used by the CLI and the service):
     q.clusters() -> list[dict]; q.cluster(id) -> dict; q.export(fmt: "json"|"graph") -> dict
     q.stats() -> dict
     q.close()
+    q.resolve(id_or_prefix) -> str               # full id from a unique prefix (CLI convenience)
 Errors are engine.errors.* exceptions.
-"""
+
+Search (issue 3): decode the query, take its prefilter codes, ask the candidate index
+for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
+features and records in one pipeline, score each with every enabled algorithm
+(:class:`engine.matching.Matcher`), and sort best first (decision, then distance).
+Add runs the same search to choose the picture's cluster, then stores the picture
+with the features the search already extracted.
+"""  # noqa: E501
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import redis
+
+from engine.clusters import choose_cluster
+from engine.config import Settings, load_settings
+from engine.decision import Decision, Verdict
+from engine.errors import BadInput, NotFound, PictureTooLarge, StoreUnavailable
+from engine.export import export_graph, export_json
+from engine.matching import Matcher, Query
+from engine.picture import Picture, load_picture
+from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
+from engine.store.mirror import Mirror
+from engine.store.records import IndexEntry, new_record
+
+THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
+
+
+@dataclass(frozen=True)
+class AddResult:
+    id: str
+    name: str
+    status: str  # "added" | "duplicate"
+    cluster: int
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "status": self.status, "cluster": self.cluster}
+
+
+@dataclass(frozen=True)
+class Match:
+    """A stored picture compared with the query."""
+
+    id: str
+    name: str
+    cluster: int
+    tags: tuple[str, ...]
+    verdict: Verdict
+
+    @property
+    def distance(self) -> float:
+        return self.verdict.distance
+
+    @property
+    def decision(self) -> Decision:
+        return self.verdict.decision
+
+    def to_json(self) -> dict:
+        verdict = self.verdict.to_json()
+        return {"id": self.id, "name": self.name, "distance": verdict["distance"],
+                "decision": verdict["decision"], "cluster": self.cluster, "tags": list(self.tags),
+                "algorithms": verdict["algorithms"]}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    decision: Decision
+    matches: list[Match] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+
+
+class StoredQuery(Query):
+    """A query made of stored features (no picture): used to compare stored pictures together."""
+
+    def __init__(self, matcher: Matcher, features: Mapping[str, bytes]) -> None:
+        super().__init__(matcher, None)  # type: ignore[arg-type]
+        self._features = {name: [value] for name, value in features.items()}
+
+
+class Quaid:
+    """One store (Redis), its in-memory candidate index and clusters, and the matcher."""
+
+    def __init__(self, client: redis.Redis, settings: Settings | None = None,
+                 matcher: Matcher | None = None, connection: Connection | None = None) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.matcher = matcher if matcher is not None else Matcher(self.settings)
+        self.records = RecordStore(client)
+        self.mirror = Mirror(self.records, ChangeLog(client))
+        self._connection = connection
+        try:
+            self.mirror.rebuild()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"cannot read the store: {exc}") from None
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, matcher: Matcher | None = None) -> Quaid:
+        """Connect to ``settings.redis_url``, or start/reuse the embedded Redis in ``settings.home``."""
+        settings = settings if settings is not None else load_settings()
+        connection = connect(settings.redis_url, settings.home)
+        try:
+            return cls(connection.client, settings, matcher, connection)
+        except BaseException:
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> Quaid:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- add / search -------------------------------------------------------------------
+
+    def add(self, data: bytes, name: str = "", tags: Iterable[str] = (),
+            metadata: Mapping | None = None) -> AddResult:
+        """Store a picture; adding bytes already stored answers "duplicate" and changes nothing."""
+        picture_id = self._check_size(data)
+        existing = self.records.get(picture_id)
+        if existing is not None:
+            return AddResult(picture_id, existing.name, "duplicate", existing.cluster)
+        picture = self._load(data)
+        query = self.matcher.query(picture)
+        matches = self._matches(query, include_rejected=False)
+        cluster = choose_cluster((m.cluster, m.decision, m.distance) for m in matches)
+        if cluster is None:
+            cluster = self.records.next_cluster()
+        features = query.stored_features()
+        codes = self.matcher.prefilter_codes(features)
+        record = new_record(picture_id, name=name, tags=tuple(tags), metadata=dict(metadata or {}),
+                            size=len(data), width=picture.original_width, height=picture.original_height,
+                            format=picture.format, cluster=cluster)
+        self.mirror.changes.publish("add", picture_id)  # before the write: see engine.store.changes
+        if not self.records.put(record, features, codes, self._kept_image(data, picture)):
+            existing = self.records.get(picture_id)  # another process stored it meanwhile
+            return AddResult(picture_id, existing.name if existing else name, "duplicate",
+                             existing.cluster if existing else cluster)
+        self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added))
+        return AddResult(picture_id, name, "added", cluster)
+
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> SearchResult:
+        """Stored pictures matching ``data``, best first, at most ``top``."""
+        if top < 1:
+            raise BadInput("top must be at least 1")
+        self._check_size(data)
+        query = self.matcher.query(self._load(data))
+        matches = self._matches(query, include_rejected)
+        decision = matches[0].decision if matches else Decision.REJECTED
+        return SearchResult(decision, matches[:top])
+
+    def _matches(self, query: Query, include_rejected: bool) -> list[Match]:
+        self.mirror.sync()
+        candidates = self.mirror.shortlist(self.matcher.query_codes(query), self.settings.shortlist)
+        stored = self.records.candidates(c.id for c in candidates)
+        for candidate in candidates:
+            if candidate.id not in stored:
+                self.mirror.forget(candidate.id)  # deleted by a process that died before announcing it
+        matches = []
+        for ident, (record, features) in stored.items():
+            verdict = self.matcher.compare(query, features)
+            if include_rejected or verdict.decision != Decision.REJECTED:
+                matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
+        matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
+        return matches
+
+    # --- browse / edit ------------------------------------------------------------------
+
+    def get(self, picture_id: str) -> PictureRecord:
+        record = self.records.get(picture_id)
+        if record is None:
+            raise NotFound(f"no picture with id {picture_id}")
+        return record
+
+    def image(self, picture_id: str) -> tuple[bytes, str] | None:
+        return self.records.image(picture_id)
+
+    def update(self, picture_id: str, tags: Iterable[str] | None = None,
+               metadata: Mapping | None = None) -> PictureRecord:
+        if not self.records.update(picture_id, tags=tags, metadata=metadata):
+            raise NotFound(f"no picture with id {picture_id}")
+        self.mirror.changes.publish("update", picture_id)
+        return self.get(picture_id)
+
+    def delete(self, picture_id: str) -> None:
+        if self.records.delete(picture_id) is None:
+            raise NotFound(f"no picture with id {picture_id}")
+        self.mirror.forget(picture_id)
+        self.mirror.changes.publish("delete", picture_id)  # after the delete: see engine.store.changes
+
+    def resolve(self, prefix: str) -> str:
+        """The full id of a stored picture from its id or a unique prefix of it (>= 4 hex digits)."""
+        prefix = prefix.strip().lower()
+        if len(prefix) == 64:
+            return prefix
+        if len(prefix) < 4:
+            raise BadInput("give at least 4 characters of the id")
+        self.mirror.sync()
+        with self.mirror.lock:
+            found = [i for i in self.mirror.index.ids() if i.startswith(prefix)]
+        if not found:
+            raise NotFound(f"no picture with an id starting {prefix}")
+        if len(found) > 1:
+            raise BadInput(f"{len(found)} pictures have ids starting {prefix}; give more characters")
+        return found[0]
+
+    def clusters(self) -> list[dict]:
+        """Every cluster (number, representative, size), largest first."""
+        self.mirror.sync()
+        return [info.to_json() for info in self.mirror.clusters.all()]
+
+    def cluster(self, cluster_id: int | str) -> dict:
+        """One cluster with its members, oldest (the representative) first."""
+        self.mirror.sync()
+        try:
+            number = int(cluster_id)
+        except (TypeError, ValueError):
+            raise BadInput(f"cluster ids are numbers, got {cluster_id!r}") from None
+        info = self.mirror.clusters.info(number)
+        if info is None:
+            raise NotFound(f"no cluster {cluster_id}")
+        members = self.mirror.clusters.members(number)
+        records = self.records.get_many(members)
+        return {**info.to_json(), "members": [records[i].to_json() for i in members if i in records]}
+
+    def export(self, fmt: str = "json") -> dict:
+        """``json``: every record and cluster. ``graph``: nodes, edges (verdicts), clusters."""
+        self.mirror.sync()
+        if fmt == "json":
+            return export_json(self)
+        if fmt == "graph":
+            return export_graph(self)
+        raise BadInput(f"unknown export format {fmt!r}; use json or graph")
+
+    def stats(self) -> dict:
+        self.mirror.sync()
+        info = self.records.redis.info("memory")
+        return {"pictures": len(self.mirror.index), "clusters": len(self.mirror.clusters),
+                "store_bytes": int(info.get("used_memory", 0)),
+                "index_backend": self.mirror.index.backend,
+                "redis": self.settings.redis_url or f"embedded ({self.settings.home / 'redis'})"}
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _check_size(self, data: bytes) -> str:
+        if len(data) > self.settings.max_upload_bytes:
+            raise PictureTooLarge(f"{len(data)} bytes, above the limit of {self.settings.max_upload_bytes}")
+        return hashlib.sha256(data).hexdigest()
+
+    def _load(self, data: bytes) -> Picture:
+        settings = self.settings
+        return load_picture(data, max_pixels=settings.max_pixels, working_side=settings.working_side)
+
+    def _kept_image(self, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
+        """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""
+        if self.settings.keep == "original":
+            return data, f"image/{picture.format.lower()}" if picture.format != "unknown" else \
+                "application/octet-stream"
+        if self.settings.keep != "thumbnail":
+            return None
+        image = picture.image.copy()
+        image.thumbnail((self.settings.thumbnail_side, self.settings.thumbnail_side))
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
+        return out.getvalue(), "image/jpeg"

@@ -153,6 +153,22 @@ class RecordStore:
         return {i: {k.decode(): v for k, v in raw.items()}
                 for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
 
+    def candidates(self, ids: Iterable[str]) -> dict[str, tuple[PictureRecord, dict[str, bytes]]]:
+        """Record and features of each id that exists, in the order given (one pipeline)."""
+        ids = list(ids)
+        pipe = self.redis.pipeline(transaction=False)
+        for picture_id in ids:
+            pipe.hgetall(keys.picture(picture_id))
+            pipe.hgetall(keys.features(picture_id))
+        replies = pipe.execute()
+        out = {}
+        for n, picture_id in enumerate(ids):
+            record, features = replies[2 * n], replies[2 * n + 1]
+            if record:
+                out[picture_id] = (PictureRecord.from_hash(picture_id, record),
+                                   {k.decode(): v for k, v in features.items()})
+        return out
+
     def index_entries(self, ids: Iterable[str]) -> dict[str, IndexEntry]:
         """Codes, cluster and time added of the ids that exist (one pipeline)."""
         ids = list(ids)

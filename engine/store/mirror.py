@@ -1,0 +1,103 @@
+"""The in-memory mirror of the store: candidate index and cluster map, rebuilt and kept in sync.
+
+At start :meth:`Mirror.rebuild` notes the change stream's position, then SCANs every
+record (codes, cluster, time added) into the index and cluster map, then replays
+the events written meanwhile. :meth:`Mirror.sync` — called before every search and
+add — reads the events after the position and re-reads the state of each picture
+they name (see :mod:`engine.store.changes` for why events carry no state). So a
+process sees every addition or deletion committed by any other process before its
+next search starts: the sync costs one stream read when nothing changed.
+
+Thread safety: one lock guards the index and cluster map; the service calls
+``sync``/``shortlist`` from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+from engine.clusters import ClusterMap
+from engine.index import Candidate, CandidateIndex
+from engine.store.changes import PENDING_GRACE, START, ChangeLog
+from engine.store.records import IndexEntry, RecordStore
+
+log = logging.getLogger(__name__)
+
+
+class Mirror:
+    """Candidate index + cluster map of every stored picture, fed from Redis."""
+
+    def __init__(self, records: RecordStore, changes: ChangeLog, backend: str = "auto") -> None:
+        self.records = records
+        self.changes = changes
+        self.index = CandidateIndex(backend)
+        self.clusters = ClusterMap()
+        self.position = START
+        self.lock = threading.RLock()
+        self._backend = backend
+        self._pending: dict[str, float] = {}  # add events whose record is not written yet
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Load every stored picture; returns how many. ``progress(n)`` is called every 10 000."""
+        started = time.monotonic()
+        with self.lock:
+            self.index = CandidateIndex(self._backend)
+            self.clusters = ClusterMap()
+            self._pending.clear()
+            self.position = self.changes.last_id()
+            count = 0
+            for entry in self.records.scan_entries():
+                self.apply(entry)
+                count += 1
+                if progress and count % 10_000 == 0:
+                    progress(count)
+            self.sync()
+        log.info("index rebuilt: %d pictures in %.2f s", len(self.index), time.monotonic() - started)
+        return count
+
+    def sync(self) -> int:
+        """Apply the changes other processes made since the last sync; returns events read."""
+        with self.lock:
+            if self.changes.missed(self.position):
+                log.warning("change stream trimmed past our position: rebuilding the index")
+                self.rebuild()
+                return 0
+            events = self.changes.read(self.position)
+            if not events and not self._pending:
+                return 0
+            last_op = {}
+            for event in events:
+                last_op[event.id] = event.op
+            for ident in self._pending:
+                last_op.setdefault(ident, "add")
+            entries = self.records.index_entries(last_op)
+            now = time.monotonic()
+            for ident, op in last_op.items():
+                if ident in entries:
+                    self._pending.pop(ident, None)
+                    self.apply(entries[ident])
+                elif op == "add" and now - self._pending.setdefault(ident, now) < PENDING_GRACE:
+                    continue  # its writer has announced it but not written it yet
+                else:
+                    self._pending.pop(ident, None)
+                    self.forget(ident)
+            if events:
+                self.position = events[-1].stream_id
+            return len(events)
+
+    def apply(self, entry: IndexEntry) -> None:
+        with self.lock:
+            self.index.upsert(entry.id, entry.codes)
+            self.clusters.set(entry.id, entry.cluster, entry.added)
+
+    def forget(self, picture_id: str) -> None:
+        with self.lock:
+            self.index.remove(picture_id)
+            self.clusters.remove(picture_id)
+
+    def shortlist(self, query_codes: Mapping[str, Sequence[bytes]], k: int) -> list[Candidate]:
+        with self.lock:
+            return self.index.shortlist(query_codes, k)
