@@ -1,0 +1,84 @@
+"""``quaid misp-sync``: the command line of the write-back.
+
+    quaid misp-sync --url https://misp.example --key KEY [--event ID | --since DATE | --tag TAG]
+                    [--quaid http://127.0.0.1:8080] [--quaid-key KEY] [--top N] [--dry-run]
+
+Also runnable without the ``quaid`` command: ``python -m quaid_misp_sync ...`` with
+``misp_modules/writeback`` on ``PYTHONPATH``. Keys can come from the environment
+(``MISP_KEY``, ``QUAID_API_KEY``) so they stay out of shell history and process lists.
+Progress bars go to stderr, the summary to stdout. Exit codes: 0 done, 1 done with errors on
+some pictures, 2 the run could not start or stopped (MISP or quaid unreachable, bad options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pymisp import PyMISP, PyMISPError
+from tqdm import tqdm
+
+from quaid_misp_sync.quaid_api import QuaidAPI
+from quaid_misp_sync.sync import DEFAULT_TOP, Selection, SyncError, run_sync
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options, for this module's parser and for ``quaid``'s sub-command parser."""
+    parser.add_argument("--url", required=True, help="MISP base URL")
+    parser.add_argument("--key", default=os.environ.get("MISP_KEY"), help="MISP API key (default: $MISP_KEY)")
+    parser.add_argument("--event", help="one event, by id or uuid")
+    parser.add_argument("--since", help="events dated on or after YYYY-MM-DD")
+    parser.add_argument("--tag", help="events carrying this tag")
+    parser.add_argument(
+        "--quaid",
+        default=os.environ.get("QUAID_URL", "http://127.0.0.1:8080"),
+        help="quaid service URL (default: $QUAID_URL or http://127.0.0.1:8080)",
+    )
+    parser.add_argument(
+        "--quaid-key",
+        default=os.environ.get("QUAID_API_KEY", ""),
+        help="quaid read-write API key (default: $QUAID_API_KEY)",
+    )
+    parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="matches considered per picture")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP call")
+    parser.add_argument("--insecure", action="store_true", help="do not verify MISP's TLS certificate")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="search only: register nothing in quaid, write nothing in MISP; count what would be",,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the write-back for parsed ``args``; returns the exit code."""
+    if not args.key:
+        print("quaid misp-sync: a MISP API key is needed (--key or $MISP_KEY)", file=sys.stderr)
+        return 2
+    selection = Selection(event=args.event, since=args.since, tag=args.tag)
+    try:
+        misp = PyMISP(args.url, args.key, ssl=not args.insecure, timeout=args.timeout, tool="quaid misp-sync")
+        quaid = QuaidAPI(args.quaid, args.quaid_key, timeout=args.timeout)
+        counts = run_sync(misp, quaid, selection, dry_run=args.dry_run, top=args.top, progress=_bar)
+    except (SyncError, PyMISPError) as exc:
+        print(f"quaid misp-sync: {exc}", file=sys.stderr)
+        return 2
+    title = "dry run, nothing written" if args.dry_run else "done"
+    print(f"quaid misp-sync: {title}")
+    for name, value in sorted(counts.items()):
+        print(f"  {name}: {value}")
+    return 1 if counts.get("errors") else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="quaid misp-sync",
+        description="Send the pictures of MISP events to quaid and record the matches in MISP.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def _bar(items, label: str):
+    return tqdm(items, desc=label, unit="picture", file=sys.stderr, disable=None)

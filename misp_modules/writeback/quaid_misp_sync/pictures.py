@@ -1,0 +1,88 @@
+"""Finding the picture attachments of a MISP event.
+
+MISP stores files as ``attachment`` attributes (bytes base64 in ``data`` when the event is
+fetched with ``withAttachments``) and malware as ``malware-sample`` attributes (a zip with the
+password ``infected``). Both may stand alone or sit in an object (``image``, ``file``,
+``screenshot`` relations...). Only files whose first bytes are a picture format's signature
+are sent to quaid: the rest (documents, executables) would only cost a refused upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+
+from pymisp import MISPAttribute, MISPEvent, MISPObject
+
+MALWARE_SAMPLE_PASSWORD = b"infected"
+MAX_PICTURE_BYTES = 50 * 1024 * 1024
+# File signatures of the formats quaid decodes (PNG, JPEG, GIF, BMP, TIFF, WebP).
+SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+@dataclass
+class PictureRef:
+    """One picture attachment of an event, and where it sits."""
+
+    event: MISPEvent
+    attribute: MISPAttribute
+    obj: MISPObject | None  # the object holding the attachment, None for a bare attribute
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return str(self.attribute.value).split("|")[0]
+
+    @property
+    def picture_id(self) -> str:
+        """quaid's id of the picture: the SHA-256 of its bytes."""
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def location(self) -> dict:
+        """The metadata quaid keeps with the picture: how to find it again in MISP."""
+        location = {"misp_event_uuid": self.event.uuid, "misp_attribute_uuid": self.attribute.uuid}
+        if self.obj is not None:
+            location["misp_object_uuid"] = self.obj.uuid
+        return location
+
+
+def is_picture(data: bytes) -> bool:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return True
+    return any(data.startswith(signature) for signature in SIGNATURES)
+
+
+def attachment_bytes(attribute: MISPAttribute) -> bytes | None:
+    """The file of an attachment or malware-sample attribute, None when absent or unreadable."""
+    data = getattr(attribute, "data", None)
+    if data is None:
+        return None
+    raw = data.getvalue() if isinstance(data, io.BytesIO) else bytes(data)
+    if attribute.type == "attachment":
+        return raw
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            names = [n for n in archive.namelist() if not n.endswith(".filename.txt")]
+            if not names or archive.getinfo(names[0]).file_size > MAX_PICTURE_BYTES:
+                return None
+            return archive.read(names[0], pwd=MALWARE_SAMPLE_PASSWORD)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError):
+        return None
+
+
+def event_pictures(event: MISPEvent) -> list[PictureRef]:
+    """Every picture attachment of ``event``, bare or inside an object."""
+    found = []
+    holders: list[tuple[MISPObject | None, list[MISPAttribute]]] = [(None, event.attributes)]
+    holders += [(obj, obj.attributes) for obj in event.objects]
+    for obj, attributes in holders:
+        for attribute in attributes:
+            if attribute.type not in ("attachment", "malware-sample") or getattr(attribute, "deleted", False):
+                continue
+            data = attachment_bytes(attribute)
+            if data and len(data) <= MAX_PICTURE_BYTES and is_picture(data):
+                found.append(PictureRef(event, attribute, obj, data))
+    return found
