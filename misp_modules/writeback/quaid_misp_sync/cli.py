@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="search only: register nothing in quaid, write nothing in MISP; count what would be",,
+        help="search only: register nothing in quaid, write nothing in MISP; count what would be",
     )
 
 
