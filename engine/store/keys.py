@@ -61,3 +61,33 @@ def id_of(key: str | bytes) -> str:
     text = key.decode() if isinstance(key, bytes) else key
     start, end = text.index("{") + 1, text.rindex("}")
     return text[start:end]
+
+
+# --- service (engine/service): batch jobs and the review queue ------------------------
+# A job's keys share the hash tag {<job>} (one slot, written in one MULTI); the job
+# stream and the review indexes are single keys, never in a transaction with others.
+
+JOB_STREAM = PREFIX + ":jobs"  # stream: one entry {job} per queued job, consumer group below
+JOB_GROUP = "quaid-workers"
+JOB = PREFIX + ":job:{{{id}}}"  # hash: action, status, total, done, attempts, names, options, times
+JOB_FILES = PREFIX + ":job:{{{id}}}:files"  # hash: file index -> bytes (deleted when finished)
+JOB_RESULTS = PREFIX + ":job:{{{id}}}:results"  # hash: file index -> JSON result
+REVIEW_ITEM = PREFIX + ":review:item:{{{id}}}"  # hash: one to-review match, query thumbnail, verdict
+REVIEW_PENDING = PREFIX + ":review:pending"  # sorted set: item -> time recorded
+REVIEW_DONE = PREFIX + ":review:done"  # sorted set: item -> time reviewed
+
+
+def job(job_id: str) -> str:
+    return JOB.format(id=job_id)
+
+
+def job_files(job_id: str) -> str:
+    return JOB_FILES.format(id=job_id)
+
+
+def job_results(job_id: str) -> str:
+    return JOB_RESULTS.format(id=job_id)
+
+
+def review_item(item_id: str) -> str:
+    return REVIEW_ITEM.format(id=item_id)

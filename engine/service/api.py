@@ -1,0 +1,166 @@
+"""The JSON API under ``/api/v1``: pictures, search, batch jobs, clusters, export.
+
+A thin layer over :class:`engine.core.Quaid` (see its CONTRACT docstring): each
+view checks its inputs (:mod:`engine.service.inputs`), calls the facade and
+returns its JSON; errors are exceptions turned into status codes by
+:mod:`engine.service.errors`. The OpenAPI document (:mod:`engine.service.openapi`)
+describes every route here; a test checks that none is missing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from engine.errors import BadInput, NotFound
+from engine.service.auth import Access, require_access, requires
+from engine.service.inputs import (
+    MAX_NAME_LENGTH,
+    MAX_TOP,
+    all_files,
+    clean_text,
+    int_arg,
+    metadata_from,
+    picture_id,
+    single_file,
+    tags_from,
+)
+from engine.service.jobs import JobFile, JobQueue
+
+blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def quaid():
+    """The engine facade of this app (one per process, shared by the request threads)."""
+    return current_app.extensions["quaid"]
+
+
+def search_and_record(data: bytes, name: str, top: int) -> dict:
+    """Search, queue to-review matches for an analyst, and return the search JSON (no ``query``)."""
+    result = quaid().search(data, top=top).to_json()
+    result.pop("query", None)
+    current_app.extensions["quaid_review"].record(data, name, result)
+    return result
+
+
+# --- pictures ---------------------------------------------------------------
+
+@blueprint.post("/pictures")
+@requires(Access.WRITE)
+def add_picture() -> tuple[Response, int]:
+    upload = single_file()
+    name = clean_text(request.form.get("name") or upload.filename, MAX_NAME_LENGTH, "name")
+    tags = tags_from(request.form.getlist("tags") + request.form.getlist("tag"))
+    metadata = metadata_from(request.form.get("metadata"))
+    result = quaid().add(upload.data, name=name, tags=tags, metadata=metadata).to_json()
+    return jsonify(result), 201 if result.get("status") == "added" else 200
+
+
+@blueprint.get("/pictures/<pid>")
+@requires(Access.READ)
+def get_picture(pid: str) -> Response:
+    return jsonify(quaid().get(picture_id(pid)).to_json())
+
+
+@blueprint.get("/pictures/<pid>/image")
+@requires(Access.READ)
+def picture_image(pid: str) -> Response:
+    pid = picture_id(pid)
+    found = quaid().image(pid)
+    if found is None:
+        quaid().get(pid)  # 404 for an unknown id, before saying nothing is kept
+        raise NotFound("no image kept for this picture (the service stores features only)")
+    data, content_type = found
+    return Response(data, mimetype=content_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+@blueprint.patch("/pictures/<pid>")
+@requires(Access.WRITE)
+def update_picture(pid: str) -> Response:
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        raise BadInput('send a JSON object: {"tags": [...], "metadata": {...}}')
+    unknown = set(body) - {"tags", "metadata"}
+    if unknown:
+        raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+    tags = body.get("tags")
+    if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise BadInput("tags must be a list of strings")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadInput("metadata must be a JSON object")
+    tags = tags_from(tags) if tags is not None else None
+    record = quaid().update(picture_id(pid), tags=tags, metadata=metadata)
+    return jsonify(record.to_json())
+
+
+@blueprint.delete("/pictures/<pid>")
+@requires(Access.WRITE)
+def delete_picture(pid: str) -> Response:
+    pid = picture_id(pid)
+    quaid().delete(pid)
+    return jsonify(id=pid, status="deleted")
+
+
+# --- search -----------------------------------------------------------------
+
+@blueprint.post("/search")
+@requires(Access.READ)
+def search() -> Response:
+    upload = single_file()
+    top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
+    return jsonify(search_and_record(upload.data, upload.filename, top))
+
+
+# --- batch jobs -------------------------------------------------------------
+
+def jobs() -> JobQueue:
+    return current_app.extensions["quaid_jobs"]
+
+
+@blueprint.post("/jobs")
+@requires(Access.READ)  # search jobs only read; add jobs are checked below
+def submit_job() -> tuple[Response, int]:
+    files = all_files()
+    action = request.form.get("action") or request.args.get("action") or ""
+    if action == "add":
+        require_access(Access.WRITE)
+    options = {
+        "top": int_arg(request.form.get("top"), "top", 10, 1, MAX_TOP),
+        "tags": tags_from(request.form.getlist("tags") + request.form.getlist("tag")),
+        "metadata": metadata_from(request.form.get("metadata")),
+    }
+    job = jobs().submit(action, [JobFile(f.filename, f.data) for f in files], options)
+    response = jsonify(job=job, status="queued", total=len(files))
+    response.headers["Location"] = f"/api/v1/jobs/{job}"
+    return response, 202
+
+
+@blueprint.get("/jobs/<job>")
+@requires(Access.READ)
+def job_status(job: str) -> Response:
+    return jsonify(jobs().status(job))
+
+
+# --- clusters and export ----------------------------------------------------
+
+@blueprint.get("/clusters")
+@requires(Access.READ)
+def clusters() -> Response:
+    return jsonify(clusters=quaid().clusters())
+
+
+@blueprint.get("/clusters/<cid>")
+@requires(Access.READ)
+def cluster(cid: str) -> Response:
+    if len(cid) > 128:
+        raise BadInput("cluster id too long")
+    return jsonify(quaid().cluster(cid))
+
+
+@blueprint.get("/export")
+@requires(Access.READ)
+def export() -> Response:
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "graph"):
+        raise BadInput("format must be json or graph")
+    return jsonify(quaid().export(fmt))

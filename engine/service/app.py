@@ -1,0 +1,88 @@
+"""The Flask app factory: ``create_app(settings, quaid=None)``.
+
+Where to start: this wires one blueprint per role — :mod:`.api` (JSON API),
+:mod:`.review` (review queue), :mod:`.status` (health), :mod:`.openapi` (the
+API document), :mod:`.ui` (web pages) — around one engine facade
+(:class:`engine.core.Quaid`) and one Redis connection shared by the request
+threads. It does not serve: :mod:`engine.cli.serve` runs it under waitress
+with the batch-job workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import redis
+from flask import Flask
+
+from engine.config import Settings
+from engine.service import api, auth, openapi, review, status, ui
+from engine.service.errors import register_error_handlers
+from engine.service.jobs import JobQueue
+
+log = logging.getLogger("quaid.service")
+
+MULTIPART_OVERHEAD = 64 * 1024  # bytes allowed above max_upload_bytes for form fields and boundaries
+
+
+def create_app(settings: Settings, quaid: object | None = None) -> Flask:
+    """Build the app. Opens the engine (starting the embedded Redis if needed) unless given one.
+
+    Raises :class:`engine.service.auth.UnsafeBind` when ``settings.host`` is not
+    loopback and no API key is configured.
+    """
+    auth.check_bind(settings)
+    if quaid is None:
+        from engine.core import Quaid
+
+        quaid = Quaid.open(settings)
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=request_limit(settings),
+        QUAID_MAX_UPLOAD_BYTES=settings.max_upload_bytes,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    connection = redis_of(quaid)
+    app.extensions.update(
+        quaid=quaid, quaid_redis=connection, quaid_settings=settings,
+        quaid_jobs=JobQueue(connection), quaid_review=review.ReviewQueue(connection),
+    )
+    auth.install(app, settings)
+    register_error_handlers(app)
+    for blueprint in (api.blueprint, review.blueprint, status.blueprint, openapi.blueprint, ui.blueprint):
+        app.register_blueprint(blueprint)
+    return app
+
+
+def request_limit(settings: Settings) -> int:
+    """Largest request body accepted, in bytes: the upload limit plus room for the form."""
+    return settings.max_upload_bytes + MULTIPART_OVERHEAD
+
+
+def redis_of(quaid: object) -> redis.Redis:
+    """The Redis connection the engine uses (the service keeps jobs and reviews next to it)."""
+    for path in (("records", "redis"), ("redis",)):
+        target = quaid
+        for attr in path:
+            target = getattr(target, attr, None)
+        if isinstance(target, redis.Redis):
+            return target
+    raise TypeError("the engine facade exposes no Redis connection (expected quaid.records.redis)")
+
+
+def job_handler(app: Flask) -> Callable[[str, bytes, str, dict], dict]:
+    """What a batch-job worker does with one file: the same as the synchronous endpoints."""
+
+    def handle(action: str, data: bytes, name: str, options: dict) -> dict:
+        quaid = app.extensions["quaid"]
+        if action == "add":
+            return quaid.add(data, name=name, tags=options.get("tags") or (),
+                             metadata=options.get("metadata")).to_json()
+        result = quaid.search(data, top=int(options.get("top") or 10)).to_json()
+        result.pop("query", None)
+        app.extensions["quaid_review"].record(data, name, result)
+        return result
+
+    return handle

@@ -1,0 +1,249 @@
+"""Batch jobs on Redis streams: submit many files, workers add or search them, results kept.
+
+Why streams and not a hand-rolled loop: douglas-quaid's workers slept one
+second per loop and lost work when they died. Here a job is one entry of the
+stream ``quaid:jobs`` read by a consumer group (``XREADGROUP ... BLOCK``, so an
+idle worker costs nothing and wakes at once):
+
+* the job's files, names and per-file results live in keys sharing the hash
+  tag ``{<job>}`` (one Redis Cluster slot), all with a TTL (``JOB_TTL``);
+* a worker records each file's result as soon as it has it, and refreshes its
+  claim on the stream entry (``XCLAIM`` by itself resets the idle time);
+* if a worker dies (kill -9, host lost), its entry stays pending in the group;
+  any live worker takes it over with ``XAUTOCLAIM`` once it has been idle for
+  ``claim_idle`` seconds and *resumes*: files that already have a result are
+  skipped, so nothing is added twice (adding is idempotent anyway: ids are the
+  SHA-256 of the bytes). After ``MAX_ATTEMPTS`` takeovers the job is marked
+  failed instead of looping forever on a poison file.
+
+Everything stored is bytes or JSON; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from engine.errors import BadInput, NotFound, QuaidError
+from engine.store import keys
+
+log = logging.getLogger("quaid.service.jobs")
+
+JOB_TTL = 7 * 24 * 3600  # seconds a job, its files and its results are kept
+MAX_FILES = 1000  # files per job
+MAX_ATTEMPTS = 3  # takeovers before a job is given up as failed
+ACTIONS = ("add", "search")
+
+FileHandler = Callable[[str, bytes, str, dict], dict]  # (action, data, name, options) -> result
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """One file of a job."""
+
+    name: str
+    data: bytes
+
+
+class JobQueue:
+    """Submit jobs and read their state; the Redis connection is passed in (binary responses)."""
+
+    def __init__(self, connection: redis.Redis, ttl: int = JOB_TTL) -> None:
+        self.redis = connection
+        self.ttl = ttl
+
+    def submit(self, action: str, files: list[JobFile], options: dict | None = None) -> str:
+        """Store the files and queue the job; returns its id."""
+        if action not in ACTIONS:
+            raise BadInput(f"action must be one of {', '.join(ACTIONS)}")
+        if not files:
+            raise BadInput("a job needs at least one file")
+        if len(files) > MAX_FILES:
+            raise BadInput(f"a job takes at most {MAX_FILES} files")
+        job = uuid.uuid4().hex
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)  # every key shares the {job} hash tag
+        pipe.hset(keys.job_files(job), mapping={str(i): f.data for i, f in enumerate(files)})
+        pipe.hset(keys.job(job), mapping={
+            "action": action, "status": "queued", "total": len(files), "done": 0, "attempts": 0,
+            "created": now, "updated": now, "error": "",
+            "names": json.dumps([f.name for f in files]), "options": json.dumps(options or {}),
+        })
+        for key in (keys.job(job), keys.job_files(job)):
+            pipe.expire(key, self.ttl)
+        pipe.execute()
+        ensure_group(self.redis)
+        self.redis.xadd(keys.JOB_STREAM, {"job": job})
+        return job
+
+    def status(self, job: str, with_results: bool | None = None) -> dict:
+        """The job's state; per-file results once it is done or failed (or when asked)."""
+        fields = self.redis.hgetall(keys.job(job)) if _valid_id(job) else {}
+        if not fields:
+            raise NotFound(f"no job with id {job[:80]}")
+        state = {_text(k): _text(v) for k, v in fields.items()}
+        out = {
+            "job": job, "action": state["action"], "status": state["status"],
+            "total": int(state["total"]), "done": int(state["done"]),
+            "attempts": int(state["attempts"]),
+            "created": float(state["created"]), "updated": float(state["updated"]),
+        }
+        if state.get("error"):
+            out["error"] = state["error"]
+        if with_results or (with_results is None and out["status"] in ("done", "failed")):
+            out["results"] = self.results(job, json.loads(state["names"]))
+        return out
+
+    def results(self, job: str, names: list[str]) -> list[dict]:
+        raw = self.redis.hgetall(keys.job_results(job))
+        by_index = {int(_text(k)): json.loads(v) for k, v in raw.items()}
+        return [by_index[i] for i in range(len(names)) if i in by_index]
+
+
+class Worker:
+    """One consumer of the job stream; run it in a thread with :meth:`run` until ``stop`` is set.
+
+    ``handle(action, data, name, options)`` does the work of one file and returns
+    its JSON result; a :class:`QuaidError` becomes that file's error, a Redis
+    connection error leaves the job pending for a retry.
+    """
+
+    def __init__(self, connection: redis.Redis, handle: FileHandler, stop: threading.Event,
+                 claim_idle: float = 60.0, block: float = 2.0, name: str | None = None) -> None:
+        self.redis = connection
+        self.handle = handle
+        self.stop = stop
+        self.claim_idle_ms = int(claim_idle * 1000)
+        self.block_ms = int(block * 1000)
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+    def run(self) -> None:
+        """Serve jobs until ``stop`` is set; survives Redis outages (waits and retries)."""
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                ensure_group(self.redis)
+                self.step()
+                backoff = 0.5
+            except redis.exceptions.ConnectionError as exc:
+                log.warning("worker %s: store unreachable (%s), retrying in %.1fs", self.name, exc, backoff)
+                self.stop.wait(backoff)  # reconnect backoff, not a polling loop
+                backoff = min(backoff * 2, 10.0)
+            except Exception:  # keep the worker alive; the job stays pending and is retried
+                log.exception("worker %s: unexpected error", self.name)
+                self.stop.wait(1.0)
+
+    def step(self) -> int:
+        """Take over stale entries, then block for a new one; returns the number of jobs run."""
+        entries = self._stale() or self._fresh()
+        for entry_id, fields in entries:
+            self._run(entry_id, _text(fields.get(b"job", fields.get("job", b""))))
+        return len(entries)
+
+    def _stale(self) -> list:
+        answer = self.redis.xautoclaim(keys.JOB_STREAM, keys.JOB_GROUP, self.name,
+                                       min_idle_time=self.claim_idle_ms, count=1)
+        return [e for e in answer[1] if e and e[1]]
+
+    def _fresh(self) -> list:
+        answer = self.redis.xreadgroup(keys.JOB_GROUP, self.name, {keys.JOB_STREAM: ">"},
+                                       count=1, block=self.block_ms)
+        return answer[0][1] if answer else []
+
+    def _run(self, entry_id: bytes, job: str) -> None:
+        attempts = self.redis.hincrby(keys.job(job), "attempts", 1) if job else 0
+        state = {_text(k): _text(v) for k, v in self.redis.hgetall(keys.job(job)).items()} if job else {}
+        if not state.get("action"):
+            self.redis.delete(keys.job(job))  # expired or never complete: drop the entry
+        elif state["status"] in ("done", "failed"):
+            pass
+        elif attempts > MAX_ATTEMPTS:
+            self._finish(job, "failed", f"given up after {MAX_ATTEMPTS} attempts (worker crashes)")
+        elif not self._work(entry_id, job, state):
+            return  # stopping: the entry stays pending and another worker resumes it
+        self.redis.xack(keys.JOB_STREAM, keys.JOB_GROUP, entry_id)
+        self.redis.xdel(keys.JOB_STREAM, entry_id)
+
+    def _work(self, entry_id: bytes, job: str, state: dict) -> bool:
+        """Process the files without a result yet; False when interrupted by ``stop``."""
+        names = json.loads(state["names"])
+        options = json.loads(state.get("options") or "{}")
+        done = {int(_text(k)) for k in self.redis.hkeys(keys.job_results(job))}
+        self._set(job, status="running", done=len(done))
+        for index, name in enumerate(names):
+            if index in done:
+                continue
+            if self.stop.is_set():
+                return False
+            data = self.redis.hget(keys.job_files(job), str(index))
+            if data is None:
+                self._finish(job, "failed", "the job's files expired before they were processed")
+                return True
+            result = self._one(state["action"], data, name, options)
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(keys.job_results(job), str(index), json.dumps(result))
+            pipe.expire(keys.job_results(job), int(JOB_TTL))
+            pipe.hincrby(keys.job(job), "done", 1)
+            pipe.hset(keys.job(job), "updated", time.time())
+            pipe.execute()
+            self._heartbeat(entry_id)
+        self._finish(job, "done")
+        return True
+
+    def _one(self, action: str, data: bytes, name: str, options: dict) -> dict:
+        try:
+            return {"file": name, **self.handle(action, data, name, options)}
+        except QuaidError as exc:
+            return {"file": name, "status": "error", "error": str(exc)}
+
+    def _heartbeat(self, entry_id: bytes) -> None:
+        """Claiming our own entry again resets its idle time, so nobody takes it over."""
+        self.redis.xclaim(keys.JOB_STREAM, keys.JOB_GROUP, self.name, 0, [entry_id], justid=True)
+
+    def _finish(self, job: str, status: str, error: str = "") -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job(job), mapping={"status": status, "error": error, "updated": time.time()})
+        pipe.delete(keys.job_files(job))  # results stay until the TTL
+        pipe.execute()
+
+    def _set(self, job: str, **fields: object) -> None:
+        self.redis.hset(keys.job(job), mapping={**fields, "updated": time.time()})
+
+
+def ensure_group(connection: redis.Redis) -> None:
+    """Create the stream and its consumer group once (idempotent across processes)."""
+    try:
+        connection.xgroup_create(keys.JOB_STREAM, keys.JOB_GROUP, id="0", mkstream=True)
+    except redis.exceptions.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def start_workers(connection: redis.Redis, handle: FileHandler, count: int,
+                  claim_idle: float = 60.0) -> tuple[threading.Event, list[threading.Thread]]:
+    """``count`` daemon worker threads; set the returned event to stop them."""
+    stop = threading.Event()
+    threads = []
+    for n in range(count):
+        worker = Worker(connection, handle, stop, claim_idle=claim_idle)
+        thread = threading.Thread(target=worker.run, name=f"quaid-job-worker-{n}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return stop, threads
+
+
+def _valid_id(job: str) -> bool:
+    return len(job) == 32 and all(c in "0123456789abcdef" for c in job)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
