@@ -123,8 +123,8 @@ class QuaidClient:
             fields["metadata"] = json.dumps(metadata)
         return self._post("/api/v1/pictures", data, filename, fields)
 
-    def image(self, picture_id: str) -> bytes | None:
-        """The stored picture or its thumbnail; None when the service keeps neither."""
+    def image(self, picture_id: str) -> tuple[bytes, str] | None:
+        """The stored picture or its thumbnail, with its content type; None when unavailable."""
         try:
             response = requests.get(
                 f"{self.config.url}/api/v1/pictures/{picture_id}/image",
@@ -133,7 +133,9 @@ class QuaidClient:
             )
         except (requests.RequestException, ModuleError):
             return None
-        return response.content if response.status_code == 200 else None
+        if response.status_code != 200 or not response.content:
+            return None
+        return response.content, response.headers.get("Content-Type", "")
 
     def ui_link(self, picture_id: str) -> str:
         """The picture's page in quaid's web UI."""
@@ -286,9 +288,20 @@ def match_object(client: QuaidClient, match: dict, source_uuid: str, with_image:
     obj.add_attribute("link", value=client.ui_link(picture_id), comment=f"quaid id {picture_id}", Tag=tags)
     image = client.image(picture_id) if with_image and picture_id else None
     if image:
-        obj.add_attribute("attachment", value=name, data=io.BytesIO(image), disable_correlation=True)
-    obj.add_reference(source_uuid, DECISION_RELATIONSHIP.get(decision, "similar"), comment=describe(match))
+        data, content_type = image
+        shown = name if _same_kind(name, content_type) else f"{name}.thumbnail.{content_type.split('/')[-1]}"
+        obj.add_attribute("attachment", value=shown, data=io.BytesIO(data), disable_correlation=True)
+    if source_uuid:  # the legacy payload carries no uuid to reference
+        relationship = DECISION_RELATIONSHIP.get(decision, "similar")
+        obj.add_reference(source_uuid, relationship, comment=describe(match))
     return obj
+
+
+def _same_kind(name: str, content_type: str) -> bool:
+    """Whether the file name's extension fits the content type (a thumbnail may be JPEG)."""
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    kind = content_type.split(";")[0].split("/")[-1].lower()
+    return not kind or extension == kind or {extension, kind} == {"jpg", "jpeg"}
 
 
 def results(event: MISPEvent) -> dict:
