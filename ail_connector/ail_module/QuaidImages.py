@@ -65,6 +65,7 @@ class QuaidImages(AbstractModule):
             state = conf.get('sweep_state') or os.path.join(os.environ['AIL_HOME'], 'QUAID', 'sweep.json')
             self.sweeper = ScreenshotSweeper(Screenshots.get_screenshot_dir(), state,
                                              interval=float(conf.get('sweep_interval', 300)),
+                                             settle=float(conf.get('sweep_settle', 5)),
                                              backfill=_truthy(conf.get('sweep_backfill', 'true')))
         self.down_until = 0.0
 
