@@ -10,9 +10,12 @@ from __future__ import annotations
 from engine.algorithms.ahash import AHash, AHash256
 from engine.algorithms.base import Algorithm
 from engine.algorithms.dhash import DHash, DHash256
+from engine.algorithms.forbild import ForBild
+from engine.algorithms.goldberg import Goldberg
 from engine.algorithms.orb import Orb
 from engine.algorithms.pdq import PDQ
 from engine.algorithms.phash import PHash, PHash256
+from engine.algorithms.pixel_tlsh import PixelTLSH
 from engine.algorithms.whash import WHash, WHash256
 from engine.errors import BadInput
 
@@ -20,6 +23,9 @@ ALGORITHMS: tuple[type[Algorithm], ...] = (
     AHash, PHash, DHash, WHash,
     AHash256, PHash256, DHash256, WHash256,
     PDQ,
+    PixelTLSH,
+    Goldberg,
+    ForBild,
     Orb,
 )
 
