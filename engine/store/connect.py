@@ -24,9 +24,9 @@ class Connection:
     embedded: EmbeddedRedis | None = None
 
     def close(self) -> None:
+        self.client.close()  # first: release() counts the clients still connected
         if self.embedded is not None:
             self.embedded.release()
-        self.client.close()
 
 
 def connect(redis_url: str | None, home: Path) -> Connection:

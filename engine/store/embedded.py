@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from engine.errors import StoreUnavailable
 
@@ -144,7 +146,8 @@ class EmbeddedRedis:
     def _ping(self) -> redis.Redis | None:
         if not self.socket_path.exists():
             return None
-        client = self.client(socket_connect_timeout=2)
+        # No retries: after SHUTDOWN the socket is gone and redis-py would back off for seconds.
+        client = self.client(socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
         try:
             client.ping()
             return client
