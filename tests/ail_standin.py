@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -53,25 +54,38 @@ class ServiceProcess:
     url: str
     process: subprocess.Popen
     log: Path
-
     home: Path
+    redis_pids: list[int | None]
 
     def stop(self) -> None:
+        """Stop the service, then its embedded redis-server, which outlives a terminated serve."""
         self.process.terminate()
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
-        for sock in self.home.rglob("*.sock"):  # the embedded redis-server outlives a terminated serve
+        for pid in filter(None, self.redis_pids):
             try:
-                redis.Redis(unix_socket_path=str(sock), socket_timeout=5).shutdown(nosave=True)
-            except redis.RedisError:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
                 pass
 
 
+def _redis_pid(sock: Path) -> int | None:
+    try:
+        return int(redis.Redis(unix_socket_path=str(sock), socket_timeout=5).info("server")["process_id"])
+    except (redis.RedisError, KeyError, ValueError):
+        return None
+
+
 def start_service(home: Path, timeout: float = 90.0) -> ServiceProcess:
-    """``quaid serve`` on a free loopback port with its own embedded Redis in ``home``."""
+    """``quaid serve`` on a free loopback port with its own embedded Redis in ``home``.
+
+    Give it a folder of your own (``tempfile.mkdtemp``), not pytest's ``tmp_path``: pytest
+    runs of other checkouts prune old base folders, and a redis-server whose folder is gone
+    cannot save and refuses to stop.
+    """
     port = free_port()
     env = {**os.environ, "QUAID_HOME": str(home)}
     env.pop("QUAID_REDIS_URL", None)
@@ -87,7 +101,8 @@ def start_service(home: Path, timeout: float = 90.0) -> ServiceProcess:
             raise RuntimeError(f"quaid serve exited {process.returncode}: {log.read_text()[-2000:]}")
         try:
             if requests.get(url + "/status", timeout=2).status_code == 200:
-                return ServiceProcess(url, process, log, home)
+                pids = [_redis_pid(sock) for sock in home.rglob("*.sock")]
+                return ServiceProcess(url, process, log, home, pids)
         except requests.RequestException:
             pass
         time.sleep(0.3)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,10 +45,12 @@ CE = 'dark-web:topic="pornography-child-exploitation"'
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    proc = start_service(tmp_path_factory.mktemp("quaid-home"))
+def service():
+    home = Path(tempfile.mkdtemp(prefix="quaid-ail-test-"))
+    proc = start_service(home)
     yield proc
     proc.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def stored(service, picture_id: str) -> bool:
