@@ -1,0 +1,237 @@
+"""Distance and decision mergers, their ties, and the Matcher's lazy pyramidal verification."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from engine.config import AlgorithmSettings, Settings
+from engine.decision import Decision, Vote
+from engine.errors import BadInput
+from engine.matching import Matcher
+from engine.merging import (
+    DECISION_MERGERS,
+    DISTANCE_MERGERS,
+    decision_merger,
+    distance_merger,
+    majority,
+    merge_harmonic_mean,
+    merge_max,
+    merge_mean,
+    merge_min,
+    merge_weighted_mean,
+    pareto,
+    pyramidal,
+    weighted_majority,
+)
+from tests.test_algorithms import as_picture, page, photo
+
+Y, M, N = Vote.YES, Vote.MAYBE, Vote.NO
+
+
+def tiers(*groups):
+    """Lazy tiers from lists of (vote, weight); records which tiers ran."""
+    ran: list[int] = []
+
+    def make(i, group):
+        def run():
+            ran.append(i)
+            return group
+        return run
+    return [make(i, g) for i, g in enumerate(groups)], ran
+
+
+# ------------------------------------------------------------------ distances
+
+def test_distance_mergers_on_known_values() -> None:
+    pairs = [(0.1, 1.0), (0.4, 3.0)]
+    assert merge_max(pairs) == 0.4
+    assert merge_min(pairs) == 0.1
+    assert merge_mean(pairs) == pytest.approx(0.25)
+    assert merge_weighted_mean(pairs) == pytest.approx((0.1 + 1.2) / 4)
+    assert merge_harmonic_mean(pairs) == pytest.approx(4 / (1 / 0.1 + 3 / 0.4))
+
+
+def test_harmonic_mean_is_not_zero_for_positive_distances() -> None:
+    """douglas-quaid's harmonic mean returned 0 for everything."""
+    assert merge_harmonic_mean([(0.5, 1.0), (0.5, 1.0)]) == pytest.approx(0.5)
+    assert merge_harmonic_mean([(0.2, 1.0), (0.6, 1.0)]) == pytest.approx(0.3)
+
+
+def test_harmonic_mean_zero_distance_is_the_limit_zero() -> None:
+    assert merge_harmonic_mean([(0.0, 1.0), (0.9, 1.0)]) == 0.0
+    # a zero distance with zero weight does not count
+    assert merge_harmonic_mean([(0.0, 0.0), (0.9, 1.0)]) == pytest.approx(0.9)
+
+
+def test_zero_weights_fall_back_to_equal_weights() -> None:
+    assert merge_weighted_mean([(0.2, 0.0), (0.4, 0.0)]) == pytest.approx(0.3)
+    assert merge_harmonic_mean([(0.2, 0.0), (0.6, 0.0)]) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("name", DISTANCE_MERGERS)
+def test_distance_mergers_refuse_empty_and_negative_weights(name: str) -> None:
+    with pytest.raises(BadInput):
+        distance_merger(name)([])
+    with pytest.raises(BadInput):
+        distance_merger(name)([(0.2, -1.0)])
+
+
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0.01, 10)), min_size=1, max_size=8))
+def test_distance_mergers_stay_between_min_and_max(pairs) -> None:
+    low, high = min(d for d, _ in pairs), max(d for d, _ in pairs)
+    for merge in DISTANCE_MERGERS.values():
+        assert low - 1e-9 <= merge(pairs) <= high + 1e-9
+
+
+def test_unknown_merger_names_are_bad_input() -> None:
+    with pytest.raises(BadInput):
+        distance_merger("median")
+    with pytest.raises(BadInput):
+        decision_merger("unanimous")
+
+
+# ------------------------------------------------------------------ decisions
+
+def flat(*ballots):
+    return tiers(list(ballots))[0]
+
+
+def test_pareto_needs_eighty_percent() -> None:
+    assert pareto(flat((Y, 1), (Y, 1), (Y, 1), (Y, 1), (N, 1))) is Y  # 80 %
+    assert pareto(flat((Y, 1), (Y, 1), (Y, 1), (N, 1))) is M  # 75 %
+    assert pareto(flat((N, 1), (N, 1), (N, 1), (N, 1), (M, 1))) is N
+    assert pareto(flat((N, 5), (Y, 1), (Y, 1))) is M  # counts, not weights
+
+
+def test_majority_and_its_ties() -> None:
+    assert majority(flat((Y, 1), (Y, 1), (N, 1))) is Y
+    assert majority(flat((Y, 1), (N, 1))) is M  # tie -> to review
+    assert majority(flat((Y, 1), (M, 1), (N, 1))) is M  # three-way tie
+    assert majority(flat((N, 9), (Y, 1), (Y, 1))) is Y  # weights ignored
+
+
+def test_weighted_majority_and_its_ties() -> None:
+    assert weighted_majority(flat((N, 3), (Y, 1), (Y, 1))) is N
+    assert weighted_majority(flat((N, 2), (Y, 1), (Y, 1))) is M  # 2 vs 2: tie
+    assert weighted_majority(flat((M, 1), (Y, 0.5))) is M
+
+
+@pytest.mark.parametrize("name", DECISION_MERGERS)
+def test_decision_mergers_refuse_no_votes(name: str) -> None:
+    with pytest.raises(BadInput):
+        decision_merger(name)(flat())
+
+
+def test_flat_mergers_run_every_tier() -> None:
+    groups, ran = tiers([(N, 1)], [(Y, 1)])
+    assert majority(groups) is M
+    assert ran == [0, 1]
+
+
+def test_pyramidal_stops_when_cheap_tier_is_all_no() -> None:
+    groups, ran = tiers([(N, 1), (N, 1), (N, 2)], [(Y, 1)])
+    assert pyramidal(groups) is N
+    assert ran == [0]
+
+
+def test_pyramidal_verifier_decides_when_cheap_tier_unsure() -> None:
+    groups, ran = tiers([(N, 1), (M, 1), (N, 1)], [(Y, 1)])
+    assert pyramidal(groups) is Y  # e.g. a copy with an injected banner
+    assert ran == [0, 1]
+
+
+def test_pyramidal_verifier_vetoes_a_template_look_alike() -> None:
+    groups, ran = tiers([(Y, 1), (Y, 1), (Y, 1)], [(N, 1)])
+    assert pyramidal(groups) is N
+    assert ran == [0, 1]
+
+
+def test_pyramidal_single_tier_is_weighted_majority() -> None:
+    assert pyramidal(tiers([(Y, 1), (Y, 1), (N, 1)])[0]) is Y
+    assert pyramidal(tiers([(Y, 1), (N, 1)])[0]) is M
+
+
+# ------------------------------------------------------------------ the Matcher
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(Settings())
+
+
+def test_matcher_extracts_every_enabled_algorithm(matcher: Matcher) -> None:
+    features = matcher.extract(as_picture(photo(1)))
+    assert set(features) == {a.name for a in matcher.algorithms}
+    assert all(isinstance(f, bytes) for f in features.values())
+    codes = matcher.prefilter_codes(features)
+    assert codes and all(len(c) == matcher.algorithm(n).hamming_bits // 8 for n, c in codes.items())
+
+
+def test_identical_pictures_are_accepted(matcher: Matcher) -> None:
+    picture = as_picture(page(3))
+    verdict = matcher.compare(matcher.query(picture), matcher.extract(picture))
+    assert verdict.decision is Decision.ACCEPTED
+    assert verdict.distance == 0.0
+    assert set(verdict.algorithms) == {a.name for a in matcher.algorithms}
+
+
+def test_clearly_different_pictures_never_compute_the_verifier(matcher: Matcher) -> None:
+    costly = [a.name for a in matcher.algorithms if a.cost >= 100]
+    assert costly, "the default set should include a costly verifier"
+    query = matcher.query(as_picture(photo(7)))
+    verdict = matcher.compare(query, matcher.extract(as_picture(page(8))))
+    assert verdict.decision is Decision.REJECTED
+    assert not set(costly) & set(verdict.algorithms)
+    assert not set(costly) & query.extracted  # not even the query feature
+
+
+def test_settings_override_thresholds_and_enable_algorithms() -> None:
+    settings = Settings(algorithms={"phash": AlgorithmSettings(yes=0.0, maybe=0.0),
+                                    "ahash": AlgorithmSettings(enabled=True),
+                                    "pdq": AlgorithmSettings(enabled=False)},
+                        decision_merge="majority", distance_merge="max")
+    m = Matcher(settings)
+    names = {a.name for a in m.algorithms}
+    assert "ahash" in names and "pdq" not in names
+    assert m.thresholds("phash") == (0.0, 0.0)
+    assert m.thresholds("dhash") == (m.algorithm("dhash").yes_threshold, m.algorithm("dhash").maybe_threshold)
+
+
+def test_unknown_settings_are_bad_input() -> None:
+    with pytest.raises(BadInput):
+        Matcher(Settings(algorithms={"nope": AlgorithmSettings()}))
+    with pytest.raises(BadInput):
+        Matcher(Settings(decision_merge="nope"))
+
+
+def test_missing_stored_features_are_skipped(matcher: Matcher) -> None:
+    picture = as_picture(photo(2))
+    stored = {"pdq": matcher.extract(picture)["pdq"]}
+    verdict = matcher.compare(picture, stored)
+    assert set(verdict.algorithms) == {"pdq"}
+    nothing = matcher.compare(picture, {})
+    assert nothing.decision is Decision.REJECTED and nothing.distance == 1.0
+
+
+def test_orientations_match_a_mirrored_copy() -> None:
+    image = photo(4)
+    mirrored = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    plain = Matcher(Settings(decision_merge="weighted_majority"))
+    oriented = Matcher(Settings(decision_merge="weighted_majority", all_orientations=True))
+    stored = plain.extract(as_picture(image))
+    assert plain.compare(as_picture(mirrored), stored).decision is not Decision.ACCEPTED
+    verdict = oriented.compare(as_picture(mirrored), stored)
+    assert verdict.decision is Decision.ACCEPTED
+    query = oriented.query(as_picture(mirrored))
+    assert all(len(codes) == 8 for codes in oriented.query_codes(query).values())
+
+
+def test_banner_copy_is_not_rejected(matcher: Matcher) -> None:
+    """A copy with an injected banner stays accepted or to-review (never silently lost)."""
+    image = page(5)
+    banner = image.copy()
+    ImageDraw.Draw(banner).rectangle((0, 0, image.width, 60), fill=(200, 30, 30))
+    verdict = matcher.compare(as_picture(banner), matcher.extract(as_picture(image)))
+    assert verdict.decision is not Decision.REJECTED, verdict.to_json()
