@@ -1,0 +1,193 @@
+"""engine.picture: safe decoding and normalisation, checked pixel by pixel where it matters."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.errors import NotAPicture, PictureTooLarge
+from engine.picture import load_picture
+from tests.badinput import bad_inputs
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def quadrants(size: tuple[int, int] = (80, 60)) -> Image.Image:
+    """Red top-left, green top-right, blue bottom-left, white bottom-right: orientation is visible."""
+    w, h = size
+    image = Image.new("RGB", size)
+    for box, colour in (((0, 0, w // 2, h // 2), (255, 0, 0)), ((w // 2, 0, w, h // 2), (0, 255, 0)),
+                        ((0, h // 2, w // 2, h), (0, 0, 255)), ((w // 2, h // 2, w, h), (255, 255, 255))):
+        image.paste(colour, box)
+    return image
+
+
+def close(pixel, expected, tolerance: int = 12) -> bool:
+    return all(abs(int(a) - int(b)) <= tolerance for a, b in zip(pixel, expected, strict=True))
+
+
+CORPUS = list(bad_inputs())
+
+
+@pytest.mark.parametrize("name,data,expected", CORPUS, ids=[case[0] for case in CORPUS])
+def test_bad_input_corpus(name: str, data: bytes, expected: str) -> None:
+    if expected == "error":
+        with pytest.raises((NotAPicture, PictureTooLarge)) as info:
+            load_picture(data)
+        assert str(info.value)
+    else:
+        picture = load_picture(data)
+        assert picture.image.mode == "RGB" and picture.width >= 1 and picture.height >= 1
+        assert picture.rgb.dtype == np.uint8 and picture.rgb.shape == (picture.height, picture.width, 3)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(orientation: int) -> None:
+    """The stored pixels are transformed so that the decoded picture looks like the original."""
+    original = quadrants()
+    inverse = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+               6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+    stored = original if inverse[orientation] is None else original.transpose(inverse[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    picture = load_picture(encode(stored, "JPEG", quality=95, exif=exif.tobytes()))
+    assert (picture.width, picture.height) == original.size
+    rgb = picture.rgb
+    assert close(rgb[10, 10], (255, 0, 0)) and close(rgb[10, 70], (0, 255, 0))
+    assert close(rgb[50, 10], (0, 0, 255)) and close(rgb[50, 70], (255, 255, 255))
+
+
+def test_alpha_is_flattened_on_white() -> None:
+    rgba = Image.new("RGBA", (20, 10), (0, 0, 0, 0))
+    rgba.paste((255, 0, 0, 255), (0, 0, 10, 10))
+    rgba.paste((0, 0, 255, 128), (10, 0, 20, 10))
+    rgb = load_picture(encode(rgba)).rgb
+    assert tuple(rgb[5, 5]) == (255, 0, 0)
+    assert close(rgb[5, 15], (127, 127, 255), 2)  # half-transparent blue over white
+
+
+def test_fully_transparent_picture_is_white() -> None:
+    assert (load_picture(encode(Image.new("RGBA", (8, 8), (0, 0, 0, 0)))).rgb == 255).all()
+
+
+def test_la_mode_alpha_is_flattened() -> None:
+    la = Image.new("LA", (4, 4), (0, 0))
+    assert (load_picture(encode(la)).rgb == 255).all()
+
+
+def test_palette_with_transparency() -> None:
+    image = Image.new("P", (10, 10), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.paste(1, (5, 0, 10, 10))
+    rgb = load_picture(encode(image, transparency=0)).rgb
+    assert tuple(rgb[5, 2]) == (255, 255, 255)  # transparent index 0 -> white, not black
+    assert tuple(rgb[5, 7]) == (255, 0, 0)
+    gif = load_picture(encode(image, "GIF", transparency=0)).rgb
+    assert tuple(gif[5, 2]) == (255, 255, 255) and tuple(gif[5, 7]) == (255, 0, 0)
+
+
+def test_cmyk_jpeg_keeps_its_colours() -> None:
+    rgb = load_picture(encode(quadrants().convert("CMYK"), "JPEG", quality=95)).rgb
+    assert close(rgb[10, 10], (255, 0, 0), 30) and close(rgb[50, 70], (255, 255, 255), 30)
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped() -> None:
+    ramp = (np.arange(256, dtype=np.uint32) * 257).astype(np.uint16).reshape(16, 16)
+    rgb = load_picture(encode(Image.fromarray(ramp))).rgb
+    grey = rgb[:, :, 0].astype(int).ravel()
+    assert np.abs(grey - np.arange(256)).max() <= 1  # 16-bit levels map back to 0..255
+
+
+def test_sixteen_bit_with_low_values_is_not_blown_up() -> None:
+    """A 16-bit picture that only uses levels <= 255 is read as 8-bit data, not divided by 257."""
+    low = np.full((8, 8), 200, dtype=np.uint16)
+    assert (load_picture(encode(Image.fromarray(low))).rgb == 200).all()
+
+
+def test_animated_gif_and_webp_use_the_first_frame() -> None:
+    frames = [Image.new("RGB", (16, 16), colour) for colour in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    for fmt in ("GIF", "WEBP", "PNG"):
+        data = encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=50, loop=0)
+        picture = load_picture(data)
+        assert close(picture.rgb[8, 8], (255, 0, 0), 20), fmt
+
+
+def test_greyscale_and_bilevel_become_rgb() -> None:
+    assert load_picture(encode(Image.new("L", (5, 5), 77))).rgb[2, 2].tolist() == [77, 77, 77]
+    assert load_picture(encode(Image.new("1", (5, 5), 1))).rgb[2, 2].tolist() == [255, 255, 255]
+
+
+def test_large_pictures_are_resized_to_the_working_side() -> None:
+    picture = load_picture(encode(Image.new("RGB", (4000, 3000), (10, 20, 30)), "JPEG"), working_side=1280)
+    assert max(picture.width, picture.height) == 1280
+    assert (picture.original_width, picture.original_height) == (4000, 3000)
+    assert picture.height == 960  # aspect ratio kept
+
+
+def test_small_pictures_are_not_enlarged() -> None:
+    picture = load_picture(encode(Image.new("RGB", (30, 20))))
+    assert (picture.width, picture.height) == (30, 20)
+
+
+def test_pixel_limit_is_configurable_and_checked_before_decoding() -> None:
+    data = encode(Image.new("RGB", (200, 100)))
+    assert load_picture(data, max_pixels=20_000).width == 200
+    with pytest.raises(PictureTooLarge):
+        load_picture(data, max_pixels=19_999)
+
+
+def test_bomb_declared_in_a_tiny_file() -> None:
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + payload))
+        return struct.pack(">I", len(payload)) + kind + payload + crc
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(
+        b"IEND", b"")
+    assert len(png) < 1000
+    with pytest.raises(PictureTooLarge):
+        load_picture(png)
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x00", b"GIF89a", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0" + b"\x00" * 20,
+    b"<html><body>hello</body></html>", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+    b"BM" + b"\xff" * 60,
+])
+def test_junk_is_not_a_picture(data: bytes) -> None:
+    with pytest.raises(NotAPicture):
+        load_picture(data)
+
+
+def test_corrupt_middle_of_png_is_not_a_picture() -> None:
+    data = bytearray(encode(Image.effect_noise((64, 64), 50).convert("RGB")))
+    data[len(data) // 2 : len(data) // 2 + 40] = b"\x00" * 40
+    with pytest.raises(NotAPicture):
+        load_picture(bytes(data))
+
+
+def test_path_input_and_sha256(tmp_path) -> None:
+    data = encode(quadrants())
+    path = tmp_path / "q.png"
+    path.write_bytes(data)
+    import hashlib
+    picture = load_picture(path)
+    assert picture.sha256 == hashlib.sha256(data).hexdigest() == load_picture(str(path)).sha256
+    assert picture.format == "PNG"
+
+
+def test_transformed_keeps_identity() -> None:
+    picture = load_picture(encode(quadrants()))
+    mirrored = picture.transformed(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert mirrored.sha256 == picture.sha256
+    assert close(mirrored.rgb[10, 10], (0, 255, 0), 0)
+    assert picture.transformed(None) is picture
