@@ -134,10 +134,11 @@ class QuaidClient:
 
     # --- search, jobs -----------------------------------------------------------------
 
-    def search(self, source: Source, top: int = 10) -> dict:
+    def search(self, source: Source, top: int = 10, include_rejected: bool = False) -> dict:
         """``{"decision", "matches": [...]}``, the same object as ``quaid search --json``."""
         data, name = _read(source)
-        return self._call("POST", "/api/v1/search", data={"top": str(top)}, files={"file": (name, data)})
+        form = {"top": str(top), "all": "true" if include_rejected else "false"}
+        return self._call("POST", "/api/v1/search", data=form, files={"file": (name, data)})
 
     def submit(self, sources: Iterable[Source], action: str = "search", top: int = 10,
                tags: Iterable[str] = ()) -> str:
@@ -243,3 +244,45 @@ def _pictures_under(root: Path) -> Iterator[Path]:
 def _reason(exc: Exception) -> str:
     text = str(exc)
     return text.rsplit(": ", 1)[-1][:200] if text else type(exc).__name__
+
+
+class RemoteResult:
+    """A JSON answer with attribute access, shaped like the facade's result objects."""
+
+    def __init__(self, data: dict) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> object:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def to_json(self) -> dict:
+        return dict(self._data)
+
+
+class RemoteQuaid:
+    """The part of :class:`engine.core.Quaid` that ``quaid add/search --server URL`` use, over HTTP.
+
+    The API key comes from ``api_key`` or ``$QUAID_API_KEY``.
+    """
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.client = QuaidClient(url, api_key or os.environ.get("QUAID_API_KEY"), timeout)
+
+    def add(self, data: bytes, name: str = "", tags: Iterable[str] = (),
+            metadata: Mapping | None = None) -> RemoteResult:
+        return RemoteResult(self.client.add(data, name=name, tags=tags, metadata=metadata))
+
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> RemoteResult:
+        return RemoteResult(self.client.search(data, top=top, include_rejected=include_rejected))
+
+    def close(self) -> None:
+        self.client.session.close()
+
+    def __enter__(self) -> RemoteQuaid:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -41,6 +41,7 @@ def _register_add(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata entry to attach (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    _add_server_option(p)
     p.set_defaults(func=run_add)
 
 
@@ -53,6 +54,7 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", dest="include_rejected",
                    help="also list rejected candidates")
     p.add_argument("--json", action="store_true", help="print one JSON object per query and line")
+    _add_server_option(p)
     p.set_defaults(func=run_search)
 
 
@@ -94,7 +96,7 @@ def run_add(args: argparse.Namespace) -> int:
     metadata = _parse_meta(args.meta)
     files = list(iter_files(args.paths))
     failures = 0
-    with _open_quaid() as quaid:
+    with _open_quaid(args) as quaid:
         for path in tqdm(files, desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
                 result = quaid.add(path.read_bytes(), name=str(path), tags=args.tag, metadata=metadata)
@@ -116,7 +118,7 @@ def run_search(args: argparse.Namespace) -> int:
         raise BadInput("--top must be at least 1")
     files = list(iter_files(args.paths))
     failures = 0
-    with _open_quaid() as quaid:
+    with _open_quaid(args) as quaid:
         for path in tqdm(files, desc="search", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
                 result = quaid.search(path.read_bytes(), top=args.top,
@@ -203,10 +205,20 @@ def iter_files(paths: Iterable[str]) -> Iterator[Path]:
             yield path
 
 
-def _open_quaid():
+def _open_quaid(args: argparse.Namespace | None = None):
+    if getattr(args, "server", None):  # through a running service (engine.client), same results
+        from engine.client import RemoteQuaid
+
+        return RemoteQuaid(args.server)
     from engine.core import Quaid  # imported late: `quaid --help` must not need Redis
 
     return Quaid.open(load_settings())
+
+
+def _add_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", metavar="URL",
+                        help="go through a running `quaid serve` at URL instead of the local store "
+                             "(API key from $QUAID_API_KEY)")
 
 
 def _parse_meta(items: list[str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from engine.service.inputs import (
     MAX_NAME_LENGTH,
     MAX_TOP,
     all_files,
+    bool_arg,
     clean_text,
     int_arg,
     metadata_from,
@@ -34,9 +35,9 @@ def quaid():
     return current_app.extensions["quaid"]
 
 
-def search_and_record(data: bytes, name: str, top: int) -> dict:
+def search_and_record(data: bytes, name: str, top: int, include_rejected: bool = False) -> dict:
     """Search, queue to-review matches for an analyst, and return the search JSON (no ``query``)."""
-    result = quaid().search(data, top=top).to_json()
+    result = quaid().search(data, top=top, include_rejected=include_rejected).to_json()
     result.pop("query", None)
     current_app.extensions["quaid_review"].record(data, name, result)
     return result
@@ -108,7 +109,8 @@ def delete_picture(pid: str) -> Response:
 def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
-    return jsonify(search_and_record(upload.data, upload.filename, top))
+    include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
+    return jsonify(search_and_record(upload.data, upload.filename, top, include_rejected))
 
 
 # --- batch jobs -------------------------------------------------------------

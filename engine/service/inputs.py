@@ -122,6 +122,18 @@ def int_arg(value: str | None, name: str, default: int, low: int, high: int) -> 
     return number
 
 
+def bool_arg(value: str | None, name: str) -> bool:
+    """A boolean parameter: true/false, 1/0, yes/no; absent means false."""
+    if value is None or value == "":
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise BadInput(f"{name} must be true or false, got {value[:40]!r}")
+
+
 def picture_id(value: str) -> str:
     """A picture id is a SHA-256 hex digest; refuse anything else early (404 for unknown ones)."""
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):

@@ -113,6 +113,7 @@ _TAGS = {"type": "array", "items": {"type": "string"}, "description": "repeat th
 _META = {"type": "string", "description": "a JSON object, stored as is"}
 _TOP = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}
 _PID = _path_param("id", _ID)
+_ALL = {"type": "boolean", "default": False, "description": "also list rejected candidates"}
 
 
 def document() -> dict:
@@ -150,7 +151,8 @@ def document() -> dict:
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
             {"200": _json(_ref("SearchResult"))}, errors="400 413 415", tag="search",
-            body=_multipart({"file": _FILE, "top": _TOP}, ["file"]), params=[_query("top", _TOP)])},
+            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
+            params=[_query("top", _TOP), _query("all", _ALL)])},
         "/api/v1/jobs": {"post": _op(
             "Submit a batch job: several files, action add (write key) or search",
             {"202": _json({"type": "object", "properties": {"job": {"type": "string"},
