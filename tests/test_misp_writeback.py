@@ -15,8 +15,10 @@ from drawing import drawn, variant
 from misp_standin import MISPStandIn, running
 from misp_support import ROOT, start_quaid, stop
 
+from engine.cli import main as quaid
+
 sys.path.insert(0, str(ROOT / "misp_modules" / "writeback"))
-from quaid_misp_sync.cli import main  # noqa: E402
+from quaid_misp_sync.cli import main as standalone  # noqa: E402
 
 pytestmark = pytest.mark.misp
 
@@ -49,7 +51,8 @@ def build_misp(seed: int) -> tuple[MISPStandIn, dict]:
 
 
 def sync(url: str, quaid_url: str, *options: str, key: str = "misp-test-key") -> int:
-    return main(["--url", url, "--key", key, "--quaid", quaid_url, *options])
+    """``quaid misp-sync ...`` (the write-back mounted in quaid's command line)."""
+    return quaid(["misp-sync", "--url", url, "--key", key, "--quaid", quaid_url, *options])
 
 
 def tags(attribute: dict) -> set[str]:
@@ -113,8 +116,11 @@ def test_dry_run_writes_nothing(quaid_url, capsys):
 
 def test_single_event_selection(quaid_url):
     misp, it = build_misp(41)
-    with running(misp) as url:
-        assert sync(url, quaid_url, "--event", it["e3"]["id"]) == 0
+    with running(misp) as url:  # the library's own entry point (python -m quaid_misp_sync)
+        assert (
+            standalone(["--url", url, "--key", misp.key, "--quaid", quaid_url, "--event", it["e3"]["id"]])
+            == 0
+        )
     assert misp.writes == []  # e3's picture matches nothing in another event
 
 

@@ -17,11 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pymisp import PyMISP, PyMISPError
-from tqdm import tqdm
-
-from quaid_misp_sync.quaid_api import QuaidAPI
-from quaid_misp_sync.sync import DEFAULT_TOP, Selection, SyncError, run_sync
+from quaid_misp_sync.quaid_api import DEFAULT_TOP, QuaidAPI
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the write-back for parsed ``args``; returns the exit code."""
+    # PyMISP is imported here, not at module level: ``quaid``'s parser imports this module.
+    from pymisp import PyMISP, PyMISPError
+
+    from quaid_misp_sync.sync import Selection, SyncError, run_sync
+
     if not args.key:
         print("quaid misp-sync: a MISP API key is needed (--key or $MISP_KEY)", file=sys.stderr)
         return 2
@@ -81,4 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bar(items, label: str):
+    from tqdm import tqdm
+
     return tqdm(items, desc=label, unit="picture", file=sys.stderr, disable=None)

@@ -10,6 +10,7 @@ import json
 
 import requests
 
+DEFAULT_TOP = 10  # matches considered per picture
 DEFAULT_TIMEOUT = 30.0  # seconds per call; batch work, no 10 s enrichment limit here
 
 

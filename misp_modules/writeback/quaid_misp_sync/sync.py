@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pymisp import MISPEvent, PyMISP, PyMISPError
 
 from quaid_misp_sync.pictures import PictureRef, event_pictures
-from quaid_misp_sync.quaid_api import QuaidAPI, QuaidAPIError
+from quaid_misp_sync.quaid_api import DEFAULT_TOP, QuaidAPI, QuaidAPIError
 from quaid_misp_sync.recorder import MISPWriteError, Recorder, Target
 
 LOGGER = logging.getLogger("quaid-misp-sync")
 ANSWERED = ("accepted", "to-review")
-DEFAULT_TOP = 10
 
 Progress = Callable[[Iterable, str], Iterable]
 
