@@ -1,0 +1,161 @@
+"""The web UI in a real headless Chromium (Debian's, driven by Playwright) against a real ``quaid serve``:
+upload-and-search (file picker and drag-and-drop), add, cluster browsing, the graph, the review queue,
+and the API-key form when keys are on. Any JavaScript error fails the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+
+import pytest
+import requests
+from drawing import drawn, variant
+from serverproc import ServerProcess
+
+from engine.service.review import ReviewQueue
+from engine.store import EmbeddedRedis
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+KEY = "ui-write-key"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServerProcess(tmp_path_factory.mktemp("ui")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+    assert errors == []
+
+
+def add(server, data: bytes, name: str, headers: dict | None = None) -> dict:
+    response = server.post("/api/v1/pictures", files={"file": (name, data)}, data={"name": name},
+                           headers=headers or {})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def file_payload(name: str, data: bytes) -> dict:
+    return {"name": name, "mimeType": "image/jpeg" if name.endswith(".jpg") else "image/png", "buffer": data}
+
+
+def test_upload_and_search_shows_the_answer_thumbnails_and_votes(server, page):
+    stored = add(server, drawn(701, size=(1280, 800)), "known-phish.png")
+    page.goto(server.url + "/")
+    page.set_input_files("#file", file_payload("suspect.jpg", variant(drawn(701, size=(1280, 800)), 0.8)))
+    page.click("#search-button")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#decision") == "accepted"
+    first = page.locator("#matches li.match").first
+    assert first.locator(".id").text_content() == stored["id"]
+    assert "known-phish.png" in first.locator(".name").text_content()
+    assert first.locator("tr.algo").count() >= 3
+    assert first.locator(".badge.yes").count() >= 1
+    first.locator("img.thumb").evaluate("img => img.complete || new Promise(r => img.onload = r)")
+    assert first.locator("img.thumb").evaluate("img => img.naturalWidth") > 0
+
+
+def test_drop_a_picture_then_add_it(server, page):
+    data = drawn(702)
+    page.goto(server.url + "/")
+    handle = page.evaluate_handle(
+        """b64 => { const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+                    const dt = new DataTransfer();
+                    dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'})); return dt; }""",
+        base64.b64encode(data).decode())
+    page.dispatch_event("#drop", "drop", {"dataTransfer": handle})
+    assert "dropped.png" in page.text_content("#file-name")
+    page.click("#search-button")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#decision") == "rejected"
+    assert page.is_visible("#no-match")
+    page.click("#add-button")
+    page.wait_for_selector("#message.info")
+    assert "Added" in page.text_content("#message")
+    picture_id = page.text_content("#message").split(": ")[1].split(" ")[0]
+    assert server.get(f"/api/v1/pictures/{picture_id}").json()["name"] == "dropped.png"
+
+
+def test_clusters_and_graph(server, page):
+    first = add(server, drawn(703), "cluster-a.png")
+    add(server, variant(drawn(703), 0.85), "cluster-a-copy.jpg")
+    page.goto(server.url + "/#clusters")
+    card = page.locator(f"#cluster-list li[data-cluster='{first['cluster']}']")
+    card.wait_for()
+    assert "2 picture(s)" in card.text_content()
+    card.click()
+    page.wait_for_selector("#cluster-detail:not([hidden])")
+    page.locator("#cluster-members li").nth(1).wait_for()
+    names = page.locator("#cluster-members .name").all_text_contents()
+    assert set(names) == {"cluster-a.png", "cluster-a-copy.jpg"}
+
+    graph = server.get("/api/v1/export", params={"format": "graph"}).json()
+    page.goto(server.url + "/#graph")
+    page.wait_for_function("n => document.querySelectorAll('#graph circle').length === n",
+                           arg=len(graph["nodes"]))
+    assert page.locator("#graph line").count() == len(graph["edges"])
+    positions = page.eval_on_selector_all("#graph circle", "cs => cs.map(c => [c.getAttribute('cx'), "
+                                                            "c.getAttribute('cy')].join())")
+    assert len(set(positions)) == len(positions)  # the layout spread the nodes apart
+
+
+def test_review_queue_accept_and_reject(server, page):
+    stored = [add(server, drawn(704 + i), f"review-{i}.png") for i in range(2)]
+    queue = ReviewQueue(EmbeddedRedis(server.home / "redis").client())
+    items = []
+    for i, match in enumerate(stored):
+        result = {"matches": [{"id": match["id"], "name": match["name"], "distance": 0.31,
+                               "decision": "to-review",
+                               "algorithms": {"pdq": {"distance": 0.31, "decision": "maybe"}}}]}
+        items += queue.record(variant(drawn(704 + i), 0.6, quality=40), f"query-{i}.jpg", result)
+    page.goto(server.url + "/#review")
+    for item in items:
+        page.locator(f"li[data-item='{item}']").wait_for()
+    row = page.locator(f"li[data-item='{items[0]}']")
+    assert "query-0.jpg" in row.text_content() and "review-0.png" in row.text_content()
+    assert row.locator("img.thumb").count() == 2
+    row.locator("button.accept").click()
+    row.wait_for(state="detached")
+    page.locator(f"li[data-item='{items[1]}'] button.reject").click()
+    page.locator(f"li[data-item='{items[1]}']").wait_for(state="detached")
+    answer = server.get("/api/v1/review/labels").json()["labels"]
+    labels = {(entry["match"], entry["same"]) for entry in answer}
+    assert {(stored[0]["id"], True), (stored[1]["id"], False)} <= labels
+
+
+def test_api_key_form_when_keys_are_on(tmp_path, page):
+    with ServerProcess(tmp_path, {"QUAID_WRITE_KEYS": KEY}) as proc:
+        add(proc, drawn(710), "keyed.png", headers={"Authorization": f"Bearer {KEY}"})
+        page.goto(proc.url + "/#clusters")
+        page.wait_for_selector("#key-form:not([hidden])")
+        page.wait_for_selector("#message:not([hidden])")
+        assert "401" in page.text_content("#message")
+        page.fill("#api-key", KEY)
+        page.click("#key-form button")
+        page.locator("#cluster-list li").first.wait_for()
+        assert page.locator("#cluster-list li").count() == 1
+        assert requests.get(proc.url + "/api/v1/clusters", timeout=10).status_code == 401
