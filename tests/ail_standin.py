@@ -66,10 +66,20 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait(timeout=10)
         for pid in filter(None, self.redis_pids):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+            _terminate(pid)
+
+
+def _terminate(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM (redis saves, then exits), wait for it to be gone, SIGKILL after ``grace`` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _redis_pid(sock: Path) -> int | None:
