@@ -77,13 +77,19 @@ def start_misp_modules(tmp: Path) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen, quaid_home: Path | None = None) -> None:
+    """Stop a server process; for ``quaid serve`` also its embedded Redis (which a stopped
+    service currently leaves running while the index mirror's connection is open)."""
     process.terminate()
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    if quaid_home is not None:
+        from engine.store import EmbeddedRedis
+
+        EmbeddedRedis(quaid_home / "redis").stop()
 
 
 # -- MISP's malware-sample zip (ZipCrypto) ----------------------------------------------------

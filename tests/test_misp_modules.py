@@ -34,14 +34,15 @@ CONFIG_KEYS = ["url", "api_key", "timeout", "top", "register"]
 
 @pytest.fixture(scope="module")
 def quaid_url(tmp_path_factory):
-    process, url = start_quaid(tmp_path_factory.mktemp("quaid-home"))
+    home = tmp_path_factory.mktemp("quaid-home")
+    process, url = start_quaid(home)
     for name, seed in REFERENCES.items():
         answer = requests.post(
             f"{url}/api/v1/pictures", files={"file": (name, drawn(seed))}, data={"name": name}
         )
         assert answer.status_code == 201, answer.text
     yield url
-    stop(process)
+    stop(process, home)
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,10 @@ ACCEPTED_TAGS = {'workflow:state="complete"', 'misp:automation-level="unsupervis
 
 @pytest.fixture(scope="module")
 def quaid_url(tmp_path_factory):
-    process, url = start_quaid(tmp_path_factory.mktemp("quaid-home"))
+    home = tmp_path_factory.mktemp("quaid-home")
+    process, url = start_quaid(home)
     yield url
-    stop(process)
+    stop(process, home)
 
 
 def build_misp(seed: int) -> tuple[MISPStandIn, dict]:
