@@ -84,6 +84,19 @@ class CodeTable:
         self._ids.append(picture_id)
         self._rows[picture_id] = row
 
+    def extend(self, picture_ids: Sequence[str], codes: np.ndarray) -> None:
+        """Append many new pictures at once (index rebuild); ids must not be stored yet."""
+        if codes.shape != (len(picture_ids), self.nbytes):
+            raise ValueError(f"expected a ({len(picture_ids)}, {self.nbytes}) array, got {codes.shape}")
+        start = len(self._ids)
+        if start + len(picture_ids) > len(self._codes):
+            grown = np.zeros((max(2 * len(self._codes), start + len(picture_ids)), self.nbytes), np.uint8)
+            grown[:start] = self._codes[:start]
+            self._codes = grown
+        self._codes[start: start + len(picture_ids)] = codes
+        self._ids.extend(picture_ids)
+        self._rows.update((ident, start + n) for n, ident in enumerate(picture_ids))
+
     def remove(self, picture_id: str) -> None:
         row = self._rows.pop(picture_id, None)
         if row is None:
@@ -173,6 +186,30 @@ class CandidateIndex:
                 table = self._tables[name] = CodeTable(len(code), self.backend)
             table.upsert(picture_id, code)
         self._codes_of[picture_id] = tuple(codes)
+
+    def extend(self, entries: Sequence[tuple[str, Mapping[str, bytes]]]) -> None:
+        """Add many pictures at once (index rebuild): one array copy per code name, not per picture."""
+        fresh: dict[str, tuple[str, ...]] = {}
+        by_name: dict[str, tuple[list[str], list[bytes]]] = {}
+        for picture_id, codes in entries:
+            if picture_id in self._codes_of or picture_id in fresh:
+                self.upsert(picture_id, codes)
+                continue
+            fresh[picture_id] = tuple(codes)
+            for name, code in codes.items():
+                by_name.setdefault(name, ([], []))
+                by_name[name][0].append(picture_id)
+                by_name[name][1].append(code)
+        for name, (_, codes) in by_name.items():  # check everything before changing anything
+            expected = self._tables[name].nbytes if name in self._tables else len(codes[0])
+            if {len(c) for c in codes} != {expected}:
+                raise ValueError(f"codes {name!r} of several lengths; the table holds {expected} bytes")
+        for name, (ids, codes) in by_name.items():
+            if name not in self._tables:
+                self._tables[name] = CodeTable(len(codes[0]), self.backend)
+            table = self._tables[name]
+            table.extend(ids, np.frombuffer(b"".join(codes), np.uint8).reshape(len(ids), table.nbytes))
+        self._codes_of.update(fresh)
 
     def remove(self, picture_id: str) -> None:
         for name in self._codes_of.pop(picture_id, ()):

@@ -110,3 +110,22 @@ def test_codes_of_another_length_are_refused():
     table = CodeTable(8)
     with pytest.raises(ValueError):
         table.upsert("x", bytes(9))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bulk_extend_answers_like_one_by_one_upserts(backend):
+    codes = _codes(3000, 8, seed=6)
+    one_by_one, bulk = CandidateIndex(backend), CandidateIndex(backend)
+    for n, code in enumerate(codes):
+        one_by_one.upsert(f"p{n}", {"dhash": code})
+    bulk.extend([(f"p{n}", {"dhash": code}) for n, code in enumerate(codes[:2000])])
+    bulk.extend([(f"p{n}", {"dhash": code}) for n, code in enumerate(codes) if n >= 1500])  # overlap
+    assert len(bulk) == 3000
+    for probe in (0, 1999, 2500):
+        query = {"dhash": [codes[probe]]}
+        assert [c.distance for c in bulk.shortlist(query, 30)] == \
+            [c.distance for c in one_by_one.shortlist(query, 30)]
+        assert bulk.shortlist(query, 1)[0].id == f"p{probe}"
+    with pytest.raises(ValueError):
+        bulk.extend([("odd", {"dhash": bytes(9)})])
+    assert "odd" not in bulk and len(bulk) == 3000

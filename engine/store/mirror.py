@@ -49,10 +49,12 @@ class Mirror:
             self._pending.clear()
             self.position = self.changes.last_id()
             count = 0
-            for entry in self.records.scan_entries():
-                self.apply(entry)
-                count += 1
-                if progress and count % 10_000 == 0:
+            for batch in self.records.scan_batches():
+                self.index.extend([(e.id, e.codes) for e in batch])
+                for entry in batch:
+                    self.clusters.set(entry.id, entry.cluster, entry.added)
+                count += len(batch)
+                if progress and count // 10_000 > (count - len(batch)) // 10_000:
                     progress(count)
             self.sync()
         log.info("index rebuilt: %d pictures in %.2f s", len(self.index), time.monotonic() - started)

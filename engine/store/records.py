@@ -187,14 +187,19 @@ class RecordStore:
 
     def scan_entries(self, batch: int = 1000) -> Iterator[IndexEntry]:
         """Every stored picture's index entry (SCAN: no blocking, works while others write)."""
+        for entries in self.scan_batches(batch):
+            yield from entries
+
+    def scan_batches(self, batch: int = 1000) -> Iterator[list[IndexEntry]]:
+        """Every stored picture's index entry, ``batch`` ids per Redis pipeline."""
         pending: list[str] = []
         for key in self.redis.scan_iter(match=keys.PICTURE_PATTERN, count=batch):
             pending.append(keys.id_of(key))
             if len(pending) >= batch:
-                yield from self.index_entries(pending).values()
+                yield list(self.index_entries(pending).values())
                 pending = []
         if pending:
-            yield from self.index_entries(pending).values()
+            yield list(self.index_entries(pending).values())
 
     def image(self, picture_id: str) -> tuple[bytes, str] | None:
         data, kind = self.redis.hmget(keys.image(picture_id), "data", "type")

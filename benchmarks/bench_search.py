@@ -1,0 +1,126 @@
+"""Whole-search latency and add throughput on real screenshots, one core, decode included.
+
+Screenshots: pages of documentation sites installed by Debian (Python 3.11, Django,
+Sphinx, PostgreSQL 15, Git manuals), rendered by headless Chromium (Playwright) at
+1280x800 and cached in ``--shots`` (rendered once). Part of them is added to a fresh
+store (embedded Redis in a temporary QUAID_HOME); the queries are
+
+* modified copies of stored pages: JPEG quality 70 and down-scaled to 80 %;
+* pages of the same sites that were never added (the answer should be "rejected").
+
+Figures: add throughput (pictures/s, decode + all algorithms + store), and
+``Quaid.search`` latency p50/p99 per query (bytes in, answer out: decode, query
+features, index shortlist, Redis fetch, every algorithm on the shortlist), with the
+decisions obtained. The process is pinned to one CPU; OpenCV and faiss use one thread.
+The index part at 1M pictures is measured by ``bench_index.py``.
+
+Usage: ``python benchmarks/bench_search.py [--stored 150] [--unseen 50] [--copies 100]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.bench_index import percentiles, pin_one_core
+
+DOC_SITES = [
+    ("/usr/share/doc/python3.11-doc/html/library", "*.html"),
+    ("/usr/share/doc/python-django-doc/html/ref", "**/*.html"),
+    ("/usr/share/doc/sphinx-doc/html/usage", "**/*.html"),
+    ("/usr/share/doc/postgresql-doc-15/html", "*.html"),
+    ("/usr/share/doc/git-doc", "*.html"),
+]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def pages(count: int, seed: int = 7) -> list[Path]:
+    """``count`` documentation pages, spread over the sites, picked reproducibly."""
+    rng = random.Random(seed)
+    per_site = []
+    for root, pattern in DOC_SITES:
+        files = sorted(p for p in Path(root).glob(pattern) if p.stat().st_size > 6000)
+        rng.shuffle(files)
+        per_site.append(files)
+    picked = [site[i] for i in range(count) for site in per_site if i < len(site)]
+    return picked[:count]
+
+
+def render(urls: list[Path], folder: Path) -> list[Path]:
+    """Screenshots of ``urls`` in ``folder`` (kept between runs)."""
+    from playwright.sync_api import sync_playwright
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [folder / f"{n:04d}.png" for n in range(len(urls))]
+    missing = [(u, o) for u, o in zip(urls, out, strict=True) if not o.exists()]
+    if missing:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            for url, path in missing:
+                page.goto(url.as_uri(), wait_until="load")
+                path.write_bytes(page.screenshot())
+            browser.close()
+    return out
+
+
+def modified_copy(data: bytes) -> bytes:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image = image.resize((int(image.width * 0.8), int(image.height * 0.8)), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stored", type=int, default=150)
+    parser.add_argument("--unseen", type=int, default=50)
+    parser.add_argument("--copies", type=int, default=100)
+    parser.add_argument("--shots", default="/tmp/quaid-bench-shots", help="screenshot cache folder")
+    args = parser.parse_args()
+    shots = render(pages(args.stored + args.unseen), Path(args.shots))
+    pin_one_core()
+    import cv2
+
+    cv2.setNumThreads(1)
+    from engine.config import load_settings
+    from engine.core import Quaid
+
+    stored, unseen = shots[: args.stored], shots[args.stored:]
+    with tempfile.TemporaryDirectory() as home, Quaid.open(load_settings(home=home, redis_url=None)) as quaid:
+        started = time.perf_counter()
+        clusters = {quaid.add(p.read_bytes(), name=p.name).cluster for p in stored}
+        add_seconds = time.perf_counter() - started
+        queries = [("copy", modified_copy(p.read_bytes())) for p in stored[: args.copies]]
+        queries += [("unseen", p.read_bytes()) for p in unseen]
+        quaid.search(queries[0][1])  # warm-up (lazy imports, faiss tables)
+        samples: dict[str, list[float]] = {"copy": [], "unseen": []}
+        decisions: dict[str, dict[str, int]] = {"copy": {}, "unseen": {}}
+        for kind, data in queries:
+            started = time.perf_counter()
+            result = quaid.search(data)
+            samples[kind].append(time.perf_counter() - started)
+            decisions[kind][result.decision.value] = decisions[kind].get(result.decision.value, 0) + 1
+        report = {
+            "stored": len(stored), "clusters": len(clusters),
+            "add_pictures_per_s": round(len(stored) / add_seconds, 2),
+            "search_all": percentiles(samples["copy"] + samples["unseen"]),
+            "search_copies": {**percentiles(samples["copy"]), "decisions": decisions["copy"]},
+            "search_unseen": {**percentiles(samples["unseen"]), "decisions": decisions["unseen"]},
+            "mean_query_bytes": int(np.mean([len(d) for _, d in queries])),
+        }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
