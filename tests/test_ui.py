@@ -74,6 +74,7 @@ def test_upload_and_search_shows_the_answer_thumbnails_and_votes(server, page):
     assert first.locator(".id").text_content() == stored["id"]
     assert "known-phish.png" in first.locator(".name").text_content()
     assert first.locator("tr.algo").count() >= 3
+    assert "null" not in first.text_content() and "undefined" not in first.text_content()
     assert first.locator(".badge.yes").count() >= 1
     first.locator("img.thumb").evaluate("img => img.complete || new Promise(r => img.onload = r)")
     assert first.locator("img.thumb").evaluate("img => img.naturalWidth") > 0

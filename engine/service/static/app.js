@@ -14,6 +14,8 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+function put(node, ...children) { for (const c of children) if (c) node.append(c); return node; }
+
 function headers() { return state.key ? { Authorization: "Bearer " + state.key } : {}; }
 
 async function api(path, options = {}) {
@@ -91,7 +93,7 @@ async function showResult(result, ms) {
   const list = $("matches"); list.replaceChildren();
   for (const m of result.matches) {
     const card = el("li", { class: "match" });
-    card.append(await thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id),
+    put(card, await thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id),
       el("div", { class: "name", text: m.name || "(no name)" }), el("div", { class: "id", text: m.id }),
       el("div", {}, badge(m.decision), document.createTextNode(` distance ${Number(m.distance).toFixed(3)}`),
         m.cluster ? document.createTextNode(` · cluster ${m.cluster}`) : null),
@@ -120,7 +122,7 @@ async function loadClusters() {
     const rep = c.representative;
     const cid = c.cluster ?? c.id;
     const card = el("li", { class: "cluster clickable", "data-cluster": cid, onclick: () => openCluster(cid, card) });
-    card.append(rep ? await thumbnail(`/api/v1/pictures/${rep}/image`, "representative") : null,
+    put(card, rep ? await thumbnail(`/api/v1/pictures/${rep}/image`, "representative") : null,
       el("div", { class: "name", text: `cluster ${cid}` }),
       el("div", { class: "muted", text: `${c.size ?? (c.members || []).length} picture(s)` }));
     list.append(card);
@@ -154,30 +156,46 @@ async function loadGraph() {
   drawGraph(nodes, edges);
 }
 
+// Fruchterman & Reingold (1991), "Graph drawing by force-directed placement", with a pull
+// towards the centre so that clusters that share no edge stay on the canvas.
 function layout(nodes, edges, w, h) {
-  nodes.forEach((n, i) => { const a = i * 2.399; const r = 12 * Math.sqrt(i + 1); n.x = w / 2 + r * Math.cos(a); n.y = h / 2 + r * Math.sin(a); });
-  for (let step = 0; step < 300; step++) {
-    const t = 1 - step / 300;
-    for (let i = 0; i < nodes.length; i++) for (let j = i + 1; j < nodes.length && nodes.length < 600; j++) {
-      const a = nodes[i], b = nodes[j]; let dx = a.x - b.x, dy = a.y - b.y; const d2 = dx * dx + dy * dy + 0.01;
-      const f = 400 / d2; a.vx += dx * f; a.vy += dy * f; b.vx -= dx * f; b.vy -= dy * f;
+  const n = Math.max(1, nodes.length), k = 0.7 * Math.sqrt((w * h) / n), steps = 250;
+  nodes.forEach((node, i) => {
+    const a = i * 2.399, r = Math.min(w, h) * 0.4 * Math.sqrt((i + 0.5) / n);
+    node.x = w / 2 + r * Math.cos(a); node.y = h / 2 + r * Math.sin(a);
+  });
+  const exact = nodes.length <= 800;  // all pairs below that; beyond, repulsion from a sample
+  for (let step = 0; step < steps; step++) {
+    const temp = (w / 8) * (1 - step / steps) + 0.5;
+    for (const node of nodes) { node.vx = 0; node.vy = 0; }
+    for (let i = 0; i < nodes.length; i++) {
+      const a = nodes[i];
+      for (let j = exact ? i + 1 : 0; j < nodes.length; j += exact ? 1 : 7) {
+        if (j === i) continue;
+        const b = nodes[j], dx = a.x - b.x, dy = a.y - b.y, d = Math.max(0.5, Math.hypot(dx, dy));
+        const f = (k * k) / d / d;
+        a.vx += dx * f; a.vy += dy * f;
+        if (exact) { b.vx -= dx * f; b.vy -= dy * f; }
+      }
     }
     for (const e of edges) {
-      const dx = e.b.x - e.a.x, dy = e.b.y - e.a.y; const f = 0.02;
+      const dx = e.b.x - e.a.x, dy = e.b.y - e.a.y, d = Math.max(0.5, Math.hypot(dx, dy)), f = 4 * d / k;
       e.a.vx += dx * f; e.a.vy += dy * f; e.b.vx -= dx * f; e.b.vy -= dy * f;
     }
-    for (const n of nodes) {
-      n.vx += (w / 2 - n.x) * 0.005; n.vy += (h / 2 - n.y) * 0.005;
-      n.x = Math.min(w - 10, Math.max(10, n.x + Math.max(-20, Math.min(20, n.vx)) * t));
-      n.y = Math.min(h - 10, Math.max(10, n.y + Math.max(-20, Math.min(20, n.vy)) * t));
-      n.vx *= 0.5; n.vy *= 0.5;
+    for (const node of nodes) {
+      const gx = w / 2 - node.x, gy = h / 2 - node.y, r = Math.hypot(gx, gy);
+      node.vx += gx * r / k * 0.3; node.vy += gy * r / k * 0.3;
+      const len = Math.max(0.01, Math.hypot(node.vx, node.vy)), move = Math.min(len, temp);
+      node.x = Math.min(w - 12, Math.max(12, node.x + (node.vx / len) * move));
+      node.y = Math.min(h - 12, Math.max(12, node.y + (node.vy / len) * move));
     }
   }
 }
 
 function colour(key) {
-  let h = 0; for (const ch of String(key)) h = (h * 31 + ch.charCodeAt(0)) % 360;
-  return `hsl(${h}, 65%, 45%)`;
+  let h = 0;
+  for (const ch of String(key)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return `hsl(${Math.round((h * 137.508) % 360)}, 65%, 45%)`;  // golden angle: neighbours differ
 }
 
 function drawGraph(nodes, edges) {
