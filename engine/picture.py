@@ -60,7 +60,7 @@ class Picture:
         """H x W uint8 luma (ITU-R 601-2, as Pillow's ``L`` mode)."""
         return np.asarray(self.image.convert("L"), dtype=np.uint8)
 
-    def transformed(self, method: Image.Transpose | None) -> "Picture":
+    def transformed(self, method: Image.Transpose | None) -> Picture:
         """The same picture mirrored or rotated (for orientation-tolerant matching)."""
         if method is None:
             return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -234,4 +235,49 @@ def test_banner_copy_is_not_rejected(matcher: Matcher) -> None:
     banner = image.copy()
     ImageDraw.Draw(banner).rectangle((0, 0, image.width, 60), fill=(200, 30, 30))
     verdict = matcher.compare(as_picture(banner), matcher.extract(as_picture(image)))
+    assert verdict.decision is not Decision.REJECTED, verdict.to_json()
+
+
+def template_page(content: int, size: tuple[int, int] = (1280, 800)) -> Image.Image:
+    """One site's template (header, menu, sidebar, footer) around content chosen by ``content``."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, size[0], 80), fill=(18, 53, 91))
+    draw.text((40, 30), "Example Bank - secure online banking", fill="white")
+    for i, label in enumerate(("Home", "Accounts", "Cards", "Loans", "Help")):
+        draw.text((500 + i * 110, 30), label, fill=(220, 230, 245))
+    draw.rectangle((0, 80, 250, size[1]), fill=(241, 244, 248))
+    for i in range(12):
+        draw.text((20, 110 + i * 28), f"Menu entry {i}", fill=(18, 53, 91))
+    draw.rectangle((0, size[1] - 50, size[0], size[1]), fill=(40, 40, 40))
+    rng = np.random.default_rng(content)
+    draw.text((290, 110), f"Article {content}", fill=(0, 0, 0))
+    y = 150
+    while y < size[1] - 300:
+        x = 290
+        while x < 900:
+            width = int(rng.integers(20, 80))
+            draw.rectangle((x, y, x + width, y + 9), fill=(60, 60, 60))
+            x += width + 8
+        y += int(rng.integers(20, 30))
+    image.paste(photo(content + 50, (300, 200)), (int(rng.integers(290, 900)), size[1] - 270))
+    return image
+
+
+def test_other_pages_of_one_template_are_rejected(matcher: Matcher) -> None:
+    """Global hashes call some of these pages the same; the default decision must not (DESIGN.md)."""
+    stored = matcher.extract(as_picture(template_page(1)))
+    hash_yes = 0
+    for content in (2, 3, 4):
+        verdict = matcher.compare(as_picture(template_page(content)), stored)
+        assert verdict.decision is Decision.REJECTED, verdict.to_json()
+        hash_yes += sum(verdict.algorithms[n].vote is Vote.YES for n in ("dhash", "forbild"))
+    assert hash_yes > 0  # the look-alike is real: without the verifier these would be accepted
+
+
+def test_banner_on_a_template_page_is_kept(matcher: Matcher) -> None:
+    original = template_page(1)
+    banner = original.copy()
+    ImageDraw.Draw(banner).rectangle((250, 80, 1280, 130), fill=(200, 40, 40))
+    verdict = matcher.compare(as_picture(banner), matcher.extract(as_picture(original)))
     assert verdict.decision is not Decision.REJECTED, verdict.to_json()

@@ -27,3 +27,4 @@ class DHash256(DHash):
     yes_threshold = 0.15
     maybe_threshold = 0.25
     prefilter = False
+    enabled_by_default = False

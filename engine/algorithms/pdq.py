@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pdqhash
+from PIL import Image
 
 from engine.algorithms.base import Algorithm, check_length, hamming_fraction
 from engine.picture import Picture
@@ -20,6 +21,7 @@ from engine.picture import Picture
 HASH_BYTES = 32
 FEATURE_BYTES = HASH_BYTES + 1
 LOW_QUALITY = 50  # Meta: hashes below this quality are unreliable
+PDQ_SIDE = 512  # px, long side fed to PDQ: its Jarosz filter keeps 64x64 anyway; 40x faster than 1280
 
 
 class PDQ(Algorithm):
@@ -51,7 +53,11 @@ class PDQ(Algorithm):
 
 
 def _pixels(picture: Picture) -> np.ndarray:
-    return np.ascontiguousarray(picture.rgb)
+    image = picture.image
+    if max(image.size) > PDQ_SIDE:
+        image = image.copy()
+        image.thumbnail((PDQ_SIDE, PDQ_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
 def _pack(bits: np.ndarray, quality: int) -> bytes:

@@ -28,3 +28,4 @@ class PHash256(PHash):
     yes_threshold = 0.15
     maybe_threshold = 0.25
     prefilter = False
+    enabled_by_default = False
