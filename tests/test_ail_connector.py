@@ -272,6 +272,8 @@ def ail(tmp_path, service):
     yield world
     remove_ail_standin()
     sys.path[:] = [p for p in sys.path if p != os.environ.get("AIL_BIN")]
+    for name in ("AIL_BIN", "AIL_HOME"):
+        os.environ.pop(name, None)
 
 
 def test_module_tags_and_correlates_images_from_the_images_queue(ail):
