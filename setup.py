@@ -40,7 +40,11 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
-    packages=find_packages(include=["engine", "engine.*", "ail_connector", "ail_connector.*"]),
+    packages=find_packages(include=["engine", "engine.*", "ail_connector", "ail_connector.*"])
+    + ["quaid_misp_sync"],
+    # The MISP write-back library lives beside the misp-modules custom root; it is installed
+    # under its own name (never as ``misp_modules``) so that ``quaid misp-sync`` works installed.
+    package_dir={"quaid_misp_sync": "misp_modules/writeback/quaid_misp_sync"},
     include_package_data=True,
     package_data={"engine": ["calibrated.json", "service/templates/*", "service/static/*"]},
     install_requires=INSTALL_REQUIRES,
