@@ -125,6 +125,11 @@ class Quaid:
             connection.close()
             raise
 
+    @property
+    def redis(self) -> redis.Redis:
+        """The Redis client of the store (the service keeps its jobs and reviews next to the pictures)."""
+        return self.records.redis
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
@@ -260,10 +265,14 @@ class Quaid:
     def stats(self) -> dict:
         self.mirror.sync()
         info = self.records.redis.info("memory")
-        return {"pictures": len(self.mirror.index), "clusters": len(self.mirror.clusters),
-                "store_bytes": int(info.get("used_memory", 0)),
-                "index_backend": self.mirror.index.backend,
-                "redis": self.settings.redis_url or f"embedded ({self.settings.home / 'redis'})"}
+        stats = {"pictures": len(self.mirror.index), "clusters": len(self.mirror.clusters),
+                 "store_bytes": int(info.get("used_memory", 0)),
+                 "index_backend": self.mirror.index.backend,
+                 "redis": self.settings.redis_url or f"embedded ({self.settings.home / 'redis'})"}
+        embedded = self._connection.embedded if self._connection else None
+        if embedded is not None:  # what persistence costs on disk (AOF + RDB)
+            stats["disk_bytes"] = sum(p.stat().st_size for p in embedded.data_dir.rglob("*") if p.is_file())
+        return stats
 
     # --- helpers ------------------------------------------------------------------------
 
