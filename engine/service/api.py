@@ -18,8 +18,10 @@ from engine.service.inputs import (
     MAX_TOP,
     all_files,
     bool_arg,
+    check_metadata,
     clean_text,
     int_arg,
+    json_object_body,
     metadata_from,
     picture_id,
     single_file,
@@ -77,9 +79,7 @@ def picture_image(pid: str) -> Response:
 @blueprint.patch("/pictures/<pid>")
 @requires(Access.WRITE)
 def update_picture(pid: str) -> Response:
-    body = request.get_json(silent=True) if request.is_json else None
-    if not isinstance(body, dict):
-        raise BadInput('send a JSON object: {"tags": [...], "metadata": {...}}')
+    body = json_object_body()
     unknown = set(body) - {"tags", "metadata"}
     if unknown:
         raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -87,8 +87,8 @@ def update_picture(pid: str) -> Response:
     if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
         raise BadInput("tags must be a list of strings")
     metadata = body.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadInput("metadata must be a JSON object")
+    if metadata is not None:
+        metadata = check_metadata(metadata)
     tags = tags_from(tags) if tags is not None else None
     record = quaid().update(picture_id(pid), tags=tags, metadata=metadata)
     return jsonify(record.to_json())

@@ -9,6 +9,7 @@ and metadata are only ever data — never used as file paths.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from flask import current_app, request
@@ -20,6 +21,7 @@ MAX_NAME_LENGTH = 1024  # characters
 MAX_TAGS = 64
 MAX_TAG_LENGTH = 256  # characters
 MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 32  # nesting levels: deeper JSON makes the json module recurse past Python's limit
 MAX_TOP = 1000
 
 
@@ -102,11 +104,47 @@ def metadata_from(value: str | None) -> dict | None:
         raise BadInput(f"metadata larger than {MAX_METADATA_BYTES} bytes")
     try:
         parsed = json.loads(value)
+    except RecursionError:
+        raise BadInput(f"metadata nested deeper than {MAX_METADATA_DEPTH} levels") from None
     except ValueError as exc:
         raise BadInput(f"metadata is not valid JSON: {exc.args[0] if exc.args else exc}") from None
-    if not isinstance(parsed, dict):
+    return check_metadata(parsed)
+
+
+def check_metadata(value: object) -> dict:
+    """A JSON object that can be stored and sent back as standard JSON, else :class:`BadInput`.
+
+    Python's json module accepts ``NaN``/``Infinity`` (and ``1e999`` becomes infinity) but
+    they are not JSON (RFC 8259 section 6): echoing them back would break MISP, AIL and
+    browsers parsing the answer. Depth and size are bounded so a record stays small and
+    encoding it never exhausts the interpreter's recursion limit.
+    """
+    if not isinstance(value, dict):
         raise BadInput("metadata must be a JSON object")
-    return parsed
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise BadInput("metadata numbers must be finite (no NaN or Infinity)")
+        if isinstance(item, dict | list):
+            if depth > MAX_METADATA_DEPTH:
+                raise BadInput(f"metadata nested deeper than {MAX_METADATA_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
+        raise BadInput(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+    return value
+
+
+def json_object_body() -> dict:
+    """The request body as a JSON object (400 for anything else, including absurdly deep JSON)."""
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:
+        body = None
+    if not isinstance(body, dict):
+        raise BadInput('send a JSON object: {"tags": [...], "metadata": {...}}')
+    return body
 
 
 def int_arg(value: str | None, name: str, default: int, low: int, high: int) -> int:
