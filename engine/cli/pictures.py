@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.config import load_settings
-from engine.errors import BadInput, QuaidError
+from engine.errors import BadInput, PictureTooLarge, QuaidError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,11 +95,13 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 def run_add(args: argparse.Namespace) -> int:
     metadata = _parse_meta(args.meta)
     files = list(iter_files(args.paths))
+    limit = load_settings().max_upload_bytes
     failures = 0
     with _open_quaid(args) as quaid:
         for path in tqdm(files, desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
-                result = quaid.add(path.read_bytes(), name=str(path), tags=args.tag, metadata=metadata)
+                result = quaid.add(read_picture(path, limit), name=str(path), tags=args.tag,
+                                   metadata=metadata)
             except (QuaidError, OSError) as exc:
                 failures += 1
                 _fail(args, "add", path, exc, {"id": None, "name": str(path), "status": "error",
@@ -117,11 +119,12 @@ def run_search(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise BadInput("--top must be at least 1")
     files = list(iter_files(args.paths))
+    limit = load_settings().max_upload_bytes
     failures = 0
     with _open_quaid(args) as quaid:
         for path in tqdm(files, desc="search", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
-                result = quaid.search(path.read_bytes(), top=args.top,
+                result = quaid.search(read_picture(path, limit), top=args.top,
                                       include_rejected=args.include_rejected)
             except (QuaidError, OSError) as exc:
                 failures += 1
@@ -203,6 +206,15 @@ def iter_files(paths: Iterable[str]) -> Iterator[Path]:
                     yield child
         else:
             yield path
+
+
+def read_picture(path: Path, limit: int) -> bytes:
+    """The file's bytes, refused past ``limit`` without reading further (a 5 GB file costs nothing)."""
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise PictureTooLarge(f"file larger than the upload limit of {limit} bytes")
+    return data
 
 
 def _open_quaid(args: argparse.Namespace | None = None):
