@@ -103,7 +103,7 @@ _BANNER_JS = """() => { const d = document.createElement('div');
 _COOKIE_JS = """() => { const d = document.createElement('div');
  d.style.cssText = 'position:fixed;left:0;right:0;bottom:0;background:#333;color:#eee;'
   + 'font:14px sans-serif;padding:14px 30px;z-index:99999';
- d.textContent = 'We use cookies to improve your experience. By continuing you accept our cookie policy. [Accept]';
+ d.textContent = 'We use cookies to improve your experience. Continue to accept. [Accept]';
  document.body.appendChild(d); }"""
 _HEADING_JS = """() => { const h = document.querySelector('h1') || document.querySelector('h2');
  if (h) h.textContent = 'Confirm your payment details now'; }"""
