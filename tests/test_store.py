@@ -78,7 +78,9 @@ def test_embedded_server_persists_shares_and_stops_with_its_last_user(tmp_path):
         second.acquire()
         assert int(second.pid_path.read_text()) == pid  # reused, not a second server
         assert first.release() is False  # second still connected
-        assert second.client().get("kept") == b"yes"
+        reader = second.client()
+        assert reader.get("kept") == b"yes"
+        reader.close()
         assert second.release() is True
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
         third = EmbeddedRedis(tmp_path / "r")

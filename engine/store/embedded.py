@@ -38,6 +38,7 @@ from redis.retry import Retry
 from engine.errors import StoreUnavailable
 
 START_TIMEOUT = 30.0  # seconds to wait for a server to answer (loading a big AOF takes a while)
+_CLOSE_SETTLE = 0.2  # seconds to let just-closed connections leave the client list
 _SOCKET_PATH_MAX = 100  # bytes; sun_path is 108 bytes on Linux, keep a margin
 
 
@@ -102,8 +103,7 @@ class EmbeddedRedis:
             return False
         with self._locked():
             try:
-                others = [c for c in client.client_list() if c.get("id") != str(client.client_id())]
-                if others:
+                if self._others_connected(client):
                     return False
                 client.shutdown(save=True)
             except redis.ConnectionError:
@@ -112,6 +112,22 @@ class EmbeddedRedis:
                 client.close()
             self._wait_stopped()
         return True
+
+    @staticmethod
+    def _others_connected(client: redis.Redis) -> bool:
+        """Whether clients other than ``client`` are connected.
+
+        Connections this process (or another) has just closed can stay listed for a
+        moment, so a non-empty list is re-checked for up to ``_CLOSE_SETTLE`` seconds.
+        """
+        deadline = time.monotonic() + _CLOSE_SETTLE
+        own = str(client.client_id())
+        while True:
+            if not [c for c in client.client_list() if c.get("id") != own]:
+                return False
+            if time.monotonic() >= deadline:
+                return True
+            time.sleep(0.01)
 
     def stop(self) -> None:
         """Shut the server down whoever else is connected (tests, ``quaid`` maintenance)."""
