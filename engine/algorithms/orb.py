@@ -58,9 +58,11 @@ class Orb(Algorithm):
 
     def extract(self, picture: Picture) -> bytes:
         grey = picture.grey
-        keypoints = self._orb.detect(grey, None)
+        # OpenCV's ORB pyramid asserts on pictures smaller than its border (a 1x1 picture):
+        # such pictures have no keypoints anyway.
+        keypoints = self._orb.detect(grey, None) if min(grey.shape) > 2 * 19 else []
         keypoints = spread(keypoints, grey.shape, MAX_KEYPOINTS)
-        keypoints, descriptors = self._orb.compute(grey, keypoints)
+        keypoints, descriptors = self._orb.compute(grey, keypoints) if keypoints else ([], None)
         if descriptors is None or not keypoints:
             points = np.empty((0, 2), np.float32)
             descriptors = np.empty((0, 32), np.uint8)
