@@ -41,7 +41,8 @@ def server(tmp_path_factory):
     proc = ServerProcess(home, {"QUAID_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}, args=("--threads", "4"))
     with proc:
         for seed in (801, 802):
-            assert proc.post("/api/v1/pictures", files={"file": (f"{seed}.png", drawn(seed))}).status_code == 201
+            added = proc.post("/api/v1/pictures", files={"file": (f"{seed}.png", drawn(seed))})
+            assert added.status_code == 201
         yield proc
     EmbeddedRedis(home / "redis").stop()
 
@@ -128,8 +129,8 @@ def test_bad_input_corpus_through_add_and_jobs_changes_no_stored_picture(server,
 
     job = server.post("/api/v1/jobs", files=[("file", (n, d)) for n, d, _ in corpus], data={"action": "add"})
     assert job.status_code == 202, job.text
-    deadline = time.monotonic() + 120
-    while (state := server.get(f"/api/v1/jobs/{job.json()['job']}").json())["status"] not in ("done", "failed"):
+    deadline, path = time.monotonic() + 120, f"/api/v1/jobs/{job.json()['job']}"
+    while (state := server.get(path).json())["status"] not in ("done", "failed"):
         assert time.monotonic() < deadline, state
         time.sleep(0.2)
     assert state["status"] == "done"
