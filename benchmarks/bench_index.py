@@ -13,7 +13,14 @@ Synthetic codes: uniformly random bits from a seeded generator (``numpy.random.d
 queries are stored codes with 8 % of their bits flipped (a near-duplicate). Scan cost does
 not depend on the distribution of the codes; only the top-k heap work does, slightly.
 
+``--rebuild N`` measures instead the index rebuild a process does at start: N synthetic
+records (record hash, the prefilter codes above, and the small features — pHash, dHash,
+PDQ, Goldberg 648 B, ForBild 288 B, but not ORB's ~37 KB of keypoints) written through
+:class:`engine.store.RecordStore` into a fresh embedded Redis, then
+:meth:`engine.store.mirror.Mirror.rebuild` timed, with Redis memory per picture.
+
 Usage: ``python benchmarks/bench_index.py [--sizes 10000 100000 1000000] [--queries 200]``
+       ``python benchmarks/bench_index.py --rebuild 100000``
 """
 
 from __future__ import annotations
@@ -101,14 +108,58 @@ def run(size: int, queries: int, k: int, backends: list[str]) -> dict:
     return result
 
 
+def rebuild(size: int) -> dict:
+    """Write ``size`` synthetic pictures to a fresh embedded Redis, then time a full index rebuild."""
+    import tempfile
+
+    from engine.store import ChangeLog, EmbeddedRedis, PictureRecord, RecordStore
+    from engine.store.mirror import Mirror
+
+    rng = np.random.default_rng(size)
+    small = {"goldberg": 648, "forbild": 288}
+    with tempfile.TemporaryDirectory() as home:
+        server = EmbeddedRedis(home)
+        client = server.acquire()
+        try:
+            store = RecordStore(client)
+            before = int(client.info("memory")["used_memory"])
+            started = time.perf_counter()
+            for start in range(0, size, 1000):
+                pipe = client.pipeline(transaction=False)
+                for n in range(start, min(size, start + 1000)):
+                    codes = {name: rng.bytes(nbytes) for name, nbytes in CODE_BYTES.items()}
+                    features = {**codes, "pdq": codes["pdq"] + b"\x64"}
+                    features.update({name: rng.bytes(nbytes) for name, nbytes in small.items()})
+                    record = PictureRecord(id=f"{n:064x}", name=f"synthetic-{n}.png", tags=("bench",),
+                                           added=float(n), size=150_000, width=1280, height=800,
+                                           format="PNG", cluster=n)
+                    store.put(record, features, codes, client=pipe)
+                pipe.execute()
+            write = time.perf_counter() - started
+            per_picture = (int(client.info("memory")["used_memory"]) - before) / size
+            mirror = Mirror(store, ChangeLog(client))
+            started = time.perf_counter()
+            loaded = mirror.rebuild()
+            seconds = time.perf_counter() - started
+        finally:
+            server.stop()
+    return {"pictures": size, "loaded": loaded, "rebuild_s": round(seconds, 2),
+            "rebuild_pictures_per_s": int(loaded / seconds), "write_pictures_per_s": int(size / write),
+            "redis_bytes_per_picture_without_orb": int(per_picture)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--k", type=int, default=50, help="shortlist size (settings.shortlist)")
     parser.add_argument("--backends", nargs="+", default=["faiss", "numpy"])
+    parser.add_argument("--rebuild", type=int, metavar="N", help="measure an index rebuild of N pictures")
     args = parser.parse_args()
     pin_one_core()
+    if args.rebuild:
+        print(json.dumps(rebuild(args.rebuild)), flush=True)
+        return
     for size in args.sizes:
         print(json.dumps(run(size, args.queries, args.k, args.backends)), flush=True)
 

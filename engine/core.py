@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ from engine.store.mirror import Mirror
 from engine.store.records import IndexEntry, new_record
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class Quaid:
         self.mirror = Mirror(self.records, ChangeLog(client))
         self._connection = connection
         try:
-            self.mirror.rebuild()
+            self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"cannot read the store: {exc}") from None
 

@@ -107,12 +107,16 @@ class RecordStore:
         self._update = client.register_script(_UPDATE)
 
     def put(self, record: PictureRecord, features: Mapping[str, bytes], codes: Mapping[str, bytes],
-            image: tuple[bytes, str] | None = None) -> bool:
-        """Store a picture unless one with that id exists; True when it was added."""
+            image: tuple[bytes, str] | None = None, client: redis.client.Pipeline | None = None) -> bool:
+        """Store a picture unless one with that id exists; True when it was added.
+
+        With ``client`` (a pipeline) the write is queued there and the answer is the pipeline's.
+        """
         parts = [_flat(record.to_hash()), _flat(features), _flat(codes),
                  _flat({"data": image[0], "type": image[1]}) if image else []]
         argv = [len(p) for p in parts] + [value for p in parts for value in p]
-        return bool(self._put(keys=keys.picture_keys(record.id), args=argv))
+        reply = self._put(keys=keys.picture_keys(record.id), args=argv, client=client)
+        return bool(reply) if client is None else reply
 
     def delete(self, picture_id: str) -> PictureRecord | None:
         """Remove every key of the picture; returns what was removed, None when absent."""
