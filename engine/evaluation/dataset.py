@@ -62,7 +62,7 @@ class Size:
 SIZES = {
     "tiny": Size(3, 2, 1, 1),
     "small": Size(14, 8, 4, 2),
-    "full": Size(250, 210, 24, 6),
+    "full": Size(180, 150, 24, 6),
 }
 
 

@@ -1,0 +1,144 @@
+"""``quaid evaluate``: measure each algorithm alone, the peers, and quaid's merged decision on a dataset.
+
+Where to start: :func:`evaluate`. It returns (and writes) a JSON report with,
+for every method, the shares defined in :mod:`engine.evaluation.metrics`
+overall and per modification kind, recall at 99.9 % and 99.99 % pair
+precision, the best auto-accepted share at <= 0.5 % false accepts, and time
+per picture; plus a markdown table (:mod:`engine.evaluation.report`) and
+PNG plots (:mod:`engine.evaluation.plots`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from engine import algorithms as registry
+from engine.config import Settings, settings_to_dict
+from engine.evaluation import metrics
+from engine.evaluation.features import DistanceTable, cached_table
+from engine.evaluation.manifest import read_manifest
+from engine.evaluation.metrics import Nearest, flags_at, summarise
+from engine.evaluation.peers import PEERS, from_table, peer_matrices
+from engine.evaluation.search_run import run_search
+from engine.evaluation.simulate import simulate
+
+PRECISIONS = (0.999, 0.9999)
+
+
+def thresholds(settings: Settings, name: str) -> tuple[float, float]:
+    """(yes, maybe) of algorithm ``name``: the settings' values, else the class defaults."""
+    cls, conf = registry.get(name), settings.algorithm(name)
+    yes = cls.yes_threshold if conf.yes is None else conf.yes
+    maybe = cls.maybe_threshold if conf.maybe is None else conf.maybe
+    return yes, max(yes, maybe)
+
+
+def enabled(settings: Settings, name: str) -> bool:
+    conf = settings.algorithms.get(name)
+    return conf.enabled if conf is not None else registry.get(name).enabled_by_default
+
+
+def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress: bool = True,
+             peers: bool = True, search: bool = True, all_algorithms: bool = False,
+             independent_peers: bool = False, search_limit: int | None = None) -> dict:
+    """Measure everything on the dataset in ``folder``; write the report files into ``out`` if given.
+
+    ``all_algorithms`` also measures the registered algorithms that the
+    settings leave off; ``search_limit`` caps the queries sent through the
+    real search path (a deterministic sample, every kind kept).
+    """
+    folder = Path(folder)
+    entries = read_manifest(folder)
+    table = cached_table(folder, entries, settings, progress, algorithms_for(settings, all_algorithms))
+    roles = np.array([q.role for q in table.queries])
+    kinds = np.array([q.kind for q in table.queries])
+    report: dict = {"dataset": _describe(folder, table, roles), "algorithms": {}, "peers": {}}
+    for name, matrix in table.distances.items():
+        yes, maybe = thresholds(settings, name)
+        nearest = Nearest.from_matrix(matrix, table.truth)
+        report["algorithms"][name] = _method(nearest, roles, kinds, yes, maybe)
+        report["algorithms"][name].update(enabled=enabled(settings, name), ms=table.extract_ms()[name])
+    peer_data = _peers(folder, table, settings, progress, independent_peers) if peers else {}
+    for peer in PEERS if peer_data else ():
+        nearest = Nearest.from_matrix(peer_data[peer.name], table.truth)
+        report["peers"][peer.name] = _method(nearest, roles, kinds, peer.yes, peer.maybe)
+        own_ms = report["algorithms"].get(peer.same_as, {}).get("ms")
+        report["peers"][peer.name].update(label=peer.label, ms=own_ms)
+    report["merged_simulated"] = summarise(simulate(table, settings), roles, kinds)
+    if search:
+        chosen = sample(kinds, roles, search_limit)
+        run = run_search(folder, table.references, [table.queries[i] for i in chosen], table.truth[chosen],
+                         settings, progress)
+        report["merged"] = summarise(run.flags, roles[chosen], kinds[chosen])
+        times = run.search_ms if chosen.size else np.zeros(1)
+        report["merged"]["ms"] = {"search_mean": float(np.mean(times)),
+                                  "search_p95": float(np.percentile(times, 95)), "add_mean": run.add_ms}
+    report["settings"] = {k: v for k, v in settings_to_dict(settings).items()
+                          if k in ("algorithms", "distance_merge", "decision_merge", "shortlist",
+                                   "all_orientations", "working_side")}
+    if out is not None:
+        write_outputs(Path(out), report, table, peer_data, settings)
+    return report
+
+
+def algorithms_for(settings: Settings, everything: bool = False) -> list:
+    """Instances of the algorithms to measure: the enabled ones (or all registered ones)."""
+    return [cls() for cls in registry.ALGORITHMS if everything or enabled(settings, cls.name)]
+
+
+def sample(kinds: np.ndarray, roles: np.ndarray, limit: int | None) -> np.ndarray:
+    """Query indices for the search path: all, or about ``limit`` spread evenly over kinds and roles."""
+    everything = np.arange(len(kinds))
+    if not limit or limit >= len(kinds):
+        return everything
+    groups = sorted({(r, k) for r, k in zip(roles, kinds, strict=True)})
+    per_group = max(1, limit // max(1, len(groups)))
+    chosen = []
+    for role, kind in groups:
+        members = everything[(roles == role) & (kinds == kind)]
+        step = max(1, len(members) // per_group)
+        chosen.extend(members[::step][:per_group])
+    return np.array(sorted(chosen), dtype=int)
+
+
+def _peers(folder: Path, table: DistanceTable, settings: Settings, progress: bool, independent: bool) -> dict:
+    shared = None if (independent or settings.all_orientations) else from_table(table.distances)
+    if shared is not None:
+        return shared
+    matrices, _ms = peer_matrices(folder, table.references, table.queries, progress)
+    return matrices
+
+
+def _method(nearest: Nearest, roles: np.ndarray, kinds: np.ndarray, yes: float, maybe: float) -> dict:
+    result = summarise(flags_at(nearest, yes, maybe), roles, kinds)
+    positives, negatives = metrics.pair_scores(nearest, roles)
+    result["thresholds"] = {"yes": yes, "maybe": maybe}
+    result["recall_at_precision"] = {}
+    for precision in PRECISIONS:
+        recall, threshold = metrics.recall_at_precision(positives, negatives, precision)
+        result["recall_at_precision"][str(precision)] = {"recall": recall, "threshold": threshold}
+    result["best_at_fa_budget"] = metrics.best_accept_at_budget(nearest, roles)
+    return result
+
+
+def _describe(folder: Path, table: DistanceTable, roles: np.ndarray) -> dict:
+    return {"path": str(folder), "references": len(table.references),
+            "variants": int((roles == "variant").sum()), "negatives": int((roles == "negative").sum()),
+            "decode_ms": table.decode_ms()}
+
+
+def write_outputs(out: Path, report: dict, table: DistanceTable, peer_data: dict,
+                  settings: Settings) -> None:
+    """report.json, report.md and the PNG plots."""
+    from engine.evaluation import plots
+    from engine.evaluation.report import markdown
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    (out / "report.md").write_text(markdown(report))
+    curves = {name: (m, thresholds(settings, name)) for name, m in table.distances.items()}
+    curves.update({p.name: (peer_data[p.name], (p.yes, p.maybe)) for p in PEERS if p.name in peer_data})
+    plots.write_plots(out, curves, table.truth, np.array([q.role for q in table.queries]))

@@ -1,0 +1,200 @@
+"""Features of every picture of a dataset, and brute-force distances for each algorithm alone.
+
+Why brute force: per-algorithm figures must not depend on the candidate
+index, so every query is compared with every reference (fine at a few
+hundred references). Hamming-type algorithms are compared in one vectorised
+popcount (checked against the algorithm's own ``distance`` on sample pairs
+first, so a non-Hamming second stage is never skipped silently). Costly
+verifiers (ORB: milliseconds a pair) are compared on a shortlist only: the
+true reference plus the :data:`SHORTLIST` nearest references by the mean of
+the cheap algorithms' distances; other cells stay NaN (= not a candidate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine import algorithms as registry
+from engine.algorithms.base import COSTLY, Algorithm
+from engine.config import Settings
+from engine.evaluation.manifest import Entry
+from engine.picture import load_picture
+
+SHORTLIST = 5  # nearest references (besides the true one) a costly verifier sees per query
+_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.uint16)
+
+
+@dataclass
+class DistanceTable:
+    """Per algorithm, an (n_queries x n_references) matrix of distances; NaN = not compared."""
+
+    references: list[Entry]
+    queries: list[Entry]
+    truth: np.ndarray  # per query, the index of its reference, or -1 for negatives
+    distances: dict[str, np.ndarray] = field(default_factory=dict)
+    extract_seconds: dict[str, float] = field(default_factory=dict)  # summed over all pictures
+    decode_seconds: float = 0.0
+    pictures: int = 0
+
+    def extract_ms(self) -> dict[str, float]:
+        """Mean extraction time per picture and algorithm, decoding excluded (milliseconds)."""
+        return {n: 1000 * s / max(1, self.pictures) for n, s in self.extract_seconds.items()}
+
+    def decode_ms(self) -> float:
+        """Mean decode + normalisation time per picture (milliseconds)."""
+        return 1000 * self.decode_seconds / max(1, self.pictures)
+
+
+def labelled(entries: list[Entry]) -> tuple[list[Entry], list[Entry], np.ndarray]:
+    """References, queries (variants then negatives) and each query's reference index (-1: none)."""
+    references = [e for e in entries if e.role == "reference"]
+    position = {e.id: i for i, e in enumerate(references)}
+    queries = [e for e in entries if e.role == "variant" and e.reference in position]
+    queries += [e for e in entries if e.role == "negative"]
+    truth = np.array([position.get(q.reference, -1) if q.role == "variant" else -1 for q in queries])
+    return references, queries, truth
+
+
+def all_algorithms() -> list[Algorithm]:
+    """One instance of every registered algorithm, enabled by default or not."""
+    return [cls() for cls in registry.ALGORITHMS]
+
+
+def compute_table(folder: Path, entries: list[Entry], settings: Settings,
+                  algorithms: list[Algorithm] | None = None, progress: bool = True) -> DistanceTable:
+    """Extract every algorithm's features of every picture, then fill the distance matrices."""
+    algorithms = algorithms if algorithms is not None else all_algorithms()
+    references, queries, truth = labelled(entries)
+    table = DistanceTable(references, queries, truth)
+    ref_features = _extract(folder, references, algorithms, settings, table, False, progress, "references")
+    query_features = _extract(folder, queries, algorithms, settings, table, True, progress, "queries")
+    cheap = [a for a in algorithms if a.cost < COSTLY]
+    for algorithm in _bar(cheap, progress, "distances"):
+        table.distances[algorithm.name] = _matrix(algorithm, query_features[algorithm.name],
+                                                  ref_features[algorithm.name])
+    costly = [a for a in algorithms if a.cost >= COSTLY]
+    if costly:
+        order = _shortlists(table, [a.name for a in cheap])
+        for algorithm in costly:
+            table.distances[algorithm.name] = _sparse(algorithm, query_features[algorithm.name],
+                                                      ref_features[algorithm.name], order, progress)
+    return table
+
+
+def _extract(folder: Path, items: list[Entry], algorithms: list[Algorithm], settings: Settings,
+             table: DistanceTable, query_side: bool, progress: bool, label: str) -> dict[str, list]:
+    """Per algorithm, per picture: a list of features (one per orientation on the query side)."""
+    out: dict[str, list] = {a.name: [] for a in algorithms}
+    for entry in _bar(items, progress, f"features ({label})"):
+        start = time.perf_counter()
+        picture = load_picture(folder / entry.path, max_pixels=settings.max_pixels,
+                               working_side=settings.working_side)
+        table.decode_seconds += time.perf_counter() - start
+        table.pictures += 1
+        for algorithm in algorithms:
+            start = time.perf_counter()
+            if query_side and settings.all_orientations and algorithm.orientable:
+                features = algorithm.extract_orientations(picture)
+            else:
+                features = [algorithm.extract(picture)]
+            spent = time.perf_counter() - start
+            table.extract_seconds[algorithm.name] = table.extract_seconds.get(algorithm.name, 0.0) + spent
+            out[algorithm.name].append(features)
+    return out
+
+
+def _matrix(algorithm: Algorithm, queries: list[list[bytes]], refs: list[list[bytes]]) -> np.ndarray:
+    if _is_plain_hamming(algorithm, queries, refs):
+        return _hamming_matrix(algorithm, queries, refs)
+    matrix = np.empty((len(queries), len(refs)))
+    for i, q in enumerate(queries):
+        for j, r in enumerate(refs):
+            matrix[i, j] = min(algorithm.distance(f, r[0]) for f in q)
+    return np.clip(matrix, 0.0, 1.0)
+
+
+def _is_plain_hamming(algorithm: Algorithm, queries: list, refs: list) -> bool:
+    """True when ``distance`` equals the Hamming share of ``code`` on sample pairs (incl. far ones)."""
+    if not algorithm.hamming_bits or not queries or not refs:
+        return False
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        q, r = queries[rng.integers(len(queries))][0], refs[rng.integers(len(refs))][0]
+        codes = np.frombuffer(algorithm.code(q), np.uint8) ^ np.frombuffer(algorithm.code(r), np.uint8)
+        if abs(algorithm.distance(q, r) - _POPCOUNT[codes].sum() / algorithm.hamming_bits) > 1e-9:
+            return False
+    return True
+
+
+def _hamming_matrix(algorithm: Algorithm, queries: list, refs: list) -> np.ndarray:
+    ref_codes = np.stack([np.frombuffer(algorithm.code(r[0]), np.uint8) for r in refs])
+    matrix = np.full((len(queries), len(refs)), np.inf)
+    for i, q in enumerate(queries):
+        for feature in q:
+            code = np.frombuffer(algorithm.code(feature), np.uint8)
+            bits = _POPCOUNT[ref_codes ^ code].sum(axis=1) / algorithm.hamming_bits
+            matrix[i] = np.minimum(matrix[i], bits)
+    return matrix
+
+
+def _shortlists(table: DistanceTable, cheap: list[str]) -> list[list[int]]:
+    """Per query: its true reference (if any) and the SHORTLIST nearest by mean cheap distance."""
+    mean = np.mean([table.distances[n] for n in cheap], axis=0) if cheap else None
+    out = []
+    for i, true in enumerate(table.truth):
+        near = [] if mean is None else list(np.argsort(mean[i], kind="stable")[:SHORTLIST])
+        out.append(sorted({int(j) for j in near} | ({int(true)} if true >= 0 else set())))
+    return out
+
+
+def _sparse(algorithm: Algorithm, queries: list, refs: list, order: list[list[int]],
+            progress: bool) -> np.ndarray:
+    matrix = np.full((len(queries), len(refs)), np.nan)
+    for i in _bar(range(len(queries)), progress, f"distances ({algorithm.name}, shortlist)"):
+        for j in order[i]:
+            matrix[i, j] = min(1.0, max(0.0, min(algorithm.distance(f, refs[j][0]) for f in queries[i])))
+    return matrix
+
+
+def _bar(items, enabled: bool, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, file=sys.stderr, disable=not enabled, leave=False)
+
+
+def cached_table(folder: Path, entries: list[Entry], settings: Settings, progress: bool = True,
+                 algorithms: list[Algorithm] | None = None) -> DistanceTable:
+    """:func:`compute_table` for every algorithm, kept in ``folder/.quaid-cache`` as ``.npz`` + JSON.
+
+    ``quaid evaluate`` and ``quaid calibrate`` on the same set then extract
+    features once. The key covers the manifest, the algorithm names and the
+    settings that change features; no pickle (``allow_pickle=False``).
+    """
+    algorithms = algorithms if algorithms is not None else all_algorithms()
+    manifest = (Path(folder) / "manifest.jsonl").read_bytes()
+    key = hashlib.sha256(json.dumps({
+        "manifest": hashlib.sha256(manifest).hexdigest(), "algorithms": [a.name for a in algorithms],
+        "working_side": settings.working_side, "orientations": settings.all_orientations,
+        "shortlist": SHORTLIST}, sort_keys=True).encode()).hexdigest()[:16]
+    base = Path(folder) / ".quaid-cache" / f"table-{key}"
+    references, queries, truth = labelled(entries)
+    if base.with_suffix(".npz").exists() and base.with_suffix(".json").exists():
+        with np.load(base.with_suffix(".npz"), allow_pickle=False) as data:
+            distances = {name: data[name] for name in data.files}
+        meta = json.loads(base.with_suffix(".json").read_text())
+        return DistanceTable(references, queries, truth, distances, meta["extract_seconds"],
+                             meta["decode_seconds"], meta["pictures"])
+    table = compute_table(folder, entries, settings, algorithms, progress)
+    base.parent.mkdir(exist_ok=True)
+    np.savez_compressed(base.with_suffix(".npz"), **table.distances)
+    base.with_suffix(".json").write_text(json.dumps({
+        "extract_seconds": table.extract_seconds, "decode_seconds": table.decode_seconds,
+        "pictures": table.pictures}))
+    return table
