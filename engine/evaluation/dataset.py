@@ -66,13 +66,17 @@ SIZES = {
 }
 
 
-def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress: bool = True) -> list[Entry]:
-    """Write the set into ``out`` (pictures, ``manifest.jsonl``, ``dataset.json``); return the entries."""
+def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress: bool = True,
+                  sites: tuple[sources.Site, ...] = sources.SITES) -> list[Entry]:
+    """Write the set into ``out`` (pictures, ``manifest.jsonl``, ``dataset.json``); return the entries.
+
+    ``sites`` narrows the documentation sites used (tests use one or two).
+    """
     size = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
     for role in ("references", "variants", "negatives"):
         (out / role).mkdir(parents=True, exist_ok=True)
-    refs, negs = _split_pages(size, seed)
+    refs, negs = _split_pages(size, seed, sites)
     photo_refs, photo_negs = _split_photos(size, seed)
     bar = _bar(len(refs) + len(negs) + len(photo_refs) + len(photo_negs), progress)
     entries: list[Entry] = []
@@ -96,10 +100,10 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
     return entries
 
 
-def _split_pages(size: Size, seed: int) -> tuple[list, list]:
+def _split_pages(size: Size, seed: int, sites: tuple[sources.Site, ...]) -> tuple[list, list]:
     """Per site, the first share of the shuffled pages are references, the rest negatives."""
     total = size.pages + size.page_negatives
-    picked = sources.pick_pages(total, seed)
+    picked = sources.pick_pages(total, seed, sites)
     refs, negs = [], []
     for site, pages in picked.items():
         cut = max(1, round(len(pages) * size.pages / total))

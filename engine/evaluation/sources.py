@@ -59,14 +59,14 @@ def site_pages(site: Site) -> list[Path]:
     return sorted(pages)
 
 
-def pick_pages(count: int, seed: int) -> dict[str, list[Path]]:
+def pick_pages(count: int, seed: int, sites: tuple[Site, ...] = SITES) -> dict[str, list[Path]]:
     """About ``count`` pages spread over the sites by weight, shuffled by ``seed``.
 
     The caller splits each site's list into references and negatives, so
     negatives are unseen pages of the same sites.
     """
     picked: dict[str, list[Path]] = {}
-    available = [s for s in SITES if site_pages(s)]
+    available = [s for s in sites if site_pages(s)]
     total_weight = sum(s.weight for s in available) or 1.0
     for site in available:
         pages = site_pages(site)
