@@ -142,3 +142,14 @@ def test_recall_at_precision_picks_the_largest_safe_threshold():
     assert metrics.recall_at_precision(positives, negatives, 1.0) == (0.5, 0.2)
     recall, threshold = metrics.recall_at_precision(positives, negatives, 0.75)
     assert recall == 0.75 and threshold == 0.3
+
+
+def test_search_sample_keeps_every_negative_and_every_kind():
+    from engine.evaluation.evaluate import sample
+
+    kinds = np.array(["crop"] * 50 + ["scroll"] * 30 + ["unseen-page"] * 7)
+    roles = np.array(["variant"] * 80 + ["negative"] * 7)
+    chosen = sample(kinds, roles, 20)
+    assert set(range(80, 87)) <= set(chosen.tolist())
+    assert sum(kinds[chosen] == "crop") == 10 and sum(kinds[chosen] == "scroll") == 10
+    assert sample(kinds, roles, None).tolist() == list(range(87))

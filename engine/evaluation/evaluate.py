@@ -90,17 +90,18 @@ def algorithms_for(settings: Settings, everything: bool = False) -> list:
 
 
 def sample(kinds: np.ndarray, roles: np.ndarray, limit: int | None) -> np.ndarray:
-    """Query indices for the search path: all, or about ``limit`` spread evenly over kinds and roles."""
+    """Query indices for the search path: all, or every negative and about ``limit`` variants spread evenly
+    over the modification kinds (negatives are few and every false accept counts)."""
     everything = np.arange(len(kinds))
     if not limit or limit >= len(kinds):
         return everything
-    groups = sorted({(r, k) for r, k in zip(roles, kinds, strict=True)})
-    per_group = max(1, limit // max(1, len(groups)))
-    chosen = []
-    for role, kind in groups:
-        members = everything[(roles == role) & (kinds == kind)]
-        step = max(1, len(members) // per_group)
-        chosen.extend(members[::step][:per_group])
+    variant_kinds = sorted(set(kinds[roles == "variant"]))
+    per_kind = max(1, limit // max(1, len(variant_kinds)))
+    chosen = list(everything[roles != "variant"])
+    for kind in variant_kinds:
+        members = everything[(roles == "variant") & (kinds == kind)]
+        step = max(1, len(members) // per_kind)
+        chosen.extend(members[::step][:per_kind])
     return np.array(sorted(chosen), dtype=int)
 
 
