@@ -83,14 +83,16 @@ def picture_set() -> tuple[dict[str, bytes], list[tuple[str, str]]]:
     for key, image in kit:
         w, h = image.size
         data[key] = _encode(image, "PNG")
-        data[key + "-resized"] = _encode(image.resize((w * 3 // 5, h * 3 // 5), Image.Resampling.LANCZOS), "PNG")
+        smaller = image.resize((w * 3 // 5, h * 3 // 5), Image.Resampling.LANCZOS)
+        data[key + "-resized"] = _encode(smaller, "PNG")
         data[key + "-jpeg"] = _encode(image, "JPEG", quality=70)
         pairs += [(key + "-resized", key), (key + "-jpeg", key)]
     pairs += [(a, b) for i, (a, _) in enumerate(kit) for b, _ in kit[i + 1:]]
     for i, image in enumerate(big_photos()):
         key = f"photo12mp-{i}"
         data[key] = _encode(image, "JPEG", quality=90)
-        data[key + "-copy"] = _encode(image.resize((1600, 1200), Image.Resampling.LANCZOS), "JPEG", quality=75)
+        smaller = image.resize((1600, 1200), Image.Resampling.LANCZOS)
+        data[key + "-copy"] = _encode(smaller, "JPEG", quality=75)
         pairs.append((key + "-copy", key))
     return data, pairs
 
