@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from engine.algorithms.base import COSTLY
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings
 from engine.decision import Decision, Verdict
@@ -111,6 +112,7 @@ class Quaid:
         self.records = RecordStore(client)
         self.mirror = Mirror(self.records, ChangeLog(client))
         self._connection = connection
+        self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
         try:
             self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
@@ -184,7 +186,7 @@ class Quaid:
     def _matches(self, query: Query, include_rejected: bool) -> list[Match]:
         self.mirror.sync()
         candidates = self.mirror.shortlist(self.matcher.query_codes(query), self.settings.shortlist)
-        stored = self.records.candidates(c.id for c in candidates)
+        stored = self.records.candidates((c.id for c in candidates), eager=self._cheap)
         for candidate in candidates:
             if candidate.id not in stored:
                 self.mirror.forget(candidate.id)  # deleted by a process that died before announcing it

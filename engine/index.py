@@ -30,6 +30,11 @@ import numpy as np
 
 try:
     import faiss
+
+    # One thread: a query scans for a few milliseconds, where waking OpenMP workers on a shared
+    # machine cost more than they save (measured: 40+ ms stalls under load); the service gets
+    # its parallelism from concurrent requests instead.
+    faiss.omp_set_num_threads(1)
 except ImportError:  # pragma: no cover - faiss-cpu is a dependency, numpy is the fallback
     faiss = None
 

@@ -43,6 +43,19 @@ def test_record_round_trip_keeps_binary_features_and_refuses_a_second_put(redis)
     assert redis.keys("*") == []  # nothing of the picture is left
 
 
+def test_candidates_fetch_costly_features_only_when_asked(redis):
+    store = RecordStore(redis)
+    ident = "cd" * 32
+    store.put(PictureRecord(id=ident, name="x"), {"cheap": b"\x01", "costly": b"\x02" * 1000}, {})
+    record, features = store.candidates([ident, "ef" * 32], eager=["cheap"])[ident]
+    assert record.name == "x" and set(features) == {"cheap", "costly"} and "costly" in features
+    assert features._loaded == {"cheap": b"\x01"}  # the costly one has not travelled
+    assert features["costly"] == b"\x02" * 1000
+    with pytest.raises(KeyError):
+        features["absent"]
+    assert sorted(store.candidates([ident], eager=[])[ident][1]) == ["cheap", "costly"]
+
+
 def test_scan_finds_every_stored_picture(redis):
     store = RecordStore(redis)
     for n in range(2500):

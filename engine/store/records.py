@@ -157,21 +157,40 @@ class RecordStore:
         return {i: {k.decode(): v for k, v in raw.items()}
                 for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
 
-    def candidates(self, ids: Iterable[str]) -> dict[str, tuple[PictureRecord, dict[str, bytes]]]:
-        """Record and features of each id that exists, in the order given (one pipeline)."""
+    def candidates(self, ids: Iterable[str], eager: Iterable[str] | None = None,
+                   ) -> dict[str, tuple[PictureRecord, Mapping[str, bytes]]]:
+        """Record and features of each id that exists, in the order given (one pipeline).
+
+        With ``eager`` (names of the cheap algorithms) only those features travel now; the
+        others (ORB's keypoints: ~37 KB a picture) are fetched on first access, so that a
+        candidate the cheap algorithms settle never costs their transfer.
+        """
         ids = list(ids)
+        eager = list(eager) if eager is not None else None
         pipe = self.redis.pipeline(transaction=False)
         for picture_id in ids:
             pipe.hgetall(keys.picture(picture_id))
-            pipe.hgetall(keys.features(picture_id))
-        replies = pipe.execute()
-        out = {}
-        for n, picture_id in enumerate(ids):
-            record, features = replies[2 * n], replies[2 * n + 1]
+            if eager is None:
+                pipe.hgetall(keys.features(picture_id))
+            else:
+                pipe.hkeys(keys.features(picture_id))
+                pipe.hmget(keys.features(picture_id), eager) if eager else pipe.echo(b"")
+        replies = iter(pipe.execute())
+        out: dict[str, tuple[PictureRecord, Mapping[str, bytes]]] = {}
+        for picture_id in ids:
+            record = next(replies)
+            if eager is None:
+                features: Mapping[str, bytes] = {k.decode(): v for k, v in next(replies).items()}
+            else:
+                names, values = next(replies), next(replies)
+                loaded = {n: v for n, v in zip(eager, values or [], strict=False) if v is not None}
+                features = LazyFeatures(self, picture_id, loaded, [n.decode() for n in names])
             if record:
-                out[picture_id] = (PictureRecord.from_hash(picture_id, record),
-                                   {k.decode(): v for k, v in features.items()})
+                out[picture_id] = (PictureRecord.from_hash(picture_id, record), features)
         return out
+
+    def feature(self, picture_id: str, name: str) -> bytes | None:
+        return self.redis.hget(keys.features(picture_id), name)
 
     def index_entries(self, ids: Iterable[str]) -> dict[str, IndexEntry]:
         """Codes, cluster and time added of the ids that exist (one pipeline)."""
@@ -215,6 +234,32 @@ class RecordStore:
     def set_cluster(self, picture_id: str, cluster: int) -> bool:
         """Move a picture to another cluster (used when clusters are recomputed)."""
         return bool(self._update(keys=[keys.picture(picture_id)], args=["cluster", str(cluster)]))
+
+
+class LazyFeatures(Mapping[str, bytes]):
+    """A picture's stored features; those not loaded yet are fetched from Redis on first access."""
+
+    def __init__(self, store: RecordStore, picture_id: str, loaded: dict[str, bytes],
+                 names: Iterable[str]) -> None:
+        self._store, self._id, self._loaded = store, picture_id, dict(loaded)
+        self._names = tuple(names)
+
+    def __getitem__(self, name: str) -> bytes:
+        if name not in self._loaded:
+            value = self._store.feature(self._id, name) if name in self._names else None
+            if value is None:
+                raise KeyError(name)
+            self._loaded[name] = value
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
 
 
 def _flat(mapping: Mapping[str, object]) -> list:
