@@ -53,23 +53,26 @@ def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray]) -> Differ
     best_diff = np.full((rows, cols), np.inf)
     best_ink = np.zeros((rows, cols), bool)
     best_mean_gap = np.zeros((rows, cols))
-    valid_any = np.zeros((rows, cols), bool)
     a_mean, a_std = _cell_stats(a, rows, cols)
     a_ink = a_std > INK_STD
-    for model in models:
+    for index, model in enumerate(models):
         warped, valid = _warp(b, model, a.shape)
         warped = _match_levels(a, warped, valid)
         diff_share, ink, mean_gap, ok = _compare(a, a_mean, warped, valid, rows, cols)
+        if index == 0:
+            overlap = ok  # the dominant model defines the overlap; others only explain parts of it
         better = ok & (diff_share < best_diff)
         best_diff[better] = diff_share[better]
         best_ink[better] = ink[better]
         best_mean_gap[better] = mean_gap[better]
-        valid_any |= ok
-    counted = valid_any & (a_ink | best_ink | (best_mean_gap > PIXEL_TOLERANCE))
+    counted = overlap & (a_ink | best_ink | (best_mean_gap > PIXEL_TOLERANCE))
     differing = counted & (best_diff > DIFFERING_PIXELS)
     n_counted, n_diff = int(counted.sum()), int(differing.sum())
+    # Content cells, not the overlap's area, are the denominator: measured on the generated set
+    # (benchmarks/bench_orb.py), dividing by the area narrows the gap between modified copies and
+    # other pages (the closest other page drops from 0.28 to 0.10 while a cookie bar stays at 0.10).
     share = n_diff / n_counted if n_counted else 0.0
-    return Difference(share, n_counted, n_diff, float(valid_any.mean()))
+    return Difference(share, n_counted, n_diff, float(overlap.mean()))
 
 
 def _cell_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -96,18 +99,33 @@ def _warp(b: np.ndarray, model: np.ndarray, shape: tuple[int, int]) -> tuple[np.
 
 
 def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fit warped ~ gain * a + offset on the overlap (least squares) and map warped back onto a's levels."""
+    """Map warped onto a's grey levels with a gain and offset fitted robustly on the overlap.
+
+    Iteratively reweighted least squares from the identity: only pixels that
+    already agree within PIXEL_TOLERANCE vote, so a banner or a cookie bar (large
+    dark outliers) cannot bend the fit and hide the page's own text.
+    """
     xa = a[::3, ::3][valid[::3, ::3]].astype(np.float32)
     xw = warped[::3, ::3][valid[::3, ::3]].astype(np.float32)
     if len(xa) < 50 or xw.std() < 1.0:
         return warped
-    gain = float(((xa - xa.mean()) * (xw - xw.mean())).mean() / max(float(xw.var()), 1e-6))
-    if not 0.5 <= gain <= 2.0:
+    gain, offset = 1.0, 0.0
+    if np.mean(np.abs(xa - xw) < PIXEL_TOLERANCE) < 0.5:  # a global colour change: start from plain LS
+        gain, offset = _fit(xa, xw)
+    for _ in range(3):
+        keep = np.abs(xa - (gain * xw + offset)) < PIXEL_TOLERANCE
+        if keep.sum() < 50 or xw[keep].std() < 1.0:
+            break
+        gain, offset = _fit(xa[keep], xw[keep])
+    if not 0.5 <= gain <= 2.0 or (abs(gain - 1.0) < 0.02 and abs(offset) < 2.0):
         return warped
-    if abs(gain - 1.0) < 0.02 and abs(xa.mean() - xw.mean()) < 2.0:
-        return warped
-    offset = float(xa.mean() - gain * xw.mean())
     return cv2.convertScaleAbs(warped, alpha=gain, beta=offset)
+
+
+def _fit(xa: np.ndarray, xw: np.ndarray) -> tuple[float, float]:
+    """Least-squares xa ~ gain * xw + offset."""
+    gain = float(((xa - xa.mean()) * (xw - xw.mean())).mean() / max(float(xw.var()), 1e-6))
+    return gain, float(xa.mean() - gain * xw.mean())
 
 
 def _compare(a: np.ndarray, a_mean: np.ndarray, warped: np.ndarray, valid: np.ndarray, rows: int, cols: int):

@@ -36,6 +36,8 @@ from engine.picture import Picture
 MAX_KEYPOINTS = 600  # kept per picture (40 bytes each); matching cost grows with the square
 DETECT_KEYPOINTS = 3000  # detected before the grid keeps the strongest of each cell
 GRID = 8  # the picture is cut into GRID x GRID cells for keypoint spreading
+ORB_SIDE = 1280  # pixels on the long side of the picture ORB sees
+MAX_ENLARGE = 2.5  # a tiny picture is not blown up into a large one
 MIN_KEYPOINTS = 16  # fewer: a blank/flat picture, compared by thumbnail instead
 MIN_COVERAGE = 0.15  # share of a thumbnail that must overlap the other picture
 
@@ -44,8 +46,10 @@ class Orb(Algorithm):
     """Keypoint alignment plus aligned content difference; the costly verifier of the shortlist."""
 
     name: ClassVar[str] = "orb"
-    yes_threshold: ClassVar[float] = 0.15
-    maybe_threshold: ClassVar[float] = 0.30
+    # Measured with benchmarks/bench_orb.py --separation (576 modified copies, 336 pairs of other pages
+    # of six template sites): closest other page 0.28; copies: median 0.02, banner <= 0.11, cookie bar <= 0.30.
+    yes_threshold: ClassVar[float] = 0.20
+    maybe_threshold: ClassVar[float] = 0.35
     cost: ClassVar[int] = 1000
     hamming_bits: ClassVar[int | None] = None
     orientable: ClassVar[bool] = True  # mirrors need the query extracted mirrored
@@ -58,19 +62,22 @@ class Orb(Algorithm):
 
     def extract(self, picture: Picture) -> bytes:
         grey = picture.grey
+        canonical, factor = canonical_scale(grey)
         # OpenCV's ORB pyramid asserts on pictures smaller than its border (a 1x1 picture):
         # such pictures have no keypoints anyway.
-        keypoints = self._orb.detect(grey, None) if min(grey.shape) > 2 * 19 else []
-        keypoints = spread(keypoints, grey.shape, MAX_KEYPOINTS)
-        keypoints, descriptors = self._orb.compute(grey, keypoints) if keypoints else ([], None)
+        keypoints = self._orb.detect(canonical, None) if min(canonical.shape) > 2 * 19 else []
+        keypoints = spread(keypoints, canonical.shape, MAX_KEYPOINTS)
+        keypoints, descriptors = self._orb.compute(canonical, keypoints) if keypoints else ([], None)
         if descriptors is None or not keypoints:
             points = np.empty((0, 2), np.float32)
             descriptors = np.empty((0, 32), np.uint8)
         else:
-            points = np.array([kp.pt for kp in keypoints], np.float32)
+            points = np.array([kp.pt for kp in keypoints], np.float32) / factor
         return pack(grey.shape[1], grey.shape[0], points, descriptors, make_thumbnail(grey))
 
     def distance(self, a: bytes, b: bytes) -> float:
+        if a > b:  # matching and RANSAC are not symmetric; a fixed order makes the distance so
+            a, b = b, a
         fa, fb = unpack(a), unpack(b)
         if len(fa.points) < MIN_KEYPOINTS or len(fb.points) < MIN_KEYPOINTS:
             return flat_distance(fa, fb)
@@ -84,6 +91,21 @@ class Orb(Algorithm):
         if max(ab.coverage, ba.coverage) < MIN_COVERAGE:
             return 1.0
         return float(min(1.0, max(ab.share, ba.share)))
+
+
+def canonical_scale(grey: np.ndarray) -> tuple[np.ndarray, float]:
+    """The picture at ORB_SIDE on its long side (enlarged at most MAX_ENLARGE times), and the factor.
+
+    Detecting at one canonical scale brings a down-scaled copy back to the size
+    of its original, so both show their text at the same pyramid levels; small
+    fonts otherwise fall between levels and stop matching.
+    """
+    factor = min(ORB_SIDE / max(grey.shape), MAX_ENLARGE)
+    if abs(factor - 1.0) < 0.05:
+        return grey, 1.0
+    size = (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor)))
+    method = cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA
+    return cv2.resize(grey, size, interpolation=method), factor
 
 
 def spread(keypoints, shape: tuple[int, int], limit: int) -> list:

@@ -29,6 +29,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from engine.errors import BadInput
+
 MAGIC = b"QOR1"
 HEADER = struct.Struct("<4sHHHI")
 DESCRIPTOR_BYTES = 32  # ORB's 256-bit rBRIEF descriptor
@@ -82,18 +84,18 @@ def pack(width: int, height: int, points: np.ndarray, descriptors: np.ndarray, t
 def unpack(data: bytes) -> OrbFeature:
     """Parse feature bytes; cached because a query's feature is compared with a whole shortlist."""
     if len(data) < HEADER.size:
-        raise ValueError("ORB feature too short")
+        raise BadInput("ORB feature too short")
     magic, width, height, n, thumb_len = HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise ValueError("not an ORB feature")
+        raise BadInput("not an ORB feature")
     points_end = HEADER.size + 8 * n
     desc_end = points_end + DESCRIPTOR_BYTES * n
     if len(data) != desc_end + thumb_len or width < 1 or height < 1:
-        raise ValueError("ORB feature has an inconsistent length")
+        raise BadInput("ORB feature has an inconsistent length")
     points = np.frombuffer(data, dtype="<f4", count=2 * n, offset=HEADER.size).reshape(n, 2)
     descriptors = np.frombuffer(data, dtype=np.uint8, count=DESCRIPTOR_BYTES * n, offset=points_end)
     thumb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8, offset=desc_end), cv2.IMREAD_GRAYSCALE)
     if thumb is None:
-        raise ValueError("ORB feature thumbnail is corrupt")
+        raise BadInput("ORB feature thumbnail is corrupt")
     descriptors = descriptors.reshape(n, DESCRIPTOR_BYTES)
     return OrbFeature(width, height, points.astype(np.float32), descriptors, thumb)
