@@ -11,8 +11,8 @@ Where to start: :meth:`Orb.distance`. Steps:
    (:mod:`engine.algorithms.aligned_diff`), in both directions, the larger kept.
 
 The distance *is* that share, in [0, 1]: 0 for identical pictures, about
-0.01-0.15 for a copy with a banner, a frame, a scroll or recompression, and
-0.3 or more for another page built on the same template. No alignment (too
+0.00-0.12 for a copy with a banner, a frame, a scroll or recompression, and
+0.28 or more for another page built on the same template. No alignment (too
 few inliers, a degenerate fit) gives 1.0. Pictures with almost no keypoints
 (blank or flat pages) are compared by their thumbnails directly.
 
@@ -47,7 +47,8 @@ class Orb(Algorithm):
 
     name: ClassVar[str] = "orb"
     # Measured with benchmarks/bench_orb.py --separation (576 modified copies, 336 pairs of other pages
-    # of six template sites): closest other page 0.28; copies: median 0.02, banner <= 0.11, cookie bar <= 0.30.
+    # of six template sites): closest other page 0.28; copies: median 0.02, banner <= 0.11,
+    # cookie bar <= 0.30 (see the module docstring).
     yes_threshold: ClassVar[float] = 0.20
     maybe_threshold: ClassVar[float] = 0.35
     cost: ClassVar[int] = 1000
