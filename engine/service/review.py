@@ -205,7 +205,10 @@ def item_image(item: str) -> Response:
 @blueprint.post("/<item>")
 @requires(Access.WRITE)
 def judge(item: str) -> Response:
-    body = request.get_json(silent=True) if request.is_json else None
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # absurdly deep JSON (silent=True only covers ValueError): a 400 below
+        body = None
     verdict = (body or {}).get("verdict") if isinstance(body, dict) else None
     if verdict is None:
         verdict = request.form.get("verdict")
