@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from badinput import bad_inputs
@@ -107,6 +108,37 @@ def test_endless_upload_is_refused_at_the_limit_with_bounded_memory(server, stor
     assert rss_kib(server.process.pid) - before_rss < 40 * 1024  # KiB: no copy of the body in memory
     assert server.get("/status/live").status_code == 200
     assert store_snapshot(store) == before_store
+
+
+def test_slow_and_stalled_clients_do_not_block_the_others(server):
+    """Slowloris: 40 connections that never finish their headers or body hold no request thread."""
+    parts = urlsplit(server.url)
+    stalled = []
+    try:
+        for n in range(40):
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+            if n % 2:
+                sock.sendall(b"POST /api/v1/search HTTP/1.1\r\nHost: quaid\r\nX-Slow: ")  # headers never end
+            else:
+                sock.sendall(b"POST /api/v1/pictures HTTP/1.1\r\nHost: quaid\r\nContent-Length: 1000000\r\n"
+                             b"Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n")  # body stalls
+            stalled.append(sock)
+        started = time.monotonic()
+        found = server.post("/api/v1/search", files={"file": ("q.png", drawn(801))})
+        assert found.status_code == 200 and found.json()["matches"][0]["name"] == "801.png"
+        assert time.monotonic() - started < 10
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert server.get("/status/live").status_code == 200
+
+
+def test_a_form_with_thousands_of_parts_is_refused_cleanly(server, store):
+    before = store_snapshot(store)
+    fields = [("tags", f"t{n}") for n in range(5000)]
+    response = server.post("/api/v1/pictures", files={"file": ("p.png", drawn(805))}, data=fields)
+    assert_json_error(response, (400, 413))
+    assert store_snapshot(store) == before
 
 
 # --- the corpus on the write paths -----------------------------------------------------------
@@ -212,6 +244,14 @@ def test_any_id_in_a_path_is_a_json_error(server, ident):
             assert_json_error(response, (400, 404, 405))
         else:
             assert path.startswith("/api/v1/clusters/")
+
+
+@PROPERTIES
+@given(body=JSON_VALUES.map(json.dumps) | DEEP, item=st.text(alphabet="0123456789abcdef", max_size=40))
+def test_any_review_verdict_body_answers_json_without_a_5xx(server, body, item):
+    response = server.post(f"/api/v1/review/{item or '0'}", data=body,
+                           headers={"Content-Type": "application/json"})
+    assert_json_error(response, (400, 404))
 
 
 QUERY = st.dictionaries(st.sampled_from(["top", "all", "format", "limit", "status", "action", "x"]),
