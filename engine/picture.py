@@ -11,6 +11,11 @@ refused before it costs memory. Steps, in order:
 4. apply EXIF orientation, flatten transparency on white, convert any mode
    (palette, CMYK, 16-bit, greyscale) to 8-bit RGB;
 5. resize once to at most ``working_side`` pixels on the long side.
+
+Speed: a picture is decoded once and each shared derivative (the RGB and
+grey arrays, the grey copy) is computed once per picture and cached on it,
+whatever number of algorithms use it; ``benchmarks/
+bench_extract.py`` measures decode and each algorithm separately.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from engine.errors import NotAPicture, PictureTooLarge
 
@@ -56,9 +61,14 @@ class Picture:
         return np.asarray(self.image, dtype=np.uint8)
 
     @cached_property
+    def grey_image(self) -> Image.Image:
+        """Pillow ``L`` copy (ITU-R 601-2 luma), shared by every algorithm that works on grey."""
+        return self.image.convert("L")
+
+    @cached_property
     def grey(self) -> np.ndarray:
         """H x W uint8 luma (ITU-R 601-2, as Pillow's ``L`` mode)."""
-        return np.asarray(self.image.convert("L"), dtype=np.uint8)
+        return np.asarray(self.grey_image, dtype=np.uint8)
 
     def transformed(self, method: Image.Transpose | None) -> Picture:
         """The same picture mirrored or rotated (for orientation-tolerant matching)."""
@@ -118,13 +128,21 @@ def _decode(image: Image.Image, working_side: int) -> Image.Image:
             if image.format == "JPEG":
                 image.draft("RGB", _draft_size(image.size, working_side))
             image.load()
-            image = ImageOps.exif_transpose(image) or image
+            image = _oriented(image)
             image = _to_rgb(image)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise NotAPicture(f"corrupt or truncated picture: {_reason(exc)}") from None
     if max(image.size) > working_side:
         image.thumbnail((working_side, working_side), Image.Resampling.LANCZOS)
     return image
+
+
+def _oriented(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; without one, the image itself (Pillow would copy it)."""
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation in (None, 1):
+        return image
+    return ImageOps.exif_transpose(image) or image
 
 
 def _draft_size(size: tuple[int, int], working_side: int) -> tuple[int, int]:
@@ -147,6 +165,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode == "RGB":
+        return image  # converting would only copy it
     return image.convert("RGB")  # palette, CMYK (Pillow undoes Adobe's inversion), L, 1
 
 

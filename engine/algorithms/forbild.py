@@ -57,7 +57,7 @@ class ForBild(Algorithm):
     orientable = True
 
     def extract(self, picture: Picture) -> bytes:
-        pixels = _normalised(picture.image.convert("L"))
+        pixels = _normalised(picture.grey_image)
         medians = np.zeros_like(pixels)
         half = SIDE // 2
         for y in (0, half):

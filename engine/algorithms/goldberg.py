@@ -17,6 +17,11 @@ but no longer runs on current scikit-image, so this is a numpy rewrite:
 The 648 values are stored as int8 bytes. Distance: ||a - b|| / (||a|| + ||b||)
 (in [0, 1]; 0 for identical signatures). image-match calls 0.40 "very
 similar" and matches at 0.45: those are YES and MAYBE here.
+
+Speed: the arithmetic runs on the uint8 grey picture in grey levels (integer
+row/column activity, grid means of integer sums), never on a float copy of
+the whole picture: the signature of the [0, 1] formulation (its 2/255 dead
+zone is 2 grey levels here), at ~2 ms instead of ~16 ms for 1280x800.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from engine.picture import Picture
 
 GRID = 9
 FEATURE_BYTES = GRID * GRID * 8
-IDENTICAL = 2 / 255  # grey-level difference treated as none
+IDENTICAL = 2  # grey levels (image-match: 2/255 on [0, 1]): a difference treated as none
 CROP = (0.05, 0.95)  # share of cumulative activity kept by the crop
 # The 8 neighbours as (row, column) offsets, in image-match's order.
 NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -42,7 +47,7 @@ class Goldberg(Algorithm):
     orientable = True
 
     def extract(self, picture: Picture) -> bytes:
-        return signature(picture.grey.astype(np.float64) / 255.0).astype(np.int8).tobytes()
+        return signature(picture.grey).astype(np.int8).tobytes()
 
     def distance(self, a: bytes, b: bytes) -> float:
         check_length(self.name, a, FEATURE_BYTES)
@@ -56,7 +61,7 @@ class Goldberg(Algorithm):
 
 
 def signature(grey: np.ndarray) -> np.ndarray:
-    """The 648 quantised neighbour differences of a grey picture with levels in [0, 1]."""
+    """The 648 quantised neighbour differences of a uint8 grey picture (levels 0-255)."""
     rows, columns = _crop_limits(grey, axis=1), _crop_limits(grey, axis=0)
     levels = _grid_means(grey, rows, columns)
     return _quantise(_differences(levels)).ravel()
@@ -65,7 +70,7 @@ def signature(grey: np.ndarray) -> np.ndarray:
 def _crop_limits(grey: np.ndarray, axis: int) -> tuple[int, int]:
     """Row (axis=1) or column (axis=0) limits holding the central 90 % of the activity."""
     size = grey.shape[0] if axis == 1 else grey.shape[1]
-    activity = np.abs(np.diff(grey, axis=axis)).sum(axis=axis)
+    activity = np.abs(np.diff(grey.astype(np.int16), axis=axis)).sum(axis=axis, dtype=np.int64)
     total = np.cumsum(activity)
     if size < 2 * GRID or total[-1] <= 0:
         return 0, size
@@ -87,7 +92,7 @@ def _grid_means(grey: np.ndarray, rows: tuple[int, int], columns: tuple[int, int
         y0 = max(0, y - side // 2)
         for j, x in enumerate(xs):
             x0 = max(0, x - side // 2)
-            levels[i, j] = grey[y0 : y0 + side, x0 : x0 + side].mean()
+            levels[i, j] = grey[y0 : y0 + side, x0 : x0 + side].mean(dtype=np.float64)
     return levels
 
 

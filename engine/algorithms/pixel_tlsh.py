@@ -43,7 +43,7 @@ class PixelTLSH(Algorithm):
     enabled_by_default = False
 
     def extract(self, picture: Picture) -> bytes:
-        small = picture.image.convert("L").resize((SIDE, SIDE), Image.Resampling.BOX)
+        small = picture.grey_image.resize((SIDE, SIDE), Image.Resampling.BOX)
         small = ImageOps.autocontrast(small, cutoff=1)
         data = (np.asarray(small, dtype=np.uint8) >> LEVELS_SHIFT).tobytes()
         digest = tlsh.hash(data)
