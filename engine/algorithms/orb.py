@@ -34,9 +34,11 @@ from engine.algorithms.orb_feature import OrbFeature, make_thumbnail, pack, unpa
 from engine.picture import Picture
 
 MAX_KEYPOINTS = 600  # kept per picture (40 bytes each); matching cost grows with the square
-DETECT_KEYPOINTS = 3000  # detected before the grid keeps the strongest of each cell
+DETECT_KEYPOINTS = 8000  # detected (ORB keeps the strongest over the whole picture) before the grid
+# keeps the strongest of each cell; with fewer, dense article text starves a header of keypoints
 GRID = 8  # the picture is cut into GRID x GRID cells for keypoint spreading
 ORB_SIDE = 1280  # pixels on the long side of the picture ORB sees
+RESCALE_FROM = 1.25  # rescale only beyond this factor; interpolating a crop blurs small text for nothing
 MAX_ENLARGE = 2.5  # a tiny picture is not blown up into a large one
 MIN_KEYPOINTS = 16  # fewer: a blank/flat picture, compared by thumbnail instead
 MIN_COVERAGE = 0.15  # share of a thumbnail that must overlap the other picture
@@ -102,7 +104,7 @@ def canonical_scale(grey: np.ndarray) -> tuple[np.ndarray, float]:
     fonts otherwise fall between levels and stop matching.
     """
     factor = min(ORB_SIDE / max(grey.shape), MAX_ENLARGE)
-    if abs(factor - 1.0) < 0.05:
+    if 1.0 / RESCALE_FROM <= factor <= RESCALE_FROM:  # within one pyramid step: leave it (crops, frames)
         return grey, 1.0
     size = (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor)))
     method = cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA
@@ -110,27 +112,26 @@ def canonical_scale(grey: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def spread(keypoints, shape: tuple[int, int], limit: int) -> list:
-    """Keep the strongest keypoints of each grid cell (round-robin), at most ``limit`` in all.
+    """Keep the strongest keypoints of each grid cell in turn (round-robin), at most ``limit`` in all.
 
-    Plain top-N by FAST response puts every keypoint on the densest text block;
+    Plain top-N by response puts every keypoint on the densest text block;
     spreading them keeps the header, the content and the footer all alignable.
     """
     if len(keypoints) <= limit:
         return list(keypoints)
     height, width = shape
-    buckets: dict[tuple[int, int], list] = {}
-    for kp in sorted(keypoints, key=lambda k: -k.response):
-        cell = (min(GRID - 1, int(kp.pt[1] * GRID / height)), min(GRID - 1, int(kp.pt[0] * GRID / width)))
-        buckets.setdefault(cell, []).append(kp)
-    kept: list = []
-    rank = 0
-    while len(kept) < limit:
-        layer = [b[rank] for b in buckets.values() if rank < len(b)]
-        if not layer:
-            break
-        kept.extend(layer[: limit - len(kept)])
-        rank += 1
-    return kept
+    xy = np.array([kp.pt for kp in keypoints], np.float32)
+    response = np.array([kp.response for kp in keypoints], np.float32)
+    row = np.minimum((xy[:, 1] * GRID / height).astype(int), GRID - 1)
+    col = np.minimum((xy[:, 0] * GRID / width).astype(int), GRID - 1)
+    cell = row * GRID + col
+    by_cell = np.lexsort((-response, cell))  # per cell, strongest first
+    sorted_cells = cell[by_cell]
+    first = np.searchsorted(sorted_cells, sorted_cells)  # index where each cell's run starts
+    rank = np.empty(len(keypoints), int)
+    rank[by_cell] = np.arange(len(keypoints)) - first
+    chosen = np.lexsort((-response, rank))[:limit]
+    return [keypoints[i] for i in chosen]
 
 
 def flat_distance(fa: OrbFeature, fb: OrbFeature) -> float:

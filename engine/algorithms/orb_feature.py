@@ -35,7 +35,7 @@ MAGIC = b"QOR1"
 HEADER = struct.Struct("<4sHHHI")
 DESCRIPTOR_BYTES = 32  # ORB's 256-bit rBRIEF descriptor
 THUMB_SIDE = 512  # pixels on the long side of the stored grey thumbnail
-THUMB_QUALITY = 90  # JPEG quality: ringing stays well inside aligned_diff's tolerance
+THUMB_QUALITY = 80  # JPEG quality: ringing stays well inside aligned_diff's tolerance
 
 
 @dataclass(frozen=True)
