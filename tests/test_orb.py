@@ -36,7 +36,8 @@ def site_page(seed: int, banner: int = 0, heading: str | None = None) -> Image.I
     draw = ImageDraw.Draw(page)
     if banner:
         draw.rectangle((0, 0, 1280, banner), fill=(190, 0, 20))
-        draw.text((30, banner // 3), "Your account is suspended: verify your identity now", fill="white", font=FONT)
+        notice = "Your account is suspended: verify your identity now"
+        draw.text((30, banner // 3), notice, fill="white", font=FONT)
     top = banner
     draw.rectangle((0, top, 1280, top + 70), fill=(18, 53, 91))
     draw.text((40, top + 20), "SecureBank", fill=(246, 180, 0), font=BIG)
@@ -166,7 +167,8 @@ def test_mirror_matches_through_the_query_orientations() -> None:
 
 
 def test_blank_pictures() -> None:
-    white, grey = feature(Image.new("RGB", (1280, 800), "white")), feature(Image.new("RGB", (1280, 800), "grey"))
+    white = feature(Image.new("RGB", (1280, 800), "white"))
+    grey = feature(Image.new("RGB", (1280, 800), "grey"))
     assert ORB.distance(white, white) == 0.0
     assert ORB.distance(white, grey) > ORB.maybe_threshold
     assert ORB.distance(white, feature(site_page(1))) == 1.0

@@ -15,7 +15,9 @@ from engine.picture import load_picture
 from tests import screenshots
 
 ORB = Orb()
-MUST_BE_YES = ("recompressed", "downscaled", "cropped", "recoloured", "frame", "banner", "heading", "scrolled")
+MUST_BE_YES = (
+    "recompressed", "downscaled", "cropped", "recoloured", "frame", "banner", "heading", "scrolled",
+)
 
 
 def _feature(image) -> bytes:
