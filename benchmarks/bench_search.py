@@ -83,6 +83,32 @@ def modified_copy(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def stages(quaid, data: bytes) -> dict[str, float]:
+    """CPU seconds of each step of one search, replaying what ``Quaid.search`` does."""
+    from engine.decision import Decision
+
+    out, clock = {}, time.process_time
+    started = clock()
+    query = quaid.matcher.query(quaid._load(data))
+    out["decode"] = clock() - started
+    started = clock()
+    codes = quaid.matcher.query_codes(query)
+    out["query_codes"] = clock() - started
+    started = clock()
+    quaid.mirror.sync()
+    candidates = quaid.mirror.shortlist(codes, quaid.settings.shortlist)
+    out["sync_and_shortlist"] = clock() - started
+    started = clock()
+    stored = quaid.records.candidates((c.id for c in candidates), eager=quaid._cheap)
+    out["fetch"] = clock() - started
+    started = clock()
+    verdicts = [quaid.matcher.compare(query, features) for _, features in stored.values()]
+    out["compare_all"] = clock() - started
+    out["verified_with_orb"] = sum("orb" in v.algorithms for v in verdicts)
+    out["not_rejected"] = sum(v.decision != Decision.REJECTED for v in verdicts)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stored", type=int, default=150)
@@ -115,6 +141,7 @@ def main() -> None:
             samples[kind].append(time.perf_counter() - started)
             cpu.append(time.process_time() - cpu_started)
             decisions[kind][result.decision.value] = decisions[kind].get(result.decision.value, 0) + 1
+        steps = [stages(quaid, data) for _, data in queries[:: max(1, len(queries) // 40)]]
         report = {
             "stored": len(stored), "clusters": len(clusters),
             "add_pictures_per_s": round(len(stored) / add_seconds, 2),
@@ -124,6 +151,8 @@ def main() -> None:
             "search_copies": {**percentiles(samples["copy"]), "decisions": decisions["copy"]},
             "search_unseen": {**percentiles(samples["unseen"]), "decisions": decisions["unseen"]},
             "mean_query_bytes": int(np.mean([len(d) for _, d in queries])),
+            "stages_cpu_p50_ms": {k: round(float(np.median([s[k] for s in steps])) * (1 if k in (
+                "verified_with_orb", "not_rejected") else 1000), 2) for k in steps[0]},
         }
     print(json.dumps(report))
 
