@@ -217,11 +217,13 @@ def test_a_missed_delete_is_healed_at_search_time(redis, quaid_settings):
 
 def test_data_survives_a_restart_of_the_embedded_server(tmp_path):
     settings = load_settings(home=tmp_path / "home", redis_url=None)
-    with Quaid.open(settings) as quaid:
-        added = quaid.add(drawn(20), name="kept")
     server = EmbeddedRedis(tmp_path / "home" / "redis")
-    assert not server.socket_path.exists()  # the last user stopped it
-    with Quaid.open(settings) as quaid:
-        assert quaid.get(added.id).name == "kept"
-        assert [m.id for m in quaid.search(variant(drawn(20))).matches] == [added.id]
-    server.stop()
+    try:
+        with Quaid.open(settings) as quaid:
+            added = quaid.add(drawn(20), name="kept")
+        assert not server.socket_path.exists()  # the last user stopped it
+        with Quaid.open(settings) as quaid:
+            assert quaid.get(added.id).name == "kept"
+            assert [m.id for m in quaid.search(variant(drawn(20))).matches] == [added.id]
+    finally:
+        server.stop()
