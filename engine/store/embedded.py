@@ -131,6 +131,8 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Shut the server down whoever else is connected (tests, ``quaid`` maintenance)."""
+        if not self.data_dir.is_dir():
+            return
         with self._locked():
             client = self._ping()
             if client is not None:
