@@ -38,7 +38,7 @@ DETECT_KEYPOINTS = 8000  # detected (ORB keeps the strongest over the whole pict
 # keeps the strongest of each cell; with fewer, dense article text starves a header of keypoints
 GRID = 8  # the picture is cut into GRID x GRID cells for keypoint spreading
 ORB_SIDE = 1280  # pixels on the long side of the picture ORB sees
-RESCALE_FROM = 1.25  # rescale only beyond this factor; interpolating a crop blurs small text for nothing
+RESCALE_FROM = 1.15  # rescale only beyond this (a 0.8 frame capture is, a 6 % crop is not)
 MAX_ENLARGE = 2.5  # a tiny picture is not blown up into a large one
 MIN_KEYPOINTS = 16  # fewer: a blank/flat picture, compared by thumbnail instead
 MIN_COVERAGE = 0.15  # share of a thumbnail that must overlap the other picture
