@@ -16,8 +16,11 @@ The distance *is* that share, in [0, 1]: 0 for identical pictures, about
 few inliers, a degenerate fit) gives 1.0. Pictures with almost no keypoints
 (blank or flat pages) are compared by their thumbnails directly.
 
-Cost: extraction ~15-25 ms on a 1280x800 screenshot; distance a few ms a pair
-(``benchmarks/bench_orb.py``). ORB verifies a shortlist; it is never a scan.
+Cost (``benchmarks/bench_orb.py``; measured only on a 2-core machine at load 11,
+so an upper bound): extraction 96 ms on a 1280x800 screenshot, distance 29 ms
+a pair; an idle core gives about a fifth of that. ORB verifies a shortlist;
+it is never a scan. Mirrored copies match only through the query's
+orientations (``all_orientations``): ORB descriptors are not mirror-invariant.
 """
 
 from __future__ import annotations
