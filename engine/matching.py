@@ -71,6 +71,9 @@ class Matcher:
         if not self.algorithms:
             raise BadInput("no algorithm is enabled")
         self._by_name = {a.name: a for a in self.algorithms}
+        # Settings are frozen: resolve each algorithm's thresholds and weight once, not per candidate.
+        self._thresholds = {a.name: self._resolve_thresholds(a) for a in self.algorithms}
+        self._weights = {a.name: self.settings.algorithm(a.name).weight for a in self.algorithms}
         self._merge_distance = distance_merger(self.settings.distance_merge)
         self._merge_decision = decision_merger(self.settings.decision_merge)
 
@@ -88,13 +91,18 @@ class Matcher:
 
     def thresholds(self, name: str) -> tuple[float, float]:
         """(yes, maybe) thresholds of ``name``: settings first, class defaults otherwise."""
-        algorithm, conf = self.algorithm(name), self.settings.algorithm(name)
+        self.algorithm(name)  # unknown / disabled -> BadInput
+        return self._thresholds[name]
+
+    def _resolve_thresholds(self, algorithm: Algorithm) -> tuple[float, float]:
+        conf = self.settings.algorithm(algorithm.name)
         yes = algorithm.yes_threshold if conf.yes is None else conf.yes
         maybe = algorithm.maybe_threshold if conf.maybe is None else conf.maybe
         return yes, max(yes, maybe)
 
     def weight(self, name: str) -> float:
-        return self.settings.algorithm(name).weight
+        self.algorithm(name)
+        return self._weights[name]
 
     # ------------------------------------------------------------------ extraction
 
@@ -121,9 +129,13 @@ class Matcher:
     def score(self, query: Query, name: str, stored: bytes) -> AlgorithmResult:
         """One algorithm's result: the smallest distance over the query's orientations."""
         algorithm = self.algorithm(name)
-        distance = min(algorithm.distance(feature, stored) for feature in query.features(name))
+        features = query.features(name)
+        if len(features) == 1:
+            distance = algorithm.distance(features[0], stored)
+        else:
+            distance = min(algorithm.distance(feature, stored) for feature in features)
         distance = min(1.0, max(0.0, distance))
-        return AlgorithmResult(distance, vote_for(distance, *self.thresholds(name)))
+        return AlgorithmResult(distance, vote_for(distance, *self._thresholds[name]))
 
     def compare(self, query: Query | Picture, stored: Mapping[str, bytes]) -> Verdict:
         """Compare a query with one stored picture's features.
@@ -138,7 +150,7 @@ class Matcher:
         if not tiers:
             return Verdict(1.0, Decision.REJECTED, {})
         vote = self._merge_decision(tiers)
-        distance = self._merge_distance([(r.distance, self.weight(n)) for n, r in results.items()])
+        distance = self._merge_distance([(r.distance, self._weights[n]) for n, r in results.items()])
         return Verdict(distance, VOTE_TO_DECISION[vote], results)
 
     def _tiers(self, stored: Mapping[str, bytes]) -> list[list[Algorithm]]:
@@ -153,5 +165,5 @@ class Matcher:
         def run() -> list[Ballot]:
             for algorithm in group:
                 results[algorithm.name] = self.score(query, algorithm.name, stored[algorithm.name])
-            return [(results[a.name].vote, self.weight(a.name)) for a in group]
+            return [(results[a.name].vote, self._weights[a.name]) for a in group]
         return run
