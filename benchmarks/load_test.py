@@ -9,7 +9,7 @@ passed, whichever comes first. Queries are a mix of exact copies of stored pictu
 re-encoded copies (JPEG, 0.8 scale) and pictures never stored.
 
     .venv/bin/python benchmarks/load_test.py [--pictures 10000] [--clients 8] \\
-        [--requests 3000] [--seconds 180] [--threads 8]
+        [--requests 3000] [--seconds 180] [--threads 8] [--home DIR]
 
 Prints a table (searches/s, p50/p90/p99/max latency in ms, per query kind and overall),
 errors by status, and the server's resident memory. Everything runs on this machine:
@@ -52,10 +52,10 @@ def modified(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def fill(url: str, count: int, clients: int, limit_seconds: float) -> tuple[list[int], float]:
-    """Add pictures seeds 0..count-1 with ``clients`` threads; returns seeds stored and seconds."""
+def fill(url: str, count: int, clients: int, limit_seconds: float) -> tuple[list[int], float, int]:
+    """Add pictures seeds 0..count-1 with ``clients`` threads; returns seeds stored, seconds, new ones."""
     next_seed = iter(range(count))
-    lock, stored, errors = threading.Lock(), [], Counter()
+    lock, stored, errors, new = threading.Lock(), [], Counter(), Counter()
     deadline = time.monotonic() + limit_seconds
 
     def work() -> None:
@@ -70,6 +70,7 @@ def fill(url: str, count: int, clients: int, limit_seconds: float) -> tuple[list
             with lock:
                 if response.status_code in (200, 201):
                     stored.append(seed)
+                    new[response.status_code == 201] += 1
                 else:
                     errors[response.status_code] += 1
 
@@ -90,29 +91,37 @@ def fill(url: str, count: int, clients: int, limit_seconds: float) -> tuple[list
         thread.join()
     if errors:
         print(f"  add errors by status: {dict(errors)}", file=sys.stderr)
-    return sorted(stored), time.monotonic() - started
+    return sorted(stored), time.monotonic() - started, new[True]
 
 
-def load(url: str, stored: list[int], clients: int, total: int, seconds: float) -> dict:
+def queries(stored: list[int], total: int) -> list[tuple[str, int, bytes]]:
+    """(kind, seed, bytes) of every search, made before the clock starts (clients share the cores)."""
+    rng = random.Random(7)
+    out = []
+    for number in range(total):
+        kind = KINDS[number % len(KINDS)]
+        seed = rng.choice(stored) if kind != "unseen" else 10_000_000 + number
+        data = distinct_picture(seed)
+        out.append((kind, seed, modified(data) if kind == "modified" else data))
+    return out
+
+
+def load(url: str, planned: list[tuple[str, int, bytes]], clients: int, seconds: float) -> dict:
     """Run the bounded search load; returns latencies (s) per kind, statuses and wall time."""
     latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
     statuses, wrong = Counter(), Counter()
     lock = threading.Lock()
-    issued = iter(range(total))
+    issued = iter(planned)
     deadline = time.monotonic() + seconds
 
-    def work(index: int) -> None:
-        rng = random.Random(index)
+    def work() -> None:
         session = requests.Session()
         while time.monotonic() < deadline:
             with lock:
-                number = next(issued, None)
-            if number is None:
+                query = next(issued, None)
+            if query is None:
                 return
-            kind = KINDS[number % len(KINDS)]
-            seed = rng.choice(stored) if kind != "unseen" else 10_000_000 + number
-            data = distinct_picture(seed)
-            data = modified(data) if kind == "modified" else data
+            kind, seed, data = query
             started = time.perf_counter()
             response = session.post(f"{url}/api/v1/search", files={"file": ("q", data)}, timeout=120)
             elapsed = time.perf_counter() - started
@@ -125,7 +134,7 @@ def load(url: str, stored: list[int], clients: int, total: int, seconds: float) 
                         wrong["exact copy not first"] += 1
 
     started = time.monotonic()
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
+    threads = [threading.Thread(target=work) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -162,24 +171,29 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=180, help="time bound of the load (180)")
     parser.add_argument("--threads", type=int, default=8, help="request threads of quaid serve (8)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--home", metavar="DIR",
+                        help="QUAID_HOME to use and keep (a second run re-adds nothing: all duplicates); "
+                             "default: a fresh temporary one, removed at the end")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="quaid-load-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="quaid-load-"))
     server = ServerProcess(home, args=("--threads", str(args.threads)), workers=0).start()
     try:
         print(f"quaid serve at {server.url}, QUAID_HOME={home}", file=sys.stderr)
-        stored, fill_seconds = fill(server.url, args.pictures, args.fill_clients, args.fill_seconds)
-        rate = len(stored) / fill_seconds
+        stored, fill_seconds, added = fill(server.url, args.pictures, args.fill_clients, args.fill_seconds)
+        rate = max(added, 1) / fill_seconds
         stats = server.get("/status").json()["stats"]
         rss_filled = rss_kib(server.process.pid)
-        print(f"stored {stats['pictures']} pictures in {fill_seconds:.0f} s ({rate:.1f} adds/s); "
-              f"{args.pictures} would take {args.pictures / rate / 60:.1f} min", file=sys.stderr)
-        result = load(server.url, stored, args.clients, args.requests, args.seconds)
+        print(f"{stats['pictures']} pictures stored, {added} of them added in {fill_seconds:.0f} s "
+              f"({rate:.1f} adds/s); {args.pictures} would take {args.pictures / rate / 60:.1f} min",
+              file=sys.stderr)
+        result = load(server.url, queries(stored, args.requests), args.clients, args.seconds)
         rss_loaded = rss_kib(server.process.pid)
     finally:
         server.stop()
         EmbeddedRedis(home / "redis").stop()
-        shutil.rmtree(home, ignore_errors=True)
+        if not args.home:
+            shutil.rmtree(home, ignore_errors=True)
 
     rows = table(result)
     print(f"\nload: {args.clients} clients, {sum(result['statuses'].values())} searches in "
@@ -193,7 +207,9 @@ def main() -> int:
     print(f"statuses: {dict(result['statuses'])}; wrong answers: {dict(result['wrong']) or 'none'}")
     print(f"server RSS: {rss_filled / 1024:.0f} MiB after the fill, "
           f"{rss_loaded / 1024:.0f} MiB after the load")
-    print(f"fill: {len(stored)} pictures in {fill_seconds:.0f} s = {rate:.1f} adds/s")
+    if added:
+        print(f"fill: {added} pictures added in {fill_seconds:.0f} s = {rate:.1f} adds/s "
+              f"({len(stored) - added} were stored already)")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "pictures": stats["pictures"], "fill_seconds": fill_seconds, "adds_per_s": rate,
