@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs: Chromium (web-UI tests, rendered screenshot fixtures),
-# redis-server (Redis Cluster tests) and fonts. Skips what is already there.
+# Debian packages the test suite and the evaluation set need: Chromium (web-UI tests, rendered
+# screenshots), redis-server (Redis Cluster tests), fonts, and the documentation sites and
+# wallpapers that the screenshot fixtures and `quaid dataset build` render and modify.
+# Skips what is already there.
 set -euo pipefail
-PACKAGES=(chromium redis-server fonts-dejavu-core)
+PACKAGES=(chromium redis-server redis-tools fonts-dejavu-core fonts-liberation
+          python3.11-doc postgresql-doc-15 apache2-doc git-doc sphinx-doc python-django-doc
+          debian-reference-en plasma-workspace-wallpapers)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
