@@ -19,13 +19,15 @@ The 648 values are stored as int8 bytes. Distance: ||a - b|| / (||a|| + ||b||)
 similar" and matches at 0.45: those are YES and MAYBE here.
 
 Speed: the arithmetic runs on the uint8 grey picture in grey levels (integer
-row/column activity, grid means of integer sums), never on a float copy of
-the whole picture: the signature of the [0, 1] formulation (its 2/255 dead
-zone is 2 grey levels here), at ~2 ms instead of ~16 ms for 1280x800.
+row/column activity with OpenCV's saturating absdiff, grid means of integer
+sums), never on a float copy of the whole picture: the signature of the
+[0, 1] formulation (its 2/255 dead zone is 2 grey levels here), at ~1 ms
+instead of ~16 ms for 1280x800.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from engine.algorithms.base import Algorithm, check_length
@@ -70,8 +72,7 @@ def signature(grey: np.ndarray) -> np.ndarray:
 def _crop_limits(grey: np.ndarray, axis: int) -> tuple[int, int]:
     """Row (axis=1) or column (axis=0) limits holding the central 90 % of the activity."""
     size = grey.shape[0] if axis == 1 else grey.shape[1]
-    activity = np.abs(np.diff(grey.astype(np.int16), axis=axis)).sum(axis=axis, dtype=np.int64)
-    total = np.cumsum(activity)
+    total = np.cumsum(_activity(grey, axis), dtype=np.int64)
     if size < 2 * GRID or total[-1] <= 0:
         return 0, size
     low = int(np.searchsorted(total, CROP[0] * total[-1], side="right"))
@@ -79,6 +80,21 @@ def _crop_limits(grey: np.ndarray, axis: int) -> tuple[int, int]:
     if high - low < GRID:
         return int(CROP[0] * size), int(np.ceil(CROP[1] * size))
     return low, min(high, size)
+
+
+def _activity(grey: np.ndarray, axis: int) -> np.ndarray:
+    """Sum of |neighbour differences| along ``axis``, one integer per row (1) or column (0).
+
+    OpenCV's saturating ``absdiff`` on uint8 is exact (|a - b| <= 255) and, with
+    an integer ``reduce``, ~20x faster than numpy's diff on an int16 copy.
+    """
+    if grey.shape[axis] < 2:
+        return np.zeros(grey.shape[1 - axis], np.int64)
+    if axis == 1:
+        diff = cv2.absdiff(grey[:, 1:], grey[:, :-1])
+    else:
+        diff = cv2.absdiff(grey[1:, :], grey[:-1, :])
+    return cv2.reduce(diff, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
 
 
 def _grid_means(grey: np.ndarray, rows: tuple[int, int], columns: tuple[int, int]) -> np.ndarray:
