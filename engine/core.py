@@ -42,6 +42,7 @@ from engine.export import export_graph, export_json
 from engine.matching import Matcher, Query
 from engine.picture import Picture, load_picture
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
+from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import IndexEntry, new_record
 
@@ -109,8 +110,9 @@ class Quaid:
                  matcher: Matcher | None = None, connection: Connection | None = None) -> None:
         self.settings = settings if settings is not None else load_settings()
         self.matcher = matcher if matcher is not None else Matcher(self.settings)
-        self.records = RecordStore(client)
-        self.mirror = Mirror(self.records, ChangeLog(client))
+        wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
+        self.records = RecordStore(client, wait)
+        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait))
         self._connection = connection
         self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
         try:
@@ -268,9 +270,8 @@ class Quaid:
 
     def stats(self) -> dict:
         self.mirror.sync()
-        info = self.records.redis.info("memory")
         stats = {"pictures": len(self.mirror.index), "clusters": len(self.mirror.clusters),
-                 "store_bytes": int(info.get("used_memory", 0)),
+                 "store_bytes": used_memory(self.records.redis),
                  "index_backend": self.mirror.index.backend,
                  "redis": self.settings.redis_url or f"embedded ({self.settings.home / 'redis'})"}
         embedded = self._connection.embedded if self._connection else None

@@ -8,6 +8,11 @@ Fixtures (usable by every test module):
   each test;
 * ``quaid_settings``: :class:`engine.config.Settings` with ``home`` in the test's tmp dir;
 * ``quaid``: a :class:`engine.core.Quaid` on the ``redis`` client with those settings.
+
+Tests marked ``@pytest.mark.cluster`` run twice: on the embedded Redis and on a real
+3-master Redis Cluster (``redis_cluster``, session scope, :mod:`tests.cluster_fixture`;
+Debian's ``redis-server`` in cluster mode, stopped at the end of the session). Only the
+store, index-sync and job tests carry the mark: the whole suite twice would double CI.
 """
 
 from __future__ import annotations
@@ -17,6 +22,34 @@ import redis as redis_lib
 
 from engine.config import Settings, load_settings
 from engine.store import EmbeddedRedis
+from tests.cluster_fixture import LocalCluster
+
+BACKENDS = ("embedded", "cluster")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: run on the embedded Redis and on a 3-master Redis Cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "redis_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("cluster"):
+        metafunc.parametrize("redis_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def redis_backend(request: pytest.FixtureRequest) -> str:
+    """``embedded`` unless the test is marked ``cluster`` (then both, see pytest_generate_tests)."""
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), masters=3, replicas=0)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
@@ -28,11 +61,23 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def redis(redis_server: EmbeddedRedis):
+def redis(request: pytest.FixtureRequest, redis_backend: str):
+    if redis_backend == "cluster":
+        yield from _cluster_client(request.getfixturevalue("redis_cluster"))
+        return
+    redis_server: EmbeddedRedis = request.getfixturevalue("redis_server")
     client: redis_lib.Redis = redis_server.client()
     client.flushall()
     yield client
     client.flushall()
+    client.close()
+
+
+def _cluster_client(cluster: LocalCluster):
+    cluster.flush()
+    client = cluster.client()
+    yield client
+    cluster.flush()
     client.close()
 
 

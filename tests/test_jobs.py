@@ -15,6 +15,8 @@ from engine.errors import BadInput, NotFound
 from engine.service.jobs import MAX_ATTEMPTS, JobFile, JobQueue, Worker, ensure_group
 from engine.store import keys
 
+pytestmark = pytest.mark.cluster  # tests on the `redis` fixture also run on a Redis Cluster
+
 
 def wait_job(server, job: str, timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout

@@ -14,7 +14,10 @@ from engine.core import Quaid
 from engine.errors import NotAPicture, NotFound
 from engine.store import ChangeLog, EmbeddedRedis, PictureRecord, RecordStore, keys
 from engine.store import changes as changes_module
+from tests.cluster_fixture import all_keys
 from tests.drawing import drawn, variant
+
+pytestmark = pytest.mark.cluster  # tests on the `redis`/`quaid` fixtures also run on a Redis Cluster
 
 # --- keys and records ----------------------------------------------------------------------
 
@@ -40,7 +43,7 @@ def test_record_round_trip_keeps_binary_features_and_refuses_a_second_put(redis)
     assert store.update(record.id, tags=["new"]) and store.get(record.id).tags == ("new",)
     assert store.delete(record.id).cluster == 9
     assert store.delete(record.id) is None
-    assert redis.keys("*") == []  # nothing of the picture is left
+    assert all_keys(redis) == []  # nothing of the picture is left
 
 
 def test_candidates_fetch_costly_features_only_when_asked(redis):
@@ -163,7 +166,7 @@ def test_concurrent_adds_of_the_same_bytes_store_it_once(redis, quaid_settings):
     for thread in threads:
         thread.join()
     assert sorted(statuses) == ["added", "duplicate", "duplicate", "duplicate"]
-    assert len(redis.keys(keys.PICTURE_PATTERN)) == 1
+    assert len(all_keys(redis, keys.PICTURE_PATTERN)) == 1
 
 
 def test_bad_pictures_are_refused_and_leave_nothing(quaid, redis):
@@ -171,7 +174,7 @@ def test_bad_pictures_are_refused_and_leave_nothing(quaid, redis):
         quaid.add(b"not a picture at all")
     with pytest.raises(NotAPicture):
         quaid.add(drawn(14)[:200])  # truncated PNG
-    assert redis.keys(keys.PICTURE_PATTERN) == []
+    assert all_keys(redis, keys.PICTURE_PATTERN) == []
 
 
 def test_thumbnail_is_kept_by_default_and_original_on_request(redis, quaid_settings, tmp_path):

@@ -20,6 +20,7 @@ from engine.config import Settings
 from engine.service import api, auth, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
 from engine.service.jobs import JobQueue
+from engine.store.cluster import is_client
 
 log = logging.getLogger("quaid.service")
 
@@ -67,7 +68,7 @@ def redis_of(quaid: object) -> redis.Redis:
         target = quaid
         for attr in path:
             target = getattr(target, attr, None)
-        if isinstance(target, redis.Redis):
+        if is_client(target):  # one server or a Redis Cluster (engine.store.cluster)
             return target
     raise TypeError("the engine facade exposes no Redis connection (expected quaid.records.redis)")
 

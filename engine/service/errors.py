@@ -7,7 +7,8 @@ Here:
 * :class:`engine.errors.QuaidError` -> its ``http_status`` (400, 404, 413, 415, 503);
 * Flask/Werkzeug's own errors (404 unknown route, 405, 413 body over
   ``MAX_CONTENT_LENGTH``) -> the same JSON shape;
-* Redis connection loss -> 503, so clients retry instead of giving up;
+* Redis connection loss, or a Redis Cluster failing over -> 503, so clients retry
+  instead of giving up;
 * anything else -> 500 with a generic message (the traceback goes to the log,
   never to the client).
 """
@@ -18,6 +19,7 @@ import logging
 
 import redis
 from flask import Flask, Response, jsonify
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import QuaidError
@@ -63,6 +65,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
+    @app.errorhandler(ClusterDownError)  # a Redis Cluster failing over (engine.store.cluster)
+    @app.errorhandler(TryAgainError)
+    @app.errorhandler(RedisClusterException)
     def _store_down(exc: Exception) -> Response:
         log.warning("store unreachable: %s", exc)
         return error_response(503, "store unavailable: Redis cannot be reached, retry later",

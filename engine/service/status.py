@@ -12,6 +12,7 @@ import time
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify
+from redis.exceptions import RedisClusterException
 
 from engine import __version__
 from engine.errors import QuaidError
@@ -36,7 +37,7 @@ def ready() -> Response | tuple[Response, int]:
     try:
         stats = current_app.extensions["quaid"].stats()
         pending = current_app.extensions["quaid_redis"].xlen(keys.JOB_STREAM)
-    except (redis.exceptions.RedisError, QuaidError) as exc:
+    except (redis.exceptions.RedisError, RedisClusterException, QuaidError) as exc:
         return jsonify(status="unavailable", error=one_line(f"store unavailable: {exc}")), 503
     return jsonify(
         status="ready", version=__version__, stats=stats, jobs_queued=pending,

@@ -15,6 +15,15 @@ between) still never returns the picture, because search re-reads candidates'
 features and drops ids that no longer exist.
 
 The stream is capped (``MAXLEN ~``); a reader that falls behind the cap rebuilds.
+
+On a Redis Cluster the stream is one key, so it lives on one master: every add,
+delete and update of every process appends there, and every process reads it before
+each search. That master is a hot spot (measured in ``benchmarks/bench_capacity.py``:
+an XADD and an empty XREAD are each one round trip of ~0.1 ms of server CPU, so one
+core carries ~10 000 changes/s plus the readers' polls) and, while it fails over,
+adds and searches everywhere answer 503 for the failover time (~2 node timeouts).
+Sharding the stream by id prefix would spread the load but multiply every reader's
+polls; at the rates of the capacity model one stream is enough.
 """
 
 from __future__ import annotations
@@ -22,8 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from redis.cluster import RedisCluster
 
 from engine.store import keys
+from engine.store.cluster import ReplicaWait
 
 STREAM_MAXLEN = 1_000_000  # events kept (approximately); a reader further behind rebuilds
 PENDING_GRACE = 10.0  # seconds an add event waits for its record before it is dropped
@@ -40,13 +51,19 @@ class Change:
 class ChangeLog:
     """Append to and read from the ``quaid:changes`` stream."""
 
-    def __init__(self, client: redis.Redis, key: str = keys.CHANGES) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, key: str = keys.CHANGES,
+                 replica_wait: ReplicaWait | None = None) -> None:
         self.redis = client
         self.key = key
+        self.replica_wait = replica_wait  # when set, an event counts as published once replicated
 
     def publish(self, op: str, picture_id: str) -> str:
-        stream_id = self.redis.xadd(self.key, {"op": op, "id": picture_id},
-                                    maxlen=STREAM_MAXLEN, approximate=True)
+        fields = {"op": op, "id": picture_id}
+        if self.replica_wait is None:
+            stream_id = self.redis.xadd(self.key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+        else:
+            (stream_id,) = self.replica_wait.run(self.key, lambda pipe: pipe.xadd(
+                self.key, fields, maxlen=STREAM_MAXLEN, approximate=True))
         return stream_id.decode() if isinstance(stream_id, bytes) else stream_id
 
     def last_id(self) -> str:

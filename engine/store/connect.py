@@ -1,7 +1,8 @@
 """Open the Redis quaid stores its data in: external (``QUAID_REDIS_URL``) or embedded.
 
 ``redis_url`` forms: ``redis://``, ``rediss://``, ``unix://`` (one server: Redis, Valkey,
-Kvrocks) and ``redis+cluster://host:port`` (a Redis Cluster, issue 9). Without a URL,
+Kvrocks) and ``redis+cluster://host:port[,host:port...][?wait=N]`` (a Redis Cluster, issue 9;
+see :mod:`engine.store.cluster`). Without a URL,
 the embedded server of :mod:`engine.store.embedded` runs in ``<home>/redis``.
 """
 
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import redis
+from redis.cluster import RedisCluster
 
 from engine.errors import StoreUnavailable
+from engine.store.cluster import SCHEME, UNAVAILABLE, ReplicaWait, open_cluster
 from engine.store.embedded import EmbeddedRedis
 
 
@@ -20,8 +23,9 @@ from engine.store.embedded import EmbeddedRedis
 class Connection:
     """A client that returns bytes, and the embedded server it came from (None when external)."""
 
-    client: redis.Redis
+    client: redis.Redis | RedisCluster
     embedded: EmbeddedRedis | None = None
+    replica_wait: ReplicaWait | None = None  # ``?wait=N`` on a cluster URL: writes wait for N replicas
 
     def close(self) -> None:
         self.client.close()  # first: release() counts the clients still connected
@@ -36,13 +40,19 @@ def connect(redis_url: str | None, home: Path) -> Connection:
         embedded.acquire()
         return Connection(embedded.client(), embedded)
     try:
-        if redis_url.startswith("redis+cluster://"):
-            from redis.cluster import RedisCluster
-
-            client = RedisCluster.from_url("redis://" + redis_url.removeprefix("redis+cluster://"))
+        wait = None
+        if redis_url.startswith(SCHEME):
+            client, wait = open_cluster(redis_url)
         else:
             client = redis.Redis.from_url(redis_url)
         client.ping()
-    except (redis.RedisError, OSError, ValueError) as exc:
-        raise StoreUnavailable(f"cannot reach Redis at {redis_url}: {exc}") from None
-    return Connection(client)
+    except (*UNAVAILABLE, redis.RedisError, OSError, ValueError) as exc:
+        raise StoreUnavailable(f"cannot reach Redis at {_safe(redis_url)}: {exc}") from None
+    return Connection(client, replica_wait=wait)
+
+
+def _safe(url: str) -> str:
+    """The URL without a password (it ends up in logs and error messages)."""
+    scheme, sep, rest = url.partition("://")
+    auth, at, hosts = rest.rpartition("@")
+    return f"{scheme}{sep}{auth.partition(':')[0]}:***@{hosts}" if at else url

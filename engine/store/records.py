@@ -19,8 +19,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import redis
+from redis.cluster import RedisCluster
+from redis.commands.core import Script
 
 from engine.store import keys
+from engine.store.cluster import ReplicaWait
 
 # KEYS: picture, features, codes, image. ARGV: counts of record/features/codes/image args, then them.
 _PUT = """
@@ -100,8 +103,9 @@ class IndexEntry:
 class RecordStore:
     """Redis access for picture records. The client must not decode responses (features are bytes)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, replica_wait: ReplicaWait | None = None) -> None:
         self.redis = client
+        self.replica_wait = replica_wait  # when set, writes are acknowledged only once replicated
         self._put = client.register_script(_PUT)
         self._delete = client.register_script(_DELETE)
         self._update = client.register_script(_UPDATE)
@@ -115,12 +119,13 @@ class RecordStore:
         parts = [_flat(record.to_hash()), _flat(features), _flat(codes),
                  _flat({"data": image[0], "type": image[1]}) if image else []]
         argv = [len(p) for p in parts] + [value for p in parts for value in p]
-        reply = self._put(keys=keys.picture_keys(record.id), args=argv, client=client)
-        return bool(reply) if client is None else reply
+        if client is None:
+            return bool(self._write(self._put, keys.picture_keys(record.id), argv))
+        return self._put(keys=keys.picture_keys(record.id), args=argv, client=client)
 
     def delete(self, picture_id: str) -> PictureRecord | None:
         """Remove every key of the picture; returns what was removed, None when absent."""
-        raw = self._delete(keys=keys.picture_keys(picture_id))
+        raw = self._write(self._delete, keys.picture_keys(picture_id), [])
         if not raw:
             return None
         return PictureRecord.from_hash(picture_id, dict(zip(raw[::2], raw[1::2], strict=True)))
@@ -135,7 +140,7 @@ class RecordStore:
             changes["metadata"] = json.dumps(dict(metadata))
         if not changes:
             return self.redis.exists(keys.picture(picture_id)) == 1
-        return bool(self._update(keys=[keys.picture(picture_id)], args=_flat(changes)))
+        return bool(self._write(self._update, [keys.picture(picture_id)], _flat(changes)))
 
     def get(self, picture_id: str) -> PictureRecord | None:
         return self.get_many([picture_id]).get(picture_id)
@@ -174,7 +179,8 @@ class RecordStore:
                 pipe.hgetall(keys.features(picture_id))
             else:
                 pipe.hkeys(keys.features(picture_id))
-                pipe.hmget(keys.features(picture_id), eager) if eager else pipe.echo(b"")
+                if eager:  # nothing queued otherwise (ECHO has no key: a cluster pipeline refuses it)
+                    pipe.hmget(keys.features(picture_id), eager)
         replies = iter(pipe.execute())
         out: dict[str, tuple[PictureRecord, Mapping[str, bytes]]] = {}
         for picture_id in ids:
@@ -182,7 +188,7 @@ class RecordStore:
             if eager is None:
                 features: Mapping[str, bytes] = {k.decode(): v for k, v in next(replies).items()}
             else:
-                names, values = next(replies), next(replies)
+                names, values = next(replies), next(replies) if eager else []
                 loaded = {n: v for n, v in zip(eager, values or [], strict=False) if v is not None}
                 features = LazyFeatures(self, picture_id, loaded, [n.decode() for n in names])
             if record:
@@ -233,7 +239,15 @@ class RecordStore:
 
     def set_cluster(self, picture_id: str, cluster: int) -> bool:
         """Move a picture to another cluster (used when clusters are recomputed)."""
-        return bool(self._update(keys=[keys.picture(picture_id)], args=["cluster", str(cluster)]))
+        return bool(self._write(self._update, [keys.picture(picture_id)], ["cluster", str(cluster)]))
+
+    def _write(self, script: Script, script_keys: list[str], args: list) -> object:
+        """Run a write script, through the replica wait when one is configured (see engine.store.cluster)."""
+        if self.replica_wait is None:
+            return script(keys=script_keys, args=args)
+        (reply,) = self.replica_wait.run(script_keys[0],
+                                         lambda pipe: script(keys=script_keys, args=args, client=pipe))
+        return reply
 
 
 class LazyFeatures(Mapping[str, bytes]):
