@@ -1,0 +1,90 @@
+"""The fast code paths compute what the reference formulations compute.
+
+Speed work replaced library or textbook code by cheaper equivalents: pHash's
+SciPy DCT by OpenCV's, Goldberg's float arithmetic on [0, 1] by integer grey
+levels, per-algorithm grey conversions by one cached grey copy. Each test
+runs the reference next to the fast path on drawn pictures (the conformance
+kit's pages and photos, flat and half-flat pictures) and asserts the same
+feature.
+"""
+
+from __future__ import annotations
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.algorithms.goldberg import Goldberg
+from engine.algorithms.phash import PHash, PHash256
+from engine.picture import Picture
+from tests.test_algorithms import SOURCES, as_picture, modifications
+
+
+def _pictures() -> list[Picture]:
+    out = []
+    for images in SOURCES.values():
+        for image in images:
+            out.append(as_picture(image))
+            out.extend(modifications(image).values())
+    half = Image.new("RGB", (400, 300), (200, 200, 200))
+    half.paste((40, 40, 40), (0, 0, 400, 150))
+    out += [as_picture(Image.new("RGB", (320, 200), colour)) for colour in ("white", "black", (17, 90, 200))]
+    out.append(as_picture(half))
+    return out
+
+
+PICTURES = _pictures()
+
+
+@pytest.mark.parametrize("cls", [PHash, PHash256])
+def test_phash_equals_imagehash(cls: type[PHash]) -> None:
+    algorithm = cls()
+    for picture in PICTURES:
+        reference = imagehash.phash(picture.image, hash_size=cls.hash_size)
+        ours = np.unpackbits(np.frombuffer(algorithm.extract(picture), np.uint8)).astype(bool)
+        assert np.array_equal(ours, np.asarray(reference.hash).ravel())
+
+
+def _goldberg_reference(grey: np.ndarray) -> np.ndarray:
+    """Goldberg et al. as image-match formulates it: float grey levels in [0, 1] throughout."""
+    grey = grey.astype(np.float64) / 255.0
+    limits = []
+    for axis in (1, 0):
+        size = grey.shape[0] if axis == 1 else grey.shape[1]
+        total = np.cumsum(np.abs(np.diff(grey, axis=axis)).sum(axis=axis))
+        if size < 18 or total[-1] <= 0:
+            limits.append((0, size))
+            continue
+        low = int(np.searchsorted(total, 0.05 * total[-1], side="right"))
+        high = int(np.searchsorted(total, 0.95 * total[-1], side="left")) + 1
+        fallback = (int(0.05 * size), int(np.ceil(0.95 * size)))
+        limits.append((low, min(high, size)) if high - low >= 9 else fallback)
+    (r0, r1), (c0, c1) = limits
+    side = max(2, int(0.5 + min(r1 - r0, c1 - c0) / 20))
+    ys = np.linspace(r0, r1, 11, dtype=int)[1:-1]
+    xs = np.linspace(c0, c1, 11, dtype=int)[1:-1]
+    levels = np.array([[grey[max(0, y - side // 2):][:side, max(0, x - side // 2):][:, :side].mean()
+                        for x in xs] for y in ys])
+    padded = np.pad(levels, 1, constant_values=np.nan)
+    offsets = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+    diff = np.nan_to_num(np.stack([padded[1 + dy:10 + dy, 1 + dx:10 + dx] - levels for dy, dx in offsets], 2))
+    out = np.zeros(diff.shape, np.int8)
+    for sign in (1, -1):
+        mask = sign * diff >= 2 / 255 - 1e-9  # two grey levels count, whatever the float rounding
+        if mask.any():
+            out[mask] = sign * np.where(sign * diff[mask] > np.median(sign * diff[mask]), 2, 1)
+    return out.ravel()
+
+
+def test_goldberg_integer_levels_equal_float_formulation() -> None:
+    algorithm = Goldberg()
+    for picture in PICTURES:
+        ours = np.frombuffer(algorithm.extract(picture), np.int8)
+        assert np.array_equal(ours, _goldberg_reference(picture.grey))
+
+
+def test_grey_copy_is_computed_once_and_is_pillows_luma() -> None:
+    picture = as_picture(SOURCES["page"][0])
+    assert picture.grey_image is picture.grey_image
+    assert np.array_equal(picture.grey, np.asarray(picture.image.convert("L")))
