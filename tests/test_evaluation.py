@@ -153,3 +153,26 @@ def test_search_sample_keeps_every_negative_and_every_kind():
     assert set(range(80, 87)) <= set(chosen.tolist())
     assert sum(kinds[chosen] == "crop") == 10 and sum(kinds[chosen] == "scroll") == 10
     assert sample(kinds, roles, None).tolist() == list(range(87))
+
+
+def test_prune_drops_a_negative_that_is_a_reference_with_a_few_words_changed(tmp_path):
+    from engine.evaluation.dataset import prune_ambiguous
+    from engine.evaluation.manifest import Entry, write_manifest
+
+    page = Image.new("RGB", (640, 400), "white")
+    for y in range(20, 380, 24):  # lines of "text"
+        page.paste((30, 30, 30), (40, y, 600, y + 10))
+    other = page.copy()
+    other.paste((30, 30, 30), (40, 200, 70, 210))  # a word changed: well under 1.5 % of the pixels
+    different = Image.new("RGB", (640, 400), "white")
+    different.paste((30, 30, 30), (40, 40, 300, 360))
+    for name, image in (("ref", page), ("near", other), ("far", different)):
+        image.save(tmp_path / f"{name}.png")
+    common = {"source": "x", "site": "docs", "seed": 1}
+    write_manifest(tmp_path, [
+        Entry("ref", "ref.png", "reference", "ref", "original", **common),
+        Entry("near", "near.png", "negative", None, "unseen-page", **{**common, "source": "y"}),
+        Entry("far", "far.png", "negative", None, "unseen-page", **{**common, "source": "z"}),
+    ])
+    assert prune_ambiguous(tmp_path) == ["near"]
+    assert [e.id for e in read_manifest(tmp_path)] == ["ref", "far"]

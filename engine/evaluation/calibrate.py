@@ -24,6 +24,7 @@ douglas-quaid calibrated on 46 pictures; this needs a set like the one
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,14 +40,16 @@ from engine.evaluation.metrics import (
     FA_BUDGET,
     REVIEW_BUDGET,
     Nearest,
+    best_accept_at_budget,
     pair_scores,
     recall_at_precision,
     summarise,
 )
-from engine.evaluation.simulate import candidates, simulate
+from engine.evaluation.simulate import TableMatcher, candidates, simulate
 
 REVIEW_SHARE = 0.04  # per-algorithm review load on negatives (margin under the 5 % budget)
 YES_SCALES = (0.8, 1.0, 1.25)
+GATE = 0.5  # distance: a cheap algorithm's MAYBE when it only pre-selects for a verifier
 DISTANCE_MERGES = ("weighted_mean", "min")
 
 
@@ -117,20 +120,17 @@ def calibrate(folder: Path, base: Settings, precision: float = 0.999, progress: 
     base_thresholds = algorithm_thresholds(table, precision)
     roles = np.array([q.role for q in table.queries])
     kinds = np.array([q.kind for q in table.queries])
+    options = _threshold_options(table, names, costly, base_thresholds, roles)
     tried: list[Candidate] = []
     combos = list(itertools.product(("pyramidal", "weighted_majority", "majority", "pareto"), DISTANCE_MERGES,
-                                    _weight_schemes(table, names, costly).items(), YES_SCALES))
+                                    _weight_schemes(table, names, costly).values(), options, YES_SCALES))
     shortlists = None
-    for decision, distance, (_scheme, weights), scale in _bar(combos, progress):
-        algos = {n: AlgorithmSettings(enabled=True, yes=round(min(base_thresholds[n][0] * scale,
-                                                                  base_thresholds[n][1]), 6),
-                                      maybe=round(base_thresholds[n][1], 6), weight=weights[n])
-                 for n in names}
+    for decision, distance, weights, chosen, scale in _bar(combos, progress):
+        algos = {n: AlgorithmSettings(enabled=True, yes=_floor(min(chosen[n][0] * scale, chosen[n][1])),
+                                      maybe=_floor(chosen[n][1]), weight=weights[n]) for n in names}
         settings = replace(base, algorithms={**base.algorithms, **algos}, decision_merge=decision,
                            distance_merge=distance)
         if shortlists is None:
-            from engine.evaluation.simulate import TableMatcher
-
             shortlists = candidates(table, TableMatcher(settings, table))
         figures = summarise(simulate(table, settings, shortlists), roles, kinds)
         tried.append(Candidate(settings, figures["overall"]["auto_accepted"], figures["overall"]["found"],
@@ -139,6 +139,31 @@ def calibrate(folder: Path, base: Settings, precision: float = 0.999, progress: 
     best = max(tried, key=lambda c: c.key())
     per_kind = summarise(simulate(table, best.settings, shortlists), roles, kinds)
     return best, tried, base_thresholds, per_kind
+
+
+def _floor(value: float) -> float:
+    """Rounded down to 6 decimals: a threshold just under a negative's distance must stay under it."""
+    return math.floor(value * 1e6) / 1e6
+
+
+def _threshold_options(table: DistanceTable, names: list[str], costly: set[str],
+                       base: dict[str, tuple[float, float]], roles: np.ndarray) -> list[dict]:
+    """Threshold sets to try: the per-algorithm ones, and a *gate* set for the pyramidal merger.
+
+    In the gate set the cheap algorithms' MAYBE is wide (:data:`GATE`): they
+    only have to keep a candidate for the verifier, whose YES is then the
+    largest distance with false accepts on negatives within the budget and
+    whose MAYBE bounds the review load.
+    """
+    gate = {}
+    for name in names:
+        if name in costly:
+            nearest = Nearest.from_matrix(table.distances[name], table.truth)
+            yes = max(0.0, best_accept_at_budget(nearest, roles)["threshold"])
+            gate[name] = (yes, _maybe(nearest.best[roles == "negative"], yes))
+        else:
+            gate[name] = (base[name][0], max(base[name][1], GATE))
+    return [base, gate] if costly else [base]
 
 
 def calibrated_dict(settings: Settings) -> dict:

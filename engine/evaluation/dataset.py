@@ -9,10 +9,11 @@ same sites are the negatives: they share the reference pages' templates,
 which is the hard case. Photos (wallpapers) get photo modifications, and
 unseen photos are negatives too.
 
-Labels are checked, not assumed: a negative whose screenshot is (almost)
-pixel-identical to a reference of its site (auto-generated stub pages do
-that) would be a wrong label, so it is dropped, and so is a reference that
-duplicates an earlier one.
+Labels are checked, not assumed: a negative whose screenshot differs from a
+reference of its site in under :data:`AMBIGUOUS_SHARE` of its pixels (release
+notes of two versions that differ by a number) has no clear label, so it is
+dropped (:func:`prune_ambiguous` applies the same rule to an existing set),
+and so is a reference that duplicates an earlier one.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from engine.evaluation import sources
-from engine.evaluation.manifest import Entry, write_manifest
+from engine.evaluation.manifest import Entry, read_manifest, write_manifest
 from engine.evaluation.modifications import PHOTO_MODIFICATIONS, SCREENSHOT_MODIFICATIONS
 from engine.evaluation.render import Renderer, RenderError, open_renderer
 
@@ -37,6 +38,9 @@ WINDOW = (1280, 800)  # pixels: the reference window size
 OTHER_WINDOWS = ((1024, 768), (1366, 768), (1440, 900), (1920, 1080), (800, 1000))
 PHOTO_SIDE = 1600  # pixels: long side of a reference photo
 DUPLICATE_SHARE = 0.002  # share of changed pixels under which two screenshots are one picture
+# Under this share of changed pixels, another page is "the same page with a few words changed": DESIGN.md
+# says to-review (pixels cannot tell it from a phishing edit, 0.3-1.4 %), so it is no clean negative.
+AMBIGUOUS_SHARE = 0.015
 BANNER_TEXTS = (
     "Security notice: your session has expired. Sign in again to continue.",
     "Your account will be suspended in 24 hours - verify your identity now",
@@ -174,7 +178,8 @@ def _page_negative(renderer: Renderer, out: Path, site: str, index: int, page: P
     except RenderError as exc:
         print(f"skipped {page}: {exc}", file=sys.stderr)
         return []
-    if _duplicate(Image.open(io.BytesIO(image_png)), thumbs.get(site, []), remember=False):
+    if _duplicate(Image.open(io.BytesIO(image_png)), thumbs.get(site, []), remember=False,
+                  share=AMBIGUOUS_SHARE):
         return []
     return [_save(out, "negatives", f"{site}-n{index:04d}", image_png, "negative", None, "unseen-page", page,
                   site, seed, {"width": WINDOW[0], "height": WINDOW[1]})]
@@ -219,23 +224,53 @@ def _save(out: Path, folder: str, name: str, image: Image.Image | bytes, role: s
                  site=site, seed=seed, params=params)
 
 
-def _duplicate(image: Image.Image, seen: list[np.ndarray], remember: bool = True) -> bool:
-    """True when ``image`` differs from a seen screenshot in under DUPLICATE_SHARE of its pixels."""
-    thumb = np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
+def _thumb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
+
+
+def _duplicate(image: Image.Image, seen: list[np.ndarray], remember: bool = True,
+               share: float = DUPLICATE_SHARE) -> bool:
+    """True when ``image`` differs from a seen screenshot in under ``share`` of its pixels."""
+    thumb = _thumb(image)
     for other in seen:
-        if float(np.mean(np.abs(thumb - other) > 24)) < DUPLICATE_SHARE:
+        if float(np.mean(np.abs(thumb - other) > 24)) < share:
             return True
     if remember:
         seen.append(thumb)
     return False
 
 
-def _write_summary(out: Path, entries: Iterable[Entry], size: Size, seed: int) -> None:
+def prune_ambiguous(folder: Path, share: float = AMBIGUOUS_SHARE) -> list[str]:
+    """Drop negatives within ``share`` changed pixels of a same-site reference; returns their ids."""
+    folder = Path(folder)
+    entries = read_manifest(folder)
+    refs: dict[str, list[np.ndarray]] = {}
+    for e in entries:
+        if e.role == "reference" and e.site != "photos":
+            refs.setdefault(e.site, []).append(_thumb(Image.open(folder / e.path)))
+    dropped = [e.id for e in entries if e.role == "negative" and e.site in refs
+               and _duplicate(Image.open(folder / e.path), refs[e.site], remember=False, share=share)]
+    if dropped:
+        write_manifest(folder, [e for e in entries if e.id not in dropped])
+        summary = folder / "dataset.json"
+        if summary.exists():
+            data = json.loads(summary.read_text())
+            data["counts"] = _counts(e for e in entries if e.id not in dropped)
+            data["pruned_ambiguous"] = sorted(set(data.get("pruned_ambiguous", [])) | set(dropped))
+            summary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return dropped
+
+
+def _counts(entries: Iterable[Entry]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for e in entries:
         counts.setdefault(e.role, {}).setdefault(e.kind, 0)
         counts[e.role][e.kind] += 1
-    summary = {"seed": seed, "size": size.__dict__, "window": list(WINDOW), "counts": counts,
+    return counts
+
+
+def _write_summary(out: Path, entries: Iterable[Entry], size: Size, seed: int) -> None:
+    summary = {"seed": seed, "size": size.__dict__, "window": list(WINDOW), "counts": _counts(entries),
                "sites": [s.name for s in sources.SITES]}
     (out / "dataset.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 

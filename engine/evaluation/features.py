@@ -171,30 +171,50 @@ def _bar(items, enabled: bool, desc: str):
 
 def cached_table(folder: Path, entries: list[Entry], settings: Settings, progress: bool = True,
                  algorithms: list[Algorithm] | None = None) -> DistanceTable:
-    """:func:`compute_table` for every algorithm, kept in ``folder/.quaid-cache`` as ``.npz`` + JSON.
+    """:func:`compute_table`, kept in ``folder/.quaid-cache`` as ``.npz`` + JSON (no pickle).
 
     ``quaid evaluate`` and ``quaid calibrate`` on the same set then extract
-    features once. The key covers the manifest, the algorithm names and the
-    settings that change features; no pickle (``allow_pickle=False``).
+    features once. The key covers the algorithm names and the settings that
+    change features; the JSON lists each picture's id, path and size, so a
+    cached table also serves a manifest that kept a subset of its pictures
+    (after :func:`engine.evaluation.dataset.prune_ambiguous`).
     """
     algorithms = algorithms if algorithms is not None else all_algorithms()
-    manifest = (Path(folder) / "manifest.jsonl").read_bytes()
     key = hashlib.sha256(json.dumps({
-        "manifest": hashlib.sha256(manifest).hexdigest(), "algorithms": [a.name for a in algorithms],
-        "working_side": settings.working_side, "orientations": settings.all_orientations,
-        "shortlist": SHORTLIST}, sort_keys=True).encode()).hexdigest()[:16]
-    base = Path(folder) / ".quaid-cache" / f"table-{key}"
+        "algorithms": [a.name for a in algorithms], "working_side": settings.working_side,
+        "orientations": settings.all_orientations, "shortlist": SHORTLIST}, sort_keys=True).encode())
+    base = Path(folder) / ".quaid-cache" / f"table-{key.hexdigest()[:16]}"
     references, queries, truth = labelled(entries)
-    if base.with_suffix(".npz").exists() and base.with_suffix(".json").exists():
-        with np.load(base.with_suffix(".npz"), allow_pickle=False) as data:
-            distances = {name: data[name] for name in data.files}
-        meta = json.loads(base.with_suffix(".json").read_text())
-        return DistanceTable(references, queries, truth, distances, meta["extract_seconds"],
-                             meta["decode_seconds"], meta["pictures"])
+    cached = _load_cached(base, folder, references, queries, truth)
+    if cached is not None:
+        return cached
     table = compute_table(folder, entries, settings, algorithms, progress)
     base.parent.mkdir(exist_ok=True)
     np.savez_compressed(base.with_suffix(".npz"), **table.distances)
     base.with_suffix(".json").write_text(json.dumps({
         "extract_seconds": table.extract_seconds, "decode_seconds": table.decode_seconds,
-        "pictures": table.pictures}))
+        "pictures": table.pictures, "references": [_fingerprint(folder, e) for e in references],
+        "queries": [_fingerprint(folder, e) for e in queries]}))
     return table
+
+
+def _fingerprint(folder: Path, entry: Entry) -> str:
+    return f"{entry.id}|{entry.path}|{(Path(folder) / entry.path).stat().st_size}"
+
+
+def _load_cached(base: Path, folder: Path, references: list[Entry], queries: list[Entry],
+                 truth: np.ndarray) -> DistanceTable | None:
+    if not (base.with_suffix(".npz").exists() and base.with_suffix(".json").exists()):
+        return None
+    meta = json.loads(base.with_suffix(".json").read_text())
+    ref_pos = {f: i for i, f in enumerate(meta.get("references", []))}
+    query_pos = {f: i for i, f in enumerate(meta.get("queries", []))}
+    try:
+        rows = [query_pos[_fingerprint(folder, e)] for e in queries]
+        cols = [ref_pos[_fingerprint(folder, e)] for e in references]
+    except KeyError:
+        return None
+    with np.load(base.with_suffix(".npz"), allow_pickle=False) as data:
+        distances = {name: data[name][np.ix_(rows, cols)] for name in data.files}
+    return DistanceTable(references, queries, truth, distances, meta["extract_seconds"],
+                         meta["decode_seconds"], meta["pictures"])
