@@ -99,15 +99,18 @@ class LocalCluster:
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
              "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--dir", str(node.directory),
              "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+             "--repl-diskless-sync-delay", "0",
              "--daemonize", "no", "--loglevel", "warning", "--unixsocket", ""],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
     def wait_ok(self, timeout: float = START_TIMEOUT) -> None:
-        """Block until every live node says ``cluster_state:ok`` and agrees on the slot owners."""
+        """Block until every live node says ``cluster_state:ok``, agrees on the slot owners, and
+        every live replica has finished its sync with its master (else ``WAIT`` answers 0)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(_cluster_ok(n) for n in self.nodes if n.alive()) and self._one_owner_per_slot():
+            live = [n for n in self.nodes if n.alive()]
+            if all(_cluster_ok(n) and _replica_synced(n) for n in live) and self._one_owner_per_slot():
                 return
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok in time")
@@ -208,6 +211,14 @@ def _wait_ping(node: Node, timeout: float = 10.0) -> None:
         except redis.RedisError:
             time.sleep(0.05)
     raise RuntimeError(f"redis-server on port {node.port} does not answer")
+
+
+def _replica_synced(node: Node) -> bool:
+    try:
+        info = node.client().info("replication")
+    except redis.RedisError:
+        return False
+    return info.get("role") != "slave" or info.get("master_link_status") == "up"
 
 
 def _cluster_ok(node: Node) -> bool:
