@@ -66,6 +66,12 @@ def id_of(key: str | bytes) -> str:
 # --- service (engine/service): batch jobs and the review queue ------------------------
 # A job's keys share the hash tag {<job>} (one slot, written in one MULTI); the job
 # stream and the review indexes are single keys, never in a transaction with others.
+# On a Redis Cluster the job stream is therefore one hot key on one master (every
+# submit, claim and ack of every worker goes there; a few commands per job, not per
+# file). Job writes do not use the replica wait of engine.store.cluster: a job
+# submitted in the milliseconds before its master dies can be lost in the failover
+# (its status then answers 404 and the client resubmits); the pictures a job adds
+# go through the store's write path and are replicated before they count as added.
 
 JOB_STREAM = PREFIX + ":jobs"  # stream: one entry {job} per queued job, consumer group below
 JOB_GROUP = "quaid-workers"
