@@ -74,8 +74,11 @@ class Picture:
         """The same picture mirrored or rotated (for orientation-tolerant matching)."""
         if method is None:
             return self
-        return Picture(self.image.transpose(method), self.sha256, self.original_width,
-                       self.original_height, self.format)
+        turned = Picture(self.image.transpose(method), self.sha256, self.original_width,
+                         self.original_height, self.format)
+        if "grey_image" in self.__dict__:  # luma is per pixel: transposing it gives the same grey
+            turned.__dict__["grey_image"] = self.grey_image.transpose(method)
+        return turned
 
 
 def load_picture(

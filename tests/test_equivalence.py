@@ -88,3 +88,12 @@ def test_grey_copy_is_computed_once_and_is_pillows_luma() -> None:
     picture = as_picture(SOURCES["page"][0])
     assert picture.grey_image is picture.grey_image
     assert np.array_equal(picture.grey, np.asarray(picture.image.convert("L")))
+
+
+def test_transformed_picture_reuses_grey_exactly() -> None:
+    picture = as_picture(SOURCES["photo"][0])
+    assert picture.grey_image.mode == "L"  # computed before the transforms, so they transpose it
+    for method in Image.Transpose:
+        turned = picture.transformed(method)
+        assert "grey_image" in turned.__dict__
+        assert np.array_equal(turned.grey, np.asarray(turned.image.convert("L")))
