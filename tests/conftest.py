@@ -27,6 +27,13 @@ from tests.cluster_fixture import LocalCluster
 BACKENDS = ("embedded", "cluster")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave no embedded Redis running behind the service and CLI tests."""
+    from serverproc import stop_embedded_servers
+
+    stop_embedded_servers()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: run on the embedded Redis and on a 3-master Redis Cluster")
 

@@ -20,12 +20,27 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90.0  # seconds; imports (faiss, OpenCV) and the index rebuild take a few on 2 busy cores
 
+# Every QUAID_HOME a test ran quaid in: their embedded Redis servers outlive the quaid
+# processes by design (daemons shared between processes), so conftest stops them all
+# when the session ends (see stop_embedded_servers).
+HOMES: set[Path] = set()
+
+
+def stop_embedded_servers() -> None:
+    """Shut down the embedded Redis of every home the tests used (none is left running)."""
+    from engine.store import EmbeddedRedis
+
+    for home in sorted(HOMES):
+        EmbeddedRedis(home / "redis").stop()
+    HOMES.clear()
+
 
 class ServerProcess:
     def __init__(self, home: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (),
                  workers: int = 1) -> None:
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
+        HOMES.add(self.home.absolute())
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("QUAID_")}
         self.env.update({"QUAID_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}, **(env or {}))
         self.args = ("--workers", str(workers), *args)
@@ -89,6 +104,7 @@ class ServerProcess:
 def run_quaid(home: Path, *args: str, env: dict[str, str] | None = None,
               timeout: float = 120.0) -> subprocess.CompletedProcess:
     """Run one ``quaid`` command (``python -m engine``) with ``QUAID_HOME=home``."""
+    HOMES.add(Path(home).absolute())
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QUAID_")}
     full_env.update({"QUAID_HOME": str(home)}, **(env or {}))
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=full_env,
