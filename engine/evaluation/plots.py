@@ -30,10 +30,14 @@ def write_plots(out: Path, curves: dict[str, tuple[np.ndarray, tuple[float, floa
     plt = _pyplot()
     written = []
     pr_fig, pr_ax = plt.subplots(figsize=(7, 5))
+    drawn: set[int] = set()
     for name, (matrix, (yes, maybe)) in curves.items():
         positives, negatives = pair_scores(Nearest.from_matrix(matrix, truth), roles)
         positives, negatives = positives[np.isfinite(positives)], negatives[np.isfinite(negatives)]
         written.append(_histogram(plt, out / f"hist-{name}.png", name, positives, negatives, yes, maybe))
+        if id(matrix) in drawn:  # a peer sharing quaid's matrix: same curve, other thresholds only
+            continue
+        drawn.add(id(matrix))
         recall, precision = _pr_curve(positives, negatives)
         pr_ax.plot(recall, precision, label=name, linewidth=1.2)
     pr_ax.set_xlabel("recall (matches under the threshold)")
