@@ -14,6 +14,8 @@ Rows, each the mean over the pictures of the median over ``--repeat`` runs:
 * ``phash alone``: ``Image.open`` + ``imagehash.phash`` (what a minimal tool does);
 * ``quaid default set``: ``engine.picture.load_picture`` (safe decode, EXIF,
   resize to the working size) + ``Matcher.extract`` for every enabled algorithm;
+* ``without verifiers``: the same without ORB (what every search computes;
+  the verifier's query feature is extracted only when a candidate needs it);
 * ``decode``: ``load_picture`` alone, and ``PNG/JPEG decode floor``: Pillow's
   ``open`` + ``load`` of the same bytes (what no decoder-bound tool can beat);
 * one row per algorithm: its ``extract`` on a freshly decoded picture, so each
@@ -41,9 +43,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.bench_index import pin_one_core
+from engine.algorithms.base import COSTLY
 from engine.config import Settings
 from engine.matching import Matcher
-from engine.picture import load_picture
+from engine.picture import Picture, load_picture
 
 SCREENSHOTS = Path("datasets/eval-small/references")
 
@@ -119,6 +122,13 @@ def measure(pictures: list[bytes], matcher: Matcher, repeat: int) -> dict[str, t
     return {name: tuple(np.mean(values, axis=0)) for name, values in rows.items()}
 
 
+def _cheap(matcher: Matcher, picture: Picture) -> None:
+    """What every search computes; verifiers (ORB) run only for unsure candidates."""
+    for algorithm in matcher.algorithms:
+        if algorithm.cost < COSTLY:
+            algorithm.extract(picture)
+
+
 def _floor(data: bytes) -> None:
     image = Image.open(io.BytesIO(data))
     image.load()
@@ -128,6 +138,7 @@ def measure_one(data: bytes, matcher: Matcher, repeat: int) -> dict[str, tuple[f
     rows = {
         "phash alone (decode incl.)": timed(lambda: imagehash.phash(Image.open(io.BytesIO(data))), repeat),
         "quaid default set (decode incl.)": timed(lambda: matcher.extract(load_picture(data)), repeat),
+        "  without verifiers (cost < COSTLY)": timed(lambda: _cheap(matcher, load_picture(data)), repeat),
         "  decode (load_picture)": timed(lambda: load_picture(data), repeat),
         "  decode floor (Pillow open+load)": timed(lambda: _floor(data), repeat),
     }
