@@ -112,9 +112,10 @@ def test_calibrate_writes_settings_that_load(tiny_set, tmp_path, monkeypatch, re
     monkeypatch.setenv("QUAID_CONFIG", str(path))
     loaded = load_settings()
     assert loaded.decision_merge == best.settings.decision_merge
-    for name, (_yes, maybe) in thresholds.items():
-        conf = loaded.algorithm(name)
-        assert 0.0 <= conf.yes <= conf.maybe <= 1.0 and conf.maybe == pytest.approx(maybe, abs=1e-6)
+    for name in thresholds:
+        conf, chosen = loaded.algorithm(name), best.settings.algorithms[name]
+        assert 0.0 <= conf.yes <= conf.maybe <= 1.0
+        assert (conf.yes, conf.maybe, conf.weight) == (chosen.yes, chosen.maybe, chosen.weight)
 
 
 def test_nearest_and_flags_on_a_known_matrix():
@@ -176,3 +177,12 @@ def test_prune_drops_a_negative_that_is_a_reference_with_a_few_words_changed(tmp
     ])
     assert prune_ambiguous(tmp_path) == ["near"]
     assert [e.id for e in read_manifest(tmp_path)] == ["ref", "far"]
+
+
+def test_reweighted_overall_uses_the_whole_sets_kind_counts():
+    from engine.evaluation.evaluate import reweighted
+
+    per_kind = {"crop": {"count": 2, "auto_accepted": 1.0, "found": 1.0, "wrong_accepts": 0.0},
+                "scroll": {"count": 2, "auto_accepted": 0.0, "found": 0.5, "wrong_accepts": 0.5}}
+    out = reweighted(per_kind, np.array(["crop"] * 3 + ["scroll"]))
+    assert out["auto_accepted"] == 0.75 and out["found"] == 0.875 and out["count"] == 4

@@ -73,6 +73,9 @@ def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress
         run = run_search(folder, table.references, [table.queries[i] for i in chosen], table.truth[chosen],
                          settings, progress)
         report["merged"] = summarise(run.flags, roles[chosen], kinds[chosen])
+        if chosen.size < len(kinds):  # a per-kind sample: weight kinds as in the whole set, for comparisons
+            report["merged"]["overall_sampled"] = report["merged"]["overall"]
+            report["merged"]["overall"] = reweighted(report["merged"]["kinds"], kinds[roles == "variant"])
         times = run.search_ms if chosen.size else np.zeros(1)
         report["merged"]["ms"] = {"search_mean": float(np.mean(times)),
                                   "search_p95": float(np.percentile(times, 95)), "add_mean": run.add_ms}
@@ -82,6 +85,16 @@ def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress
     if out is not None:
         write_outputs(Path(out), report, table, peer_data, settings)
     return report
+
+
+def reweighted(per_kind: dict, all_kinds: np.ndarray) -> dict:
+    """Overall shares with each kind weighted by its count in the whole set (not in the sample)."""
+    counts = {k: int((all_kinds == k).sum()) for k in per_kind}
+    total = max(1, sum(counts.values()))
+    out = {"count": total, "reweighted_from_sample": sum(v["count"] for v in per_kind.values())}
+    for field in ("auto_accepted", "found", "wrong_accepts"):
+        out[field] = sum(per_kind[k][field] * counts[k] for k in per_kind) / total
+    return out
 
 
 def algorithms_for(settings: Settings, everything: bool = False) -> list:
