@@ -136,6 +136,10 @@ class Quaid:
         """The Redis client of the store (the service keeps its jobs and reviews next to the pictures)."""
         return self.records.redis
 
+    def revive_store(self) -> bool:
+        """Restart the embedded Redis if it died (see :meth:`Connection.revive`); False when external."""
+        return self._connection.revive() if self._connection is not None else False
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

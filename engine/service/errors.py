@@ -16,13 +16,15 @@ Here:
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import redis
 from flask import Flask, Response, jsonify
 from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import QuaidError
+from engine.errors import QuaidError, StoreUnavailable
 
 log = logging.getLogger("quaid.service")
 
@@ -49,6 +51,8 @@ def register_error_handlers(app: Flask) -> None:
     def _quaid_error(exc: QuaidError) -> Response:
         if exc.http_status >= 500:
             log.warning("%s: %s", type(exc).__name__, exc)
+        if isinstance(exc, StoreUnavailable):
+            revive_embedded_store(app)
         return error_response(exc.http_status, str(exc) or type(exc).__name__)
 
     @app.errorhandler(HTTPException)
@@ -70,6 +74,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisClusterException)
     def _store_down(exc: Exception) -> Response:
         log.warning("store unreachable: %s", exc)
+        revive_embedded_store(app)
         return error_response(503, "store unavailable: Redis cannot be reached, retry later",
                               {"Retry-After": "5"})
 
@@ -77,6 +82,35 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         log.exception("unexpected error")
         return error_response(500, "internal error (see the service log)")
+
+
+REVIVE_EVERY = 5.0  # seconds between attempts to restart a dead embedded Redis
+_revive_lock = threading.Lock()
+
+
+def revive_embedded_store(app: Flask) -> None:
+    """Restart the embedded Redis if it died, at most every :data:`REVIVE_EVERY` seconds.
+
+    The embedded Redis (the default one-machine set-up) has no supervisor but the
+    processes using it: when it dies (crash, OOM kill) the next request or ``/status``
+    probe that finds it gone starts it again from its data directory (append-only
+    file). That request still answers 503; the following ones are served. A no-op
+    for an external Redis, which its own supervisor restarts.
+    """
+    quaid = app.extensions.get("quaid")
+    if not hasattr(quaid, "revive_store") or not _revive_lock.acquire(blocking=False):
+        return
+    try:
+        now = time.monotonic()
+        if now - app.extensions.get("quaid_revived_at", -REVIVE_EVERY) < REVIVE_EVERY:
+            return
+        app.extensions["quaid_revived_at"] = now
+        if quaid.revive_store():
+            log.warning("the embedded Redis did not answer: started it again")
+    except (QuaidError, redis.RedisError, OSError) as exc:
+        log.warning("cannot restart the embedded Redis: %s", exc)
+    finally:
+        _revive_lock.release()
 
 
 _HTTP_MESSAGES = {

@@ -17,7 +17,7 @@ from redis.exceptions import RedisClusterException
 from engine import __version__
 from engine.errors import QuaidError
 from engine.service.auth import Access, requires
-from engine.service.errors import one_line
+from engine.service.errors import one_line, revive_embedded_store
 from engine.store import keys
 
 blueprint = Blueprint("status", __name__, url_prefix="/status")
@@ -38,6 +38,7 @@ def ready() -> Response | tuple[Response, int]:
         stats = current_app.extensions["quaid"].stats()
         pending = current_app.extensions["quaid_redis"].xlen(keys.JOB_STREAM)
     except (redis.exceptions.RedisError, RedisClusterException, QuaidError) as exc:
+        revive_embedded_store(current_app)
         return jsonify(status="unavailable", error=one_line(f"store unavailable: {exc}")), 503
     return jsonify(
         status="ready", version=__version__, stats=stats, jobs_queued=pending,

@@ -32,6 +32,18 @@ class Connection:
         if self.embedded is not None:
             self.embedded.release()
 
+    def revive(self) -> bool:
+        """Start the embedded server again if it died under us (crash, OOM kill); False if external.
+
+        :meth:`EmbeddedRedis.acquire` pings the socket first and starts a server only when
+        none answers, under the start lock, so calling this while it runs is harmless.
+        An external Redis is restarted by its own supervisor; the client reconnects by itself.
+        """
+        if self.embedded is None:
+            return False
+        self.embedded.acquire()
+        return True
+
 
 def connect(redis_url: str | None, home: Path) -> Connection:
     """Connect (starting the embedded server when ``redis_url`` is None) and check it answers."""
