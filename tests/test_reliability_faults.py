@@ -7,10 +7,11 @@ stops an external Redis and checks 503 then recovery. Added here:
   kill, every picture is either fully stored (record, features, codes, thumbnail) or
   absent — never half-written — every add answered 201 is there, and after the restarts
   the job finishes with every picture stored once, findable, in exactly one cluster;
-* the *embedded* Redis (the default deployment) killed with SIGKILL under a running
-  service: 503 with a clear message on every endpoint meanwhile (the job workers survive),
-  the service recovers by itself once a Redis is back on the socket, and nothing stored
-  before the crash is lost or changed (append-only file, fsync every second);
+* Redis stopped under a running service: 503 with a clear message on every endpoint
+  (reads, search, add, jobs, clusters, status) meanwhile, the job workers survive, and
+  once Redis is back the service recovers by itself with nothing stored lost or changed;
+* the *embedded* Redis (the default deployment, which has no supervisor) killed with
+  SIGKILL: the service starts it again by itself from its append-only file;
 * Redis unreachable at start: ``quaid stats``, ``add`` and ``search`` print one line and
   exit non-zero (``quaid serve`` is covered in test_api.py).
 """
@@ -134,48 +135,75 @@ def test_kill_9_mid_write_leaves_each_picture_whole_or_absent_and_the_job_comple
         EmbeddedRedis(tmp_path / "redis").stop()
 
 
-def test_embedded_redis_killed_under_the_service_gives_503_then_recovers(tmp_path):
-    with ServerProcess(tmp_path, workers=2) as server:
-        ids = [server.post("/api/v1/pictures", files={"file": (f"{i}.png", drawn(7500 + i))}).json()["id"]
-               for i in range(4)]
-        time.sleep(1.5)  # appendfsync everysec: what was answered more than a second ago is on disk
-        redis_server = EmbeddedRedis(tmp_path / "redis")
-        client = redis_server.client()
-        before = store_snapshot(client)
-        client.close()
-        pid = int(redis_server.pid_path.read_text())
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: not _alive(pid), 10, "redis-server to die")
+def outage_answers(server: ServerProcess, picture_id: str) -> list[requests.Response]:
+    """One request to each kind of endpoint while the store is down."""
+    return [server.get("/status"), server.get(f"/api/v1/pictures/{picture_id}"),
+            server.post("/api/v1/search", files={"file": ("q.png", drawn(7500))}),
+            server.post("/api/v1/pictures", files={"file": ("n.png", drawn(7600))}),
+            server.post("/api/v1/jobs", files=[("file", ("j.png", drawn(7601)))], data={"action": "add"}),
+            server.get("/api/v1/clusters")]
 
-        answers = [server.get("/status"), server.get(f"/api/v1/pictures/{ids[0]}"),
-                   server.post("/api/v1/search", files={"file": ("q.png", drawn(7500))}),
-                   server.post("/api/v1/pictures", files={"file": ("n.png", drawn(7600))}),
-                   server.post("/api/v1/jobs", files=[("file", ("j.png", drawn(7601)))],
-                               data={"action": "add"}),
-                   server.get("/api/v1/clusters")]
-        for response in answers:
-            assert response.status_code == 503, (response.request.url, response.text)
-            assert response.json()["error"].startswith("store unavailable")
-            assert "\n" not in response.json()["error"]
-        assert server.get("/status/live").status_code == 200
-        assert server.process.poll() is None
 
-        redis_server.acquire()  # any quaid process (CLI, a second service) restarts it on the socket
-        try:
-            wait_for(lambda: server.get("/status").status_code == 200, 30, "the service to recover")
-            found = server.post("/api/v1/search", files={"file": ("q.png", drawn(7501))}).json()
-            assert found["matches"][0]["id"] == ids[1]
-            assert store_snapshot(redis_server.client()) == before  # nothing lost or changed
-            job = server.post("/api/v1/jobs", files=[("file", ("j.png", drawn(7602)))],
-                              data={"action": "add"})
-            assert job.status_code == 202
-            done = wait_for(lambda: (s := job_state(server, job.json()["job"]))["status"] == "done" and s, 60,
-                            "a job after the recovery")  # the workers lived through the outage
-            assert done["results"][0]["status"] == "added"
-        finally:
-            server.stop()
+def assert_recovered(server: ServerProcess, client, ids: list[str], before: dict) -> None:
+    found = server.post("/api/v1/search", files={"file": ("q.png", drawn(7501))}).json()
+    assert found["matches"][0]["id"] == ids[1]
+    assert store_snapshot(client) == before  # nothing lost or changed
+    job = server.post("/api/v1/jobs", files=[("file", ("j.png", drawn(7602)))], data={"action": "add"})
+    assert job.status_code == 202
+    done = wait_for(lambda: (s := job_state(server, job.json()["job"]))["status"] == "done" and s, 60,
+                    "a job after the recovery")  # the job workers lived through the outage
+    assert done["results"][0]["status"] == "added"
+
+
+def add_and_snapshot(server: ServerProcess, client) -> tuple[list[str], dict]:
+    ids = [server.post("/api/v1/pictures", files={"file": (f"{i}.png", drawn(7500 + i))}).json()["id"]
+           for i in range(4)]
+    time.sleep(1.5)  # appendfsync everysec: what was answered more than a second ago is on disk
+    return ids, store_snapshot(client)
+
+
+def test_redis_down_under_the_service_gives_503_everywhere_then_recovers(tmp_path):
+    redis_server = EmbeddedRedis(tmp_path / "external-redis")  # stands for an external, supervised Redis
+    client = redis_server.acquire()
+    try:
+        with ServerProcess(tmp_path / "home", {"QUAID_REDIS_URL": redis_server.url}, workers=2) as server:
+            ids, before = add_and_snapshot(server, client)
             redis_server.stop()
-    assert "unexpected error" not in server.log()  # every failure was a handled 503, never a 500
+            for response in outage_answers(server, ids[0]):
+                assert response.status_code == 503, (response.request.url, response.text)
+                assert response.json()["error"].startswith("store unavailable")
+                assert "\n" not in response.json()["error"]
+            assert server.get("/status/live").status_code == 200 and server.process.poll() is None
+            time.sleep(2.5)  # the job workers retry meanwhile
+            client = redis_server.acquire()  # its supervisor restarts it
+            wait_for(lambda: server.get("/status").status_code == 200, 30, "the service to recover")
+            assert_recovered(server, client, ids, before)
+        assert "unexpected error" not in server.log()  # every failure was a handled 503, never a 500
+    finally:
+        redis_server.stop()
+
+
+def test_embedded_redis_killed_under_the_service_is_restarted_by_it(tmp_path):
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    try:
+        with ServerProcess(tmp_path, workers=2) as server:
+            client = redis_server.client()
+            ids, before = add_and_snapshot(server, client)
+            client.close()
+            pid = int(redis_server.pid_path.read_text())
+            os.kill(pid, signal.SIGKILL)  # a crash or the OOM killer: nobody else will restart it
+            wait_for(lambda: not _alive(pid), 10, "redis-server to die")
+            first = server.get(f"/api/v1/pictures/{ids[0]}")
+            assert first.status_code == 503 and first.json()["error"].startswith("store unavailable")
+            wait_for(lambda: server.get("/status").status_code == 200, 30, "the service to restart Redis")
+            assert int(redis_server.pid_path.read_text()) != pid
+            client = redis_server.client()
+            assert_recovered(server, client, ids, before)
+            client.close()
+            assert "started it again" in server.log()
+        assert "unexpected error" not in server.log()
+    finally:
+        redis_server.stop()
 
 
 def _alive(pid: int) -> bool:
