@@ -8,10 +8,10 @@ of two pictures yields one :class:`Vote` per algorithm that ran and one
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Vote(str, Enum):
+class Vote(StrEnum):
     """One algorithm's opinion."""
 
     YES = "yes"
@@ -19,7 +19,7 @@ class Vote(str, Enum):
     NO = "no"
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """The answer clients automate on."""
 
     ACCEPTED = "accepted"
