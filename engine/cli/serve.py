@@ -27,9 +27,6 @@ from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
 from engine.config import load_settings
-from engine.service.app import create_app, job_handler, request_limit
-from engine.service.auth import check_bind
-from engine.service.jobs import start_workers
 
 log = logging.getLogger("quaid.serve")
 
@@ -51,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    # The service (Flask, the engine, faiss) is imported here, not at module level, so that
+    # every other `quaid` command starts without paying for it.
+    from engine.service.app import create_app, job_handler, request_limit
+    from engine.service.auth import check_bind
+    from engine.service.jobs import start_workers
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss").setLevel(logging.WARNING)  # its loader logs every CPU probe
