@@ -5,6 +5,7 @@ Typical use (see ``benchmarks/build_dataset.sh``)::
     quaid dataset build datasets/eval-full --size full --seed 1
     quaid evaluate datasets/eval-full --out reports/eval-full
     quaid calibrate datasets/eval-full --out my-settings.json   # then QUAID_CONFIG=my-settings.json
+    quaid calibrate --review --out my-settings.json             # from the review queue's verdicts
 
 Progress bars go to stderr; tables and the JSON paths to stdout.
 """
@@ -17,6 +18,7 @@ import os
 from pathlib import Path
 
 from engine.config import load_settings
+from engine.errors import BadInput
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,11 +54,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
     calibrate = subparsers.add_parser(
-        "calibrate", help="derive thresholds and merge settings from a dataset; write a settings file",
+        "calibrate", help="derive thresholds and merge settings from a dataset or the review verdicts; "
+                          "write a settings file",
         description="Per algorithm: YES = largest distance reaching the target precision, MAYBE = bounded "
-                    "review load; then the merge strategy, weights and threshold scale that auto-accept "
-                    "the most copies at <= 0.5 %% false accepts and < 5 %% to-review of negatives.")
-    calibrate.add_argument("dataset", type=Path)
+                    "review load; then (dataset only) the merge strategy, weights and threshold scale that "
+                    "auto-accept the most copies at <= 0.5 %% false accepts and < 5 %% to-review of "
+                    "negatives. With --review, the pairs analysts judged in the review queue are the labels "
+                    "(per-algorithm thresholds only; the rest of the current settings is kept).")
+    calibrate.add_argument("dataset", type=Path, nargs="?", help="dataset folder (omit with --review)")
+    calibrate.add_argument("--review", action="store_true",
+                           help="use the review queue's verdicts (local store, or --server)")
+    calibrate.add_argument("--server", default=None, metavar="URL",
+                           help="with --review: read the verdicts from a running service ($QUAID_API_KEY)")
     calibrate.add_argument("--out", type=Path, default=Path("quaid-calibrated.json"),
                            help="settings file to write (default quaid-calibrated.json; use it with "
                                 "QUAID_CONFIG)")
@@ -97,6 +106,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     from engine.evaluation.calibrate import calibrate, calibrated_dict
 
+    if args.review == (args.dataset is not None):
+        raise BadInput("give either a DATASET folder or --review")
+    if args.server and not args.review:
+        raise BadInput("--server only goes with --review")
+    if args.review:
+        return run_calibrate_review(args)
     best, tried, thresholds, figures = calibrate(args.dataset, _settings(args.config), args.target_precision)
     args.out.write_text(json.dumps(calibrated_dict(best.settings), indent=2, sort_keys=True) + "\n")
     print(f"{len(tried)} merge settings tried; chosen: {best.settings.decision_merge} / "
@@ -113,3 +128,25 @@ def run_calibrate(args: argparse.Namespace) -> int:
         print(f"  {kind:14s} auto-accepted {shares['auto_accepted']:.1%}  found {shares['found']:.1%}")
     print(f"written: {args.out}")
     return 0 if best.admissible else 1
+
+
+def run_calibrate_review(args: argparse.Namespace) -> int:
+    from engine.evaluation.calibrate import calibrated_dict
+    from engine.evaluation.review_labels import calibrate_from_labels, fetch_labels
+
+    settings = _settings(args.config)
+    result = calibrate_from_labels(fetch_labels(args.server, settings), settings, args.target_precision)
+    args.out.write_text(json.dumps(calibrated_dict(result.settings), indent=2, sort_keys=True) + "\n")
+    print(f"{result.same} pairs judged same, {result.different} judged different "
+          f"(target precision {args.target_precision:g})")
+    print("| algorithm | yes | maybe | same accepted | same found | different accepted "
+          "| different to-review |\n|---|---|---|---|---|---|---|")
+    for name, fit in result.fits.items():
+        print(f"| {name} | {fit.yes:.4f} | {fit.maybe:.4f} | {fit.same_accepted:.1%} | {fit.same_found:.1%} "
+              f"| {fit.different_accepted:.1%} | {fit.different_review:.1%} |")
+    if result.kept:
+        print(f"kept at their current thresholds (too few judged distances): {', '.join(result.kept)}")
+    print("expected rates are per algorithm alone, on the judged pairs (which only sample what reached "
+          "review); merge settings are unchanged")
+    print(f"written: {args.out}")
+    return 0

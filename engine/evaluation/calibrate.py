@@ -80,12 +80,27 @@ def algorithm_thresholds(table: DistanceTable, precision: float) -> dict[str, tu
     for name, matrix in table.distances.items():
         nearest = Nearest.from_matrix(matrix, table.truth)
         positives, negatives = pair_scores(nearest, roles)
-        recall, yes = recall_at_precision(positives, negatives, precision)
-        if recall == 0.0:
-            finite = negatives[np.isfinite(negatives)]
-            yes = max(0.0, float(np.nextafter(finite.min(), -np.inf))) if finite.size else 0.0
-        out[name] = (yes, _maybe(nearest.best[roles == "negative"], yes))
+        out[name] = thresholds_from_scores(positives, negatives, nearest.best[roles == "negative"], precision)
     return out
+
+
+def thresholds_from_scores(positives: np.ndarray, negatives: np.ndarray, review_negatives: np.ndarray,
+                           precision: float) -> tuple[float, float]:
+    """(YES, MAYBE) of one algorithm from labelled distances; shared by every calibration input.
+
+    ``positives`` / ``negatives`` are same-picture / different-picture pair
+    distances (YES: best recall at ``precision``, or just under the nearest
+    negative when none reaches it); ``review_negatives`` are the distances that
+    would land in review when above YES (MAYBE bounds their share, see
+    :func:`_maybe`). A dataset gives each negative query's nearest reference;
+    the review queue gives the pairs analysts rejected
+    (:mod:`engine.evaluation.review_labels`).
+    """
+    recall, yes = recall_at_precision(positives, negatives, precision)
+    if recall == 0.0:
+        finite = negatives[np.isfinite(negatives)]
+        yes = max(0.0, float(np.nextafter(finite.min(), -np.inf))) if finite.size else 0.0
+    return yes, _maybe(review_negatives, yes)
 
 
 def _maybe(negative_best: np.ndarray, yes: float) -> float:
