@@ -22,6 +22,7 @@ from engine.core import Quaid
 from engine.service.review import ReviewQueue
 from engine.store import EmbeddedRedis
 from tests.drawing import drawn
+from tests.serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 FITTED = ("pdq", "phash")  # every label carries their distances
@@ -32,12 +33,14 @@ SPARSE = "orb"  # only a few labels carry it (as when the pyramidal merger skips
 def home(tmp_path):
     home = tmp_path / "home"
     yield home
-    EmbeddedRedis(home / "redis").stop()
+    for used in (home, home.parent / "other-home"):
+        EmbeddedRedis(used / "redis").stop()  # the test's and the service's embedded Redis
 
 
-def quaid_cli(home: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+def quaid_cli(home: Path, *args: str, config: Path | None = None,
+              extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QUAID_")}
-    env.update(QUAID_HOME=str(home), PYTHONPATH=str(ROOT))
+    env.update(QUAID_HOME=str(home), PYTHONPATH=str(ROOT), **(extra or {}))
     if config is not None:
         env["QUAID_CONFIG"] = str(config)
     return subprocess.run([sys.executable, "-m", "engine", *args], capture_output=True, text=True,
@@ -114,3 +117,20 @@ def test_dataset_and_review_are_exclusive(home, tmp_path):
     assert run.returncode != 0 and "either a DATASET folder or --review" in run.stderr
     run = quaid_cli(home, "calibrate")
     assert run.returncode != 0 and "either a DATASET folder or --review" in run.stderr
+
+
+def test_verdicts_read_from_a_running_service_with_its_api_key(home, tmp_path):
+    distances = judged_store(home, same=10, different=10, seed=11)
+    out = tmp_path / "from-service.json"
+    with ServerProcess(home, {"QUAID_READ_KEYS": "calib-read-key"}) as server:
+        elsewhere = tmp_path / "other-home"  # the local store of the calling machine is empty
+        denied = quaid_cli(elsewhere, "calibrate", "--review", "--server", server.url, "--out", str(out))
+        assert denied.returncode != 0 and len(denied.stderr.strip().splitlines()) == 1
+        assert not out.exists()
+        run = quaid_cli(elsewhere, "calibrate", "--review", "--server", server.url, "--out", str(out),
+                        extra={"QUAID_API_KEY": "calib-read-key"})
+    assert run.returncode == 0, run.stderr
+    assert "10 pairs judged same, 10 judged different" in run.stdout
+    written = json.loads(out.read_text())["algorithms"]
+    for name in FITTED:
+        assert max(distances[True][name]) <= written[name]["yes"] < min(distances[False][name])
