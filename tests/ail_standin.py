@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import configparser
 import hashlib
+import importlib.util
 import io
 import os
 import random
@@ -29,6 +30,8 @@ import subprocess
 import sys
 import time
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -447,3 +450,25 @@ def _build_abstract_module(world: AILWorld, mods: dict) -> None:
             pass
 
     mods["modules.abstract_module"].AbstractModule = AbstractModule
+
+
+@contextmanager
+def ail_with_module(home: Path, core_cfg: str) -> Iterator[AILWorld]:
+    """A stand-in AIL at ``home`` with quaid's AIL module loaded from its file, as AIL loads it.
+
+    Yields the world with ``module_class`` set; restores sys.modules, sys.path and the
+    AIL_* environment afterwards.
+    """
+    world = AILWorld(home, core_cfg=core_cfg)
+    install_ail_standin(world)
+    try:
+        spec = importlib.util.spec_from_file_location("QuaidImages", MODULE_FILE)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        world.module_class = module.QuaidImages
+        yield world
+    finally:
+        remove_ail_standin()
+        sys.path[:] = [p for p in sys.path if p != os.environ.get("AIL_BIN")]
+        for name in ("AIL_BIN", "AIL_HOME"):
+            os.environ.pop(name, None)

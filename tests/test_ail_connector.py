@@ -4,10 +4,8 @@ real ``quaid serve`` process, and the AIL module file against a stand-in of AIL'
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,15 +13,12 @@ from pathlib import Path
 import pytest
 import requests
 from ail_standin import (
-    MODULE_FILE,
-    AILWorld,
+    ail_with_module,
     free_port,
     gif,
-    install_ail_standin,
     page,
     png,
     reencoded,
-    remove_ail_standin,
     sha,
     start_service,
 )
@@ -263,17 +258,8 @@ def test_service_errors_are_clear(service):
 def ail(tmp_path, service):
     core_cfg = (f"[Quaid]\nurl = {service.url}\nsweep_interval = 0\nsweep_settle = 0\n"
                 f"sweep_state = {tmp_path / 'sweep.json'}\n")
-    world = AILWorld(tmp_path / "ail", core_cfg=core_cfg)
-    install_ail_standin(world)
-    spec = importlib.util.spec_from_file_location("QuaidImages", MODULE_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    world.module_class = module.QuaidImages
-    yield world
-    remove_ail_standin()
-    sys.path[:] = [p for p in sys.path if p != os.environ.get("AIL_BIN")]
-    for name in ("AIL_BIN", "AIL_HOME"):
-        os.environ.pop(name, None)
+    with ail_with_module(tmp_path / "ail", core_cfg) as world:
+        yield world
 
 
 def test_module_tags_and_correlates_images_from_the_images_queue(ail):

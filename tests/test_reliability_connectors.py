@@ -12,18 +12,16 @@ picture is never re-queued for ever, and no stored picture changes.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from ail_standin import MODULE_FILE, AILWorld, install_ail_standin, remove_ail_standin
+from ail_standin import ail_with_module
 from badinput import bad_inputs
 from misp_support import malware_sample_zip, start_misp_modules, start_quaid, stop
 from reliability_support import store_snapshot
@@ -147,17 +145,8 @@ def test_corpus_through_the_ail_library(quaid_service):
 @pytest.fixture
 def ail(tmp_path, quaid_service):
     url = quaid_service[0]
-    world = AILWorld(tmp_path / "ail", core_cfg=f"[Quaid]\nurl = {url}\nsweep_screenshots = false\n")
-    install_ail_standin(world)
-    spec = importlib.util.spec_from_file_location("QuaidImages", MODULE_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    world.module_class = module.QuaidImages
-    yield world
-    remove_ail_standin()
-    sys.path[:] = [p for p in sys.path if p != os.environ.get("AIL_BIN")]
-    for name in ("AIL_BIN", "AIL_HOME"):
-        os.environ.pop(name, None)
+    with ail_with_module(tmp_path / "ail", f"[Quaid]\nurl = {url}\nsweep_screenshots = false\n") as world:
+        yield world
 
 
 def test_corpus_through_the_ail_module_is_never_requeued(ail, quaid_service):
