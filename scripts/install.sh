@@ -11,15 +11,21 @@ PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "quaid needs Python >= 3.11"'
 
+if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian splits venv/ensurepip out of the interpreter package.
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -q && $SUDO apt-get install -y -q python3.11-venv
+fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --upgrade pip
 
 if [ "${1:-}" = "--test" ]; then
-    .venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -m pip install -q -e '.[test]'
     scripts/install-system-packages.sh
     if [ -x scripts/install-misp-modules.sh ]; then scripts/install-misp-modules.sh; fi
 else
-    .venv/bin/python -m pip install -q -e . 2>&1 | grep -v '^WARNING: Location' || true
+    .venv/bin/python -m pip install -q -e .
 fi
 .venv/bin/quaid --help >/dev/null
+.venv/bin/python -c "import engine.core, engine.service.app"  # every runtime dependency imports
 echo "quaid installed in $(pwd)/.venv"
