@@ -97,10 +97,11 @@ def stream_request(url: str, head: str, body: Iterable[bytes], give_up_after: in
             except (BrokenPipeError, ConnectionResetError):
                 break
             sent += len(chunk)
-        return _read_answer(sock), sent
+        return read_http_answer(sock), sent
 
 
-def _read_answer(sock: socket.socket) -> str:
+def read_http_answer(sock: socket.socket) -> str:
+    """One raw HTTP answer: headers and, when announced, the whole Content-Length body."""
     data = b""
     try:
         while True:
