@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import cv2
 import numpy as np
@@ -40,13 +40,26 @@ THUMB_QUALITY = 80  # JPEG quality: ringing stays well inside aligned_diff's tol
 
 @dataclass(frozen=True)
 class OrbFeature:
-    """A decoded ORB feature. ``points`` are in working-size pixels; ``thumb`` is grey uint8."""
+    """A decoded ORB feature. ``points`` are in working-size pixels; ``thumb`` is grey uint8.
+
+    The thumbnail is decoded on first use: most candidates of a shortlist are
+    settled by their keypoints alone (no alignment), and a JPEG decode costs
+    about as much as their whole keypoint match.
+    """
 
     width: int
     height: int
     points: np.ndarray  # n x 2 float32
     descriptors: np.ndarray  # n x 32 uint8
-    thumb: np.ndarray  # h x w uint8
+    thumb_jpeg: bytes
+
+    @cached_property
+    def thumb(self) -> np.ndarray:
+        """The grey thumbnail (h x w uint8); a corrupt one -> BadInput."""
+        thumb = cv2.imdecode(np.frombuffer(self.thumb_jpeg, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+        if thumb is None:
+            raise BadInput("ORB feature thumbnail is corrupt")
+        return thumb
 
     @property
     def thumb_scale(self) -> float:
@@ -94,8 +107,7 @@ def unpack(data: bytes) -> OrbFeature:
         raise BadInput("ORB feature has an inconsistent length")
     points = np.frombuffer(data, dtype="<f4", count=2 * n, offset=HEADER.size).reshape(n, 2)
     descriptors = np.frombuffer(data, dtype=np.uint8, count=DESCRIPTOR_BYTES * n, offset=points_end)
-    thumb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8, offset=desc_end), cv2.IMREAD_GRAYSCALE)
-    if thumb is None:
-        raise BadInput("ORB feature thumbnail is corrupt")
+    if thumb_len == 0:
+        raise BadInput("ORB feature has no thumbnail")
     descriptors = descriptors.reshape(n, DESCRIPTOR_BYTES)
-    return OrbFeature(width, height, points.astype(np.float32), descriptors, thumb)
+    return OrbFeature(width, height, points.astype(np.float32), descriptors, data[desc_end:])
