@@ -9,7 +9,7 @@ Measured, on real screenshots (documentation pages rendered by Chromium, see
   for the aligned difference) dominates. Also what zlib would save on it (lossless, so
   no accuracy change) and what dropping the stored thumbnail saves.
 * **Index RAM per picture** in every ``quaid serve`` process: RSS growth of a
-  :class:`engine.store.mirror.Mirror`-like candidate index plus cluster map holding
+  :class:`engine.store.mirror.Mirror`'s candidate index plus cluster map holding
   ``--index`` synthetic pictures with the real code names and lengths.
 * **Prefilter cost per million pictures per core**: ``CandidateIndex.shortlist`` on that
   index, one thread (faiss ``IndexBinaryFlat``), per query and per million stored.
@@ -122,14 +122,13 @@ def stream_figures(client, changes, events: int = 2000) -> dict:
 
 def index_figures(codes: dict[str, bytes], count: int, shortlist: int, queries: int = 20) -> dict:
     """RSS per picture of the in-memory index + cluster map, and prefilter time per query."""
-    from engine.clusters import ClusterMap
-    from engine.index import CandidateIndex
+    from engine.store.mirror import new_views
 
     rng = np.random.default_rng(1)
     ids = [hashlib.sha256(n.to_bytes(8, "little")).hexdigest() for n in range(count)]
     arrays = {name: rng.integers(0, 256, (count, len(code)), dtype=np.uint8) for name, code in codes.items()}
     base = rss_bytes()
-    index, clusters = CandidateIndex("faiss"), ClusterMap()
+    index, clusters = new_views("faiss")  # as the Mirror builds them: one shared id table
     step = 100_000
     for start in range(0, count, step):
         chunk = ids[start: start + step]

@@ -11,7 +11,12 @@ whose record names it, and its representative is the earliest-added member (ties
 broken by id). Deleting a picture therefore removes it from its cluster, moves the
 representative to the next-oldest member when needed, and makes an emptied cluster
 disappear, with no extra write that could go out of step. :class:`ClusterMap` keeps
-this view in memory (fed by :mod:`engine.store.mirror`).
+this view in memory (fed by :mod:`engine.store.mirror`), in numpy arrays rather than Python
+objects (~30 bytes per picture besides its interned id, see :mod:`engine.keytable`): per
+picture slot its cluster slot and time added; per cluster slot its number, size and
+representative. Members are found on demand by one vectorised pass over the pictures'
+cluster slots (~1 ms per million pictures), which only listing a cluster and deleting a
+representative need.
 
 :func:`group` is the pure batch form (thorn's perception clusters the same way):
 connected components of the "accepted" graph, for re-clustering and export.
@@ -22,7 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from engine.decision import Decision
+from engine.keytable import CLUSTERS, IdTable, KeyTable, grown
 
 
 @dataclass(frozen=True)
@@ -63,57 +71,91 @@ def group(ids: Iterable[str], pairs: Iterable[tuple[str, str]]) -> list[list[str
     return sorted((sorted(c) for c in components.values()), key=lambda c: (-len(c), c[0]))
 
 
-class ClusterMap:
-    """In-memory membership: picture -> cluster, cluster -> members, and representatives."""
+def _key(cluster: int) -> bytes:
+    return int(cluster).to_bytes(8, "little", signed=True)
 
-    def __init__(self) -> None:
-        self._of: dict[str, tuple[int, float]] = {}
-        self._members: dict[int, dict[str, float]] = {}
-        self._representative: dict[int, str] = {}
+
+class ClusterMap:
+    """In-memory membership: picture -> cluster, cluster -> members, and representatives.
+
+    ``ids`` may be shared with the :class:`engine.index.CandidateIndex` (the mirror does).
+    """
+
+    def __init__(self, ids: IdTable | None = None) -> None:
+        self._ids = IdTable() if ids is None else ids
+        self._cluster_of = np.zeros(0, dtype=np.int32)  # picture slot -> cluster slot, -1 none
+        self._added = np.zeros(0, dtype=np.float64)  # picture slot -> time added (epoch s)
+        self._clusters = KeyTable(8)  # cluster number -> cluster slot
+        self._size = np.zeros(0, dtype=np.int32)  # cluster slot -> members
+        self._representative = np.zeros(0, dtype=np.int32)  # cluster slot -> picture slot
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self._clusters)
 
     def set(self, picture_id: str, cluster: int, added: float) -> None:
         """Record that a picture (added at ``added``, epoch seconds) belongs to ``cluster``."""
-        if self._of.get(picture_id) == (cluster, added):
+        slot = self._ids.find(picture_id, CLUSTERS)
+        if slot >= 0 and self._number(int(self._cluster_of[slot])) == cluster and self._added[slot] == added:
             return
         self.remove(picture_id)
-        self._of[picture_id] = (cluster, added)
-        self._members.setdefault(cluster, {})[picture_id] = added
-        current = self._representative.get(cluster)
-        if current is None or (added, picture_id) < (self._members[cluster][current], current):
-            self._representative[cluster] = picture_id
+        slot = self._ids.acquire(picture_id, CLUSTERS)[0]
+        where, new = self._clusters.add(_key(cluster))
+        if new:
+            self._size = grown(self._size, self._clusters.capacity)
+            self._representative = grown(self._representative, self._clusters.capacity, -1)
+            self._size[where], self._representative[where] = 0, -1
+        self._cluster_of = grown(self._cluster_of, self._ids.capacity, -1)
+        self._added = grown(self._added, self._ids.capacity)
+        self._cluster_of[slot], self._added[slot] = where, added
+        self._size[where] += 1
+        current = int(self._representative[where])
+        if current < 0 or (added, picture_id) < (float(self._added[current]), self._ids.name(current)):
+            self._representative[where] = slot
 
     def remove(self, picture_id: str) -> int | None:
         """Forget a picture; returns the cluster it was in. Empty clusters disappear."""
-        entry = self._of.pop(picture_id, None)
-        if entry is None:
+        slot = self._ids.find(picture_id, CLUSTERS)
+        if slot < 0:
             return None
-        cluster = entry[0]
-        members = self._members[cluster]
-        del members[picture_id]
-        if not members:
-            del self._members[cluster], self._representative[cluster]
-        elif self._representative[cluster] == picture_id:
-            self._representative[cluster] = min(members, key=lambda i: (members[i], i))
+        where = int(self._cluster_of[slot])
+        cluster = self._number(where)
+        self._cluster_of[slot] = -1
+        self._ids.release(slot, CLUSTERS)
+        self._size[where] -= 1
+        if not self._size[where]:
+            self._clusters.remove(_key(cluster))
+        elif self._representative[where] == slot:
+            self._representative[where] = self._member_slots(where)[0]
         return cluster
 
     def cluster_of(self, picture_id: str) -> int | None:
-        entry = self._of.get(picture_id)
-        return entry[0] if entry else None
+        slot = self._ids.find(picture_id, CLUSTERS)
+        return self._number(int(self._cluster_of[slot])) if slot >= 0 else None
 
     def members(self, cluster: int) -> list[str]:
         """Members oldest first (the representative first)."""
-        members = self._members.get(cluster, {})
-        return sorted(members, key=lambda i: (members[i], i))
+        where = self._clusters.find(_key(cluster))
+        return self._ids.names(self._member_slots(where)) if where >= 0 else []
 
     def info(self, cluster: int) -> ClusterInfo | None:
-        if cluster not in self._members:
+        where = self._clusters.find(_key(cluster))
+        if where < 0:
             return None
-        return ClusterInfo(cluster, self._representative[cluster], len(self._members[cluster]))
+        return ClusterInfo(cluster, self._ids.name(int(self._representative[where])), int(self._size[where]))
 
     def all(self) -> list[ClusterInfo]:
         """Every cluster, largest first."""
-        infos = [ClusterInfo(c, self._representative[c], len(m)) for c, m in self._members.items()]
+        where = self._clusters.live()
+        numbers = self._clusters.keys(where).view("<i8").ravel().tolist()
+        representatives = self._ids.names(self._representative[where].tolist())
+        infos = [ClusterInfo(*item) for item in zip(numbers, representatives, self._size[where].tolist(),
+                                                    strict=True)]
         return sorted(infos, key=lambda i: (-i.size, i.cluster))
+
+    def _number(self, where: int) -> int:
+        return int.from_bytes(self._clusters.key(where), "little", signed=True)
+
+    def _member_slots(self, where: int) -> list[int]:
+        """Picture slots of cluster slot ``where``, oldest first (ties by id)."""
+        slots = np.flatnonzero(self._cluster_of == where).tolist()
+        return sorted(slots, key=lambda s: (float(self._added[s]), self._ids.name(s)))

@@ -16,8 +16,15 @@ binary flat scan uses 64-bit popcounts over the codes and a heap for the top k) 
 used when importable; otherwise numpy (``np.bitwise_count`` over uint64 words, in
 cache-sized chunks). On one core, 1M 256-bit codes: faiss ~3 ms, numpy ~40 ms.
 
-Deletions leave a tombstone (the row's id becomes None) and searches ask for
+Memory (``benchmarks/bench_capacity.py``): a picture id is interned once, as its 32-byte
+digest, in an :class:`engine.keytable.IdTable` shared with the cluster map; each code table
+holds the codes in one uint8 array plus two int32 arrays (row -> id slot, id slot -> row),
+and faiss scans that array in place (``faiss.knn_hamming``, the kernel behind
+``IndexBinaryFlat.search``) instead of keeping a second copy. No Python object per picture.
+
+Deletions leave a tombstone (the row's slot becomes -1) and searches ask for
 ``k + tombstones`` neighbours; the table is compacted once tombstones pass 1/8 of it.
+Replacing a picture's code overwrites its row in place.
 The index holds no Redis connection: :mod:`engine.store.mirror` feeds it.
 """
 
@@ -27,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine.keytable import INDEX, IdTable, grown
 
 try:
     import faiss
@@ -56,169 +65,215 @@ def default_backend() -> str:
 
 
 class CodeTable:
-    """All stored codes of one name (equal lengths), one row per picture."""
+    """All stored codes of one name (equal lengths), one row per picture.
 
-    def __init__(self, nbytes: int, backend: str = "auto") -> None:
+    Rows are addressed by id slots of an :class:`IdTable`: shared with the other tables of a
+    :class:`CandidateIndex` (which then owns the slots), or private to a standalone table.
+    """
+
+    def __init__(self, nbytes: int, backend: str = "auto", ids: IdTable | None = None) -> None:
         if nbytes < 1:
             raise ValueError("codes must have at least one byte")
         self.nbytes = nbytes
         self.backend = default_backend() if backend == "auto" else backend
         if self.backend == "faiss" and faiss is None:
             raise ValueError("faiss backend requested but faiss is not installed")
-        self._codes = np.zeros((1024, nbytes), dtype=np.uint8)
-        self._ids: list[str | None] = []
-        self._rows: dict[str, int] = {}
+        self._own_ids = ids is None
+        self._ids = IdTable() if ids is None else ids
+        self._codes = np.zeros((0, nbytes), dtype=np.uint8)
+        self._slot_of_row = np.zeros(0, dtype=np.int32)  # -1: tombstone
+        self._row_of_slot = np.zeros(0, dtype=np.int32)  # -1: no code in this table
+        self._rows = 0  # rows in use, tombstones included
         self._dead = 0
-        self._faiss = None  # built lazily; holds rows [0, ntotal) of _codes
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._rows - self._dead
+
+    # --- by id (the public form) --------------------------------------------------------
 
     def upsert(self, picture_id: str, code: bytes) -> None:
-        if len(code) != self.nbytes:
-            raise ValueError(f"code of {len(code)} bytes in a table of {self.nbytes}-byte codes")
-        row = self._rows.get(picture_id)
-        if row is not None:
-            if self._codes[row].tobytes() == code:
-                return
-            self.remove(picture_id)
-        row = len(self._ids)
-        if row == len(self._codes):
-            self._codes = np.concatenate([self._codes, np.zeros_like(self._codes)])
-        self._codes[row] = np.frombuffer(code, dtype=np.uint8)
-        self._ids.append(picture_id)
-        self._rows[picture_id] = row
-
-    def extend(self, picture_ids: Sequence[str], codes: np.ndarray) -> None:
-        """Append many new pictures at once (index rebuild); ids must not be stored yet."""
-        if codes.shape != (len(picture_ids), self.nbytes):
-            raise ValueError(f"expected a ({len(picture_ids)}, {self.nbytes}) array, got {codes.shape}")
-        start = len(self._ids)
-        if start + len(picture_ids) > len(self._codes):
-            grown = np.zeros((max(2 * len(self._codes), start + len(picture_ids)), self.nbytes), np.uint8)
-            grown[:start] = self._codes[:start]
-            self._codes = grown
-        self._codes[start: start + len(picture_ids)] = codes
-        self._ids.extend(picture_ids)
-        self._rows.update((ident, start + n) for n, ident in enumerate(picture_ids))
+        self._check(code)
+        self.put(self._ids.acquire(picture_id, INDEX)[0], code)
 
     def remove(self, picture_id: str) -> None:
-        row = self._rows.pop(picture_id, None)
-        if row is None:
+        slot = self._ids.find(picture_id, INDEX)
+        if slot >= 0 and self.holds(slot):
+            self.drop(slot)
+            if self._own_ids:
+                self._ids.release(slot, INDEX)
+
+    def search(self, queries: Sequence[bytes], k: int) -> dict[str, int]:
+        """The ``k`` nearest live pictures to any of ``queries``: id -> smallest distance in bits."""
+        slots, distances = self.nearest(queries, k)
+        return dict(zip(self._ids.names(slots.tolist()), distances.tolist(), strict=True))
+
+    # --- by slot (what CandidateIndex uses) ---------------------------------------------
+
+    def holds(self, slot: int) -> bool:
+        return slot < len(self._row_of_slot) and self._row_of_slot[slot] >= 0
+
+    def put(self, slot: int, code: bytes) -> None:
+        """Store or replace the code of ``slot`` (a replaced code is overwritten in place)."""
+        self._check(code)
+        if self.holds(slot):
+            self._codes[self._row_of_slot[slot]] = np.frombuffer(code, dtype=np.uint8)
             return
-        self._ids[row] = None
+        self.put_many(np.array([slot], dtype=np.int32), np.frombuffer(code, np.uint8).reshape(1, -1))
+
+    def put_many(self, slots: np.ndarray, codes: np.ndarray) -> None:
+        """Append the codes of ``slots``, none of which this table holds yet (index rebuild)."""
+        if codes.shape != (len(slots), self.nbytes):
+            raise ValueError(f"expected a ({len(slots)}, {self.nbytes}) array, got {codes.shape}")
+        start, end = self._rows, self._rows + len(slots)
+        self._codes = grown(self._codes, end)
+        self._slot_of_row = grown(self._slot_of_row, end, -1)
+        slot_rows = max(self._ids.capacity, int(slots.max(initial=-1)) + 1)
+        self._row_of_slot = grown(self._row_of_slot, slot_rows, -1)
+        self._codes[start:end] = codes
+        self._slot_of_row[start:end] = slots
+        self._row_of_slot[slots] = np.arange(start, end, dtype=np.int32)
+        self._rows = end
+
+    def drop(self, slot: int) -> None:
+        """Tombstone the row of ``slot`` (which must be held)."""
+        row = self._row_of_slot[slot]
+        self._row_of_slot[slot] = -1
+        self._slot_of_row[row] = -1
         self._dead += 1
-        if self._dead >= _MIN_COMPACT and self._dead * 8 >= len(self._ids):
+        if self._dead >= _MIN_COMPACT and self._dead * 8 >= self._rows:
             self.compact()
 
     def compact(self) -> None:
         """Drop tombstoned rows (O(rows); amortised over at least n/8 deletions)."""
-        alive = [row for row, ident in enumerate(self._ids) if ident is not None]
-        codes = self._codes[alive]
-        self._codes = np.zeros((max(1024, 2 * len(alive)), self.nbytes), dtype=np.uint8)
-        self._codes[: len(alive)] = codes
-        self._ids = [self._ids[row] for row in alive]
-        self._rows = {ident: row for row, ident in enumerate(self._ids)}
-        self._dead = 0
-        self._faiss = None
+        alive = np.flatnonzero(self._slot_of_row[: self._rows] >= 0)
+        self._codes = self._codes[alive]
+        self._slot_of_row = self._slot_of_row[alive]
+        self._row_of_slot[self._slot_of_row] = np.arange(len(alive), dtype=np.int32)
+        self._rows, self._dead = len(alive), 0
 
-    def search(self, queries: Sequence[bytes], k: int) -> dict[str, int]:
-        """The ``k`` nearest live pictures to any of ``queries``: id -> smallest distance in bits."""
-        total = len(self._ids)
+    def nearest(self, queries: Sequence[bytes], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, distances in bits) of the ``k`` nearest live pictures to any query, nearest first."""
+        total = self._rows
         if not total or not queries or k < 1:
-            return {}
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         query = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(len(queries), self.nbytes)
         want = min(total, k + self._dead)
+        stored = self._codes[:total]
         if self.backend == "faiss":
-            distances, rows = self._faiss_search(query, want)
+            distances, rows = faiss.knn_hamming(query, stored, want)
         else:
-            distances, rows = self._numpy_search(query, want)
-        best: dict[str, int] = {}
-        for dist_row, row_row in zip(distances, rows, strict=True):
-            for dist, row in zip(dist_row.tolist(), row_row.tolist(), strict=True):
-                ident = self._ids[row] if row >= 0 else None
-                if ident is not None and dist < best.get(ident, 1 << 30):
-                    best[ident] = dist
-        return dict(sorted(best.items(), key=lambda item: item[1])[:k])
+            distances, rows = _numpy_knn(query, stored, want)
+        rows, distances = rows.ravel(), distances.ravel()
+        slots = np.where(rows >= 0, self._slot_of_row[np.maximum(rows, 0)], -1)
+        live = slots >= 0
+        slots, distances = slots[live], distances[live]
+        order = np.lexsort((distances, slots))  # by slot, nearest first: keep each slot's first
+        slots, distances = slots[order], distances[order]
+        first = np.ones(len(slots), dtype=bool)
+        first[1:] = slots[1:] != slots[:-1]
+        slots, distances = slots[first], distances[first]
+        best = np.argsort(distances, kind="stable")[:k]
+        return slots[best], distances[best]
 
-    def _faiss_search(self, query: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
-        total = len(self._ids)
-        if self._faiss is None:
-            self._faiss = faiss.IndexBinaryFlat(self.nbytes * 8)
-        if self._faiss.ntotal < total:
-            self._faiss.add(self._codes[self._faiss.ntotal: total])
-        return self._faiss.search(query, want)
+    def _check(self, code: bytes) -> None:
+        if len(code) != self.nbytes:
+            raise ValueError(f"code of {len(code)} bytes in a table of {self.nbytes}-byte codes")
 
-    def _numpy_search(self, query: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
-        total = len(self._ids)
-        word = np.uint64 if self.nbytes % 8 == 0 else np.uint8
-        stored = self._codes[:total].view(word)
-        queries = query.view(word)
-        all_d = np.empty((len(queries), total), dtype=np.int32)
-        for start in range(0, total, _CHUNK_ROWS):
-            block = stored[start: start + _CHUNK_ROWS]
-            for n, q in enumerate(queries):
-                all_d[n, start: start + len(block)] = np.bitwise_count(block ^ q).sum(axis=1)
-        rows = np.argpartition(all_d, want - 1, axis=1)[:, :want] if want < total else \
-            np.broadcast_to(np.arange(total), (len(queries), total))
-        return np.take_along_axis(all_d, rows, axis=1), rows
+
+def _numpy_knn(queries: np.ndarray, stored: np.ndarray, want: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Hamming k-NN with numpy: (distances, rows), each of shape (queries, want), unordered."""
+    total = len(stored)
+    word = np.uint64 if stored.shape[1] % 8 == 0 else np.uint8
+    stored, queries = stored.view(word), queries.view(word)
+    all_d = np.empty((len(queries), total), dtype=np.int32)
+    for start in range(0, total, _CHUNK_ROWS):
+        block = stored[start: start + _CHUNK_ROWS]
+        for n, q in enumerate(queries):
+            all_d[n, start: start + len(block)] = np.bitwise_count(block ^ q).sum(axis=1)
+    rows = np.argpartition(all_d, want - 1, axis=1)[:, :want] if want < total else \
+        np.broadcast_to(np.arange(total), (len(queries), total))
+    return np.take_along_axis(all_d, rows, axis=1), rows
 
 
 class CandidateIndex:
-    """Every stored picture's prefilter codes, one :class:`CodeTable` per code name."""
+    """Every stored picture's prefilter codes, one :class:`CodeTable` per code name.
 
-    def __init__(self, backend: str = "auto") -> None:
+    ``ids`` may be shared with a :class:`engine.clusters.ClusterMap` (the mirror does) so
+    that each picture id is stored once per process.
+    """
+
+    def __init__(self, backend: str = "auto", ids: IdTable | None = None) -> None:
         self.backend = default_backend() if backend == "auto" else backend
+        self._ids = IdTable() if ids is None else ids
         self._tables: dict[str, CodeTable] = {}
-        self._codes_of: dict[str, tuple[str, ...]] = {}
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._codes_of)
+        return self._count
 
     def __contains__(self, picture_id: object) -> bool:
-        return picture_id in self._codes_of
+        return isinstance(picture_id, str) and self._ids.find(picture_id, INDEX) >= 0
 
     def ids(self) -> list[str]:
-        return list(self._codes_of)
+        return self._ids.names(self._ids.held_by(INDEX).tolist())
 
     def upsert(self, picture_id: str, codes: Mapping[str, bytes]) -> None:
         """Add or replace a picture's codes (a picture without codes is still known)."""
-        for name in set(self._codes_of.get(picture_id, ())) - set(codes):
-            self._tables[name].remove(picture_id)
+        for name, code in codes.items():  # check everything before changing anything
+            if name in self._tables:
+                self._tables[name]._check(code)
+            elif not code:
+                raise ValueError(f"empty code {name!r}")
+        slot, new = self._ids.acquire(picture_id, INDEX)
+        self._count += new
+        for name, table in self._tables.items():
+            if name not in codes and table.holds(slot):
+                table.drop(slot)
         for name, code in codes.items():
-            table = self._tables.get(name)
-            if table is None:
-                table = self._tables[name] = CodeTable(len(code), self.backend)
-            table.upsert(picture_id, code)
-        self._codes_of[picture_id] = tuple(codes)
+            self._table(name, len(code)).put(slot, code)
 
     def extend(self, entries: Sequence[tuple[str, Mapping[str, bytes]]]) -> None:
-        """Add many pictures at once (index rebuild): one array copy per code name, not per picture."""
-        fresh: dict[str, tuple[str, ...]] = {}
-        by_name: dict[str, tuple[list[str], list[bytes]]] = {}
+        """Add many pictures at once (index rebuild): one array copy per code name, not per picture.
+
+        Entries naming a picture already stored (or named twice) are applied as upserts after the rest.
+        """
+        fresh: list[tuple[str, Mapping[str, bytes]]] = []
+        again: list[tuple[str, Mapping[str, bytes]]] = []
+        seen: set[str] = set()
         for picture_id, codes in entries:
-            if picture_id in self._codes_of or picture_id in fresh:
-                self.upsert(picture_id, codes)
-                continue
-            fresh[picture_id] = tuple(codes)
+            (again if picture_id in seen or picture_id in self else fresh).append((picture_id, codes))
+            seen.add(picture_id)
+        by_name: dict[str, tuple[list[int], list[bytes]]] = {}
+        for n, (_, codes) in enumerate(fresh):
             for name, code in codes.items():
                 by_name.setdefault(name, ([], []))
-                by_name[name][0].append(picture_id)
+                by_name[name][0].append(n)
                 by_name[name][1].append(code)
-        for name, (_, codes) in by_name.items():  # check everything before changing anything
+        for name, (_, codes) in by_name.items():
             expected = self._tables[name].nbytes if name in self._tables else len(codes[0])
-            if {len(c) for c in codes} != {expected}:
+            if expected < 1 or {len(c) for c in codes} != {expected}:
                 raise ValueError(f"codes {name!r} of several lengths; the table holds {expected} bytes")
-        for name, (ids, codes) in by_name.items():
-            if name not in self._tables:
-                self._tables[name] = CodeTable(len(codes[0]), self.backend)
-            table = self._tables[name]
-            table.extend(ids, np.frombuffer(b"".join(codes), np.uint8).reshape(len(ids), table.nbytes))
-        self._codes_of.update(fresh)
+        for _, codes in again:
+            for name, code in codes.items():
+                if name in self._tables:
+                    self._tables[name]._check(code)
+        slots = np.array([self._ids.acquire(picture_id, INDEX)[0] for picture_id, _ in fresh], dtype=np.int32)
+        self._count += len(fresh)
+        for name, (positions, codes) in by_name.items():
+            table = self._table(name, len(codes[0]))
+            table.put_many(slots[positions], np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), -1))
+        for picture_id, codes in again:
+            self.upsert(picture_id, codes)
 
     def remove(self, picture_id: str) -> None:
-        for name in self._codes_of.pop(picture_id, ()):
-            self._tables[name].remove(picture_id)
+        slot = self._ids.find(picture_id, INDEX)
+        if slot < 0:
+            return
+        for table in self._tables.values():
+            if table.holds(slot):
+                table.drop(slot)
+        self._ids.release(slot, INDEX)
+        self._count -= 1
 
     def shortlist(self, query_codes: Mapping[str, Sequence[bytes]], k: int) -> list[Candidate]:
         """At most ``k`` candidates, nearest first (union over code names).
@@ -227,15 +282,23 @@ class CandidateIndex:
         name yet) the index cannot narrow anything down and returns every picture: a
         linear scan, as python-threatexchange's fallback for signal types without index.
         """
-        best: dict[str, Candidate] = {}
         usable = [name for name in query_codes if name in self._tables and query_codes[name]]
         if not usable:
-            return [Candidate(i, 1.0, "") for i in self._codes_of]
+            return [Candidate(i, 1.0, "") for i in self.ids()]
+        best: dict[int, tuple[float, str]] = {}
         for name in usable:
             table = self._tables[name]
             bits = table.nbytes * 8
-            for ident, dist in table.search(query_codes[name], k).items():
+            slots, distances = table.nearest(query_codes[name], k)
+            for slot, dist in zip(slots.tolist(), distances.tolist(), strict=True):
                 fraction = dist / bits
-                if ident not in best or fraction < best[ident].distance:
-                    best[ident] = Candidate(ident, fraction, name)
-        return sorted(best.values(), key=lambda c: (c.distance, c.id))[:k]
+                if slot not in best or fraction < best[slot][0]:
+                    best[slot] = (fraction, name)
+        found = [Candidate(self._ids.name(slot), fraction, name) for slot, (fraction, name) in best.items()]
+        return sorted(found, key=lambda c: (c.distance, c.id))[:k]
+
+    def _table(self, name: str, nbytes: int) -> CodeTable:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = CodeTable(nbytes, self.backend, self._ids)
+        return table

@@ -8,6 +8,9 @@ they name (see :mod:`engine.store.changes` for why events carry no state). So a
 process sees every addition or deletion committed by any other process before its
 next search starts: the sync costs one stream read when nothing changed.
 
+The index and the cluster map share one :class:`engine.keytable.IdTable`, so each picture id
+is held once per process (:func:`new_views`).
+
 Thread safety: one lock guards the index and cluster map; the service calls
 ``sync``/``shortlist`` from several threads.
 """
@@ -21,10 +24,17 @@ from collections.abc import Callable, Mapping, Sequence
 
 from engine.clusters import ClusterMap
 from engine.index import Candidate, CandidateIndex
+from engine.keytable import IdTable
 from engine.store.changes import PENDING_GRACE, START, ChangeLog
 from engine.store.records import IndexEntry, RecordStore
 
 log = logging.getLogger(__name__)
+
+
+def new_views(backend: str = "auto") -> tuple[CandidateIndex, ClusterMap]:
+    """An empty candidate index and cluster map sharing one id table."""
+    ids = IdTable()
+    return CandidateIndex(backend, ids=ids), ClusterMap(ids=ids)
 
 
 class Mirror:
@@ -33,8 +43,7 @@ class Mirror:
     def __init__(self, records: RecordStore, changes: ChangeLog, backend: str = "auto") -> None:
         self.records = records
         self.changes = changes
-        self.index = CandidateIndex(backend)
-        self.clusters = ClusterMap()
+        self.index, self.clusters = new_views(backend)
         self.position = START
         self.lock = threading.RLock()
         self._backend = backend
@@ -44,8 +53,7 @@ class Mirror:
         """Load every stored picture; returns how many. ``progress(n)`` is called every 10 000."""
         started = time.monotonic()
         with self.lock:
-            self.index = CandidateIndex(self._backend)
-            self.clusters = ClusterMap()
+            self.index, self.clusters = new_views(self._backend)
             self._pending.clear()
             self.position = self.changes.last_id()
             count = 0

@@ -1,0 +1,256 @@
+"""Compact hash tables from fixed-width keys to dense slot numbers, held in numpy arrays.
+
+Why: the in-memory candidate index and cluster map of every ``quaid serve`` process hold one
+entry per stored picture. As Python objects (a 64-character ``str`` id in several dicts and
+lists, a boxed ``int`` per row) that cost ~825 bytes per picture (``bench_capacity``), ~8 GB
+at 10M pictures. Here a key is stored once as raw bytes in a ``(slots, width)`` uint8 array
+and found through an open-addressing table of int32 slot numbers: ~50 bytes per key, and
+everything keyed by the slot (codes, cluster, time added) lives in plain arrays too.
+
+:class:`KeyTable` is linear probing with Fibonacci hashing of the key's first 8 bytes
+(Knuth, TAOCP vol. 3, §6.4: multiply by 2^64/φ, keep the top bits; SHA-256 digests are
+already uniform, small integers such as cluster numbers get spread by the multiply), load
+at most 0.7, and backward-shift deletion (Knuth's Algorithm R) so that no bucket tombstone
+ever slows lookups. Freed slots are reused by the next key, so per-slot arrays never need
+renumbering.
+
+:class:`IdTable` interns picture ids (SHA-256 hex, 64 characters) as their 32-byte digests
+and lets two owners (the candidate index and the cluster map) share one table: each slot
+carries a bit per owner and is freed when the last owner lets go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+
+_GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio, odd: Fibonacci hashing
+_MASK64 = (1 << 64) - 1
+_MAX_LOAD = 0.7  # linear probing: ~2 probes per hit, ~6 per miss at this load (Knuth 6.4)
+_MIN_SLOTS = 1024
+
+
+def grown(array: np.ndarray, length: int, fill: int | float = 0) -> np.ndarray:
+    """``array`` with at least ``length`` rows: 1.5x growth, new rows set to ``fill``."""
+    if len(array) >= length:
+        return array
+    bigger = np.empty((max(length, len(array) * 3 // 2, _MIN_SLOTS), *array.shape[1:]), array.dtype)
+    bigger[: len(array)] = array
+    bigger[len(array):] = fill
+    return bigger
+
+
+class KeyTable:
+    """Fixed-width byte keys <-> dense slots in ``[0, capacity)``; a freed slot is reused."""
+
+    def __init__(self, width: int) -> None:
+        if width < 8:
+            raise ValueError("keys need at least 8 bytes (the hash is taken from the first 8)")
+        self.width = width
+        self._keys = np.zeros((_MIN_SLOTS, width), dtype=np.uint8)
+        self._live = np.zeros(_MIN_SLOTS, dtype=bool)
+        self._free = np.zeros(0, dtype=np.int32)  # stack of freed slots
+        self._nfree = 0
+        self._top = 0  # slots [0, top) have been handed out at least once
+        self._count = 0
+        self._resize(_MIN_SLOTS * 2)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def capacity(self) -> int:
+        """Slots are below this; arrays indexed by slot must have at least this many rows."""
+        return len(self._keys)
+
+    def find(self, key: bytes) -> int:
+        """The slot of ``key``, or -1."""
+        buckets, mask = self._buckets, self._mask
+        pos = self._home(key)
+        while True:
+            slot = int(buckets[pos])
+            if slot < 0:
+                return -1
+            if self._keys[slot].tobytes() == key:
+                return slot
+            pos = (pos + 1) & mask
+
+    def add(self, key: bytes) -> tuple[int, bool]:
+        """The slot of ``key`` and whether it was new (then it takes a freed or fresh slot)."""
+        if len(key) != self.width:
+            raise ValueError(f"key of {len(key)} bytes in a table of {self.width}-byte keys")
+        buckets, mask = self._buckets, self._mask
+        pos = self._home(key)
+        while True:
+            slot = int(buckets[pos])
+            if slot < 0:
+                break
+            if self._keys[slot].tobytes() == key:
+                return slot, False
+            pos = (pos + 1) & mask
+        slot = self._take_slot()
+        self._keys[slot] = np.frombuffer(key, dtype=np.uint8)
+        self._live[slot] = True
+        buckets[pos] = slot
+        self._count += 1
+        if self._count > _MAX_LOAD * len(buckets):
+            self._resize(len(buckets) * 2)
+        return slot, True
+
+    def remove(self, key: bytes) -> int:
+        """Forget ``key``; returns its former slot (now free), or -1 when absent."""
+        slot = self.find(key)
+        if slot < 0:
+            return -1
+        self._unlink(self._bucket_of(slot))
+        self._live[slot] = False
+        self._keys[slot] = 0
+        if self._nfree == len(self._free):
+            self._free = grown(self._free, self._nfree + 1)
+        self._free[self._nfree] = slot
+        self._nfree += 1
+        self._count -= 1
+        return slot
+
+    def key(self, slot: int) -> bytes:
+        return self._keys[slot].tobytes()
+
+    def keys(self, slots: np.ndarray) -> np.ndarray:
+        """The keys of ``slots`` as a ``(len(slots), width)`` uint8 array."""
+        return self._keys[slots]
+
+    def live(self) -> np.ndarray:
+        """Every slot holding a key, ascending."""
+        return np.flatnonzero(self._live[: self._top])
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _home(self, key: bytes) -> int:
+        return ((int.from_bytes(key[:8], "little") * _GOLDEN) & _MASK64) >> self._shift
+
+    def _bucket_of(self, slot: int) -> int:
+        pos = self._home(self.key(slot))
+        while int(self._buckets[pos]) != slot:
+            pos = (pos + 1) & self._mask
+        return pos
+
+    def _unlink(self, hole: int) -> None:
+        """Empty bucket ``hole`` and shift later entries of its probe run back (Algorithm R)."""
+        buckets, mask = self._buckets, self._mask
+        buckets[hole] = -1
+        pos = hole
+        while True:
+            pos = (pos + 1) & mask
+            slot = int(buckets[pos])
+            if slot < 0:
+                return
+            home = self._home(self.key(slot))
+            # The entry may stay unless its home lies cyclically in (hole, pos].
+            stays = (hole < home <= pos) if hole <= pos else (home > hole or home <= pos)
+            if not stays:
+                buckets[hole] = slot
+                buckets[pos] = -1
+                hole = pos
+
+    def _take_slot(self) -> int:
+        if self._nfree:
+            self._nfree -= 1
+            return int(self._free[self._nfree])
+        if self._top == len(self._keys):
+            self._keys = grown(self._keys, self._top + 1)
+            self._live = grown(self._live, len(self._keys), False)
+        self._top += 1
+        return self._top - 1
+
+    def _resize(self, nbuckets: int) -> None:
+        """Rehash every live key into ``nbuckets`` (a power of two), vectorised."""
+        bits = nbuckets.bit_length() - 1
+        self._shift, self._mask = 64 - bits, nbuckets - 1
+        buckets = np.full(nbuckets, -1, dtype=np.int32)
+        slots = self.live().astype(np.int32)
+        prefix = np.ascontiguousarray(self._keys[slots, :8]).view("<u8").ravel()
+        pos = ((prefix * np.uint64(_GOLDEN)) >> np.uint64(self._shift)).astype(np.int64)
+        while len(slots):  # each round places every key whose current bucket is free and unclaimed
+            free = buckets[pos] < 0
+            first = np.zeros(len(slots), dtype=bool)
+            _, winners = np.unique(pos[free], return_index=True)
+            first[np.flatnonzero(free)[winners]] = True
+            buckets[pos[first]] = slots[first]
+            slots, pos = slots[~first], (pos[~first] + 1) & self._mask
+        self._buckets = buckets
+
+
+INDEX, CLUSTERS = 1, 2  # owner bits of an IdTable slot
+
+
+class IdTable:
+    """Picture ids interned once, as 32-byte SHA-256 digests, shared by several owners.
+
+    A picture id is the SHA-256 hex of its bytes (:mod:`engine.store.records`). Any other
+    string (tests, ids from elsewhere) is keyed by a domain-separated SHA-256 of it and
+    kept verbatim in a small side dict, so every string round-trips.
+    """
+
+    def __init__(self) -> None:
+        self._table = KeyTable(32)
+        self._owners = np.zeros(self._table.capacity, dtype=np.uint8)
+        self._foreign: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @property
+    def capacity(self) -> int:
+        return self._table.capacity
+
+    @staticmethod
+    def digest(picture_id: str) -> tuple[bytes, bool]:
+        """(32-byte key, whether the id is a canonical lowercase SHA-256 hex)."""
+        if len(picture_id) == 64:
+            try:
+                raw = bytes.fromhex(picture_id)
+            except ValueError:
+                raw = b""
+            if raw and raw.hex() == picture_id:
+                return raw, True
+        text = picture_id.encode("utf-8", "surrogatepass")
+        return hashlib.sha256(b"quaid-foreign-id\0" + text).digest(), False
+
+    def find(self, picture_id: str, owner: int) -> int:
+        """The slot of ``picture_id`` when ``owner`` holds it, else -1."""
+        slot = self._table.find(self.digest(picture_id)[0])
+        return slot if slot >= 0 and self._owners[slot] & owner else -1
+
+    def acquire(self, picture_id: str, owner: int) -> tuple[int, bool]:
+        """The slot of ``picture_id`` for ``owner``, and whether ``owner`` did not hold it before."""
+        key, canonical = self.digest(picture_id)
+        slot, new = self._table.add(key)
+        if new:
+            self._owners = grown(self._owners, self._table.capacity)
+            self._owners[slot] = 0
+            if not canonical:
+                self._foreign[slot] = picture_id
+        held = bool(self._owners[slot] & owner)
+        self._owners[slot] |= owner
+        return slot, not held
+
+    def release(self, slot: int, owner: int) -> None:
+        """``owner`` lets go of ``slot``; the slot is freed once no owner holds it."""
+        self._owners[slot] &= ~np.uint8(owner)
+        if not self._owners[slot]:
+            self._foreign.pop(slot, None)
+            self._table.remove(self._table.key(slot))
+
+    def name(self, slot: int) -> str:
+        foreign = self._foreign.get(slot)
+        return foreign if foreign is not None else self._table.key(slot).hex()
+
+    def names(self, slots: Iterable[int]) -> list[str]:
+        return [self.name(int(slot)) for slot in slots]
+
+    def held_by(self, owner: int) -> np.ndarray:
+        """Every slot ``owner`` holds, ascending."""
+        live = self._table.live()
+        return live[(self._owners[live] & owner) != 0]
