@@ -122,6 +122,7 @@ def stream_figures(client, changes, events: int = 2000) -> dict:
 
 def index_figures(codes: dict[str, bytes], count: int, shortlist: int, queries: int = 20) -> dict:
     """RSS per picture of the in-memory index + cluster map, and prefilter time per query."""
+    from engine.keytable import release_free_memory
     from engine.store.mirror import new_views
 
     rng = np.random.default_rng(1)
@@ -137,6 +138,7 @@ def index_figures(codes: dict[str, bytes], count: int, shortlist: int, queries: 
         for n, ident in enumerate(chunk):
             clusters.set(ident, start + n, 1.7e9 + start + n)
     del arrays
+    release_free_memory()  # as Mirror.rebuild does after loading
     index.shortlist(_random_query(rng, codes), shortlist)  # builds the faiss tables
     grown = rss_bytes() - base
     timings = []

@@ -21,6 +21,8 @@ carries a bit per owner and is freed when the last owner lets go.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 from collections.abc import Iterable
 
@@ -40,6 +42,25 @@ def grown(array: np.ndarray, length: int, fill: int | float = 0) -> np.ndarray:
     bigger[: len(array)] = array
     bigger[len(array):] = fill
     return bigger
+
+
+def release_free_memory() -> bool:
+    """Give the C heap's free pages back to the OS (glibc ``malloc_trim``); False where unavailable.
+
+    Why: an index rebuild allocates batch buffers and regrows its arrays many times; glibc
+    raises its mmap threshold as large blocks are freed (up to 32 MB), so later blocks
+    come from the heap and leave holes there that stay resident. Measured at 1M pictures
+    (``bench_capacity``): ~80 bytes per picture of RSS released by one call after loading.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 class KeyTable:

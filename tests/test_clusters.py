@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from engine.clusters import ClusterMap, choose_cluster, group
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.clusters import ClusterInfo, ClusterMap, choose_cluster, group
 from engine.decision import Decision
+from engine.index import CandidateIndex
+from engine.keytable import IdTable
 from tests.drawing import drawn, variant
 
 
@@ -76,3 +81,48 @@ def test_graph_export_has_scored_edges_inside_clusters(quaid):
     assert all(c.id not in pair for pair in edges)
     assert sorted(map(sorted, graph["components"])) == sorted([sorted([a.id, b.id]), [c.id]])
     assert {x["cluster"]: x["size"] for x in graph["clusters"]} == {a.cluster: 2, c.cluster: 1}
+
+
+class _ReferenceClusters:
+    """The plain-dict model the compact ClusterMap must match: members sorted by (added, id)."""
+
+    def __init__(self) -> None:
+        self.of: dict[str, tuple[int, float]] = {}
+
+    def members(self, cluster: int) -> list[str]:
+        return sorted((i for i, (c, _) in self.of.items() if c == cluster), key=lambda i: (self.of[i][1], i))
+
+    def infos(self) -> list[ClusterInfo]:
+        numbers = {c for c, _ in self.of.values()}
+        infos = [ClusterInfo(c, self.members(c)[0], len(self.members(c))) for c in numbers]
+        return sorted(infos, key=lambda i: (-i.size, i.cluster))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 12), st.integers(-1, 2), st.integers(0, 5)),
+                min_size=10, max_size=150), st.booleans())
+def test_cluster_map_matches_a_plain_model_through_moves_and_deletes(ops, shared):
+    """Random sets (new pictures, moves, equal times broken by id) and removes; optionally sharing ids."""
+    ids = IdTable() if shared else None
+    clusters, index, model = ClusterMap(ids), CandidateIndex("numpy", ids) if shared else None, \
+        _ReferenceClusters()
+    for put, n, cluster, added in ops:
+        ident = f"{n:064x}" if n % 2 else f"picture-{n}"  # canonical SHA-256 hex ids and others
+        if put:
+            clusters.set(ident, cluster, float(added))
+            model.of[ident] = (cluster, float(added))
+            if index is not None:
+                index.upsert(ident, {"dhash": bytes([n]) * 8})
+        else:
+            assert clusters.remove(ident) == model.of.pop(ident, (None,))[0]
+            if index is not None and n % 3 == 0:
+                index.remove(ident)
+        assert clusters.all() == model.infos()
+    assert len(clusters) == len({c for c, _ in model.of.values()})
+    for cluster in range(-2, 4):
+        assert clusters.members(cluster) == model.members(cluster)
+        expected = [i for i in model.infos() if i.cluster == cluster]
+        assert clusters.info(cluster) == (expected[0] if expected else None)
+    for n in range(13):
+        ident = f"{n:064x}" if n % 2 else f"picture-{n}"
+        assert clusters.cluster_of(ident) == (model.of[ident][0] if ident in model.of else None)

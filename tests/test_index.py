@@ -129,3 +129,54 @@ def test_bulk_extend_answers_like_one_by_one_upserts(backend):
     with pytest.raises(ValueError):
         bulk.extend([("odd", {"dhash": bytes(9)})])
     assert "odd" not in bulk and len(bulk) == 3000
+
+
+_OPS = st.lists(st.tuples(st.sampled_from(["upsert", "remove", "extend", "compact"]),
+                          st.integers(0, 14), st.integers(0, 2**16), st.booleans()), max_size=120)
+
+
+@settings(max_examples=30, deadline=None)
+@given(_OPS, st.integers(0, 2**16), st.integers(1, 12), st.sampled_from(BACKENDS))
+def test_compact_index_gives_the_brute_force_shortlist_through_any_history(ops, query_seed, k, backend):
+    """Random upserts (with and without each code), removes, bulk extends and compactions."""
+    lengths = {"pdq": 32, "dhash": 8}
+    rng = random.Random(query_seed)
+    index, truth = CandidateIndex(backend), {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("engine.index._MIN_COMPACT", 2)  # compact after a few deletions
+        for op, n, seed, both in ops:
+            ident = f"p{n}"
+            codes = dict(zip(lengths, _codes(1, 32, seed)[0:1] + _codes(1, 8, seed + 1), strict=True))
+            codes = codes if both else {"dhash": codes["dhash"]}
+            if op == "upsert":
+                index.upsert(ident, codes)
+                truth[ident] = codes
+            elif op == "remove":
+                index.remove(ident)
+                truth.pop(ident, None)
+            elif op == "extend":
+                batch = [(ident, codes), (f"p{(n + 1) % 15}", {})]
+                index.extend(batch)
+                truth.update(batch)
+            else:
+                for table in index._tables.values():
+                    table.compact()
+    assert len(index) == len(truth) and sorted(index.ids()) == sorted(truth)
+    assert all(ident in index for ident in truth) and "p15" not in index
+    query = {name: [rng.randbytes(nbytes) for _ in range(2)] for name, nbytes in lengths.items()}
+    best = {}  # brute force: smallest bit fraction over code names and query codes
+    for ident, codes in truth.items():
+        for name, code in codes.items():
+            fraction = min(_hamming(q, code) for q in query[name]) / (8 * lengths[name])
+            if fraction < best.get(ident, (2.0, ""))[0]:
+                best[ident] = (fraction, name)
+    everything = index.shortlist(query, len(truth) + 1)  # no per-table cut: exactly the union
+    assert [(c.id, c.distance) for c in everything] == \
+        sorted(((i, f) for i, (f, _) in best.items()), key=lambda item: (item[1], item[0]))
+    assert all(best[c.id] == (c.distance, c.code) or best[c.id][0] == c.distance for c in everything)
+    per_name = {name: sorted(min(_hamming(q, codes[name]) for q in query[name])
+                             for codes in truth.values() if name in codes)[:k] for name in lengths}
+    for name in lengths:  # a cut at k: the k smallest distances of that code name, each once
+        found = index._tables[name].search(query[name], k) if name in index._tables else {}
+        assert sorted(found.values()) == per_name[name]
+        assert all(min(_hamming(q, truth[i][name]) for q in query[name]) == d for i, d in found.items())
