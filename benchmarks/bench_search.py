@@ -102,8 +102,14 @@ def stages(quaid, data: bytes) -> dict[str, float]:
     stored = quaid.records.candidates((c.id for c in candidates), eager=quaid._cheap)
     out["fetch"] = clock() - started
     started = clock()
-    verdicts = [quaid.matcher.compare(query, features) for _, features in stored.values()]
-    out["compare_all"] = clock() - started
+    verifiers = [a.name for a in quaid.matcher.algorithms if a.name not in quaid._cheap]
+    for name in verifiers:
+        query.features(name)
+    out["verifier_query_features"] = clock() - started
+    started = clock()
+    verdicts = quaid.matcher.compare_shortlist(query, {i: f for i, (_, f) in stored.items()},
+                                              prefetch=quaid.records.prefetch).values()
+    out["compare_shortlist"] = clock() - started
     out["verified_with_orb"] = sum("orb" in v.algorithms for v in verdicts)
     out["not_rejected"] = sum(v.decision != Decision.REJECTED for v in verdicts)
     return out
@@ -115,6 +121,8 @@ def main() -> None:
     parser.add_argument("--unseen", type=int, default=50)
     parser.add_argument("--copies", type=int, default=100)
     parser.add_argument("--shots", default="/tmp/quaid-bench-shots", help="screenshot cache folder")
+    parser.add_argument("--verify-budget", type=int, default=None,
+                        help="override settings.verify_budget (0 = verify every unsure candidate)")
     args = parser.parse_args()
     shots = render(pages(args.stored + args.unseen), Path(args.shots))
     pin_one_core()
@@ -125,7 +133,9 @@ def main() -> None:
     from engine.core import Quaid
 
     stored, unseen = shots[: args.stored], shots[args.stored:]
-    with tempfile.TemporaryDirectory() as home, Quaid.open(load_settings(home=home, redis_url=None)) as quaid:
+    overrides = {} if args.verify_budget is None else {"verify_budget": args.verify_budget}
+    with tempfile.TemporaryDirectory() as home, \
+            Quaid.open(load_settings(home=home, redis_url=None, **overrides)) as quaid:
         started = time.perf_counter()
         clusters = {quaid.add(p.read_bytes(), name=p.name).cluster for p in stored}
         add_seconds = time.perf_counter() - started

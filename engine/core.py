@@ -17,8 +17,10 @@ Errors are engine.errors.* exceptions.
 
 Search (issue 3): decode the query, take its prefilter codes, ask the candidate index
 for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
-features and records in one pipeline, score each with every enabled algorithm
-(:class:`engine.matching.Matcher`), and sort best first (decision, then distance).
+features and records in one pipeline, score each with the cheap algorithms, verify
+the unsure ones with the costly verifier in rank order within the verification
+budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
+(decision, then distance).
 Add runs the same search to choose the picture's cluster, then stores the picture
 with the features the search already extracted.
 """  # noqa: E501
@@ -196,9 +198,11 @@ class Quaid:
         for candidate in candidates:
             if candidate.id not in stored:
                 self.mirror.forget(candidate.id)  # deleted by a process that died before announcing it
+        verdicts = self.matcher.compare_shortlist(query, {i: features for i, (_, features) in stored.items()},
+                                                  prefetch=self.records.prefetch)
         matches = []
-        for ident, (record, features) in stored.items():
-            verdict = self.matcher.compare(query, features)
+        for ident, (record, _) in stored.items():
+            verdict = verdicts[ident]
             if include_rejected or verdict.decision != Decision.REJECTED:
                 matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))

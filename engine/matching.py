@@ -7,6 +7,7 @@ CONTRACT (implemented here, used by core/store/service):
     matcher.extract(picture) -> dict[str, bytes]        # every enabled algorithm, for storing
     matcher.query(picture) -> Query                  # query-side features (orientations, lazy costly ones)
     matcher.compare(query, stored: Mapping[str, bytes]) -> Verdict
+    matcher.compare_shortlist(query, {id: stored}, prefetch=None) -> {id: Verdict}  # within the verify budget
     matcher.prefilter_codes(features: Mapping[str, bytes]) -> dict[str, bytes]  # packed-bit codes, index
     matcher.query_codes(query) -> dict[str, list[bytes]]  # the same codes of the query, every orientation
 
@@ -20,15 +21,17 @@ falling back to each algorithm's class defaults.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from engine import algorithms as registry
 from engine.algorithms.base import COSTLY, Algorithm
 from engine.config import Settings
-from engine.decision import VOTE_TO_DECISION, AlgorithmResult, Decision, Verdict, vote_for
+from engine.decision import VOTE_TO_DECISION, AlgorithmResult, Decision, Verdict, Vote, vote_for
 from engine.errors import BadInput
 from engine.merging import Ballot, decision_merger, distance_merger
 from engine.picture import Picture
+
+Prefetch = Callable[[Sequence[Mapping[str, bytes]], Sequence[str]], None]
 
 
 class Query:
@@ -70,6 +73,8 @@ class Matcher:
         self.algorithms: list[Algorithm] = [cls() for cls in registry.ALGORITHMS if self._enabled(cls)]
         if not self.algorithms:
             raise BadInput("no algorithm is enabled")
+        if self.settings.verify_budget < 0:
+            raise BadInput("verify_budget must be 0 (verify every candidate) or more")
         self._by_name = {a.name: a for a in self.algorithms}
         # Settings are frozen: resolve each algorithm's thresholds and weight once, not per candidate.
         self._thresholds = {a.name: self._resolve_thresholds(a) for a in self.algorithms}
@@ -149,9 +154,72 @@ class Matcher:
         tiers = [self._tier(query, stored, group, results) for group in self._tiers(stored)]
         if not tiers:
             return Verdict(1.0, Decision.REJECTED, {})
-        vote = self._merge_decision(tiers)
+        return self._verdict(results, VOTE_TO_DECISION[self._merge_decision(tiers)])
+
+    def compare_shortlist(self, query: Query, shortlist: Mapping[str, Mapping[str, bytes]],
+                          prefetch: Prefetch | None = None) -> dict[str, Verdict]:
+        """Compare a query with a whole shortlist, spending the costly verifier where it counts.
+
+        With the pyramidal merge and ``settings.verify_budget`` > 0: the cheap tier
+        runs on every candidate and settles those it rejects outright; the others
+        are ordered by the verifier's :meth:`~engine.algorithms.base.Algorithm.rank`
+        (then by their cheap distance) and compared fully in that order until
+        ``verify_budget`` of them have been rejected. The rest are rejected
+        unverified: their verdict lists the cheap algorithms only. Accepted and
+        to-review candidates never use up the budget, so a stored cluster of many
+        copies is verified whole. This bounds a search's verifier cost at
+        (matches + budget) pairs instead of the whole shortlist; the quality cost
+        is measured by ``quaid evaluate`` (the search path uses this method).
+
+        ``prefetch(features, names)`` is called once with the candidates about to
+        be ranked and the costly algorithm names, so a store can fetch their large
+        features in one round trip. Other mergers, or a budget of 0: every
+        candidate is compared fully with :meth:`compare`.
+        """
+        budget = self.settings.verify_budget
+        if budget <= 0 or self.settings.decision_merge != "pyramidal":
+            return {ident: self.compare(query, features) for ident, features in shortlist.items()}
+        verdicts: dict[str, Verdict] = {}
+        unsure: list[tuple[str, dict[str, AlgorithmResult]]] = []
+        verifiers: set[str] = set()
+        for ident, features in shortlist.items():
+            tiers = self._tiers(features)
+            if not tiers or tiers[-1][0].cost < COSTLY:  # nothing costly to spare
+                verdicts[ident] = self.compare(query, features)
+                continue
+            cheap_tier = tiers[0] if len(tiers) > 1 else []
+            cheap = {a.name: self.score(query, a.name, features[a.name]) for a in cheap_tier}
+            if cheap and all(r.vote is Vote.NO for r in cheap.values()):
+                verdicts[ident] = self._verdict(cheap, Decision.REJECTED)  # what the pyramid decides
+                continue
+            unsure.append((ident, cheap))
+            verifiers.add(tiers[-1][0].name)
+        if prefetch is not None and unsure:
+            prefetch([shortlist[ident] for ident, _ in unsure], sorted(verifiers))
+        order = sorted(unsure, key=lambda item: self._verify_order(query, shortlist[item[0]], item))
+        rejected = 0
+        for ident, cheap in order:
+            if rejected >= budget:
+                verdicts[ident] = self._verdict(cheap, Decision.REJECTED) if cheap else \
+                    Verdict(1.0, Decision.REJECTED, {})
+                continue
+            verdicts[ident] = self.compare(query, shortlist[ident])
+            rejected += verdicts[ident].decision is Decision.REJECTED
+        return {ident: verdicts[ident] for ident in shortlist}
+
+    def _verify_order(self, query: Query, stored: Mapping[str, bytes],
+                      item: tuple[str, dict[str, AlgorithmResult]]) -> tuple[float, float, str]:
+        """Sort key: the verifier's rank (highest first), then the cheap merged distance, then the id."""
+        ident, cheap = item
+        verifier = self._tiers(stored)[-1][0]
+        ranks = [verifier.rank(feature, stored[verifier.name]) for feature in query.features(verifier.name)]
+        known = [r for r in ranks if r is not None]
+        cheap_distance = self._verdict(cheap, Decision.REJECTED).distance if cheap else 1.0
+        return (-max(known) if known else 0.0, cheap_distance, ident)
+
+    def _verdict(self, results: dict[str, AlgorithmResult], decision: Decision) -> Verdict:
         distance = self._merge_distance([(r.distance, self._weights[n]) for n, r in results.items()])
-        return Verdict(distance, VOTE_TO_DECISION[vote], results)
+        return Verdict(distance, decision, results)
 
     def _tiers(self, stored: Mapping[str, bytes]) -> list[list[Algorithm]]:
         """Cheap algorithms, then costly verifiers (``cost >= COSTLY``); empty tiers dropped."""

@@ -39,12 +39,14 @@ class Alignment:
     """Similarity models mapping the first picture's working pixels to the second's.
 
     ``models`` are 2x3 float64 matrices, strongest first; ``inliers`` their support;
-    ``matches`` the number of ratio-test matches they were fitted on.
+    ``matches`` the number of ratio-test matches they were fitted on; ``anchors`` the
+    first picture's points that the strongest model explains (n x 2, empty without model).
     """
 
     models: tuple[np.ndarray, ...]
     inliers: tuple[int, ...]
     matches: int
+    anchors: np.ndarray
 
     @property
     def total_inliers(self) -> int:
@@ -88,14 +90,16 @@ def ratio_matches(desc_a: np.ndarray, desc_b: np.ndarray) -> tuple[np.ndarray, n
     return np.flatnonzero(passed).astype(np.int64), indices[passed, 0].astype(np.int64)
 
 
-def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b: np.ndarray) -> Alignment:
-    """Match, then find up to MAX_MODELS similarity models by sequential RANSAC."""
+def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b: np.ndarray,
+          max_models: int = MAX_MODELS) -> Alignment:
+    """Match, then find up to ``max_models`` similarity models by sequential RANSAC."""
     ia, ib = ratio_matches(desc_a, desc_b)
     src = points_a[ia].astype(np.float32)
     dst = points_b[ib].astype(np.float32)
     models: list[np.ndarray] = []
     inliers: list[int] = []
-    while len(models) < MAX_MODELS:
+    anchors = np.empty((0, 2), np.float32)
+    while len(models) < max_models:
         needed = MIN_INLIERS if not models else MIN_EXTRA_INLIERS
         if len(src) < needed:
             break
@@ -109,11 +113,13 @@ def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b
         support = int(mask.sum())
         if support < needed or not plausible(model):
             break
+        if not models:
+            anchors = src[mask]
         if not any(_same_model(model, m) for m in models):
             models.append(model)
             inliers.append(support)
         src, dst = src[~mask], dst[~mask]
-    return Alignment(tuple(models), tuple(inliers), len(ia))
+    return Alignment(tuple(models), tuple(inliers), len(ia), anchors)
 
 
 def plausible(model: np.ndarray) -> bool:

@@ -73,6 +73,15 @@ class Algorithm(ABC):
     def distance(self, a: bytes, b: bytes) -> float:
         """Distance of two features in [0, 1]; 0 = identical. Malformed features -> BadInput."""
 
+    def rank(self, query: bytes, stored: bytes) -> float | None:
+        """A quick similarity (higher = more alike) that orders a shortlist before verification.
+
+        Costly verifiers override it with something a fraction of their
+        ``distance``'s cost; ``None`` means no opinion (the shortlist keeps the
+        order of the cheap algorithms' merged distance).
+        """
+        return None
+
     def extract_orientations(self, picture: Picture) -> list[bytes]:
         """The feature of ``picture`` in each of :data:`ORIENTATIONS` (identity first).
 

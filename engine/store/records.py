@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -195,6 +195,19 @@ class RecordStore:
                 out[picture_id] = (PictureRecord.from_hash(picture_id, record), features)
         return out
 
+    def prefetch(self, features: Sequence[Mapping[str, bytes]], names: Sequence[str]) -> None:
+        """Load ``names`` of every :class:`LazyFeatures` in ``features`` in one pipeline (a shortlist's
+        ORB features before its verification: one round trip instead of one per candidate)."""
+        wanted = [(f, n) for f in features if isinstance(f, LazyFeatures) for n in names if f.missing(n)]
+        if not wanted:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for lazy, name in wanted:
+            pipe.hget(keys.features(lazy.picture_id), name)
+        for (lazy, name), value in zip(wanted, pipe.execute(), strict=True):
+            if value is not None:
+                lazy.loaded(name, value)
+
     def feature(self, picture_id: str, name: str) -> bytes | None:
         return self.redis.hget(keys.features(picture_id), name)
 
@@ -257,6 +270,18 @@ class LazyFeatures(Mapping[str, bytes]):
                  names: Iterable[str]) -> None:
         self._store, self._id, self._loaded = store, picture_id, dict(loaded)
         self._names = tuple(names)
+
+    @property
+    def picture_id(self) -> str:
+        return self._id
+
+    def missing(self, name: str) -> bool:
+        """Stored but not loaded yet."""
+        return name in self._names and name not in self._loaded
+
+    def loaded(self, name: str, value: bytes) -> None:
+        """Record a value fetched elsewhere (:meth:`RecordStore.prefetch`)."""
+        self._loaded[name] = value
 
     def __getitem__(self, name: str) -> bytes:
         if name not in self._loaded:

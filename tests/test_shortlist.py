@@ -1,0 +1,104 @@
+"""Matcher.compare_shortlist: the verifier ranks a shortlist and spends a bounded budget on it.
+
+The shortlist here is the template case of DESIGN.md: many pages of one site
+(which the global hashes cannot tell apart, so the cheap tier leaves them all
+unsure) and one modified copy of the page searched for, placed last.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PIL import ImageDraw
+
+from engine.config import Settings
+from engine.decision import Decision
+from engine.errors import BadInput
+from engine.matching import Matcher
+from tests.test_algorithms import as_picture
+from tests.test_merging import template_page
+
+SIBLINGS = range(2, 14)
+
+
+@pytest.fixture(scope="module")
+def features() -> dict[str, dict[str, bytes]]:
+    """Stored features: sibling pages of one template, then three copies of page 1 (last)."""
+    matcher = Matcher(Settings())
+    out = {f"sibling-{n}": matcher.extract(as_picture(template_page(n))) for n in SIBLINGS}
+    original = template_page(1)
+    banner = original.copy()
+    ImageDraw.Draw(banner).rectangle((250, 80, 1280, 120), fill=(200, 40, 40))
+    out["copy-jpeg"] = matcher.extract(as_picture(original, "JPEG", quality=70))
+    out["copy-banner"] = matcher.extract(as_picture(banner))
+    out["copy-small"] = matcher.extract(as_picture(original.resize((1024, 640))))
+    return out
+
+
+def query(matcher: Matcher):
+    return matcher.query(as_picture(template_page(1)))
+
+
+def verified(verdicts) -> set[str]:
+    return {ident for ident, v in verdicts.items() if "orb" in v.algorithms}
+
+
+def test_budget_zero_is_compare_on_every_candidate(features) -> None:
+    matcher = Matcher(Settings(verify_budget=0))
+    q = query(matcher)
+    verdicts = matcher.compare_shortlist(q, features)
+    assert list(verdicts) == list(features)
+    for ident, stored in features.items():
+        assert verdicts[ident] == matcher.compare(q, stored)
+
+
+def test_rank_puts_the_copies_before_the_siblings(features) -> None:
+    matcher = Matcher(Settings())
+    orb = matcher.algorithm("orb")
+    q = query(matcher).features("orb")[0]
+    ranks = {ident: orb.rank(q, stored["orb"]) for ident, stored in features.items()}
+    best_sibling = max(r for ident, r in ranks.items() if ident.startswith("sibling"))
+    assert min(r for ident, r in ranks.items() if ident.startswith("copy")) > best_sibling
+
+
+@pytest.mark.parametrize("budget", [1, 3])
+def test_budget_bounds_the_rejected_verifications_and_keeps_every_copy(features, budget: int) -> None:
+    matcher = Matcher(Settings(verify_budget=budget))
+    verdicts = matcher.compare_shortlist(query(matcher), features)
+    copies = {ident for ident in features if ident.startswith("copy")}
+    assert {i for i, v in verdicts.items() if v.decision is not Decision.REJECTED} == copies
+    assert copies <= verified(verdicts)  # accepted candidates never use up the budget
+    assert len(verified(verdicts) - copies) == budget
+    for ident in set(features) - verified(verdicts):  # rejected unverified, cheap results kept
+        assert verdicts[ident].decision is Decision.REJECTED
+        assert verdicts[ident].algorithms and "orb" not in verdicts[ident].algorithms
+
+
+def test_budgeted_verdicts_agree_with_full_comparison(features) -> None:
+    full = Matcher(Settings(verify_budget=0))
+    budgeted = Matcher(Settings(verify_budget=2))
+    expected = full.compare_shortlist(query(full), features)
+    got = budgeted.compare_shortlist(query(budgeted), features)
+    assert {i: v.decision for i, v in got.items()} == {i: v.decision for i, v in expected.items()}
+    for ident in verified(got):
+        assert got[ident] == expected[ident]
+
+
+def test_prefetch_is_called_once_with_the_unsure_candidates(features) -> None:
+    matcher = Matcher(Settings(verify_budget=2))
+    calls = []
+    matcher.compare_shortlist(query(matcher), features, prefetch=lambda f, names: calls.append((f, names)))
+    assert len(calls) == 1
+    fetched, names = calls[0]
+    assert list(names) == ["orb"]
+    assert len(fetched) == len(features)  # the template case: the cheap tier rejects none of them
+
+
+def test_flat_mergers_verify_everything(features) -> None:
+    matcher = Matcher(Settings(verify_budget=1, decision_merge="majority"))
+    verdicts = matcher.compare_shortlist(query(matcher), features)
+    assert verified(verdicts) == set(features)
+
+
+def test_negative_budget_is_bad_input() -> None:
+    with pytest.raises(BadInput):
+        Matcher(Settings(verify_budget=-1))
