@@ -30,6 +30,7 @@ REPROJECTION_PX = 4.0  # RANSAC inlier tolerance, working-size pixels of the sec
 MIN_INLIERS = 10  # first model; fewer and the pictures share no rigid part worth comparing
 MIN_EXTRA_INLIERS = 8  # every further model
 MAX_MODELS = 4
+RANSAC_ITERATIONS = 1000  # at most; OpenCV stops once 99 % confident
 MIN_SCALE, MAX_SCALE = 0.2, 5.0  # beyond: a degenerate fit, not a copy
 MAX_ROTATION_DEG = 60.0
 
@@ -91,7 +92,7 @@ def ratio_matches(desc_a: np.ndarray, desc_b: np.ndarray) -> tuple[np.ndarray, n
 
 
 def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b: np.ndarray,
-          max_models: int = MAX_MODELS) -> Alignment:
+          max_models: int = MAX_MODELS, iterations: int = RANSAC_ITERATIONS) -> Alignment:
     """Match, then find up to ``max_models`` similarity models by sequential RANSAC."""
     ia, ib = ratio_matches(desc_a, desc_b)
     src = points_a[ia].astype(np.float32)
@@ -105,7 +106,7 @@ def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b
             break
         model, mask = cv2.estimateAffinePartial2D(
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX,
-            maxIters=1000, confidence=0.99, refineIters=10,
+            maxIters=iterations, confidence=0.99, refineIters=10,
         )
         if model is None or mask is None:
             break

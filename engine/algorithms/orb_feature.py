@@ -29,6 +29,7 @@ from functools import cached_property, lru_cache
 import cv2
 import numpy as np
 
+from engine.algorithms import aligned_diff
 from engine.errors import BadInput
 
 MAGIC = b"QOR1"
@@ -60,6 +61,11 @@ class OrbFeature:
         if thumb is None:
             raise BadInput("ORB feature thumbnail is corrupt")
         return thumb
+
+    @cached_property
+    def cell_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """The thumbnail's per-cell mean and deviation (:func:`aligned_diff.cell_stats`), computed once."""
+        return aligned_diff.cell_stats(self.thumb)
 
     @property
     def thumb_scale(self) -> float:
