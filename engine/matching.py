@@ -131,16 +131,20 @@ class Matcher:
 
     # ------------------------------------------------------------------ comparison
 
-    def score(self, query: Query, name: str, stored: bytes) -> AlgorithmResult:
-        """One algorithm's result: the smallest distance over the query's orientations."""
+    def score(self, query: Query, name: str, stored: bytes, settle: bool = False) -> AlgorithmResult:
+        """One algorithm's result: the smallest distance over the query's orientations.
+
+        ``settle``: only the vote must be exact; beyond the MAYBE threshold the
+        distance may be a lower bound (:meth:`Algorithm.distance_within`).
+        """
         algorithm = self.algorithm(name)
-        features = query.features(name)
-        if len(features) == 1:
-            distance = algorithm.distance(features[0], stored)
+        yes, maybe = self._thresholds[name]
+        if settle:
+            distance = min(algorithm.distance_within(f, stored, maybe) for f in query.features(name))
         else:
-            distance = min(algorithm.distance(feature, stored) for feature in features)
+            distance = min(algorithm.distance(f, stored) for f in query.features(name))
         distance = min(1.0, max(0.0, distance))
-        return AlgorithmResult(distance, vote_for(distance, *self._thresholds[name]))
+        return AlgorithmResult(distance, vote_for(distance, yes, maybe))
 
     def compare(self, query: Query | Picture, stored: Mapping[str, bytes]) -> Verdict:
         """Compare a query with one stored picture's features.
@@ -150,8 +154,11 @@ class Matcher:
         """
         if isinstance(query, Picture):
             query = self.query(query)
+        return self._compare(query, stored, settle=False)
+
+    def _compare(self, query: Query, stored: Mapping[str, bytes], settle: bool) -> Verdict:
         results: dict[str, AlgorithmResult] = {}
-        tiers = [self._tier(query, stored, group, results) for group in self._tiers(stored)]
+        tiers = [self._tier(query, stored, group, results, settle) for group in self._tiers(stored)]
         if not tiers:
             return Verdict(1.0, Decision.REJECTED, {})
         return self._verdict(results, VOTE_TO_DECISION[self._merge_decision(tiers)])
@@ -170,6 +177,8 @@ class Matcher:
         copies is verified whole. This bounds a search's verifier cost at
         (matches + budget) pairs instead of the whole shortlist; the quality cost
         is measured by ``quaid evaluate`` (the search path uses this method).
+        Verified candidates the verifier rejects carry a lower bound of its
+        distance (:meth:`Algorithm.distance_within`): every vote is exact.
 
         ``prefetch(features, names)`` is called once with the candidates about to
         be ranked and the costly algorithm names, so a store can fetch their large
@@ -203,7 +212,7 @@ class Matcher:
                 verdicts[ident] = self._verdict(cheap, Decision.REJECTED) if cheap else \
                     Verdict(1.0, Decision.REJECTED, {})
                 continue
-            verdicts[ident] = self.compare(query, shortlist[ident])
+            verdicts[ident] = self._compare(query, shortlist[ident], settle=True)
             rejected += verdicts[ident].decision is Decision.REJECTED
         return {ident: verdicts[ident] for ident in shortlist}
 
@@ -229,9 +238,10 @@ class Matcher:
         return [tier for tier in (cheap, costly) if tier]
 
     def _tier(self, query: Query, stored: Mapping[str, bytes], group: list[Algorithm],
-              results: dict[str, AlgorithmResult]):
+              results: dict[str, AlgorithmResult], settle: bool):
         def run() -> list[Ballot]:
             for algorithm in group:
-                results[algorithm.name] = self.score(query, algorithm.name, stored[algorithm.name])
+                results[algorithm.name] = self.score(query, algorithm.name, stored[algorithm.name],
+                                                     settle and algorithm.cost >= COSTLY)
             return [(results[a.name].vote, self._weights[a.name]) for a in group]
         return run

@@ -79,8 +79,28 @@ def test_budgeted_verdicts_agree_with_full_comparison(features) -> None:
     expected = full.compare_shortlist(query(full), features)
     got = budgeted.compare_shortlist(query(budgeted), features)
     assert {i: v.decision for i, v in got.items()} == {i: v.decision for i, v in expected.items()}
+    _, maybe = budgeted.thresholds("orb")
     for ident in verified(got):
-        assert got[ident] == expected[ident]
+        if got[ident].decision is not Decision.REJECTED:
+            assert got[ident] == expected[ident]
+        else:  # the verifier may stop once it is sure: a lower bound above the MAYBE threshold
+            assert maybe < got[ident].algorithms["orb"].distance <= expected[ident].algorithms["orb"].distance
+
+
+def test_orb_distance_within_is_exact_below_the_bound_and_a_lower_bound_above(features) -> None:
+    orb = Matcher(Settings()).algorithm("orb")
+    q = query(Matcher(Settings())).features("orb")[0]
+    stopped_early = 0
+    for stored in features.values():
+        exact = orb.distance(q, stored["orb"])
+        for bound in (0.05, 0.2, 0.5):
+            within = orb.distance_within(q, stored["orb"], bound)
+            if exact <= bound:
+                assert within == exact
+            else:
+                assert bound < within <= exact
+                stopped_early += within < exact
+    assert stopped_early  # the early stop happens (siblings differ more in one direction)
 
 
 def test_prefetch_is_called_once_with_the_unsure_candidates(features) -> None:

@@ -73,6 +73,16 @@ class Algorithm(ABC):
     def distance(self, a: bytes, b: bytes) -> float:
         """Distance of two features in [0, 1]; 0 = identical. Malformed features -> BadInput."""
 
+    def distance_within(self, a: bytes, b: bytes, bound: float) -> float:
+        """``distance(a, b)`` when it is at most ``bound``; otherwise some value above ``bound``.
+
+        A search only needs a verifier's exact distance when it may vote YES or
+        MAYBE (``bound`` is the MAYBE threshold); a costly verifier overrides this
+        to stop once the distance is known to exceed it. The default computes
+        the distance.
+        """
+        return self.distance(a, b)
+
     def rank(self, query: bytes, stored: bytes) -> float | None:
         """A quick similarity (higher = more alike) that orders a shortlist before verification.
 

@@ -86,6 +86,18 @@ class Orb(Algorithm):
         return pack(grey.shape[1], grey.shape[0], points, descriptors, make_thumbnail(grey))
 
     def distance(self, a: bytes, b: bytes) -> float:
+        return self._distance(a, b, None)
+
+    def distance_within(self, a: bytes, b: bytes, bound: float) -> float:
+        """Stops after the first direction of the aligned difference when it already exceeds ``bound``.
+
+        The distance is the larger of both directions, so one direction above
+        ``bound`` settles it: a sibling page rejected by the verifier costs one
+        pixel comparison instead of two.
+        """
+        return self._distance(a, b, bound)
+
+    def _distance(self, a: bytes, b: bytes, bound: float | None) -> float:
         if a > b:  # matching and RANSAC are not symmetric; a fixed order makes the distance so
             a, b = b, a
         fa, fb = unpack(a), unpack(b)
@@ -95,13 +107,13 @@ class Orb(Algorithm):
         if not alignment.models:
             return 1.0
         forward = [rescale(m, fa.thumb_scale, fb.thumb_scale) for m in alignment.models]
-        backward = [invert(m) for m in forward]
         ab = aligned_diff.difference(fa.thumb, fb.thumb, forward, fa.cell_stats)
-        ba = aligned_diff.difference(fb.thumb, fa.thumb, backward, fb.cell_stats)
+        if bound is not None and ab.share > bound:
+            return float(min(1.0, ab.share))  # the distance is at least this
+        ba = aligned_diff.difference(fb.thumb, fa.thumb, [invert(m) for m in forward], fb.cell_stats)
         if max(ab.coverage, ba.coverage) < MIN_COVERAGE:
             return 1.0
         return float(min(1.0, max(ab.share, ba.share)))
-
 
     def rank(self, query: bytes, stored: bytes) -> float:
         """How much of the query the strongest alignment explains: inliers counted per grid cell, capped.
