@@ -10,7 +10,8 @@ nearest references by the smallest prefilter-code distance. A costly
 verifier is known only on the table's verifier shortlist
 (:data:`engine.evaluation.features.SHORTLIST`); candidates outside it are
 left out, which matters little because they are far by every cheap hash.
-The final figures always come from the real search path
+The search path's verification budget (``verify_budget``) is not replayed:
+the simulation verifies every unsure candidate. The final figures always come from the real search path
 (:mod:`engine.evaluation.search_run`).
 """
 
@@ -33,8 +34,8 @@ class TableMatcher(Matcher):
         super().__init__(settings)
         self.table = table
 
-    def score(self, query, name: str, stored: bytes) -> AlgorithmResult:  # type: ignore[override]
-        i, j = query
+    def score(self, query, name: str, stored: bytes, settle: bool = False) -> AlgorithmResult:  # type: ignore[override]
+        i, j = query  # the table holds exact distances: ``settle`` changes nothing
         distance = float(self.table.distances[name][i, j])
         return AlgorithmResult(distance, vote_for(distance, *self.thresholds(name)))
 
