@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="measure quaid, each algorithm and the peers on a dataset",
         description="Index the references, query every variant and negative; report auto-accepted / found "
                     "shares per modification kind, false accepts and to-review on negatives, recall at "
-                    "99.9 %% and 99.99 %% precision, time per picture; for quaid's merged decision (real "
+                    "99.9 % and 99.99 % precision, time per picture; for quaid's merged decision (real "
                     "search path), each algorithm alone and the peers (PDQ, pHash, dHash, Goldberg).")
     evaluate.add_argument("dataset", type=Path)
     evaluate.add_argument("--out", type=Path, default=None,
@@ -58,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "write a settings file",
         description="Per algorithm: YES = largest distance reaching the target precision, MAYBE = bounded "
                     "review load; then (dataset only) the merge strategy, weights and threshold scale that "
-                    "auto-accept the most copies at <= 0.5 %% false accepts and < 5 %% to-review of "
+                    "auto-accept the most copies at <= 0.5 % false accepts and < 5 % to-review of "
                     "negatives. With --review, the pairs analysts judged in the review queue are the labels "
                     "(per-algorithm thresholds only; the rest of the current settings is kept).")
     calibrate.add_argument("dataset", type=Path, nargs="?", help="dataset folder (omit with --review)")
