@@ -59,6 +59,24 @@ def test_candidates_fetch_costly_features_only_when_asked(redis):
     assert sorted(store.candidates([ident], eager=[])[ident][1]) == ["cheap", "costly"]
 
 
+def test_prefetch_loads_a_whole_shortlist_in_one_round_trip(redis, monkeypatch):
+    store = RecordStore(redis)
+    idents = [f"{n:02x}" * 32 for n in range(5)]
+    for n, ident in enumerate(idents):
+        costly = {"costly": bytes([n]) * 1000} if n != 3 else {}  # one stored before the verifier existed
+        store.put(PictureRecord(id=ident, name=str(n)), {"cheap": b"\x01", **costly}, {})
+    shortlist = [features for _, features in store.candidates(idents, eager=["cheap"]).values()]
+    store.prefetch(shortlist, ["costly", "absent"])
+    monkeypatch.setattr(store, "feature", lambda *a: pytest.fail("a feature was fetched one by one"))
+    for n, features in enumerate(shortlist):
+        if n == 3:
+            assert "costly" not in features
+        else:
+            assert features["costly"] == bytes([n]) * 1000
+    monkeypatch.setattr(store.redis, "pipeline", lambda *a, **k: pytest.fail("nothing was left to fetch"))
+    store.prefetch(shortlist, ["costly"])
+
+
 def test_scan_finds_every_stored_picture(redis):
     store = RecordStore(redis)
     for n in range(2500):
