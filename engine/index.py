@@ -237,32 +237,38 @@ class CandidateIndex:
 
         Entries naming a picture already stored (or named twice) are applied as upserts after the rest.
         """
-        fresh: list[tuple[str, Mapping[str, bytes]]] = []
-        again: list[tuple[str, Mapping[str, bytes]]] = []
-        seen: set[str] = set()
-        for picture_id, codes in entries:
-            (again if picture_id in seen or picture_id in self else fresh).append((picture_id, codes))
-            seen.add(picture_id)
-        by_name: dict[str, tuple[list[int], list[bytes]]] = {}
-        for n, (_, codes) in enumerate(fresh):
+        by_name: dict[str, list[bytes]] = {}
+        for _, codes in entries:  # check everything before changing anything
             for name, code in codes.items():
-                by_name.setdefault(name, ([], []))
-                by_name[name][0].append(n)
-                by_name[name][1].append(code)
-        for name, (_, codes) in by_name.items():
+                by_name.setdefault(name, []).append(code)
+        for name, codes in by_name.items():
             expected = self._tables[name].nbytes if name in self._tables else len(codes[0])
             if expected < 1 or {len(c) for c in codes} != {expected}:
                 raise ValueError(f"codes {name!r} of several lengths; the table holds {expected} bytes")
-        for _, codes in again:
+        first: dict[str, Mapping[str, bytes]] = {}
+        again: list[tuple[str, Mapping[str, bytes]]] = []
+        for picture_id, codes in entries:
+            if picture_id in first:
+                again.append((picture_id, codes))
+            else:
+                first[picture_id] = codes
+        slots, fresh = self._ids.acquire_many(list(first), INDEX)
+        self._count += int(fresh.sum())
+        rows: dict[str, tuple[list[int], list[bytes]]] = {}
+        held = []
+        for (picture_id, codes), slot, new in zip(first.items(), slots.tolist(), fresh.tolist(), strict=True):
+            if not new:
+                held.append((picture_id, codes))
+                continue
             for name, code in codes.items():
-                if name in self._tables:
-                    self._tables[name]._check(code)
-        slots = np.array([self._ids.acquire(picture_id, INDEX)[0] for picture_id, _ in fresh], dtype=np.int32)
-        self._count += len(fresh)
-        for name, (positions, codes) in by_name.items():
+                rows.setdefault(name, ([], []))
+                rows[name][0].append(slot)
+                rows[name][1].append(code)
+        for name, (table_slots, codes) in rows.items():
             table = self._table(name, len(codes[0]))
-            table.put_many(slots[positions], np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), -1))
-        for picture_id, codes in again:
+            table.put_many(np.array(table_slots, dtype=np.int32),
+                           np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), -1))
+        for picture_id, codes in held + again:
             self.upsert(picture_id, codes)
 
     def remove(self, picture_id: str) -> None:
