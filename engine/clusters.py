@@ -24,7 +24,7 @@ connected components of the "accepted" graph, for re-clustering and export.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +111,45 @@ class ClusterMap:
         current = int(self._representative[where])
         if current < 0 or (added, picture_id) < (float(self._added[current]), self._ids.name(current)):
             self._representative[where] = slot
+
+    def extend(self, entries: Sequence[tuple[str, int, float]]) -> None:
+        """:meth:`set` of many ``(picture id, cluster, time added)`` at once (index rebuild), vectorised.
+
+        Pictures already held (or named twice) go through :meth:`set` after the rest.
+        """
+        first: dict[str, tuple[int, float]] = {}
+        again = []
+        for picture_id, cluster, added in entries:
+            if picture_id in first:
+                again.append((picture_id, cluster, added))
+            else:
+                first[picture_id] = (cluster, added)
+        names = list(first)
+        slots, fresh = self._ids.acquire_many(names, CLUSTERS)
+        chosen = np.flatnonzero(fresh)
+        again[:0] = [(names[n], *first[names[n]]) for n in np.flatnonzero(~fresh).tolist()]
+        names = [names[n] for n in chosen.tolist()]
+        slots = slots[chosen]
+        numbers = np.array([first[name][0] for name in names], dtype="<i8")
+        added = np.array([first[name][1] for name in names], dtype=np.float64)
+        clusters, inverse = np.unique(numbers, return_inverse=True)
+        where, new = self._clusters.add_many(clusters.view(np.uint8).reshape(-1, 8))
+        self._size = grown(self._size, self._clusters.capacity)
+        self._representative = grown(self._representative, self._clusters.capacity, -1)
+        self._size[where[new]], self._representative[where[new]] = 0, -1
+        self._cluster_of = grown(self._cluster_of, self._ids.capacity, -1)
+        self._added = grown(self._added, self._ids.capacity)
+        self._cluster_of[slots], self._added[slots] = where[inverse], added
+        np.add.at(self._size, where[inverse], 1)
+        oldest = {}  # cluster index -> batch position of its oldest new member (ties by id)
+        for n in sorted(range(len(names)), key=lambda n: (added[n], names[n])):
+            oldest.setdefault(int(inverse[n]), n)
+        for position, n in oldest.items():
+            current = int(self._representative[where[position]])
+            if current < 0 or (added[n], names[n]) < (float(self._added[current]), self._ids.name(current)):
+                self._representative[where[position]] = slots[n]
+        for picture_id, cluster, added_at in again:
+            self.set(picture_id, cluster, added_at)
 
     def remove(self, picture_id: str) -> int | None:
         """Forget a picture; returns the cluster it was in. Empty clusters disappear."""

@@ -126,3 +126,20 @@ def test_cluster_map_matches_a_plain_model_through_moves_and_deletes(ops, shared
     for n in range(13):
         ident = f"{n:064x}" if n % 2 else f"picture-{n}"
         assert clusters.cluster_of(ident) == (model.of[ident][0] if ident in model.of else None)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(-2, 3), st.integers(0, 4)), max_size=60),
+       st.integers(0, 60))
+def test_bulk_extend_equals_one_set_after_another(entries, split):
+    """Rebuild's bulk form, including pictures named twice and pictures already held."""
+    entries = [(f"{n:064x}" if n % 3 else f"pic{n}", cluster, float(added)) for n, cluster, added in entries]
+    one, bulk = ClusterMap(), ClusterMap()
+    for entry in entries:
+        one.set(*entry)
+    bulk.extend(entries[:split])
+    bulk.extend(entries[split:])
+    assert bulk.all() == one.all() and len(bulk) == len(one)
+    for cluster in range(-2, 4):
+        assert bulk.members(cluster) == one.members(cluster)
+    assert all(bulk.cluster_of(ident) == one.cluster_of(ident) for ident, _, _ in entries)

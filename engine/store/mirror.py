@@ -59,8 +59,7 @@ class Mirror:
             count = 0
             for batch in self.records.scan_batches():
                 self.index.extend([(e.id, e.codes) for e in batch])
-                for entry in batch:
-                    self.clusters.set(entry.id, entry.cluster, entry.added)
+                self.clusters.extend([(e.id, e.cluster, e.added) for e in batch])
                 count += len(batch)
                 if progress and count // 10_000 > (count - len(batch)) // 10_000:
                     progress(count)
