@@ -137,10 +137,10 @@ def index_figures(codes: dict[str, bytes], count: int, shortlist: int, queries: 
                       for n, ident in enumerate(chunk)])
         for n, ident in enumerate(chunk):
             clusters.set(ident, start + n, 1.7e9 + start + n)
-    del arrays
     release_free_memory()  # as Mirror.rebuild does after loading
-    index.shortlist(_random_query(rng, codes), shortlist)  # builds the faiss tables
-    grown = rss_bytes() - base
+    index.shortlist(_random_query(rng, codes), shortlist)  # builds the faiss tables (older versions)
+    grown = rss_bytes() - base  # the source arrays are still alive: their freeing must not count
+    del arrays
     timings = []
     for _ in range(queries):
         query = _random_query(rng, codes)
