@@ -14,7 +14,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-import numpy as np
 from PIL import Image
 
 from engine.errors import BadInput
@@ -118,8 +117,7 @@ def hamming_fraction(a: bytes, b: bytes) -> float:
     """Share of differing bits between two equal-length packed bit strings."""
     if len(a) != len(b) or not a:
         raise BadInput("features of different lengths")
-    x = np.frombuffer(a, dtype=np.uint8) ^ np.frombuffer(b, dtype=np.uint8)
-    return float(np.unpackbits(x).sum()) / (8 * len(a))
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count() / (8 * len(a))
 
 
 def check_length(name: str, feature: bytes, size: int) -> None:

@@ -82,7 +82,7 @@ class Orb(Algorithm):
             points = np.empty((0, 2), np.float32)
             descriptors = np.empty((0, 32), np.uint8)
         else:
-            points = np.array([kp.pt for kp in keypoints], np.float32) / factor
+            points = cv2.KeyPoint_convert(keypoints) / factor
         return pack(grey.shape[1], grey.shape[0], points, descriptors, make_thumbnail(grey))
 
     def distance(self, a: bytes, b: bytes) -> float:
@@ -172,7 +172,7 @@ def spread(keypoints, shape: tuple[int, int], limit: int) -> list:
     if len(keypoints) <= limit:
         return list(keypoints)
     height, width = shape
-    xy = np.array([kp.pt for kp in keypoints], np.float32)
+    xy = cv2.KeyPoint_convert(keypoints)  # in C++: a Python loop over 8 000 keypoints costs 5 ms
     response = np.array([kp.response for kp in keypoints], np.float32)
     row = np.minimum((xy[:, 1] * GRID / height).astype(int), GRID - 1)
     col = np.minimum((xy[:, 0] * GRID / width).astype(int), GRID - 1)
