@@ -186,3 +186,21 @@ def test_reweighted_overall_uses_the_whole_sets_kind_counts():
                 "scroll": {"count": 2, "auto_accepted": 0.0, "found": 0.5, "wrong_accepts": 0.5}}
     out = reweighted(per_kind, np.array(["crop"] * 3 + ["scroll"]))
     assert out["auto_accepted"] == 0.75 and out["found"] == 0.875 and out["count"] == 4
+
+
+def test_feature_cache_is_reused_only_by_the_same_code(tiny_set, report, monkeypatch):
+    """The report fixture filled the cache; a change of the algorithms' code must recompute."""
+    from engine.evaluation import features
+    from engine.evaluation.evaluate import algorithms_for
+
+    computed = []
+    real_compute = features.compute_table
+    monkeypatch.setattr(features, "compute_table",
+                        lambda *a, **k: computed.append(1) or real_compute(*a, **k))
+    settings, entries = load_settings(), read_manifest(tiny_set)
+    measured = algorithms_for(settings)  # what the report measured
+    features.cached_table(tiny_set, entries, settings, False, measured)
+    assert computed == []  # same code: the cached table serves
+    monkeypatch.setattr(features, "code_version", lambda: "other code")
+    features.cached_table(tiny_set, entries, settings, False, measured)
+    assert computed == [1]

@@ -174,15 +174,17 @@ def cached_table(folder: Path, entries: list[Entry], settings: Settings, progres
     """:func:`compute_table`, kept in ``folder/.quaid-cache`` as ``.npz`` + JSON (no pickle).
 
     ``quaid evaluate`` and ``quaid calibrate`` on the same set then extract
-    features once. The key covers the algorithm names and the settings that
-    change features; the JSON lists each picture's id, path and size, so a
-    cached table also serves a manifest that kept a subset of its pictures
+    features once. The key covers the algorithm names, the settings that
+    change features and the code that computes them (:func:`code_version`);
+    the JSON lists each picture's id, path and size, so a cached table also
+    serves a manifest that kept a subset of its pictures
     (after :func:`engine.evaluation.dataset.prune_ambiguous`).
     """
     algorithms = algorithms if algorithms is not None else all_algorithms()
     key = hashlib.sha256(json.dumps({
         "algorithms": [a.name for a in algorithms], "working_side": settings.working_side,
-        "orientations": settings.all_orientations, "shortlist": SHORTLIST}, sort_keys=True).encode())
+        "orientations": settings.all_orientations, "shortlist": SHORTLIST, "code": code_version()},
+        sort_keys=True).encode())
     base = Path(folder) / ".quaid-cache" / f"table-{key.hexdigest()[:16]}"
     references, queries, truth = labelled(entries)
     cached = _load_cached(base, folder, references, queries, truth)
@@ -196,6 +198,19 @@ def cached_table(folder: Path, entries: list[Entry], settings: Settings, progres
         "pictures": table.pictures, "references": [_fingerprint(folder, e) for e in references],
         "queries": [_fingerprint(folder, e) for e in queries]}))
     return table
+
+
+def code_version() -> str:
+    """Digest of the code that makes features and distances (picture loading, every algorithm).
+
+    Part of the cache key: a table computed by other code must never be reused
+    silently (calibrating on stale distances would ship wrong thresholds).
+    """
+    digest = hashlib.sha256()
+    engine_dir = Path(__file__).resolve().parent.parent
+    for path in sorted([engine_dir / "picture.py", *(engine_dir / "algorithms").glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _fingerprint(folder: Path, entry: Entry) -> str:
