@@ -49,7 +49,7 @@ class Settings:
     thumbnail_side: int = 320
     all_orientations: bool = False
     shortlist: int = 50  # candidates scored fully per query
-    verify_budget: int = 8  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
+    verify_budget: int = 4  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
     algorithms: dict[str, AlgorithmSettings] = field(default_factory=dict)
     distance_merge: str = "weighted_mean"
     decision_merge: str = "pyramidal"
