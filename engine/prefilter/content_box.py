@@ -7,19 +7,19 @@ reference often falls out of the shortlist. Hashing the page region as well, as 
 query codes, gives the reference a close code again; stored codes stay as they are.
 
 How: frames are bounded by long straight, axis-aligned edges (window borders, title-bar
-and task-bar edges, the chrome's bottom line) that web content rarely has across most
-of the picture. On a half-size grey copy, horizontal and vertical grey steps above
-``STEP`` are kept where they form a straight run of at least ``MIN_RUN`` of the picture's
-width (height): a morphological opening with a line kernel (the classic way to extract
-ruled lines (e.g. OpenCV's "Extract horizontal and vertical lines by using morphological
-operations" tutorial; here a sliding-window count, which is the same test and
-~10x faster than an opening with a kernel this long). Lines near each side are frame candidates; the box takes, per
-side, the line closest to the centre within the outer ``MARGIN`` of the picture, so a
-title bar or browser chrome is cut away with the desktop. When a page has its own long
-rule near a side (a header bar), the crop also cuts into the page; the crop is only an
-*extra* query code, so the whole picture's codes still find what they found before.
-A second box uses the outermost lines instead (window without title-bar trimming).
-Boxes smaller than ``MIN_AREA`` of the picture, or equal to it, are not offered.
+and task-bar edges, the chrome's bottom line). On a half-size grey copy, rows (columns)
+are kept where grey steps above ``STEP`` form a straight run of at least ``MIN_RUN`` of
+the picture's width (height) — the test of a morphological opening with a line kernel,
+the classic way to extract ruled lines (OpenCV tutorial "Extract horizontal and vertical
+lines by using morphological operations"), done as a sliding-window count over an
+integral image, ~10x faster than an opening with a kernel this long. Lines within the
+outer ``MARGIN`` of each side are frame candidates. Two boxes are possible per side: the
+line nearest the centre (``inner``) or nearest the border (``outer``). Measured on
+eval-full (benchmarks/prefilter_recall.py), the outer box is the one to use: web pages
+have long rules of their own (header bars, sidebars) that the inner box cuts into.
+The crop is only an *extra* query code, so the whole picture's codes still find what they
+found before. Boxes smaller than ``MIN_AREA`` of the picture, or cutting less than
+``MIN_CUT`` of every side, are not offered.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _boxes(small: np.ndarray, modes: tuple[bool, ...] = (True, False)) -> list[t
     return found
 
 
-def crops(picture: Picture, modes: tuple[bool, ...] = (True, False)) -> list[Picture]:
+def crops(picture: Picture, modes: tuple[bool, ...] = (False,)) -> list[Picture]:
     """The picture cut to each candidate box, as half-size grey pictures (the query's extra codes).
 
     Half size: the prefilter hashes shrink to 8 x 8 .. 64 x 64 cells anyway, and hashing a
