@@ -6,7 +6,7 @@ among the 50 nearest by the global codes (pHash 64, dHash 64, PDQ 256). This scr
 measures, per modification kind, how often the true reference is within the top 50 and
 top 20 of the shortlist for the current codes and for candidate extra codes:
 
-* ``box``: query-side content box (:mod:`engine.prefilter.content_box`): the page found
+* ``box``: query-side content box (:mod:`benchmarks.prefilter_prototypes.content_box`): the page found
   inside a window / desktop / browser frame by long straight edges; the crop's codes are
   added as extra query codes of the same names (stored codes unchanged).
 * ``topleft``: an extra stored code, PDQ of a fixed top-left window at the original pixel
@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.prefilter_prototypes import bands, content_box
 from engine.algorithms.dhash import DHash
 from engine.algorithms.pdq import PDQ
 from engine.algorithms.phash import PHash
 from engine.picture import Picture, load_picture
-from engine.prefilter import bands, content_box
 
 BASE = (PHash(), DHash(), PDQ())
 TOPS = (50, 20)
