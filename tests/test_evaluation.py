@@ -6,6 +6,7 @@ The set is built in the test from two documentation sites and the wallpapers
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 
 from engine.config import load_settings
-from engine.evaluation import metrics, sources
+from engine.evaluation import metrics, render, sources
 from engine.evaluation.calibrate import calibrate, calibrated_dict
 from engine.evaluation.dataset import Size, build_dataset
 from engine.evaluation.evaluate import evaluate
@@ -204,3 +205,39 @@ def test_feature_cache_is_reused_only_by_the_same_code(tiny_set, report, monkeyp
     monkeypatch.setattr(features, "code_version", lambda: "other code")
     features.cached_table(tiny_set, entries, settings, False, measured)
     assert computed == [1]
+
+
+class _FlakyCdp:
+    """Answers Page.captureScreenshot as Chromium does, after ``failures`` transient errors."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.calls = failures, 0
+
+    def send(self, method: str, params: dict) -> dict:
+        assert method == "Page.captureScreenshot" and params["format"] == "png"
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("Protocol error (Page.captureScreenshot): Unable to capture screenshot")
+        return {"data": base64.b64encode(PNG_SIGNATURE).decode()}
+
+
+class _Page:
+    def __init__(self) -> None:
+        self.waited: list[int] = []
+
+    def wait_for_timeout(self, ms: int) -> None:
+        self.waited.append(ms)
+
+
+@pytest.mark.parametrize("failures", [0, 1, render.CAPTURE_ATTEMPTS - 1, render.CAPTURE_ATTEMPTS])
+def test_a_transient_capture_failure_is_retried(failures: int) -> None:
+    """Chromium's capture call fails now and then on a loaded machine (seen in CI): retried, bounded."""
+    renderer = object.__new__(render.Renderer)
+    renderer._cdp, renderer._page = _FlakyCdp(failures), _Page()
+    if failures < render.CAPTURE_ATTEMPTS:
+        assert renderer.screenshot_png() == PNG_SIGNATURE
+    else:
+        with pytest.raises(render.RenderError, match="Unable to capture"):
+            renderer.screenshot_png()
+    assert renderer._cdp.calls == min(failures + 1, render.CAPTURE_ATTEMPTS)
+    assert len(renderer._page.waited) == min(failures, render.CAPTURE_ATTEMPTS - 1)

@@ -31,6 +31,8 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 LOAD_TIMEOUT_MS = 20_000
+CAPTURE_ATTEMPTS = 4  # a transient capture failure is retried (see Renderer.screenshot_png)
+CAPTURE_RETRY_MS = 250
 
 # Phishing kits and injected notices: a bar pushed on top of the page, or a fixed overlay.
 _TOP_BANNER_JS = """([text, colour, height]) => {
@@ -103,11 +105,18 @@ class Renderer:
         """
         if width and height:
             self.resize(width, height)
-        try:
-            answer = self._cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
-        except Exception as exc:  # Playwright's Error
-            raise RenderError(f"cannot capture the page: {exc}") from None
-        return base64.b64decode(answer["data"])
+        attempt = 1
+        while True:
+            try:
+                answer = self._cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+                return base64.b64decode(answer["data"])
+            except Exception as exc:  # Playwright's Error
+                # Chromium answers "Unable to capture screenshot" while the compositor has no frame
+                # yet (seen once in CI on a loaded machine): wait for one and try again.
+                if attempt == CAPTURE_ATTEMPTS:
+                    raise RenderError(f"cannot capture the page: {exc}") from None
+                self._page.wait_for_timeout(CAPTURE_RETRY_MS * attempt)
+                attempt += 1
 
     def screenshot(self, width: int | None = None, height: int | None = None) -> Image.Image:
         """The visible window as an RGB picture (see :meth:`screenshot_png`)."""
