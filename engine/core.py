@@ -46,7 +46,7 @@ from engine.picture import Picture, load_picture
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
-from engine.store.records import IndexEntry, new_record
+from engine.store.records import FeatureGone, IndexEntry, new_record
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 log = logging.getLogger(__name__)
@@ -198,8 +198,14 @@ class Quaid:
         for candidate in candidates:
             if candidate.id not in stored:
                 self.mirror.forget(candidate.id)  # deleted by a process that died before announcing it
-        verdicts = self.matcher.compare_shortlist(query, {i: features for i, (_, features) in stored.items()},
-                                                  prefetch=self.records.prefetch)
+        while True:
+            try:
+                verdicts = self.matcher.compare_shortlist(query, {i: f for i, (_, f) in stored.items()},
+                                                          prefetch=self.records.prefetch)
+                break
+            except FeatureGone as gone:  # deleted by another process while we compared it: drop it
+                stored.pop(gone.picture_id)
+                self.mirror.forget(gone.picture_id)
         matches = []
         for ident, (record, _) in stored.items():
             verdict = verdicts[ident]

@@ -160,6 +160,26 @@ def test_add_search_delete(quaid):
         quaid.delete(added.id)
 
 
+def test_a_candidate_deleted_during_a_search_is_dropped_not_an_error(quaid, monkeypatch):
+    """Another process deletes a shortlisted picture after the search fetched its record."""
+    kept = quaid.add(drawn(14), name="kept").id
+    gone = quaid.add(variant(drawn(14), scale=0.9), name="deleted meanwhile").id
+    real_prefetch = quaid.records.prefetch
+    deleted = []
+
+    def delete_first(features, names):
+        if not deleted:
+            deleted.append(quaid.records.delete(gone))  # its record and features vanish from Redis
+        real_prefetch(features, names)
+
+    monkeypatch.setattr(quaid.records, "prefetch", delete_first)
+    result = quaid.search(variant(drawn(14)), include_rejected=True)
+    assert deleted and deleted[0] is not None  # the delete really happened mid-search
+    assert [m.id for m in result.matches][:1] == [kept] and gone not in {m.id for m in result.matches}
+    assert result.decision.value == "accepted"
+    assert gone not in quaid.mirror.index
+
+
 def test_adding_twice_is_a_duplicate_that_changes_nothing(quaid):
     first = quaid.add(drawn(12), name="first", tags=["a"])
     again = quaid.add(drawn(12), name="second", tags=["b"])

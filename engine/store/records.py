@@ -263,6 +263,15 @@ class RecordStore:
         return reply
 
 
+class FeatureGone(KeyError):
+    """A feature listed when the candidate was fetched has vanished: another process deleted the
+    picture while this one was comparing it. ``picture_id`` says which."""
+
+    def __init__(self, picture_id: str, name: str) -> None:
+        super().__init__(name)
+        self.picture_id = picture_id
+
+
 class LazyFeatures(Mapping[str, bytes]):
     """A picture's stored features; those not loaded yet are fetched from Redis on first access."""
 
@@ -285,9 +294,11 @@ class LazyFeatures(Mapping[str, bytes]):
 
     def __getitem__(self, name: str) -> bytes:
         if name not in self._loaded:
-            value = self._store.feature(self._id, name) if name in self._names else None
-            if value is None:
+            if name not in self._names:
                 raise KeyError(name)
+            value = self._store.feature(self._id, name)
+            if value is None:
+                raise FeatureGone(self._id, name)
             self._loaded[name] = value
         return self._loaded[name]
 
