@@ -189,8 +189,7 @@ class Matcher:
         if budget <= 0 or self.settings.decision_merge != "pyramidal":
             return {ident: self.compare(query, features) for ident, features in shortlist.items()}
         verdicts: dict[str, Verdict] = {}
-        unsure: list[tuple[str, dict[str, AlgorithmResult]]] = []
-        verifiers: set[str] = set()
+        unsure: list[tuple[str, Verdict, Algorithm]] = []  # id, its cheap verdict, its verifier
         for ident, features in shortlist.items():
             tiers = self._tiers(features)
             if not tiers or tiers[-1][0].cost < COSTLY:  # nothing costly to spare
@@ -198,33 +197,33 @@ class Matcher:
                 continue
             cheap_tier = tiers[0] if len(tiers) > 1 else []
             cheap = {a.name: self.score(query, a.name, features[a.name]) for a in cheap_tier}
+            # what the pyramid decides when the cheap tier rejects; also the verdict of a candidate
+            # left unverified beyond the budget (the cheap results only)
+            cheap_verdict = self._verdict(cheap, Decision.REJECTED) if cheap else \
+                Verdict(1.0, Decision.REJECTED, {})
             if cheap and all(r.vote is Vote.NO for r in cheap.values()):
-                verdicts[ident] = self._verdict(cheap, Decision.REJECTED)  # what the pyramid decides
+                verdicts[ident] = cheap_verdict
                 continue
-            unsure.append((ident, cheap))
-            verifiers.add(tiers[-1][0].name)
+            unsure.append((ident, cheap_verdict, tiers[-1][0]))
         if prefetch is not None and unsure:
-            prefetch([shortlist[ident] for ident, _ in unsure], sorted(verifiers))
-        order = sorted(unsure, key=lambda item: self._verify_order(query, shortlist[item[0]], item))
+            prefetch([shortlist[ident] for ident, _, _ in unsure], sorted({v.name for _, _, v in unsure}))
+        order = sorted(unsure, key=lambda item: self._verify_order(query, shortlist[item[0]], *item))
         rejected = 0
-        for ident, cheap in order:
+        for ident, cheap_verdict, _ in order:
             if rejected >= budget:
-                verdicts[ident] = self._verdict(cheap, Decision.REJECTED) if cheap else \
-                    Verdict(1.0, Decision.REJECTED, {})
+                verdicts[ident] = cheap_verdict
                 continue
             verdicts[ident] = self._compare(query, shortlist[ident], settle=True)
             rejected += verdicts[ident].decision is Decision.REJECTED
         return {ident: verdicts[ident] for ident in shortlist}
 
-    def _verify_order(self, query: Query, stored: Mapping[str, bytes],
-                      item: tuple[str, dict[str, AlgorithmResult]]) -> tuple[float, float, str]:
+    @staticmethod
+    def _verify_order(query: Query, stored: Mapping[str, bytes], ident: str, cheap: Verdict,
+                      verifier: Algorithm) -> tuple[float, float, str]:
         """Sort key: the verifier's rank (highest first), then the cheap merged distance, then the id."""
-        ident, cheap = item
-        verifier = self._tiers(stored)[-1][0]
         ranks = [verifier.rank(feature, stored[verifier.name]) for feature in query.features(verifier.name)]
         known = [r for r in ranks if r is not None]
-        cheap_distance = self._verdict(cheap, Decision.REJECTED).distance if cheap else 1.0
-        return (-max(known) if known else 0.0, cheap_distance, ident)
+        return (-max(known) if known else 0.0, cheap.distance, ident)
 
     def _verdict(self, results: dict[str, AlgorithmResult], decision: Decision) -> Verdict:
         distance = self._merge_distance([(r.distance, self._weights[n]) for n, r in results.items()])
