@@ -100,17 +100,21 @@ class ClusterMap:
         self.remove(picture_id)
         slot = self._ids.acquire(picture_id, CLUSTERS)[0]
         where, new = self._clusters.add(_key(cluster))
+        self._make_room()
         if new:
-            self._size = grown(self._size, self._clusters.capacity)
-            self._representative = grown(self._representative, self._clusters.capacity, -1)
             self._size[where], self._representative[where] = 0, -1
-        self._cluster_of = grown(self._cluster_of, self._ids.capacity, -1)
-        self._added = grown(self._added, self._ids.capacity)
         self._cluster_of[slot], self._added[slot] = where, added
         self._size[where] += 1
         current = int(self._representative[where])
         if current < 0 or (added, picture_id) < (float(self._added[current]), self._ids.name(current)):
             self._representative[where] = slot
+
+    def _make_room(self) -> None:
+        """Grow the per-cluster and per-picture arrays to the key tables' capacities."""
+        self._size = grown(self._size, self._clusters.capacity)
+        self._representative = grown(self._representative, self._clusters.capacity, -1)
+        self._cluster_of = grown(self._cluster_of, self._ids.capacity, -1)
+        self._added = grown(self._added, self._ids.capacity)
 
     def extend(self, entries: Sequence[tuple[str, int, float]]) -> None:
         """:meth:`set` of many ``(picture id, cluster, time added)`` at once (index rebuild), vectorised.
@@ -134,11 +138,8 @@ class ClusterMap:
         added = np.array([first[name][1] for name in names], dtype=np.float64)
         clusters, inverse = np.unique(numbers, return_inverse=True)
         where, new = self._clusters.add_many(clusters.view(np.uint8).reshape(-1, 8))
-        self._size = grown(self._size, self._clusters.capacity)
-        self._representative = grown(self._representative, self._clusters.capacity, -1)
+        self._make_room()
         self._size[where[new]], self._representative[where[new]] = 0, -1
-        self._cluster_of = grown(self._cluster_of, self._ids.capacity, -1)
-        self._added = grown(self._added, self._ids.capacity)
         self._cluster_of[slots], self._added[slots] = where[inverse], added
         np.add.at(self._size, where[inverse], 1)
         oldest = {}  # cluster index -> batch position of its oldest new member (ties by id)
