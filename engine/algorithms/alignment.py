@@ -31,6 +31,7 @@ MIN_INLIERS = 10  # first model; fewer and the pictures share no rigid part wort
 MIN_EXTRA_INLIERS = 8  # every further model
 MAX_MODELS = 4
 RANSAC_ITERATIONS = 1000  # at most; OpenCV stops once 99 % confident
+REFINE_ITERATIONS = 10  # Levenberg-Marquardt steps on a model's inliers (the inlier mask stays RANSAC's)
 MIN_SCALE, MAX_SCALE = 0.2, 5.0  # beyond: a degenerate fit, not a copy
 MAX_ROTATION_DEG = 60.0
 
@@ -54,28 +55,41 @@ class Alignment:
         return sum(self.inliers)
 
 
-try:  # faiss's binary flat k-NN is ~6x faster than OpenCV's BFMatcher.knnMatch on 600 x 600 descriptors
+try:  # faiss computes a 600 x 600 Hamming distance matrix with AVX-512 popcounts in ~0.1 ms
     import faiss
 
-    faiss.omp_set_num_threads(1)  # one pair is ~0.5 ms of work: waking OpenMP workers costs more
+    faiss.omp_set_num_threads(1)  # one pair is ~0.2 ms of work: waking OpenMP workers costs more
 except ImportError:  # pragma: no cover - faiss-cpu is a dependency; OpenCV is the fallback
     faiss = None
 
 _MATCHER = cv2.BFMatcher(cv2.NORM_HAMMING)
+_FAR = np.int32(1 << 20)  # above any Hamming distance: masks the nearest out of the second search
 
 
-def two_nearest(desc_a: np.ndarray, desc_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hamming distances and indices (n x 2 each) of the two rows of ``desc_b`` nearest to each of ``desc_a``.
+def two_nearest(desc_a: np.ndarray, desc_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each row of ``desc_a``: the Hamming distances to its nearest and second nearest row of
+    ``desc_b``, and the index of the nearest.
 
-    Both backends give the same distances; they may order equally distant
-    neighbours differently, which the ratio test cannot see (a tie fails it).
+    The whole distance matrix, then two arg-minimums: with faiss's SIMD
+    ``hammings`` kernel this is ~2.3x faster than its heap-based k-NN
+    (``knn_hamming``, which keeps a heap per row), for the same distances.
+    Equally distant nearest neighbours may be told apart differently by the
+    backends; the ratio test cannot see that (a tie fails it).
     """
-    if faiss is not None:  # a heap scan over b, no index built (a third faster for 600 x 600)
-        return faiss.knn_hamming(np.ascontiguousarray(desc_a), np.ascontiguousarray(desc_b), 2)
-    pairs = _MATCHER.knnMatch(desc_a, desc_b, k=2)
-    distances = np.array([[m.distance for m in pair] for pair in pairs], dtype=np.int32).reshape(-1, 2)
-    indices = np.array([[m.trainIdx for m in pair] for pair in pairs], dtype=np.int64).reshape(-1, 2)
-    return distances, indices
+    if faiss is None:  # pragma: no cover - the fallback
+        pairs = _MATCHER.knnMatch(desc_a, desc_b, k=2)
+        distances = np.array([[m.distance for m in pair] for pair in pairs], dtype=np.int32).reshape(-1, 2)
+        indices = np.array([pair[0].trainIdx for pair in pairs], dtype=np.int64)
+        return distances[:, 0], distances[:, 1], indices
+    desc_a, desc_b = np.ascontiguousarray(desc_a), np.ascontiguousarray(desc_b)
+    matrix = np.empty((len(desc_a), len(desc_b)), np.int32)
+    faiss.hammings(faiss.swig_ptr(desc_a), faiss.swig_ptr(desc_b), len(desc_a), len(desc_b),
+                   desc_a.shape[1], faiss.swig_ptr(matrix))
+    rows = np.arange(len(desc_a))
+    nearest = matrix.argmin(axis=1)
+    first = matrix[rows, nearest]
+    matrix[rows, nearest] = _FAR
+    return first, matrix.min(axis=1), nearest
 
 
 def ratio_matches(desc_a: np.ndarray, desc_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,14 +97,20 @@ def ratio_matches(desc_a: np.ndarray, desc_b: np.ndarray) -> tuple[np.ndarray, n
     if len(desc_a) < 2 or len(desc_b) < 2:
         empty = np.empty(0, dtype=np.int64)
         return empty, empty
-    distances, indices = two_nearest(desc_a, desc_b)
-    passed = distances[:, 0] < RATIO * distances[:, 1]
-    return np.flatnonzero(passed).astype(np.int64), indices[passed, 0].astype(np.int64)
+    first, second, nearest = two_nearest(desc_a, desc_b)
+    passed = first < RATIO * second
+    return np.flatnonzero(passed).astype(np.int64), nearest[passed].astype(np.int64)
 
 
 def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b: np.ndarray,
-          max_models: int = MAX_MODELS, iterations: int = RANSAC_ITERATIONS) -> Alignment:
-    """Match, then find up to ``max_models`` similarity models by sequential RANSAC."""
+          max_models: int = MAX_MODELS, iterations: int = RANSAC_ITERATIONS,
+          refine: int = REFINE_ITERATIONS) -> Alignment:
+    """Match, then find up to ``max_models`` similarity models by sequential RANSAC.
+
+    ``refine``: Levenberg-Marquardt iterations on each model's inliers; 0 when
+    only the inliers (``anchors``) are wanted, since refining changes the model,
+    not which matches RANSAC counted as inliers (half of RANSAC's cost).
+    """
     ia, ib = ratio_matches(desc_a, desc_b)
     src = points_a[ia].astype(np.float32)
     dst = points_b[ib].astype(np.float32)
@@ -103,7 +123,7 @@ def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b
             break
         model, mask = cv2.estimateAffinePartial2D(
             src, dst, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX,
-            maxIters=iterations, confidence=0.99, refineIters=10,
+            maxIters=iterations, confidence=0.99, refineIters=refine,
         )
         if model is None or mask is None:
             break

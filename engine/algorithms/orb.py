@@ -141,7 +141,7 @@ class Orb(Algorithm):
             return 1.0 - flat_distance(fq, fs)
         count = min(RANK_KEYPOINTS, len(fq.points))
         anchors = align(fq.points[:count], fq.descriptors[:count], fs.points, fs.descriptors,
-                        max_models=1, iterations=RANK_ITERATIONS).anchors
+                        max_models=1, iterations=RANK_ITERATIONS, refine=0).anchors
         if not len(anchors):
             return 0.0
         row = np.clip((anchors[:, 1] * RANK_GRID / fq.height).astype(int), 0, RANK_GRID - 1)
