@@ -128,27 +128,39 @@ def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np.nd
     already agree within PIXEL_TOLERANCE vote, so a banner or a cookie bar (large
     dark outliers) cannot bend the fit and hide the page's own text.
     """
-    xa = a[::STEP, ::STEP][valid[::STEP, ::STEP]].astype(np.float32)
-    xw = warped[::STEP, ::STEP][valid[::STEP, ::STEP]].astype(np.float32)
+    sampled = valid[::STEP, ::STEP]
+    xa = a[::STEP, ::STEP][sampled].astype(np.float64)  # whole grey levels: the fit's sums are exact
+    xw = warped[::STEP, ::STEP][sampled].astype(np.float64)
     if len(xa) < 50 or xw.std() < 1.0:
         return warped
     gain, offset = 1.0, 0.0
     if np.mean(np.abs(xa - xw) < PIXEL_TOLERANCE) < 0.5:  # a global colour change: start from plain LS
         gain, offset = _fit(xa, xw)
+    voters = None
     for _ in range(3):
         keep = np.abs(xa - (gain * xw + offset)) < PIXEL_TOLERANCE
+        if voters is not None and np.array_equal(keep, voters):
+            break  # the same voters give the same fit: converged
         if keep.sum() < 50 or xw[keep].std() < 1.0:
             break
         gain, offset = _fit(xa[keep], xw[keep])
+        voters = keep
     if not 0.5 <= gain <= 2.0 or (abs(gain - 1.0) < 0.02 and abs(offset) < 2.0):
         return warped
     return cv2.convertScaleAbs(warped, alpha=gain, beta=offset)
 
 
 def _fit(xa: np.ndarray, xw: np.ndarray) -> tuple[float, float]:
-    """Least-squares xa ~ gain * xw + offset."""
-    gain = float(((xa - xa.mean()) * (xw - xw.mean())).mean() / max(float(xw.var()), 1e-6))
-    return gain, float(xa.mean() - gain * xw.mean())
+    """Least-squares xa ~ gain * xw + offset, from the normal equations' four sums.
+
+    The samples are whole grey levels in float64, so the sums are exact; the
+    callers fit only samples whose ``xw`` varies (std >= 1), so ``spread`` > 0.
+    """
+    n = len(xa)
+    sum_w, sum_a = float(xw.sum()), float(xa.sum())
+    spread = n * float((xw * xw).sum()) - sum_w * sum_w  # not np.dot: BLAS may wake threads
+    gain = (n * float((xw * xa).sum()) - sum_w * sum_a) / spread
+    return gain, (sum_a - gain * sum_w) / n
 
 
 def _compare(a: np.ndarray, a_mean: np.ndarray, warped: np.ndarray, valid: np.ndarray, rows: int, cols: int):
