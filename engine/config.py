@@ -49,7 +49,8 @@ class Settings:
     thumbnail_side: int = 320
     all_orientations: bool = False
     shortlist: int = 50  # candidates scored fully per query
-    verify_budget: int = 4  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
+    verify_budget: int = 3  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
+    # (eval-full: 3 -> 65.6 % auto-accepted, 4 -> 65.7 %, 0 -> 66.5 %; each rejection verified ~5 ms a search)
     algorithms: dict[str, AlgorithmSettings] = field(default_factory=dict)
     distance_merge: str = "weighted_mean"
     decision_merge: str = "pyramidal"
