@@ -185,6 +185,7 @@ def main() -> None:
         decisions: dict[str, dict[str, int]] = {"copy": {}, "unseen": {}}
         pass_p50: list[float] = []
         reference: list[float] = []
+        reference_p50: list[float] = []
         for number in range(args.passes):
             unpack.cache_clear()  # every pass starts with no parsed ORB feature
             pass_cpu = []
@@ -199,6 +200,7 @@ def main() -> None:
                 reference.append(reference_workload())
             cpu += pass_cpu
             pass_p50.append(round(float(np.median(pass_cpu)) * 1000, 1))
+            reference_p50.append(round(float(np.median(reference[-len(queries):])) * 1000, 1))
         steps = [stages(quaid, data) for _, data in queries[:: max(1, len(queries) // 40)]]
         report = {
             "stored": len(stored), "clusters": len(clusters),
@@ -209,6 +211,7 @@ def main() -> None:
             "search_cpu_p50_ms_by_kind": {kind: round(float(np.median(values)) * 1000, 1)
                                           for kind, values in cpu_by_kind.items() if values},
             "reference_workload_cpu_p50_ms": round(float(np.median(reference)) * 1000, 1),
+            "reference_workload_cpu_p50_per_pass_ms": reference_p50,
             "load_average": os.getloadavg()[0],
             "search_copies": {**percentiles(samples["copy"]), "decisions": decisions["copy"]},
             "search_unseen": {**percentiles(samples["unseen"]), "decisions": decisions["unseen"]},
