@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
@@ -34,6 +35,7 @@ from engine.errors import NotAPicture, PictureTooLarge
 
 DEFAULT_MAX_PIXELS = 60_000_000  # pixels; ~ a 9000 x 6700 photo
 DEFAULT_WORKING_SIDE = 1280  # pixels on the long side after normalisation
+GREY_THUMBNAIL_SIDE = 512  # long side of the shared grey thumbnail (ORB's stored one, PDQ's input)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,21 @@ class Picture:
     def grey(self) -> np.ndarray:
         """H x W uint8 luma (ITU-R 601-2, as Pillow's ``L`` mode)."""
         return np.asarray(self.grey_image, dtype=np.uint8)
+
+    @cached_property
+    def grey_thumbnail(self) -> np.ndarray:
+        """The grey picture at most GREY_THUMBNAIL_SIDE px on its long side (area averaging keeps text's ink).
+
+        One resize serves two algorithms: the ORB verifier stores it to compare
+        pixels once aligned, and PDQ hashes it (its Jarosz filter keeps 64x64 anyway).
+        """
+        grey = self.grey
+        height, width = grey.shape
+        scale = min(1.0, GREY_THUMBNAIL_SIDE / max(height, width))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        if size == (width, height):
+            return np.ascontiguousarray(grey)
+        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
     def transformed(self, method: Image.Transpose | None) -> Picture:
         """The same picture mirrored or rotated (for orientation-tolerant matching)."""

@@ -139,6 +139,26 @@ def test_small_pictures_are_not_enlarged() -> None:
     assert (picture.width, picture.height) == (30, 20)
 
 
+def test_grey_thumbnail_is_shared_by_orb_and_pdq() -> None:
+    """One area-averaged grey thumbnail: ORB stores it, PDQ hashes it (a search resizes once)."""
+    import pdqhash
+
+    from engine.algorithms.orb import Orb
+    from engine.algorithms.orb_feature import unpack
+    from engine.algorithms.pdq import PDQ
+
+    rng = np.random.default_rng(3)
+    picture = load_picture(encode(Image.fromarray(rng.integers(0, 256, (800, 1280, 3), np.uint8))))
+    thumbnail = picture.grey_thumbnail
+    assert thumbnail.shape == (320, 512) and thumbnail.dtype == np.uint8
+    assert picture.grey_thumbnail is thumbnail  # computed once per picture
+    assert unpack(Orb().extract(picture)).thumb.shape == thumbnail.shape
+    bits, _quality = pdqhash.compute(np.repeat(thumbnail[:, :, None], 3, axis=2))
+    assert PDQ().extract(picture)[:32] == np.packbits(np.asarray(bits, np.uint8)).tobytes()
+    small = load_picture(encode(quadrants((80, 60))))
+    assert small.grey_thumbnail.shape == (60, 80)  # never enlarged
+
+
 def test_pixel_limit_is_configurable_and_checked_before_decoding() -> None:
     data = encode(Image.new("RGB", (200, 100)))
     assert load_picture(data, max_pixels=20_000).width == 200

@@ -35,7 +35,7 @@ import numpy as np
 from engine.algorithms import aligned_diff
 from engine.algorithms.alignment import align, invert, rescale
 from engine.algorithms.base import Algorithm
-from engine.algorithms.orb_feature import OrbFeature, make_thumbnail, pack, unpack
+from engine.algorithms.orb_feature import OrbFeature, pack, unpack
 from engine.picture import Picture
 
 MAX_KEYPOINTS = 600  # kept per picture (40 bytes each); matching cost grows with the square
@@ -85,7 +85,7 @@ class Orb(Algorithm):
             descriptors = np.empty((0, 32), np.uint8)
         else:
             points = cv2.KeyPoint_convert(keypoints) / factor
-        return pack(grey.shape[1], grey.shape[0], points, descriptors, make_thumbnail(grey))
+        return pack(grey.shape[1], grey.shape[0], points, descriptors, picture.grey_thumbnail)
 
     def distance(self, a: bytes, b: bytes) -> float:
         return self._distance(a, b, None)

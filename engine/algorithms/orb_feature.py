@@ -12,7 +12,7 @@ Layout (little-endian, no pickle)::
              keypoint count n, thumbnail byte length t
     points   n x 2 float32: keypoint x, y in working-size pixels
     desc     n x 32 uint8: ORB (rBRIEF) descriptors, Rublee et al. 2011
-    thumb    t bytes: JPEG (quality 90) of the grey thumbnail (long side THUMB_SIDE)
+    thumb    t bytes: JPEG of the grey thumbnail (``Picture.grey_thumbnail``, long side <= 512)
 
 Size: 40 bytes a keypoint (<= 24 KB for the 600 kept) plus the JPEG
 (typically 10-25 KB for a 512-pixel thumbnail). JPEG rather than PNG: a
@@ -35,7 +35,6 @@ from engine.errors import BadInput
 MAGIC = b"QOR1"
 HEADER = struct.Struct("<4sHHHI")
 DESCRIPTOR_BYTES = 32  # ORB's 256-bit rBRIEF descriptor
-THUMB_SIDE = 512  # pixels on the long side of the stored grey thumbnail
 THUMB_QUALITY = 80  # JPEG quality: ringing stays well inside aligned_diff's tolerance
 
 
@@ -71,16 +70,6 @@ class OrbFeature:
     def thumb_scale(self) -> float:
         """Thumbnail pixels per working-size pixel."""
         return self.thumb.shape[1] / self.width
-
-
-def make_thumbnail(grey: np.ndarray) -> np.ndarray:
-    """Grey thumbnail with long side <= THUMB_SIDE (area averaging, so text keeps its ink)."""
-    height, width = grey.shape
-    scale = min(1.0, THUMB_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if size == (width, height):
-        return np.ascontiguousarray(grey)
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
 
 def pack(width: int, height: int, points: np.ndarray, descriptors: np.ndarray, thumb: np.ndarray) -> bytes:
