@@ -11,7 +11,7 @@ cleared before every search so the second variant does not start warm.
 Each variant gets its own store (embedded Redis in a temporary QUAID_HOME)
 filled with the same screenshots (``bench_search``'s cache: rendered pages of
 Debian documentation sites); queries are modified copies of stored pages (JPEG
-quality 70, 80 %) and full-size PNG screenshots of unseen pages. Settings are
+quality 70, 80 %) and full-size PNG screenshots of unseen pages ("unseen"). Settings are
 given as ``name=value`` pairs, as the ``QUAID_*`` variables take them. The
 process is pinned to one CPU; OpenCV and faiss use one thread.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.bench_index import pin_one_core
-from benchmarks.bench_search import modified_copy, pages, reference_workload, render
+from benchmarks.bench_search import make_queries, p50_ms, pages, reference_workload, render
 from engine.algorithms.orb_feature import unpack
 
 
@@ -64,8 +64,7 @@ def main() -> None:
     from engine.core import Quaid
 
     stored, unseen = shots[: args.stored], shots[args.stored:]
-    queries = [("copy", modified_copy(p.read_bytes())) for p in stored[: args.copies]]
-    queries += [("png", p.read_bytes()) for p in unseen]
+    queries = make_queries(stored, unseen, args.copies)
     with tempfile.TemporaryDirectory() as home_a, tempfile.TemporaryDirectory() as home_b:
         stores = {name: Quaid.open(load_settings(home=home, redis_url=None, **variants[name]))
                   for name, home in (("A", home_a), ("B", home_b))}
@@ -74,7 +73,7 @@ def main() -> None:
                 for path in stored:
                     quaid.add(path.read_bytes(), name=path.name)
                 quaid.search(queries[0][1])  # warm-up
-            cpu = {(name, kind): [] for name in stores for kind in ("copy", "png")}
+            cpu = {(name, kind): [] for name in stores for kind in ("copy", "unseen")}
             ratios: list[float] = []
             reference: list[float] = []
             differing = 0
@@ -97,11 +96,10 @@ def main() -> None:
                 quaid.close()
     report = {
         "A": variants["A"], "B": variants["B"], "queries": len(queries), "rounds": args.rounds,
-        "cpu_p50_ms": {f"{name} {kind}": round(float(np.median(values)) * 1000, 1)
-                       for (name, kind), values in cpu.items() if values},
+        "cpu_p50_ms": {f"{name} {kind}": p50_ms(values) for (name, kind), values in cpu.items() if values},
         "median_ratio_b_over_a": round(float(np.median(ratios)), 3),
         "queries_with_other_decisions": int(differing),
-        "reference_workload_cpu_p50_ms": round(float(np.median(reference)) * 1000, 1),
+        "reference_workload_cpu_p50_ms": p50_ms(reference),
     }
     print(json.dumps(report))
 

@@ -90,6 +90,17 @@ def modified_copy(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def make_queries(stored: list[Path], unseen: list[Path], copies: int) -> list[tuple[str, bytes]]:
+    """``("copy", bytes)``: the first ``copies`` stored pages, modified; ``("unseen", bytes)``: the others."""
+    queries = [("copy", modified_copy(p.read_bytes())) for p in stored[:copies]]
+    return queries + [("unseen", p.read_bytes()) for p in unseen]
+
+
+def p50_ms(seconds: list[float]) -> float:
+    """Median of ``seconds`` in milliseconds, one decimal."""
+    return round(float(np.median(seconds)) * 1000, 1)
+
+
 def stages(quaid, data: bytes) -> dict[str, float]:
     """CPU seconds of each step of one search, replaying what ``Quaid.search`` does."""
     from engine.decision import Decision
@@ -176,11 +187,9 @@ def main() -> None:
         started = time.perf_counter()
         clusters = {quaid.add(p.read_bytes(), name=p.name).cluster for p in stored}
         add_seconds = time.perf_counter() - started
-        queries = [("copy", modified_copy(p.read_bytes())) for p in stored[: args.copies]]
-        queries += [("unseen", p.read_bytes()) for p in unseen]
+        queries = make_queries(stored, unseen, args.copies)
         quaid.search(queries[0][1])  # warm-up (lazy imports, faiss tables)
         samples: dict[str, list[float]] = {"copy": [], "unseen": []}
-        cpu: list[float] = []
         cpu_by_kind: dict[str, list[float]] = {"copy": [], "unseen": []}
         decisions: dict[str, dict[str, int]] = {"copy": {}, "unseen": {}}
         pass_p50: list[float] = []
@@ -198,19 +207,17 @@ def main() -> None:
                     samples[kind].append(time.perf_counter() - started)
                     decisions[kind][result.decision.value] = decisions[kind].get(result.decision.value, 0) + 1
                 reference.append(reference_workload())
-            cpu += pass_cpu
-            pass_p50.append(round(float(np.median(pass_cpu)) * 1000, 1))
-            reference_p50.append(round(float(np.median(reference[-len(queries):])) * 1000, 1))
+            pass_p50.append(p50_ms(pass_cpu))
+            reference_p50.append(p50_ms(reference[-len(queries):]))
         steps = [stages(quaid, data) for _, data in queries[:: max(1, len(queries) // 40)]]
         report = {
             "stored": len(stored), "clusters": len(clusters),
             "add_pictures_per_s": round(len(stored) / add_seconds, 2),
             "search_all": percentiles(samples["copy"] + samples["unseen"]),
-            "search_cpu_of_this_process": percentiles(cpu),
+            "search_cpu_of_this_process": percentiles(cpu_by_kind["copy"] + cpu_by_kind["unseen"]),
             "search_cpu_p50_per_pass_ms": pass_p50,
-            "search_cpu_p50_ms_by_kind": {kind: round(float(np.median(values)) * 1000, 1)
-                                          for kind, values in cpu_by_kind.items() if values},
-            "reference_workload_cpu_p50_ms": round(float(np.median(reference)) * 1000, 1),
+            "search_cpu_p50_ms_by_kind": {kind: p50_ms(v) for kind, v in cpu_by_kind.items() if v},
+            "reference_workload_cpu_p50_ms": p50_ms(reference),
             "reference_workload_cpu_p50_per_pass_ms": reference_p50,
             "load_average": os.getloadavg()[0],
             "search_copies": {**percentiles(samples["copy"]), "decisions": decisions["copy"]},
