@@ -1,11 +1,12 @@
 """The fast code paths compute what the reference formulations compute.
 
 Speed work replaced library or textbook code by cheaper equivalents: pHash's
-SciPy DCT by OpenCV's, Goldberg's float arithmetic on [0, 1] by integer grey
-levels, per-algorithm grey conversions by one cached grey copy. Each test
-runs the reference next to the fast path on drawn pictures (the conformance
-kit's pages and photos, flat and half-flat pictures) and asserts the same
-feature.
+SciPy DCT by OpenCV's, Pillow's Lanczos resize by matrix products, Goldberg's
+float arithmetic on [0, 1] by integer grey levels, per-algorithm grey
+conversions by one cached grey copy. Each test runs the reference next to the
+fast path on drawn pictures (the conformance kit's pages and photos, flat and
+half-flat pictures; noise and stripes for the resize) and asserts the same
+result.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine import resample
+from engine.algorithms.ahash import AHash, AHash256
+from engine.algorithms.dhash import DHash, DHash256
 from engine.algorithms.goldberg import Goldberg
 from engine.algorithms.phash import PHash, PHash256
 from engine.picture import Picture
@@ -44,6 +48,57 @@ def test_phash_equals_imagehash(cls: type[PHash]) -> None:
         reference = imagehash.phash(picture.image, hash_size=cls.hash_size)
         ours = np.unpackbits(np.frombuffer(algorithm.extract(picture), np.uint8)).astype(bool)
         assert np.array_equal(ours, np.asarray(reference.hash).ravel())
+
+
+@pytest.mark.parametrize(("cls", "reference"), [
+    (DHash, imagehash.dhash), (DHash256, imagehash.dhash),
+    (AHash, imagehash.average_hash), (AHash256, imagehash.average_hash),
+])
+def test_dhash_and_ahash_equal_imagehash(cls: type[DHash | AHash], reference) -> None:
+    algorithm = cls()
+    for picture in PICTURES:
+        expected = np.asarray(reference(picture.image, hash_size=cls.hash_size).hash).ravel()
+        ours = np.unpackbits(np.frombuffer(algorithm.extract(picture), np.uint8)).astype(bool)
+        assert np.array_equal(ours, expected)
+
+
+# (height, width) of the source: screenshots, a tall page, a narrow strip, tiny pictures, sizes
+# where the target exceeds the source on one axis (upscaling), and both of Pillow's pass orders
+RESAMPLE_SHAPES = [(800, 1280), (1280, 205), (1280, 720), (600, 799), (1000, 17), (17, 1000),
+                   (31, 33), (9, 8), (3, 7), (1, 1), (32, 32)]
+RESAMPLE_SIZES = [(32, 32), (9, 8), (64, 64), (16, 16), (17, 16), (8, 8), (3, 40), (40, 3)]
+
+
+def test_lanczos_resize_equals_pillow_bit_for_bit() -> None:
+    assert resample.matches_pillow()  # else quaid falls back to Pillow and this tests nothing new
+    rng = np.random.default_rng(3)
+    for shape in RESAMPLE_SHAPES:
+        noise = rng.integers(0, 256, shape, dtype=np.uint8)
+        stripes = np.zeros(shape, np.uint8)
+        stripes[::2] = 255  # overshoot: Lanczos's negative lobes clip at 0 and 255
+        for grey in (noise, stripes, np.full(shape, 255, np.uint8)):
+            ours = resample._resize(grey.astype(np.float64), RESAMPLE_SIZES)  # the fast path itself
+            image = Image.fromarray(grey, "L")
+            for size, result in zip(RESAMPLE_SIZES, ours, strict=True):
+                expected = np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+                assert np.array_equal(result, expected), (shape, size)
+    for picture in PICTURES:
+        assert np.array_equal(picture.lanczos_grey(32, 32),
+                              np.asarray(picture.grey_image.resize((32, 32), Image.Resampling.LANCZOS)))
+
+
+def test_lanczos_resize_falls_back_to_pillow_when_pillow_resizes_otherwise(monkeypatch) -> None:
+    """The self-check catches a Pillow whose pass order differs from the one assumed."""
+    monkeypatch.setattr(resample, "VERTICAL_PASS_FIRST_RULE", not resample.VERTICAL_PASS_FIRST_RULE)
+    resample.matches_pillow.cache_clear()
+    try:
+        assert not resample.matches_pillow()
+        tall = np.random.default_rng(4).integers(0, 256, (1280, 205), dtype=np.uint8)
+        expected = np.asarray(Image.fromarray(tall, "L").resize((32, 32), Image.Resampling.LANCZOS))
+        assert np.array_equal(resample.lanczos_resize(tall, [(32, 32)])[0], expected)
+    finally:
+        monkeypatch.undo()
+        resample.matches_pillow.cache_clear()
 
 
 def _goldberg_reference(grey: np.ndarray) -> np.ndarray:

@@ -8,8 +8,10 @@ calibration, off by default.
 from __future__ import annotations
 
 import imagehash
+import numpy as np
 
-from engine.algorithms._imagehash import ImageHashAlgorithm, fixed
+from engine.algorithms._imagehash import ImageHashAlgorithm
+from engine.picture import Picture
 
 
 class AHash(ImageHashAlgorithm):
@@ -18,7 +20,10 @@ class AHash(ImageHashAlgorithm):
     yes_threshold = 10 / 64
     maybe_threshold = 16 / 64
     enabled_by_default = False
-    _hash = fixed(imagehash.average_hash)
+
+    def _hash(self, picture: Picture) -> imagehash.ImageHash:
+        pixels = picture.lanczos_grey(self.hash_size, self.hash_size)  # ImageHash's average_hash steps
+        return imagehash.ImageHash(pixels > np.mean(pixels))
 
 
 class AHash256(AHash):

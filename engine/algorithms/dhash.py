@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import imagehash
 
-from engine.algorithms._imagehash import ImageHashAlgorithm, fixed
+from engine.algorithms._imagehash import ImageHashAlgorithm
+from engine.picture import Picture
 
 
 class DHash(ImageHashAlgorithm):
@@ -18,7 +19,10 @@ class DHash(ImageHashAlgorithm):
     yes_threshold = 10 / 64
     maybe_threshold = 16 / 64
     prefilter = True
-    _hash = fixed(imagehash.dhash)
+
+    def _hash(self, picture: Picture) -> imagehash.ImageHash:
+        pixels = picture.lanczos_grey(self.hash_size + 1, self.hash_size)  # ImageHash's dhash steps
+        return imagehash.ImageHash(pixels[:, 1:] > pixels[:, :-1])
 
 
 class DHash256(DHash):

@@ -17,9 +17,9 @@ from __future__ import annotations
 import cv2
 import imagehash
 import numpy as np
-from PIL import Image
 
 from engine.algorithms._imagehash import ImageHashAlgorithm
+from engine.picture import Picture
 
 HIGHFREQ = 4  # ImageHash's highfreq_factor: the DCT runs on a (4 x hash_size) square thumbnail
 ZERO = 1e-6  # |coefficient| below this is rounding noise of an exact cancellation
@@ -32,9 +32,9 @@ class PHash(ImageHashAlgorithm):
     maybe_threshold = 16 / 64
     prefilter = True
 
-    def _hash(self, grey: Image.Image) -> imagehash.ImageHash:
+    def _hash(self, picture: Picture) -> imagehash.ImageHash:
         side = self.hash_size * HIGHFREQ
-        pixels = np.asarray(grey.resize((side, side), Image.Resampling.LANCZOS), dtype=np.float64)
+        pixels = picture.lanczos_grey(side, side).astype(np.float64)
         low = dct2(pixels)[: self.hash_size, : self.hash_size]
         return imagehash.ImageHash(low > np.median(low))
 

@@ -1,0 +1,156 @@
+"""Pillow's Lanczos resize of an 8-bit grey picture, bit for bit, as two matrix products.
+
+Why: pHash and dHash are ImageHash's, which resize the whole grey picture
+with Pillow's Lanczos filter (``Image.resize(size, LANCZOS)``). On a
+1280x800 screenshot each resize costs ~4 ms in Pillow's scalar C loop,
+whatever the target size, because the filter's support grows with the
+reduction (~240 source pixels per output pixel to reach 32 columns). The
+same arithmetic as a matrix product runs in BLAS at a fraction of that, and
+both hashes share one horizontal pass.
+
+Exactness: Pillow (``src/libImaging/Resample.c``) resizes 8-bit pictures in
+fixed point. Per axis it computes the Lanczos-3 weights of each output pixel
+in double precision, normalises them to sum 1 and rounds them to integers at
+22 fractional bits; each output is ``clip8((2**21 + sum(pixel * weight)) >> 22)``,
+the horizontal pass first (rounded to 8 bits), then the vertical pass. Here
+the weights are the same integers, computed with the same double-precision
+steps (``math.sin`` is the C library's ``sin``, as in Pillow), and the sums
+run in float64: every product and partial sum is an integer below 2**53, so
+each is exact in any summation order and the shift is an exact floor. The
+pass order follows the installed Pillow's rule (it changed in Pillow 13).
+``tests/test_equivalence.py`` compares the result with Pillow's on drawn
+pages, photos, noise, flat pictures and odd sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import PIL
+from PIL import Image
+
+PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed point for 8-bit pictures
+ONE = float(1 << PRECISION_BITS)
+HALF = float(1 << (PRECISION_BITS - 1))
+SUPPORT = 3.0  # Lanczos-3
+VERTICAL_PASS_FIRST_RULE = int(PIL.__version__.split(".")[0]) >= 13  # see _horizontal_first
+log = logging.getLogger(__name__)
+
+
+def _sinc(x: float) -> float:
+    if x == 0.0:
+        return 1.0
+    x = x * math.pi
+    return math.sin(x) / x
+
+
+def _lanczos(x: float) -> float:
+    if -3.0 <= x < 3.0:
+        return _sinc(x) * _sinc(x / 3)
+    return 0.0
+
+
+@lru_cache(maxsize=64)
+def weights(in_size: int, out_size: int) -> np.ndarray:
+    """Pillow's fixed-point Lanczos weights from ``in_size`` to ``out_size`` pixels, as an
+    ``in_size x out_size`` float64 matrix of integers (column j: output pixel j's weights).
+
+    Cached: screenshots come in a handful of sizes, and the weights cost ~1 ms in Python.
+    """
+    scale = float(in_size) / out_size
+    filterscale = max(scale, 1.0)
+    support = SUPPORT * filterscale
+    inverse = 1.0 / filterscale
+    matrix = np.zeros((in_size, out_size))
+    for xx in range(out_size):
+        center = (xx + 0.5) * scale
+        xmin = max(int(center - support + 0.5), 0)  # int(): truncation toward zero, as C's cast
+        xmax = min(int(center + support + 0.5), in_size) - xmin
+        kernel = [_lanczos((x + xmin - center + 0.5) * inverse) for x in range(xmax)]
+        total = 0.0
+        for w in kernel:  # summed in order, as Pillow does
+            total += w
+        if total != 0.0:
+            kernel = [w / total for w in kernel]
+        matrix[xmin:xmin + xmax, xx] = [int(w * ONE - 0.5) if w < 0 else int(w * ONE + 0.5) for w in kernel]
+    return matrix
+
+
+def _to_8bit(sums: np.ndarray) -> np.ndarray:
+    """Pillow's ``clip8``: the exact fixed-point sum shifted right (a floor) and clamped to 0..255."""
+    return np.clip(np.floor((sums + HALF) / ONE), 0, 255)
+
+
+def _horizontal_first(width: int, height: int, size: tuple[int, int]) -> bool:
+    """Pillow's pass order. Pillow 13 runs the vertical pass first when the height shrinks by more
+    than twice as many pixels as the width (a cheaper second pass); earlier Pillows always ran the
+    horizontal pass first. The order matters: the first pass is rounded to 8 bits."""
+    if not VERTICAL_PASS_FIRST_RULE:
+        return True
+    shrink = height - size[1]
+    return not (shrink > 0 and shrink > (width - size[0]) * 2)
+
+
+def lanczos_resize(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """``Image.fromarray(grey).resize(size, Image.LANCZOS)`` pixels for each ``(width, height)``.
+
+    ``grey``: H x W, 8-bit values (uint8, or float64 to skip a conversion).
+    Returns uint8 arrays. The first passes of all sizes that start with the same
+    axis are one matrix product. If this Pillow resizes differently (checked
+    once per process, :func:`matches_pillow`), Pillow itself resizes.
+    """
+    if not matches_pillow():
+        image = Image.fromarray(np.asarray(grey, dtype=np.uint8), "L")
+        return [np.asarray(image.resize(size, Image.Resampling.LANCZOS)) for size in sizes]
+    return _resize(np.asarray(grey, dtype=np.float64), sizes)
+
+
+def _resize(pixels: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    height, width = pixels.shape
+    horizontal = [_horizontal_first(width, height, size) for size in sizes]
+    across = [w for (w, _), first in zip(sizes, horizontal, strict=True) if first and w != width]
+    down = [h for (_, h), first in zip(sizes, horizontal, strict=True) if not first and h != height]
+    # first passes, stacked: one product per axis
+    across_all = _to_8bit(pixels @ np.hstack([weights(width, w) for w in across])) if across else None
+    down_all = _to_8bit(np.vstack([weights(height, h).T for h in down]) @ pixels) if down else None
+    out, a, d = [], 0, 0
+    for (w, h), first in zip(sizes, horizontal, strict=True):
+        # Pillow skips a pass whose size does not change (no rounding either)
+        if first:
+            if w != width:
+                done, a = across_all[:, a:a + w], a + w
+            else:
+                done = pixels
+            if h != height:
+                done = _to_8bit(weights(height, h).T @ done)
+        else:
+            if h != height:
+                done, d = down_all[d:d + h], d + h
+            else:
+                done = pixels
+            if w != width:
+                done = _to_8bit(done @ weights(width, w))
+        out.append(done.astype(np.uint8))
+    return out
+
+
+@lru_cache(maxsize=1)
+def matches_pillow() -> bool:
+    """Whether this module reproduces the installed Pillow (both pass orders, up- and downscaling).
+
+    A future Pillow could change its resampler again (13.0 changed the pass
+    order); then quaid falls back to Pillow rather than compute other hashes.
+    """
+    rng = np.random.default_rng(7)
+    for shape, size in (((80, 128), (32, 32)), ((80, 128), (9, 8)), ((300, 40), (32, 32)),
+                        ((7, 5), (9, 8)), ((40, 300), (16, 16))):
+        grey = rng.integers(0, 256, shape, dtype=np.uint8)
+        reference = np.asarray(Image.fromarray(grey, "L").resize(size, Image.Resampling.LANCZOS))
+        if not np.array_equal(_resize(grey.astype(np.float64), [size])[0], reference):
+            log.warning("this Pillow resizes differently from engine.resample: using Pillow (slower)")
+            return False
+    return True
