@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "faiss-cpu>=1.8",
+    "threadpoolctl>=3.1",  # one BLAS thread for engine.resample's products (numpy may already be loaded)
 ]
 
 TEST_REQUIRES = [

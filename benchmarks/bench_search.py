@@ -193,21 +193,27 @@ def main() -> None:
         cpu_by_kind: dict[str, list[float]] = {"copy": [], "unseen": []}
         decisions: dict[str, dict[str, int]] = {"copy": {}, "unseen": {}}
         pass_p50: list[float] = []
+        pass_p50_by_kind: dict[str, list[float]] = {"copy": [], "unseen": []}
         reference: list[float] = []
         reference_p50: list[float] = []
         for number in range(args.passes):
             unpack.cache_clear()  # every pass starts with no parsed ORB feature
             pass_cpu = []
+            pass_by_kind: dict[str, list[float]] = {"copy": [], "unseen": []}
             for kind, data in queries:
                 started, cpu_started = time.perf_counter(), time.process_time()
                 result = quaid.search(data)
                 pass_cpu.append(time.process_time() - cpu_started)
                 cpu_by_kind[kind].append(pass_cpu[-1])
+                pass_by_kind[kind].append(pass_cpu[-1])
                 if number == 0:
                     samples[kind].append(time.perf_counter() - started)
                     decisions[kind][result.decision.value] = decisions[kind].get(result.decision.value, 0) + 1
                 reference.append(reference_workload())
             pass_p50.append(p50_ms(pass_cpu))
+            for kind, values in pass_by_kind.items():
+                if values:
+                    pass_p50_by_kind[kind].append(p50_ms(values))
             reference_p50.append(p50_ms(reference[-len(queries):]))
         steps = [stages(quaid, data) for _, data in queries[:: max(1, len(queries) // 40)]]
         report = {
@@ -217,6 +223,7 @@ def main() -> None:
             "search_cpu_of_this_process": percentiles(cpu_by_kind["copy"] + cpu_by_kind["unseen"]),
             "search_cpu_p50_per_pass_ms": pass_p50,
             "search_cpu_p50_ms_by_kind": {kind: p50_ms(v) for kind, v in cpu_by_kind.items() if v},
+            "search_cpu_p50_per_pass_by_kind_ms": {kind: v for kind, v in pass_p50_by_kind.items() if v},
             "reference_workload_cpu_p50_ms": p50_ms(reference),
             "reference_workload_cpu_p50_per_pass_ms": reference_p50,
             "load_average": os.getloadavg()[0],
