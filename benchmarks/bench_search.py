@@ -117,7 +117,7 @@ def stages(quaid, data: bytes) -> dict[str, float]:
     candidates = quaid.mirror.shortlist(codes, quaid.settings.shortlist)
     out["sync_and_shortlist"] = clock() - started
     started = clock()
-    stored = quaid.records.candidates((c.id for c in candidates), eager=quaid._cheap)
+    stored = quaid.records.shortlist_features((c.id for c in candidates), eager=quaid._cheap)
     out["fetch"] = clock() - started
     started = clock()
     verifiers = [a.name for a in quaid.matcher.algorithms if a.name not in quaid._cheap]
@@ -125,9 +125,12 @@ def stages(quaid, data: bytes) -> dict[str, float]:
         query.features(name)
     out["verifier_query_features"] = clock() - started
     started = clock()
-    verdicts = quaid.matcher.compare_shortlist(query, {i: f for i, (_, f) in stored.items()},
-                                              prefetch=quaid.records.prefetch).values()
+    verdicts = quaid.matcher.compare_shortlist(query, stored, prefetch=quaid.records.prefetch)
     out["compare_shortlist"] = clock() - started
+    started = clock()
+    quaid.records.get_many(i for i, v in verdicts.items() if v.decision != Decision.REJECTED)
+    out["fetch_answer_records"] = clock() - started
+    verdicts = verdicts.values()
     out["verified_with_orb"] = sum("orb" in v.algorithms for v in verdicts)
     out["not_rejected"] = sum(v.decision != Decision.REJECTED for v in verdicts)
     return out

@@ -194,23 +194,26 @@ class Quaid:
     def _matches(self, query: Query, include_rejected: bool) -> list[Match]:
         self.mirror.sync()
         candidates = self.mirror.shortlist(self.matcher.query_codes(query), self.settings.shortlist)
-        stored = self.records.candidates((c.id for c in candidates), eager=self._cheap)
+        stored = self.records.shortlist_features((c.id for c in candidates), eager=self._cheap)
         for candidate in candidates:
             if candidate.id not in stored:
                 self.mirror.forget(candidate.id)  # deleted by a process that died before announcing it
         while True:
             try:
-                verdicts = self.matcher.compare_shortlist(query, {i: f for i, (_, f) in stored.items()},
-                                                          prefetch=self.records.prefetch)
+                verdicts = self.matcher.compare_shortlist(query, stored, prefetch=self.records.prefetch)
                 break
             except FeatureGone as gone:  # deleted by another process while we compared it: drop it
                 stored.pop(gone.picture_id)
                 self.mirror.forget(gone.picture_id)
+        wanted = [i for i in stored if include_rejected or verdicts[i].decision != Decision.REJECTED]
+        records = self.records.get_many(wanted)  # only the answer's records travel
         matches = []
-        for ident, (record, _) in stored.items():
-            verdict = verdicts[ident]
-            if include_rejected or verdict.decision != Decision.REJECTED:
-                matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
+        for ident in wanted:
+            if ident not in records:  # deleted by another process meanwhile
+                self.mirror.forget(ident)
+                continue
+            record = records[ident]
+            matches.append(Match(ident, record.name, record.cluster, record.tags, verdicts[ident]))
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
 

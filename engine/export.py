@@ -66,7 +66,7 @@ def _edges(quaid: Quaid, query, ident: str, features: dict[str, bytes], seen: se
             seen.add(pair)
             neighbours.append(candidate.id)
     out = []
-    for other, (_, stored) in quaid.records.candidates(neighbours).items():
+    for other, stored in quaid.records.features_many(neighbours).items():
         comparable = {k: v for k, v in stored.items() if k in features}
         verdict = quaid.matcher.compare(query, comparable)
         if verdict.decision != Decision.REJECTED:

@@ -46,17 +46,21 @@ def test_record_round_trip_keeps_binary_features_and_refuses_a_second_put(redis)
     assert all_keys(redis) == []  # nothing of the picture is left
 
 
-def test_candidates_fetch_costly_features_only_when_asked(redis):
+def test_shortlist_features_fetch_costly_features_only_when_asked(redis):
     store = RecordStore(redis)
     ident = "cd" * 32
     store.put(PictureRecord(id=ident, name="x"), {"cheap": b"\x01", "costly": b"\x02" * 1000}, {})
-    record, features = store.candidates([ident, "ef" * 32], eager=["cheap"])[ident]
-    assert record.name == "x" and set(features) == {"cheap", "costly"} and "costly" in features
+    fetched = store.shortlist_features([ident, "ef" * 32], eager=["cheap"])
+    assert list(fetched) == [ident]  # the absent id is left out
+    features = fetched[ident]
+    assert set(features) == {"cheap", "costly"} and "costly" in features
     assert features._loaded == {"cheap": b"\x01"}  # the costly one has not travelled
     assert features["costly"] == b"\x02" * 1000
     with pytest.raises(KeyError):
         features["absent"]
-    assert sorted(store.candidates([ident], eager=[])[ident][1]) == ["cheap", "costly"]
+    assert sorted(store.shortlist_features([ident], eager=[])[ident]) == ["cheap", "costly"]
+    record, everything = store.candidates([ident, "ef" * 32])[ident]  # the export's full fetch
+    assert record.name == "x" and everything == {"cheap": b"\x01", "costly": b"\x02" * 1000}
 
 
 def test_prefetch_loads_a_whole_shortlist_in_one_round_trip(redis, monkeypatch):
@@ -65,7 +69,7 @@ def test_prefetch_loads_a_whole_shortlist_in_one_round_trip(redis, monkeypatch):
     for n, ident in enumerate(idents):
         costly = {"costly": bytes([n]) * 1000} if n != 3 else {}  # one stored before the verifier existed
         store.put(PictureRecord(id=ident, name=str(n)), {"cheap": b"\x01", **costly}, {})
-    shortlist = [features for _, features in store.candidates(idents, eager=["cheap"]).values()]
+    shortlist = list(store.shortlist_features(idents, eager=["cheap"]).values())
     store.prefetch(shortlist, ["costly", "absent"])
     monkeypatch.setattr(store, "feature", lambda *a: pytest.fail("a feature was fetched one by one"))
     for n, features in enumerate(shortlist):

@@ -162,37 +162,43 @@ class RecordStore:
         return {i: {k.decode(): v for k, v in raw.items()}
                 for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
 
-    def candidates(self, ids: Iterable[str], eager: Iterable[str] | None = None,
-                   ) -> dict[str, tuple[PictureRecord, Mapping[str, bytes]]]:
-        """Record and features of each id that exists, in the order given (one pipeline).
-
-        With ``eager`` (names of the cheap algorithms) only those features travel now; the
-        others (ORB's keypoints: ~37 KB a picture) are fetched on first access, so that a
-        candidate the cheap algorithms settle never costs their transfer.
-        """
+    def candidates(self, ids: Iterable[str]) -> dict[str, tuple[PictureRecord, dict[str, bytes]]]:
+        """Record and features of each id that exists, in the order given (one pipeline)."""
         ids = list(ids)
-        eager = list(eager) if eager is not None else None
         pipe = self.redis.pipeline(transaction=False)
         for picture_id in ids:
             pipe.hgetall(keys.picture(picture_id))
-            if eager is None:
-                pipe.hgetall(keys.features(picture_id))
-            else:
-                pipe.hkeys(keys.features(picture_id))
-                if eager:  # nothing queued otherwise (ECHO has no key: a cluster pipeline refuses it)
-                    pipe.hmget(keys.features(picture_id), eager)
+            pipe.hgetall(keys.features(picture_id))
         replies = iter(pipe.execute())
-        out: dict[str, tuple[PictureRecord, Mapping[str, bytes]]] = {}
+        out: dict[str, tuple[PictureRecord, dict[str, bytes]]] = {}
         for picture_id in ids:
-            record = next(replies)
-            if eager is None:
-                features: Mapping[str, bytes] = {k.decode(): v for k, v in next(replies).items()}
-            else:
-                names, values = next(replies), next(replies) if eager else []
-                loaded = {n: v for n, v in zip(eager, values or [], strict=False) if v is not None}
-                features = LazyFeatures(self, picture_id, loaded, [n.decode() for n in names])
+            record, features = next(replies), next(replies)
             if record:
-                out[picture_id] = (PictureRecord.from_hash(picture_id, record), features)
+                out[picture_id] = (PictureRecord.from_hash(picture_id, record),
+                                   {k.decode(): v for k, v in features.items()})
+        return out
+
+    def shortlist_features(self, ids: Iterable[str], eager: Iterable[str]) -> dict[str, LazyFeatures]:
+        """A shortlist's features, in the order given (one pipeline): the ``eager`` ones (the cheap
+        algorithms') now, the others (ORB's keypoints: ~37 KB a picture) on first access or
+        :meth:`prefetch`, so that a candidate the cheap algorithms settle never costs their transfer.
+
+        Ids without features are gone (a picture's keys are written and deleted together).
+        Records are not fetched: a search needs them only for the matches it returns.
+        """
+        ids, eager = list(ids), list(eager)
+        pipe = self.redis.pipeline(transaction=False)
+        for picture_id in ids:
+            pipe.hkeys(keys.features(picture_id))
+            if eager:  # nothing queued otherwise (ECHO has no key: a cluster pipeline refuses it)
+                pipe.hmget(keys.features(picture_id), eager)
+        replies = iter(pipe.execute())
+        out: dict[str, LazyFeatures] = {}
+        for picture_id in ids:
+            names, values = next(replies), next(replies) if eager else []
+            if names:
+                loaded = {n: v for n, v in zip(eager, values, strict=False) if v is not None}
+                out[picture_id] = LazyFeatures(self, picture_id, loaded, [n.decode() for n in names])
         return out
 
     def prefetch(self, features: Sequence[Mapping[str, bytes]], names: Sequence[str]) -> None:
