@@ -9,6 +9,7 @@ from setuptools import find_packages, setup
 
 INSTALL_REQUIRES = [
     "pillow>=10.0",
+    "pyspng>=0.1.2",  # libspng: plain 8-bit PNGs (screenshots) decode in half Pillow's time
     "numpy>=1.26",
     "imagehash>=4.3",
     "pdqhash>=0.2.5",

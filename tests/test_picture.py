@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -211,3 +212,81 @@ def test_transformed_keeps_identity() -> None:
     assert mirrored.sha256 == picture.sha256
     assert close(mirrored.rgb[10, 10], (0, 255, 0), 0)
     assert picture.transformed(None) is picture
+
+
+def _png_variants() -> dict[str, bytes]:
+    """Plain 8-bit PNGs written in different ways (zlib levels, filters, encoders, alpha, tRNS)."""
+    rng = np.random.default_rng(5)
+    page = np.full((900, 1400, 3), 250, np.uint8)  # larger than the working size: resized after decoding
+    page[100:140, 80:900] = 30
+    page[300:800, 80:1300] = rng.integers(0, 256, (500, 1220, 3))
+    rgba = np.dstack([page[:300, :400], rng.integers(0, 256, (300, 400), dtype=np.uint8)])
+    ok, by_opencv = cv2.imencode(".png", page[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert ok
+    return {
+        "rgb": encode(Image.fromarray(page)),
+        "rgb-level0": encode(Image.fromarray(page), compress_level=0),
+        "rgb-optimized": encode(quadrants((333, 211)), optimize=True),
+        "rgb-trns": encode(Image.fromarray(page[:200, :300]), transparency=(250, 250, 250)),
+        "rgba": encode(Image.fromarray(rgba, "RGBA")),
+        "rgb-opencv": by_opencv.tobytes(),
+    }
+
+
+def test_plain_pngs_decoded_by_libspng_equal_pillows_pixels(monkeypatch) -> None:
+    import engine.picture as module
+
+    variants = _png_variants()
+    calls = []
+    real_load = module.pyspng.load
+    monkeypatch.setattr(module.pyspng, "load", lambda *a, **k: calls.append(1) or real_load(*a, **k))
+    fast = {name: load_picture(data) for name, data in variants.items()}
+    assert len(calls) == len(variants)  # libspng decoded every one of them
+    monkeypatch.setattr(module, "pyspng", None)
+    for name, data in variants.items():
+        slow = load_picture(data)  # Pillow only
+        assert np.array_equal(fast[name].rgb, slow.rgb), name
+        assert (fast[name].original_width, fast[name].format) == (slow.original_width, "PNG")
+
+
+def test_pngs_that_need_pillow_are_left_to_pillow(monkeypatch) -> None:
+    """Orientation, palettes, 16 bits, animation, interlacing: Pillow decodes, as before."""
+    import engine.picture as module
+
+    monkeypatch.setattr(module.pyspng, "load", lambda *a, **k: pytest.fail("libspng decoded it"))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = load_picture(encode(quadrants().transpose(Image.Transpose.ROTATE_90), exif=exif.tobytes()))
+    assert (turned.width, turned.height) == quadrants().size  # the orientation was applied
+    assert close(turned.rgb[10, 10], (255, 0, 0))
+    load_picture(encode(quadrants().convert("P")))
+    load_picture(encode(Image.fromarray(np.full((20, 30), 4000, np.uint16))))
+    load_picture(encode(quadrants(), save_all=True, append_images=[quadrants().rotate(90)]))  # APNG
+
+
+def test_pngs_with_wrong_checksums_get_pillows_answer(monkeypatch) -> None:
+    """pyspng ignores checksums: such files go to Pillow, so quaid answers as it did before libspng.
+
+    (Pillow streams IDAT without checking its checksum, and refuses other damaged chunks.)
+    """
+    import engine.picture as module
+
+    def damaged(kind: bytes) -> bytes:
+        data = bytearray(encode(quadrants()))
+        at = data.index(kind)
+        (length,) = struct.unpack_from(">I", data, at - 4)
+        data[at + 4 + length] ^= 0xFF  # a checksum byte only: the pixels would still decode
+        return bytes(data)
+
+    def outcome(data: bytes):
+        try:
+            return load_picture(data).rgb.tobytes()
+        except NotAPicture:
+            return "refused"
+
+    cases = [damaged(b"IDAT"), damaged(b"IHDR")]
+    monkeypatch.setattr(module.pyspng, "load", lambda *a, **k: pytest.fail("libspng decoded it"))
+    with_libspng = [outcome(data) for data in cases]
+    monkeypatch.setattr(module, "pyspng", None)
+    assert with_libspng == [outcome(data) for data in cases]
+    assert with_libspng[1] == "refused"
