@@ -17,7 +17,10 @@ clock and as the CPU time of this process (which a busy machine does not inflate
 Redis's own time is not in it), with the decisions obtained. The queries are searched
 ``--passes`` times; the CPU p50 of each pass is reported with the CPU time of a fixed
 reference workload measured after every search, because on a shared VM the same code
-runs up to 1.5x slower for minutes at a time. The process is pinned
+runs up to 1.5x slower for minutes at a time. Each search's CPU time divided by the
+reference's right after it is that search's cost in "reference units", which the host's
+speed cancels out of; its median per query kind, times the run's quietest reference time
+(10th percentile), is reported as the quiet-core estimate. The process is pinned
 to one CPU; OpenCV and faiss use one thread. The index part at 1M pictures is measured by ``bench_index.py``.
 
 Usage: ``python -m benchmarks.bench_search [--stored 150] [--unseen 50] [--copies 100] [--passes 3]``
@@ -199,6 +202,7 @@ def main() -> None:
         pass_p50_by_kind: dict[str, list[float]] = {"copy": [], "unseen": []}
         reference: list[float] = []
         reference_p50: list[float] = []
+        ratio_by_kind: dict[str, list[float]] = {"copy": [], "unseen": []}  # search / reference, same moment
         for number in range(args.passes):
             unpack.cache_clear()  # every pass starts with no parsed ORB feature
             pass_cpu = []
@@ -213,6 +217,7 @@ def main() -> None:
                     samples[kind].append(time.perf_counter() - started)
                     decisions[kind][result.decision.value] = decisions[kind].get(result.decision.value, 0) + 1
                 reference.append(reference_workload())
+                ratio_by_kind[kind].append(pass_cpu[-1] / reference[-1])
             pass_p50.append(p50_ms(pass_cpu))
             for kind, values in pass_by_kind.items():
                 if values:
@@ -229,6 +234,12 @@ def main() -> None:
             "search_cpu_p50_per_pass_by_kind_ms": {kind: v for kind, v in pass_p50_by_kind.items() if v},
             "reference_workload_cpu_p50_ms": p50_ms(reference),
             "reference_workload_cpu_p50_per_pass_ms": reference_p50,
+            "reference_workload_cpu_p10_ms": round(float(np.percentile(reference, 10)) * 1000, 1),
+            "search_to_reference_ratio_p50_by_kind": {
+                kind: round(float(np.median(v)), 2) for kind, v in ratio_by_kind.items() if v},
+            "quiet_core_estimate_p50_ms_by_kind": {  # the ratio at the run's quietest reference (p10)
+                kind: round(float(np.median(v) * np.percentile(reference, 10)) * 1000, 1)
+                for kind, v in ratio_by_kind.items() if v},
             "load_average": os.getloadavg()[0],
             "search_copies": {**percentiles(samples["copy"]), "decisions": decisions["copy"]},
             "search_unseen": {**percentiles(samples["unseen"]), "decisions": decisions["unseen"]},
