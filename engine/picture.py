@@ -89,7 +89,7 @@ class Picture:
     def lanczos_grey(self, width: int, height: int) -> np.ndarray:
         """``grey_image.resize((width, height), LANCZOS)`` as uint8, bit for bit, in a fraction of
         Pillow's time (:mod:`engine.resample`); the grey picture's float copy is shared by all sizes."""
-        return lanczos_resize(self._grey_float, [(width, height)])[0]
+        return lanczos_resize(self._grey_float, (width, height))
 
     @cached_property
     def grey_thumbnail(self) -> np.ndarray:

@@ -5,8 +5,7 @@ with Pillow's Lanczos filter (``Image.resize(size, LANCZOS)``). On a
 1280x800 screenshot each resize costs ~4 ms in Pillow's scalar C loop,
 whatever the target size, because the filter's support grows with the
 reduction (~240 source pixels per output pixel to reach 32 columns). The
-same arithmetic as a matrix product runs in BLAS at a fraction of that, and
-both hashes share one horizontal pass.
+same arithmetic as two matrix products runs in BLAS at a fraction of that.
 
 Exactness: Pillow (``src/libImaging/Resample.c``) resizes 8-bit pictures in
 fixed point. Per axis it computes the Lanczos-3 weights of each output pixel
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -96,61 +94,44 @@ def _horizontal_first(width: int, height: int, size: tuple[int, int]) -> bool:
     return not (shrink > 0 and shrink > (width - size[0]) * 2)
 
 
-def lanczos_resize(grey: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
-    """``Image.fromarray(grey).resize(size, Image.LANCZOS)`` pixels for each ``(width, height)``.
+def lanczos_resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``Image.fromarray(grey).resize(size, Image.LANCZOS)`` pixels, ``size`` = (width, height).
 
     ``grey``: H x W, 8-bit values (uint8, or float64 to skip a conversion).
-    Returns uint8 arrays. The first passes of all sizes that start with the same
-    axis are one matrix product. If this Pillow resizes differently (checked
-    once per process, :func:`matches_pillow`), Pillow itself resizes.
+    Returns uint8. If this Pillow resizes differently (checked once per
+    process, :func:`matches_pillow`), Pillow itself resizes.
     """
     if not matches_pillow():
         image = Image.fromarray(np.asarray(grey, dtype=np.uint8), "L")
-        return [np.asarray(image.resize(size, Image.Resampling.LANCZOS)) for size in sizes]
-    with _blas().limit(limits=1, user_api="blas"):
-        return _resize(np.asarray(grey, dtype=np.float64), sizes)
+        return np.asarray(image.resize(size, Image.Resampling.LANCZOS))
+    _one_blas_thread()
+    return _resize(np.asarray(grey, dtype=np.float64), size)
 
 
 @lru_cache(maxsize=1)
-def _blas() -> ThreadpoolController:
-    """The process's BLAS libraries (found once: ~15 us per limit afterwards, ~250 us to look them up).
+def _one_blas_thread() -> None:
+    """Hold the process's BLAS libraries to one thread, once and for good (not per product: the
+    limit is process-wide, so per-call limits in concurrent request threads would undo each other).
 
-    Why one thread: the products are ~2 ms; OpenBLAS's pool costs more than it
-    saves there, and where the process is held to one CPU (a pinned worker, a
+    Why: the products are ~2 ms; OpenBLAS's pool costs more than it saves
+    there, and where the process is held to one CPU (a pinned worker, a
     container's CPU quota) its second thread spins against the first: a
     search measured 95 -> 175 ms on one pinned core. The service runs
-    requests in parallel instead.
+    requests in parallel instead. A program that imports ``engine`` as a
+    library gets the same setting once it computes a hash.
     """
-    return ThreadpoolController()
+    ThreadpoolController().limit(limits=1, user_api="blas")  # never restored: see above
 
 
-def _resize(pixels: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = pixels.shape
-    horizontal = [_horizontal_first(width, height, size) for size in sizes]
-    across = [w for (w, _), first in zip(sizes, horizontal, strict=True) if first and w != width]
-    down = [h for (_, h), first in zip(sizes, horizontal, strict=True) if not first and h != height]
-    # first passes, stacked: one product per axis
-    across_all = _to_8bit(pixels @ np.hstack([weights(width, w) for w in across])) if across else None
-    down_all = _to_8bit(np.vstack([weights(height, h).T for h in down]) @ pixels) if down else None
-    out, a, d = [], 0, 0
-    for (w, h), first in zip(sizes, horizontal, strict=True):
-        # Pillow skips a pass whose size does not change (no rounding either)
-        if first:
-            if w != width:
-                done, a = across_all[:, a:a + w], a + w
-            else:
-                done = pixels
-            if h != height:
-                done = _to_8bit(weights(height, h).T @ done)
-        else:
-            if h != height:
-                done, d = down_all[d:d + h], d + h
-            else:
-                done = pixels
-            if w != width:
-                done = _to_8bit(done @ weights(width, w))
-        out.append(done.astype(np.uint8))
-    return out
+    across = (lambda p: _to_8bit(p @ weights(width, size[0]))) if size[0] != width else None
+    down = (lambda p: _to_8bit(weights(height, size[1]).T @ p)) if size[1] != height else None
+    # Pillow skips a pass whose size does not change (no rounding either)
+    for one_pass in (across, down) if _horizontal_first(width, height, size) else (down, across):
+        if one_pass is not None:
+            pixels = one_pass(pixels)
+    return pixels.astype(np.uint8)
 
 
 @lru_cache(maxsize=1)
@@ -165,7 +146,7 @@ def matches_pillow() -> bool:
                         ((7, 5), (9, 8)), ((40, 300), (16, 16))):
         grey = rng.integers(0, 256, shape, dtype=np.uint8)
         reference = np.asarray(Image.fromarray(grey, "L").resize(size, Image.Resampling.LANCZOS))
-        if not np.array_equal(_resize(grey.astype(np.float64), [size])[0], reference):
+        if not np.array_equal(_resize(grey.astype(np.float64), size), reference):
             log.warning("this Pillow resizes differently from engine.resample: using Pillow (slower)")
             return False
     return True
