@@ -42,6 +42,7 @@ from engine.decision import Decision, Verdict
 from engine.errors import BadInput, NotFound, PictureTooLarge, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.matching import Matcher, Query
+from engine.memory import keep_freed_memory
 from engine.picture import Picture, load_picture
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
@@ -126,6 +127,7 @@ class Quaid:
     def open(cls, settings: Settings | None = None, matcher: Matcher | None = None) -> Quaid:
         """Connect to ``settings.redis_url``, or start/reuse the embedded Redis in ``settings.home``."""
         settings = settings if settings is not None else load_settings()
+        keep_freed_memory()  # a search reuses its buffers instead of faulting them in (engine.memory)
         connection = connect(settings.redis_url, settings.home)
         try:
             return cls(connection.client, settings, matcher, connection)
