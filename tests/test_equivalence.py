@@ -155,9 +155,31 @@ def test_transformed_picture_reuses_grey_exactly() -> None:
 
 
 def test_resizing_holds_blas_to_one_thread() -> None:
-    """OpenBLAS's idle threads spin against the products on a one-CPU worker (search 95 -> 175 ms)."""
-    from threadpoolctl import ThreadpoolController
+    """OpenBLAS's idle threads spin against the products on a one-CPU worker (search 95 -> 175 ms).
 
-    resample.lanczos_resize(np.zeros((80, 128), np.uint8), (32, 32))
-    blas = ThreadpoolController().select(user_api="blas").info()
-    assert blas and all(library["num_threads"] == 1 for library in blas)
+    In a fresh process: libraries loaded later (SciPy's own OpenBLAS copy) are
+    not the one numpy's products use, and other tests load them.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import json, numpy as np\n"
+        "from threadpoolctl import ThreadpoolController\n"
+        "from engine import resample\n"
+        "before = [i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()]\n"
+        "resample.lanczos_resize(np.zeros((80, 128), np.uint8), (32, 32))\n"
+        "after = [i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()]\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env["OPENBLAS_NUM_THREADS"] = "2"  # as on a 2-core machine, whatever this one has
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env={**env, "PYTHONPATH": str(root)}, cwd=root, timeout=120)
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before and all(n == 2 for n in before)
+    assert after and all(n == 1 for n in after)
