@@ -44,8 +44,10 @@ def export_graph(quaid: Quaid) -> dict:
     representatives = {info.representative for info in quaid.mirror.clusters.all()}
     nodes, edges, seen = [], [], set()
     for start in range(0, len(ids), _BATCH):
-        batch = quaid.records.candidates(ids[start: start + _BATCH])
-        for ident, (record, features) in batch.items():
+        batch = ids[start: start + _BATCH]
+        records, stored = quaid.records.get_many(batch), quaid.records.features_many(batch)
+        for ident, record in records.items():
+            features = stored.get(ident, {})
             nodes.append({"id": ident, "name": record.name, "cluster": record.cluster,
                           "representative": ident in representatives, "tags": list(record.tags)})
             edges.extend(_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen))

@@ -14,10 +14,10 @@ refused before it costs memory. Steps, in order:
 
 Speed: plain 8-bit RGB(A) PNGs, the usual screenshot, are decoded by libspng
 (``pyspng``: ~2x Pillow's speed, the same pixels; see :func:`_plain_png`);
-everything else by Pillow. A picture is decoded once and each shared derivative (the RGB and
-grey arrays, the grey copy) is computed once per picture and cached on it,
-whatever number of algorithms use it; ``benchmarks/
-bench_extract.py`` measures decode and each algorithm separately.
+everything else by Pillow. A picture is decoded once and each shared
+derivative (the RGB and grey arrays, the grey copy) is computed once per
+picture and cached on it, whatever number of algorithms use it;
+``benchmarks/bench_extract.py`` measures decode and each algorithm separately.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # chunks after which Pillow does more than decode pixels: animation (frames, a frame's area), orientation
 PNG_PILLOW_CHUNKS = {b"acTL", b"fcTL", b"fdAT", b"eXIf"}
 PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt"}
-PNG_PILLOW_KEYWORDS = {b"exif", b"Raw profile type exif", b"XML:com.adobe.xmp"}  # text holding orientation
+# keywords of the text chunks from which Pillow reads an orientation (EXIF, XMP)
+PNG_ORIENTATION_KEYWORDS = {b"exif", b"Raw profile type exif", b"XML:com.adobe.xmp"}
 
 
 def _plain_png(data: bytes, header: Image.Image) -> Image.Image | None:
@@ -225,8 +226,10 @@ def _plain_png(data: bytes, header: Image.Image) -> Image.Image | None:
             image_data = True
         elif image_data or kind in PNG_PILLOW_CHUNKS:
             return None
-        elif kind in PNG_TEXT_CHUNKS and bytes(view[pos + 8:end - 4]).split(b"\0")[0] in PNG_PILLOW_KEYWORDS:
-            return None
+        elif kind in PNG_TEXT_CHUNKS:
+            keyword = bytes(view[pos + 8:end - 4]).partition(b"\0")[0]
+            if keyword in PNG_ORIENTATION_KEYWORDS:
+                return None
         pos = end
     try:
         pixels = pyspng.load(data, format=header.mode)

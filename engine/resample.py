@@ -125,12 +125,14 @@ def _one_blas_thread() -> None:
 
 def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = pixels.shape
-    across = (lambda p: _to_8bit(p @ weights(width, size[0]))) if size[0] != width else None
-    down = (lambda p: _to_8bit(weights(height, size[1]).T @ p)) if size[1] != height else None
+    horizontal_first = _horizontal_first(width, height, size)
     # Pillow skips a pass whose size does not change (no rounding either)
-    for one_pass in (across, down) if _horizontal_first(width, height, size) else (down, across):
-        if one_pass is not None:
-            pixels = one_pass(pixels)
+    if horizontal_first and size[0] != width:
+        pixels = _to_8bit(pixels @ weights(width, size[0]))
+    if size[1] != height:
+        pixels = _to_8bit(weights(height, size[1]).T @ pixels)
+    if not horizontal_first and size[0] != width:
+        pixels = _to_8bit(pixels @ weights(width, size[0]))
     return pixels.astype(np.uint8)
 
 

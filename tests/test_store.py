@@ -59,8 +59,8 @@ def test_shortlist_features_fetch_costly_features_only_when_asked(redis):
     with pytest.raises(KeyError):
         features["absent"]
     assert sorted(store.shortlist_features([ident], eager=[])[ident]) == ["cheap", "costly"]
-    record, everything = store.candidates([ident, "ef" * 32])[ident]  # the export's full fetch
-    assert record.name == "x" and everything == {"cheap": b"\x01", "costly": b"\x02" * 1000}
+    everything = store.features_many([ident, "ef" * 32])  # the export's full fetch
+    assert everything == {ident: {"cheap": b"\x01", "costly": b"\x02" * 1000}}
 
 
 def test_prefetch_loads_a_whole_shortlist_in_one_round_trip(redis, monkeypatch):

@@ -162,22 +162,6 @@ class RecordStore:
         return {i: {k.decode(): v for k, v in raw.items()}
                 for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
 
-    def candidates(self, ids: Iterable[str]) -> dict[str, tuple[PictureRecord, dict[str, bytes]]]:
-        """Record and features of each id that exists, in the order given (one pipeline)."""
-        ids = list(ids)
-        pipe = self.redis.pipeline(transaction=False)
-        for picture_id in ids:
-            pipe.hgetall(keys.picture(picture_id))
-            pipe.hgetall(keys.features(picture_id))
-        replies = iter(pipe.execute())
-        out: dict[str, tuple[PictureRecord, dict[str, bytes]]] = {}
-        for picture_id in ids:
-            record, features = next(replies), next(replies)
-            if record:
-                out[picture_id] = (PictureRecord.from_hash(picture_id, record),
-                                   {k.decode(): v for k, v in features.items()})
-        return out
-
     def shortlist_features(self, ids: Iterable[str], eager: Iterable[str]) -> dict[str, LazyFeatures]:
         """A shortlist's features, in the order given (one pipeline): the ``eager`` ones (the cheap
         algorithms') now, the others (ORB's keypoints: ~37 KB a picture) on first access or
