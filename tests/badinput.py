@@ -43,16 +43,23 @@ def sample_picture(seed: int = 0, size: tuple[int, int] = (320, 240)) -> Image.I
     return Image.fromarray(array, "RGB")
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_file(*chunks: bytes) -> bytes:
+    """The PNG signature, ``chunks`` (IHDR first) and IEND."""
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks) + png_chunk(b"IEND", b"")
+
+
 def decompression_bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
     """A tiny PNG whose header declares ``width`` x ``height`` pixels (one deflated row pattern)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     compressor = zlib.compressobj(9)
     body = compressor.compress(row * 64) + compressor.flush()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return png_file(png_chunk(b"IHDR", header), png_chunk(b"IDAT", body))
 
 
 def many_frames_gif(frames: int = 3000) -> bytes:

@@ -7,12 +7,14 @@ is given), waits for its "serving on" line, and exposes its URL and log.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -109,3 +111,17 @@ def run_quaid(home: Path, *args: str, env: dict[str, str] | None = None,
     full_env.update({"QUAID_HOME": str(home)}, **(env or {}))
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_python_json(script: str, *args: str, drop: Callable[[str], bool] = lambda name: False,
+                    env: dict[str, str] | None = None, timeout: float = 300.0) -> object:
+    """Run ``script`` in a fresh interpreter (the repository importable; environment variables for
+    which ``drop`` is true removed, ``env`` added) and parse the JSON of its last output line.
+
+    For process-wide state a test must see from the start: allocator settings, thread pools.
+    """
+    full_env = {k: v for k, v in os.environ.items() if not drop(k)}
+    full_env.update({"PYTHONPATH": str(ROOT)}, **(env or {}))
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                         env=full_env, cwd=ROOT, timeout=timeout, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])

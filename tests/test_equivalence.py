@@ -22,6 +22,7 @@ from engine.algorithms.dhash import DHash, DHash256
 from engine.algorithms.goldberg import Goldberg
 from engine.algorithms.phash import PHash, PHash256
 from engine.picture import Picture
+from tests.serverproc import run_python_json
 from tests.test_algorithms import SOURCES, as_picture, modifications
 
 
@@ -160,12 +161,6 @@ def test_resizing_holds_blas_to_one_thread() -> None:
     In a fresh process: libraries loaded later (SciPy's own OpenBLAS copy) are
     not the one numpy's products use, and other tests load them.
     """
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     script = (
         "import json, numpy as np\n"
         "from threadpoolctl import ThreadpoolController\n"
@@ -175,11 +170,7 @@ def test_resizing_holds_blas_to_one_thread() -> None:
         "after = [i['num_threads'] for i in ThreadpoolController().select(user_api='blas').info()]\n"
         "print(json.dumps([before, after]))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    env["OPENBLAS_NUM_THREADS"] = "2"  # as on a 2-core machine, whatever this one has
-    root = Path(__file__).resolve().parent.parent
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                         env={**env, "PYTHONPATH": str(root)}, cwd=root, timeout=120)
-    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    before, after = run_python_json(script, drop=lambda name: name.endswith("_NUM_THREADS"),
+                                    env={"OPENBLAS_NUM_THREADS": "2"})  # as on a 2-core machine
     assert before and all(n == 2 for n in before)
     assert after and all(n == 1 for n in after)

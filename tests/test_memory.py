@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.serverproc import run_python_json
 
 # A search's query side (decode, prefilter codes, ORB feature) on four 1280x800 text-like pages,
 # then the same again twice; the minor page faults of the repeats are reported (the first round
@@ -46,11 +40,7 @@ print(json.dumps({"tuned": tuned, "faults": resource.getrusage(resource.RUSAGE_S
 
 
 def _faults(mode: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC_TUNABLES"))}
-    env["PYTHONPATH"] = str(ROOT)
-    out = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, env=env,
-                         cwd=ROOT, timeout=300, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_python_json(SCRIPT, mode, drop=lambda name: name.startswith(("MALLOC_", "GLIBC_TUNABLES")))
 
 
 def test_fixed_malloc_thresholds_stop_page_faults_on_repeated_extraction() -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from engine.errors import NotAPicture, PictureTooLarge
 from engine.picture import load_picture
-from tests.badinput import bad_inputs
+from tests.badinput import bad_inputs, png_chunk, png_file
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
@@ -168,12 +168,8 @@ def test_pixel_limit_is_configurable_and_checked_before_decoding() -> None:
 
 
 def test_bomb_declared_in_a_tiny_file() -> None:
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + payload))
-        return struct.pack(">I", len(payload)) + kind + payload + crc
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(
-        b"IEND", b"")
+    png = png_file(png_chunk(b"IHDR", header), png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)))
     assert len(png) < 1000
     with pytest.raises(PictureTooLarge):
         load_picture(png)
@@ -264,14 +260,14 @@ def test_pngs_that_need_pillow_are_left_to_pillow(monkeypatch) -> None:
     load_picture(encode(quadrants(), save_all=True, append_images=[quadrants().rotate(90)]))  # APNG
     # orientation in a text chunk keyed "exif" (Pillow reads it as EXIF)
     rotated = _raw_png(quadrants().transpose(Image.Transpose.ROTATE_90),
-                       before=_png_chunk(b"tEXt", b"exif\0" + exif.tobytes()))
+                       before=png_chunk(b"tEXt", b"exif\0" + exif.tobytes()))
     turned_back = load_picture(rotated)
     assert (turned_back.width, turned_back.height) == quadrants().size
     # a chunk after the image data: Pillow parses it when it finishes (and refuses it if damaged)
     with pytest.raises(NotAPicture):
-        load_picture(_raw_png(quadrants(), after=_png_chunk(b"gAMA", b"\0\1")))
+        load_picture(_raw_png(quadrants(), after=png_chunk(b"gAMA", b"\0\1")))
     # a frame-control chunk without animation control: Pillow decodes into that frame's area
-    frame = _png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, 80, 30, 0, 30, 1, 1, 0, 0))
+    frame = png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, 80, 30, 0, 30, 1, 1, 0, 0))
     load_picture(_raw_png(quadrants(), before=frame))
 
 
@@ -279,15 +275,11 @@ def test_unreadable_metadata_does_not_refuse_the_pixels(monkeypatch) -> None:
     """A compressed text chunk keyed "exif" makes Pillow's EXIF reader raise a TypeError."""
     import engine.picture as module
 
-    data = _raw_png(quadrants(), before=_png_chunk(b"zTXt", b"exif\0\0" + zlib.compress(b"not exif")))
+    data = _raw_png(quadrants(), before=png_chunk(b"zTXt", b"exif\0\0" + zlib.compress(b"not exif")))
     monkeypatch.setattr(module, "pyspng", None)  # Pillow decodes it either way (a keyword it reads)
     picture = load_picture(data)
     assert (picture.width, picture.height) == quadrants().size
     assert close(picture.rgb[10, 10], (255, 0, 0), 0)
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def _raw_png(image: Image.Image, before: bytes = b"", after: bytes = b"") -> bytes:
@@ -295,8 +287,7 @@ def _raw_png(image: Image.Image, before: bytes = b"", after: bytes = b"") -> byt
     pixels = np.asarray(image.convert("RGB"))
     rows = b"".join(b"\0" + row.tobytes() for row in pixels)
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, 2, 0, 0, 0)
-    body = _png_chunk(b"IHDR", header) + before + _png_chunk(b"IDAT", zlib.compress(rows)) + after
-    return b"\x89PNG\r\n\x1a\n" + body + _png_chunk(b"IEND", b"")
+    return png_file(png_chunk(b"IHDR", header), before, png_chunk(b"IDAT", zlib.compress(rows)), after)
 
 
 def test_pngs_with_wrong_checksums_get_pillows_answer(monkeypatch) -> None:
