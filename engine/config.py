@@ -44,6 +44,9 @@ class Settings:
     redis_url: str | None = None  # None: start the embedded Redis in ``home``
     max_pixels: int = 60_000_000
     max_upload_bytes: int = 50 * 1024 * 1024
+    # decoded pixels in flight at once, all requests together (engine.budget): bounds peak memory
+    decode_budget_megapixels: int = 120
+    decode_wait: float = 5.0  # seconds a decode waits for that budget before a 503 with Retry-After
     working_side: int = 1280
     keep: str = "thumbnail"  # "none" | "thumbnail" | "original"
     thumbnail_side: int = 320
@@ -156,6 +159,8 @@ def _convert(name: str, value: object) -> object:
             return tuple(value)  # type: ignore[arg-type]
         if kind == "int":
             return int(value)  # type: ignore[arg-type]
+        if kind == "float":
+            return float(value)  # type: ignore[arg-type]
         if kind == "bool":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if kind.startswith("str | None") and value in ("", None):

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import redis
 
 from engine.algorithms.base import COSTLY
+from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings
 from engine.decision import Decision, Verdict
@@ -117,6 +118,9 @@ class Quaid:
         self.records = RecordStore(client, wait)
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait))
         self._connection = connection
+        # one budget for every thread of this process (request threads and job workers share this Quaid)
+        settings = self.settings
+        self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
         try:
             self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
@@ -307,7 +311,8 @@ class Quaid:
 
     def _load(self, data: bytes) -> Picture:
         settings = self.settings
-        return load_picture(data, max_pixels=settings.max_pixels, working_side=settings.working_side)
+        return load_picture(data, max_pixels=settings.max_pixels, working_side=settings.working_side,
+                            budget=self.budget)
 
     def _kept_image(self, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
         """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""

@@ -39,3 +39,16 @@ class StoreUnavailable(QuaidError):
     """Redis cannot be reached."""
 
     http_status = 503
+
+
+class ServiceBusy(QuaidError):
+    """The service is at capacity for now (all decoding budget in use); retry after ``retry_after`` s.
+
+    503, not 429: the client did nothing wrong, the server is busy with other requests.
+    """
+
+    http_status = 503
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

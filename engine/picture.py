@@ -3,14 +3,19 @@
 Why here: every algorithm must see the same pixels, and hostile input must be
 refused before it costs memory. Steps, in order:
 
-1. refuse empty input and declared sizes above ``max_pixels`` (decompression
-   bombs) *before* decoding pixels; Pillow reads the header only at ``open``;
+1. refuse empty input, formats outside :data:`ACCEPTED_FORMATS` (Pillow is
+   given that list, so no other decoder ever sees the bytes: none that starts an
+   external program, as EPS does with Ghostscript) and declared sizes above
+   ``max_pixels`` (decompression bombs) *before* decoding pixels; Pillow reads
+   the header only at ``open``;
 2. take the first frame of animated GIF/WebP/APNG;
 3. let JPEG decode at a reduced scale (``draft``) so a 12-megapixel photo costs
    little more than a screenshot;
-4. apply EXIF orientation, flatten transparency on white, convert any mode
+4. reserve the pixels about to be decoded in the process's shared budget
+   (:mod:`engine.budget`), so many large pictures at once wait their turn;
+5. apply EXIF orientation, flatten transparency on white, convert any mode
    (palette, CMYK, 16-bit, greyscale) to 8-bit RGB;
-5. resize once to at most ``working_side`` pixels on the long side.
+6. resize once to at most ``working_side`` pixels on the long side.
 
 Speed: plain 8-bit RGB(A) PNGs, the usual screenshot, are decoded by libspng
 (``pyspng``: ~2x Pillow's speed, the same pixels; see :func:`_plain_png`);
@@ -27,6 +32,7 @@ import io
 import struct
 import warnings
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -40,11 +46,14 @@ try:
 except ImportError:  # pragma: no cover - a dependency; Pillow decodes every PNG without it
     pyspng = None
 
+from engine.budget import PixelBudget
 from engine.errors import NotAPicture, PictureTooLarge
 from engine.resample import lanczos_resize
 
 DEFAULT_MAX_PIXELS = 60_000_000  # pixels; ~ a 9000 x 6700 photo
 DEFAULT_WORKING_SIDE = 1280  # pixels on the long side after normalisation
+# Pillow format ids quaid decodes (JPEG includes its MPO variant, PNG its animated APNG form)
+ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 GREY_THUMBNAIL_SIDE = 512  # long side of the shared grey thumbnail (ORB's stored one, PDQ's input)
 
 
@@ -122,11 +131,14 @@ def load_picture(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     working_side: int = DEFAULT_WORKING_SIDE,
+    budget: PixelBudget | None = None,
 ) -> Picture:
     """Decode ``source`` (bytes or a file path) into a :class:`Picture`.
 
-    Raises :class:`NotAPicture` for anything Pillow cannot decode fully and
-    :class:`PictureTooLarge` when the declared pixel count exceeds ``max_pixels``.
+    Raises :class:`NotAPicture` for anything Pillow cannot decode fully or that is not in
+    :data:`ACCEPTED_FORMATS`, :class:`PictureTooLarge` when the declared pixel count exceeds
+    ``max_pixels`` or the whole ``budget``, and :class:`engine.errors.ServiceBusy` when the
+    budget stays in use by other decodes longer than its wait.
     """
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
     if not data:
@@ -134,8 +146,10 @@ def load_picture(
     image = _open(data, max_pixels)
     fmt = image.format or "unknown"
     width, height = image.size
-    plain = _plain_png(data, image)
-    image = _decode(image, working_side) if plain is None else _resized(_to_rgb(plain), working_side)
+    _prepare(image, working_side)
+    with budget.reserve(image.width * image.height) if budget is not None else nullcontext():
+        plain = _plain_png(data, image)
+        image = _decode(image, working_side) if plain is None else _resized(_to_rgb(plain), working_side)
     return Picture(image, hashlib.sha256(data).hexdigest(), width, height, fmt)
 
 
@@ -143,9 +157,9 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
-        raise NotAPicture("not a picture in a supported format") from None
+        raise NotAPicture("not a picture in a supported format (PNG, JPEG, GIF, WebP, BMP or TIFF)") from None
     except Image.DecompressionBombError:
         raise PictureTooLarge("picture declares far more pixels than allowed (decompression bomb)") from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -160,13 +174,22 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def _prepare(image: Image.Image, working_side: int) -> None:
+    """First frame of animations; JPEG set to decode at a reduced scale (``image.size`` shrinks)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image.seek(0)
+            if image.format == "JPEG":
+                image.draft("RGB", _draft_size(image.size, working_side))
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise NotAPicture(f"corrupt or truncated picture: {_reason(exc)}") from None
+
+
 def _decode(image: Image.Image, working_side: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image.seek(0)  # first frame of animations
-            if image.format == "JPEG":
-                image.draft("RGB", _draft_size(image.size, working_side))
             image.load()
             image = _oriented(image)
             image = _to_rgb(image)

@@ -131,9 +131,9 @@ def test_embedded_server_persists_shares_and_stops_with_its_last_user(tmp_path):
 def test_embedded_server_uses_a_short_socket_path_for_deep_homes(tmp_path):
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     server = EmbeddedRedis(deep)
-    assert len(str(server.socket_path)) <= 100
     try:
         assert server.acquire().ping()
+        assert len(str(server.socket_path)) <= 100  # chosen (a private directory) at the first start
     finally:
         server.stop()
 

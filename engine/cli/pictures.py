@@ -4,12 +4,21 @@ Each command opens the local store through :class:`engine.core.Quaid` once (so a
 search of many pictures loads the candidate index once), reports one line per
 input, and keeps going when one input fails: its reason goes to stderr and the
 exit code is 1 at the end.
+
+Inputs obey the API's rules (:mod:`engine.validation`): tags and metadata are
+checked once before the batch (a bad one stops the command with one line); a
+file's name is its path, any byte that is not UTF-8 written as ``\\xNN``, and a
+name the rules refuse fails that file alone. Only regular files are read: a
+FIFO, device or socket is skipped with its reason, never opened (opening a FIFO
+waits for a writer; opening a device can act on it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,6 +27,7 @@ from tqdm import tqdm
 
 from engine.config import load_settings
 from engine.errors import BadInput, PictureTooLarge, QuaidError
+from engine.validation import check_metadata, check_name, check_tags, file_name, printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,25 +103,26 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 # --- commands ---------------------------------------------------------------------------
 
 def run_add(args: argparse.Namespace) -> int:
-    metadata = _parse_meta(args.meta)
+    tags = check_tags(args.tag)
+    metadata = check_metadata(_parse_meta(args.meta))
     files = list(iter_files(args.paths))
     limit = load_settings().max_upload_bytes
     failures = 0
     with _open_quaid(args) as quaid:
         for path in tqdm(files, desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
-                result = quaid.add(read_picture(path, limit), name=str(path), tags=args.tag,
-                                   metadata=metadata)
+                name = check_name(file_name(path))
+                result = quaid.add(read_picture(path, limit), name=name, tags=tags, metadata=metadata)
             except (QuaidError, OSError) as exc:
                 failures += 1
-                _fail(args, "add", path, exc, {"id": None, "name": str(path), "status": "error",
+                _fail(args, "add", path, exc, {"id": None, "name": file_name(path), "status": "error",
                                                 "cluster": None})
                 continue
             if args.json:
                 _print_json(result.to_json())
             else:
-                tqdm.write(f"{result.status:<9} {result.id}  cluster {result.cluster}  {result.name}",
-                           file=sys.stdout)
+                tqdm.write(f"{result.status:<9} {result.id}  cluster {result.cluster}  "
+                           f"{printable(result.name)}", file=sys.stdout)
     return 1 if failures or not files else 0
 
 
@@ -128,10 +139,10 @@ def run_search(args: argparse.Namespace) -> int:
                                       include_rejected=args.include_rejected)
             except (QuaidError, OSError) as exc:
                 failures += 1
-                _fail(args, "search", path, exc, {"query": str(path), "decision": None,
+                _fail(args, "search", path, exc, {"query": file_name(path), "decision": None,
                                                    "matches": [], "status": "error"})
                 continue
-            answer = {"query": str(path), **result.to_json()}
+            answer = {"query": file_name(path), **result.to_json()}
             if args.json:
                 _print_json(answer)
             else:
@@ -148,7 +159,7 @@ def run_show(args: argparse.Namespace) -> int:
         width = max(len(k) for k in record)
         for key, value in record.items():
             text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            print(f"{key:<{width}}  {text}")
+            print(f"{key:<{width}}  {printable(text)}")
     return 0
 
 
@@ -193,28 +204,42 @@ def run_export(args: argparse.Namespace) -> int:
 # --- helpers ----------------------------------------------------------------------------
 
 def iter_files(paths: Iterable[str]) -> Iterator[Path]:
-    """Files named, and every regular file under named folders (sorted, hidden ones skipped).
+    """Paths named, and every entry but folders under named folders (sorted, hidden ones skipped).
 
-    A path that does not exist is yielded as is, so the command reports it as a failure.
+    A path that does not exist, or is not a regular file (a FIFO, a device, a socket, a broken
+    link), is yielded too, so the command reports why it skipped it (:func:`read_picture`).
     """
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 relative = child.relative_to(path).parts
-                if child.is_file() and not any(part.startswith(".") for part in relative):
+                if not child.is_dir() and not any(part.startswith(".") for part in relative):
                     yield child
         else:
             yield path
 
 
 def read_picture(path: Path, limit: int) -> bytes:
-    """The file's bytes, refused past ``limit`` without reading further (a 5 GB file costs nothing)."""
-    with path.open("rb") as handle:
+    """The bytes of a regular file, refused past ``limit`` without reading further (a 5 GB file
+    costs nothing); anything else is refused before it is opened."""
+    _regular(os.stat(path).st_mode)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # replaced by a FIFO since?
+    with os.fdopen(descriptor, "rb") as handle:
+        _regular(os.fstat(descriptor).st_mode)
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise PictureTooLarge(f"file larger than the upload limit of {limit} bytes")
     return data
+
+
+def _regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise BadInput(f"skipped: {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a picture file")
+
+
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 
 def _open_quaid(args: argparse.Namespace | None = None):
@@ -238,14 +263,14 @@ def _parse_meta(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise BadInput(f"--meta wants KEY=VALUE, got {item!r}")
+            raise BadInput(f"--meta wants KEY=VALUE, got {printable(item[:80])!r}")
         metadata[key] = value
     return metadata
 
 
 def _fail(args: argparse.Namespace, command: str, path: Path, exc: BaseException, record: dict) -> None:
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    tqdm.write(f"quaid {command}: {path}: {reason}", file=sys.stderr)
+    tqdm.write(f"quaid {command}: {printable(file_name(path))}: {printable(reason)}", file=sys.stderr)
     if args.json:
         _print_json({**record, "error": reason})
 
@@ -261,10 +286,10 @@ def _print_json(value: dict) -> None:
 
 
 def _search_table(answer: dict) -> str:
-    lines = [f"{answer['query']}: {answer['decision']}"]
+    lines = [f"{printable(answer['query'])}: {answer['decision']}"]
     for rank, match in enumerate(answer["matches"], 1):
         lines.append(f"  {rank:>3}. {match['decision']:<9} {match['distance']:.4f}  "
-                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {match['name']}")
+                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {printable(match['name'])}")
     if not answer["matches"]:
         lines.append("  (no match)")
     return "\n".join(lines)

@@ -53,7 +53,9 @@ def register_error_handlers(app: Flask) -> None:
             log.warning("%s: %s", type(exc).__name__, exc)
         if isinstance(exc, StoreUnavailable):
             revive_embedded_store(app)
-        return error_response(exc.http_status, str(exc) or type(exc).__name__)
+        retry_after = getattr(exc, "retry_after", None)  # engine.errors.ServiceBusy
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return error_response(exc.http_status, str(exc) or type(exc).__name__, headers)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

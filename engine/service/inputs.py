@@ -9,19 +9,16 @@ and metadata are only ever data — never used as file paths.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 from flask import current_app, request
 from werkzeug.datastructures import FileStorage
 
 from engine.errors import BadInput, PictureTooLarge, QuaidError
+from engine.validation import MAX_NAME_LENGTH as MAX_NAME_LENGTH  # re-exported: the API's rules are
+from engine.validation import check_metadata as check_metadata  # engine.validation's, shared by every
+from engine.validation import check_tags, clean_text, parse_metadata  # interface (CLI, MISP, AIL)
 
-MAX_NAME_LENGTH = 1024  # characters
-MAX_TAGS = 64
-MAX_TAG_LENGTH = 256  # characters
-MAX_METADATA_BYTES = 64 * 1024
-MAX_METADATA_DEPTH = 32  # nesting levels: deeper JSON makes the json module recurse past Python's limit
 MAX_TOP = 1000
 
 
@@ -73,67 +70,17 @@ def all_files() -> list[Upload]:
     return [read_upload(p) for p in parts]
 
 
-def clean_text(value: str, limit: int, what: str) -> str:
-    """Refuse control characters and over-long values; keeps any other Unicode."""
-    if len(value) > limit:
-        raise BadInput(f"{what} longer than {limit} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise BadInput(f"{what} contains control characters")
-    return value
-
-
 def tags_from(values: list[str]) -> list[str]:
     """Tags from repeated ``tags`` fields (a JSON list is also accepted), de-duplicated, in order."""
-    tags: list[str] = []
+    items: list[object] = []
     for value in values:
-        items = _json_list(value) if value.startswith("[") else [value]
-        for tag in items:
-            tag = clean_text(str(tag).strip(), MAX_TAG_LENGTH, "tag")
-            if tag and tag not in tags:
-                tags.append(tag)
-    if len(tags) > MAX_TAGS:
-        raise BadInput(f"more than {MAX_TAGS} tags")
-    return tags
+        items.extend(_json_list(value) if isinstance(value, str) and value.startswith("[") else [value])
+    return check_tags(items)
 
 
 def metadata_from(value: str | None) -> dict | None:
     """The ``metadata`` field: a JSON object of at most 64 KiB, or None when absent."""
-    if value is None or value == "":
-        return None
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
-        raise BadInput(f"metadata larger than {MAX_METADATA_BYTES} bytes")
-    try:
-        parsed = json.loads(value)
-    except RecursionError:
-        raise BadInput(f"metadata nested deeper than {MAX_METADATA_DEPTH} levels") from None
-    except ValueError as exc:
-        raise BadInput(f"metadata is not valid JSON: {exc.args[0] if exc.args else exc}") from None
-    return check_metadata(parsed)
-
-
-def check_metadata(value: object) -> dict:
-    """A JSON object that can be stored and sent back as standard JSON, else :class:`BadInput`.
-
-    Python's json module accepts ``NaN``/``Infinity`` (and ``1e999`` becomes infinity) but
-    they are not JSON (RFC 8259 section 6): echoing them back would break MISP, AIL and
-    browsers parsing the answer. Depth and size are bounded so a record stays small and
-    encoding it never exhausts the interpreter's recursion limit.
-    """
-    if not isinstance(value, dict):
-        raise BadInput("metadata must be a JSON object")
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise BadInput("metadata numbers must be finite (no NaN or Infinity)")
-        if isinstance(item, dict | list):
-            if depth > MAX_METADATA_DEPTH:
-                raise BadInput(f"metadata nested deeper than {MAX_METADATA_DEPTH} levels")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    if len(json.dumps(value).encode()) > MAX_METADATA_BYTES:
-        raise BadInput(f"metadata larger than {MAX_METADATA_BYTES} bytes")
-    return value
+    return parse_metadata(value)
 
 
 def json_object_body() -> dict:
