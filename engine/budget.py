@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from engine.errors import PictureTooLarge, ServiceBusy
 from engine.memory import return_freed_memory
 
-DEFAULT_BUDGET_MEGAPIXELS = 120  # two pictures at the default pixel limit (60 Mpx) decode at once
+DEFAULT_BUDGET_MEGAPIXELS = 60  # one picture at the default pixel limit, or ~30 screenshots, at once
 DEFAULT_WAIT = 5.0  # seconds a decode waits for budget (MISP gives an enrichment 10 s in all)
 TRIM_AFTER_PIXELS = 8_000_000  # decodes this large hand their freed memory back to the kernel
 

@@ -45,7 +45,7 @@ class Settings:
     max_pixels: int = 60_000_000
     max_upload_bytes: int = 50 * 1024 * 1024
     # decoded pixels in flight at once, all requests together (engine.budget): bounds peak memory
-    decode_budget_megapixels: int = 120
+    decode_budget_megapixels: int = 60  # at least max_pixels / 1e6, or the largest pictures are refused
     decode_wait: float = 5.0  # seconds a decode waits for that budget before a 503 with Retry-After
     working_side: int = 1280
     keep: str = "thumbnail"  # "none" | "thumbnail" | "original"

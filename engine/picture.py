@@ -192,6 +192,8 @@ def _decode(image: Image.Image, working_side: int) -> Image.Image:
             warnings.simplefilter("ignore")
             image.load()
             image = _oriented(image)
+            if image.mode == "L":  # grey: resize before widening to RGB (4 bytes a pixel in Pillow);
+                image = _resized(image, working_side)  # resampling each channel alike, same pixels
             image = _to_rgb(image)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise NotAPicture(f"corrupt or truncated picture: {_reason(exc)}") from None
