@@ -184,3 +184,31 @@ def test_grey_pictures_decode_to_the_same_pixels_when_resized_before_widening():
     expected = Image.fromarray(grey, "L").convert("RGB")
     expected.thumbnail((1280, 1280), Image.Resampling.LANCZOS)
     assert np.array_equal(load_picture(out.getvalue()).rgb, np.asarray(expected))
+
+
+# --- batch jobs -----------------------------------------------------------------------------------
+
+def test_job_files_are_stored_one_by_one_as_they_come(redis):
+    from engine.service.jobs import JobFile, JobQueue
+    from engine.store import keys
+
+    seen_stored = []
+
+    def files():
+        for index in range(3):
+            job_keys = [k for k in redis.scan_iter(match="*job*files*")]
+            seen_stored.append(sum(redis.hlen(k) for k in job_keys))
+            yield JobFile(f"f{index}", bytes([index]) * 10)
+
+    job = JobQueue(redis).submit("search", files())
+    assert seen_stored == [0, 1, 2]  # file n was written before file n + 1 was read
+    assert redis.hlen(keys.job_files(job)) == 3 and redis.ttl(keys.job_files(job)) > 0
+
+
+def test_a_job_over_its_size_budget_is_413_and_leaves_nothing(redis):
+    from engine.service.jobs import JobFile, JobQueue
+
+    queue = JobQueue(redis, max_bytes=25)
+    with pytest.raises(PictureTooLarge, match="at most 25 bytes"):
+        queue.submit("add", (JobFile(f"f{n}", b"x" * 10) for n in range(3)))
+    assert list(redis.scan_iter(match="*job*")) == []

@@ -7,6 +7,9 @@ idle worker costs nothing and wakes at once):
 
 * the job's files, names and per-file results live in keys sharing the hash
   tag ``{<job>}`` (one Redis Cluster slot), all with a TTL (``JOB_TTL``);
+* files are stored one by one as they come (a generator of :class:`JobFile` keeps
+  one file in memory at a time) under a total size budget (``max_bytes``); the job
+  is queued only once all are stored, and a refused job leaves nothing behind;
 * a worker records each file's result as soon as it has it, and refreshes its
   claim on the stream entry (``XCLAIM`` by itself resets the idle time);
 * if a worker dies (kill -9, host lost), its entry stays pending in the group;
@@ -28,18 +31,19 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
 
-from engine.errors import BadInput, NotFound, QuaidError
+from engine.errors import BadInput, NotFound, PictureTooLarge, QuaidError
 from engine.store import keys
 
 log = logging.getLogger("quaid.service.jobs")
 
 JOB_TTL = 7 * 24 * 3600  # seconds a job, its files and its results are kept
 MAX_FILES = 1000  # files per job
+MAX_JOB_BYTES = 256 * 1024 * 1024  # bytes of files per job (the service's request limit is lower)
 MAX_ATTEMPTS = 3  # takeovers before a job is given up as failed
 ACTIONS = ("add", "search")
 
@@ -57,26 +61,27 @@ class JobFile:
 class JobQueue:
     """Submit jobs and read their state; the Redis connection is passed in (binary responses)."""
 
-    def __init__(self, connection: redis.Redis, ttl: int = JOB_TTL) -> None:
+    def __init__(self, connection: redis.Redis, ttl: int = JOB_TTL, max_bytes: int = MAX_JOB_BYTES) -> None:
         self.redis = connection
         self.ttl = ttl
+        self.max_bytes = max_bytes
 
-    def submit(self, action: str, files: list[JobFile], options: dict | None = None) -> str:
-        """Store the files and queue the job; returns its id."""
+    def submit(self, action: str, files: Iterable[JobFile], options: dict | None = None) -> str:
+        """Store the files one by one, then queue the job; returns its id."""
         if action not in ACTIONS:
             raise BadInput(f"action must be one of {', '.join(ACTIONS)}")
-        if not files:
-            raise BadInput("a job needs at least one file")
-        if len(files) > MAX_FILES:
-            raise BadInput(f"a job takes at most {MAX_FILES} files")
         job = uuid.uuid4().hex
+        try:
+            names = self._store_files(job, files)
+        except BaseException:
+            self.redis.delete(keys.job_files(job))
+            raise
         now = time.time()
         pipe = self.redis.pipeline(transaction=True)  # every key shares the {job} hash tag
-        pipe.hset(keys.job_files(job), mapping={str(i): f.data for i, f in enumerate(files)})
         pipe.hset(keys.job(job), mapping={
-            "action": action, "status": "queued", "total": len(files), "done": 0, "attempts": 0,
+            "action": action, "status": "queued", "total": len(names), "done": 0, "attempts": 0,
             "created": now, "updated": now, "error": "",
-            "names": json.dumps([f.name for f in files]), "options": json.dumps(options or {}),
+            "names": json.dumps(names), "options": json.dumps(options or {}),
         })
         for key in (keys.job(job), keys.job_files(job)):
             pipe.expire(key, self.ttl)
@@ -84,6 +89,25 @@ class JobQueue:
         ensure_group(self.redis)
         self.redis.xadd(keys.JOB_STREAM, {"job": job})
         return job
+
+    def _store_files(self, job: str, files: Iterable[JobFile]) -> list[str]:
+        """Each file in its own write (with the TTL, so a crash mid-way leaves nothing for long)."""
+        names: list[str] = []
+        stored = 0
+        for index, file in enumerate(files):
+            if index >= MAX_FILES:
+                raise BadInput(f"a job takes at most {MAX_FILES} files")
+            stored += len(file.data)
+            if stored > self.max_bytes:
+                raise PictureTooLarge(f"a job takes at most {self.max_bytes} bytes of files")
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(keys.job_files(job), str(index), file.data)
+            pipe.expire(keys.job_files(job), self.ttl)
+            pipe.execute()
+            names.append(file.name)
+        if not names:
+            raise BadInput("a job needs at least one file")
+        return names
 
     def status(self, job: str, with_results: bool | None = None) -> dict:
         """The job's state; per-file results once it is done or failed (or when asked)."""
