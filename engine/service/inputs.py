@@ -12,10 +12,11 @@ import json
 import math
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import Request, current_app, request
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from engine.errors import BadInput, PictureTooLarge, QuaidError
+from engine.errors import BadInput, NotFound, PictureTooLarge, QuaidError
 
 MAX_NAME_LENGTH = 1024  # characters
 MAX_TAGS = 64
@@ -23,12 +24,40 @@ MAX_TAG_LENGTH = 256  # characters
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32  # nesting levels: deeper JSON makes the json module recurse past Python's limit
 MAX_TOP = 1000
+FORM_FIELDS = 100  # multipart parts allowed besides the files of a job (name, tags, metadata...)
+MAX_CLUSTER_ID = 2**63 - 1  # cluster numbers come from a Redis counter (a signed 64-bit integer)
 
 
 class UnsupportedMediaType(QuaidError):
     """The request body is not the multipart form the endpoint takes."""
 
     http_status = 415
+
+
+class FormTooLarge(QuaidError):
+    """The form has too many parts, or a text field too large to hold in memory."""
+
+    http_status = 413
+
+
+class FormRequest(Request):
+    """Flask's request, whose form-limit refusals say which limit was hit.
+
+    Werkzeug answers a form of more than ``MAX_FORM_PARTS`` parts, or with a text field over
+    ``MAX_FORM_MEMORY_SIZE`` bytes, with the same bare 413 as a body over the size limit, so
+    the client would be told to send less data when it should send fewer fields.
+    """
+
+    def _load_form_data(self) -> None:
+        try:
+            super()._load_form_data()
+        except RequestEntityTooLarge:
+            length, limit = self.content_length, self.max_content_length
+            if length is not None and limit is not None and length > limit:
+                raise
+            raise FormTooLarge(
+                f"form refused: more than {self.max_form_parts} form fields and files (form-field limit), "
+                f"or a text field over {self.max_form_memory_size} bytes") from None
 
 
 @dataclass(frozen=True)
@@ -61,7 +90,10 @@ def read_upload(storage: FileStorage | None, field_name: str = "file") -> Upload
 def single_file() -> Upload:
     """The ``file`` part of a multipart request."""
     require_multipart()
-    return read_upload(request.files.get("file"))
+    parts = request.files.getlist("file")
+    if len(parts) > 1:
+        raise BadInput(f"one 'file' part expected, got {len(parts)} (send several files as a batch job)")
+    return read_upload(parts[0] if parts else None)
 
 
 def all_files() -> list[Upload]:
@@ -88,7 +120,9 @@ def tags_from(values: list[str]) -> list[str]:
     for value in values:
         items = _json_list(value) if value.startswith("[") else [value]
         for tag in items:
-            tag = clean_text(str(tag).strip(), MAX_TAG_LENGTH, "tag")
+            if not isinstance(tag, str):
+                raise BadInput(f"tags must be strings, got {type(tag).__name__}")
+            tag = clean_text(tag.strip(), MAX_TAG_LENGTH, "tag")
             if tag and tag not in tags:
                 tags.append(tag)
     if len(tags) > MAX_TAGS:
@@ -177,6 +211,16 @@ def picture_id(value: str) -> str:
     if len(value) != 64 or any(c not in "0123456789abcdef" for c in value.lower()):
         raise BadInput("picture id must be 64 hex characters (SHA-256 of the bytes)")
     return value.lower()
+
+
+def cluster_id(value: str) -> int:
+    """A cluster number: 400 when it is not a number, 404 when no counter could have made it."""
+    if not (value.isascii() and value.isdigit()):
+        raise BadInput(f"cluster ids are numbers, got {value[:40]!r}")
+    number = int(value[:40])
+    if len(value) > 40 or number > MAX_CLUSTER_ID:
+        raise NotFound(f"no cluster {value[:40]}")
+    return number
 
 
 def _json_list(value: str) -> list:
