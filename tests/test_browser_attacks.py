@@ -63,7 +63,8 @@ function post(action, fields, file) {
     input.files = dt.files; form.appendChild(input);
   }
   document.body.appendChild(form);
-  return new Promise(done => { document.querySelector("iframe").onload = () => done("sent"); form.submit(); });
+  const sink = document.querySelector("iframe");
+  return new Promise(done => { sink.onload = () => done("sent"); form.submit(); });
 }
 function formData() {
   const data = new FormData(); data.append("file", new File([bytes], "evil.png", {type: "image/png"}));
@@ -140,7 +141,8 @@ def plant_review_item(quaid: ServerProcess, seed: int) -> str:
     """A to-review match waiting for a verdict, as a search would have queued it."""
     added = quaid.post("/api/v1/pictures", files={"file": ("victim.png", drawn(seed))}).json()
     queue = ReviewQueue(EmbeddedRedis(quaid.home / "redis").client())
-    result = {"matches": [{"id": added["id"], "name": "victim.png", "distance": 0.3, "decision": "to-review"}]}
+    match = {"id": added["id"], "name": "victim.png", "distance": 0.3, "decision": "to-review"}
+    result = {"matches": [match]}
     return queue.record(drawn(seed + 1), "query.png", result)[0]
 
 
