@@ -72,7 +72,8 @@ def test_no_answer_or_log_line_of_the_service_shows_a_secret(tmp_path, password_
     with ServerProcess(tmp_path / "home", env) as quaid:
         write, read = {"Authorization": f"Bearer {WRITE}"}, {"Authorization": f"Bearer {READ}"}
         answers = [
-            quaid.get("/status"), quaid.get("/status/live"), quaid.get("/api/v1/openapi.json"), quaid.get("/"),
+            quaid.get("/status"), quaid.get("/status/live"), quaid.get("/api/v1/openapi.json"),
+            quaid.get("/"),
             quaid.post("/api/v1/pictures", files={"file": ("a.png", drawn(51))}, headers=write),
             quaid.get("/api/v1/export", headers=read),
             quaid.get("/api/v1/export", headers={"Authorization": f"Bearer {READ}x"}),  # 401
