@@ -203,3 +203,19 @@ def test_a_rebinding_host_header_is_refused_by_the_real_server(quaid):
         added = quaid.post("/api/v1/pictures", files={"file": ("x.png", drawn(904))}, headers={"Host": host})
         assert added.status_code == 421
     assert "x.png" not in state(quaid)["names"]
+
+
+def test_hostile_names_and_tags_render_as_text_in_the_ui(quaid, page):
+    """Stored XSS: a picture named and tagged with markup, shown in the cluster view and the graph."""
+    payload = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>"
+    added = quaid.post("/api/v1/pictures", files={"file": ("x.png", drawn(940))},
+                       data={"name": payload, "tags": ["<b onmouseover=window.pwned=3>t</b>"]}).json()
+    page.goto(quaid.url + "/#clusters")
+    card = page.locator(f"#cluster-list li[data-cluster='{added['cluster']}']")
+    card.click()
+    page.locator("#cluster-members li").first.wait_for()
+    assert payload in page.text_content("#cluster-members")
+    page.goto(quaid.url + "/#graph")
+    page.locator("#graph circle").first.wait_for()
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#cluster-members img[src='x'], script:has-text('pwned')").count() == 0

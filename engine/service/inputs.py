@@ -226,6 +226,8 @@ def cluster_id(value: str) -> int:
 def _json_list(value: str) -> list:
     try:
         parsed = json.loads(value)
+    except RecursionError:  # "[[[[..." deeper than the interpreter recurses
+        raise BadInput(f"tags nested deeper than {MAX_METADATA_DEPTH} levels") from None
     except ValueError:
         raise BadInput("tags: invalid JSON list") from None
     if not isinstance(parsed, list):
