@@ -4,8 +4,9 @@ Where to start: this wires one blueprint per role — :mod:`.api` (JSON API),
 :mod:`.review` (review queue), :mod:`.status` (health), :mod:`.openapi` (the
 API document), :mod:`.ui` (web pages) — around one engine facade
 (:class:`engine.core.Quaid`) and one Redis connection shared by the request
-threads. It does not serve: :mod:`engine.cli.serve` runs it under waitress
-with the batch-job workers.
+threads. Every request passes :mod:`.guard` (host names, origins: what a web page in the
+analyst's browser could send) and then :mod:`.auth` (API keys). It does not serve:
+:mod:`engine.cli.serve` runs it under waitress with the batch-job workers.
 """
 
 from __future__ import annotations
