@@ -43,6 +43,7 @@ class QuaidService:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = session or _session()
+        self.session.headers["X-Quaid-Request"] = "1"  # quaid refuses writes without it
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 

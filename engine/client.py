@@ -81,6 +81,7 @@ class QuaidClient:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.session.headers["X-Quaid-Request"] = "1"  # writes without it are refused (browser guard)
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 

@@ -61,11 +61,63 @@ class Settings:
     port: int = 8080
     read_keys: tuple[str, ...] = ()
     write_keys: tuple[str, ...] = ()
+    # Who may reach the service from a browser (engine.service.guard): host names it answers to
+    # besides loopback, and web origins allowed to read and write through CORS (none by default).
+    public_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    # Batch-job bounds (engine.service.jobs): files in one job, jobs in flight per API key (or
+    # per anonymous caller when no key is configured), and jobs waiting in the queue overall.
+    max_job_files: int = 1000
+    max_jobs_per_key: int = 10
+    max_queued_jobs: int = 200
+
+    def __post_init__(self) -> None:
+        check_access_settings(self)
 
     def algorithm(self, name: str) -> AlgorithmSettings:
         return self.algorithms.get(name, AlgorithmSettings())
 
 
+def check_access_settings(settings: Settings) -> None:
+    """Refuse keys and names that would open the service by mistake (one-line :class:`BadInput`).
+
+    An empty or blank key is a typo (``QUAID_WRITE_KEYS=" "``, ``"write_keys": [""]``); taking it
+    as "no key" would run an API meant to be protected wide open.
+    """
+    for name in ("read_keys", "write_keys"):
+        if any(not isinstance(key, str) or not key.strip() for key in getattr(settings, name)):
+            raise BadInput(f"setting {name}: empty or blank API key; remove it or give a real key")
+    for name in settings.public_hosts:
+        if not isinstance(name, str) or not name.strip() or "/" in name or name.strip() == "*":
+            raise BadInput(f"setting public_hosts: {name!r} is not a host name (e.g. quaid.example.org)")
+    for origin in settings.cors_origins:
+        scheme, sep, rest = str(origin).partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+            raise BadInput(f"setting cors_origins: {origin!r} is not an origin (e.g. https://misp.example.org)")
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` without its password or token, for answers, logs and error messages.
+
+    Covers the forms Redis URLs take: ``redis://user:pw@host``, ``redis://:pw@host`` and the
+    ``?password=`` query parameter redis-py also reads.
+    """
+    if not url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    rest, question, query = rest.partition("?")
+    auth, at, hosts = rest.rpartition("@")
+    if at:
+        user, colon, _ = auth.partition(":")
+        rest = f"{user}:***@{hosts}" if colon else f"***@{hosts}"  # a lone user part may be a token
+    if question:
+        params = [p if p.partition("=")[0].lower() not in _SECRET_PARAMS else p.partition("=")[0] + "=***"
+                  for p in query.split("&")]
+        rest += "?" + "&".join(params)
+    return f"{scheme}{sep}{rest}"
+
+
+_SECRET_PARAMS = {"password", "pass", "passwd", "token", "secret"}
 _ENV_PREFIX = "QUAID_"
 _SCALARS = {f.name: f.type for f in fields(Settings) if f.name != "algorithms"}
 
@@ -154,8 +206,8 @@ def _convert(name: str, value: object) -> object:
         if name == "home":
             return Path(str(value))
         if kind.startswith("tuple"):
-            if isinstance(value, str):
-                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, str):  # blank entries are kept, so that they are refused
+                return tuple(v.strip() for v in value.split(","))
             return tuple(value)  # type: ignore[arg-type]
         if kind == "int":
             return int(value)  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ import redis
 from engine.algorithms.base import COSTLY
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
-from engine.config import Settings, load_settings
+from engine.config import Settings, load_settings, redact_url
 from engine.decision import Decision, Verdict
 from engine.errors import BadInput, NotFound, PictureTooLarge, StoreUnavailable
 from engine.export import export_graph, export_json
@@ -296,7 +296,7 @@ class Quaid:
         stats = {"pictures": len(self.mirror.index), "clusters": len(self.mirror.clusters),
                  "store_bytes": used_memory(self.records.redis),
                  "index_backend": self.mirror.index.backend,
-                 "redis": self.settings.redis_url or f"embedded ({self.settings.home / 'redis'})"}
+                 "redis": redact_url(self.settings.redis_url) or f"embedded ({self.settings.home / 'redis'})"}
         embedded = self._connection.embedded if self._connection else None
         if embedded is not None:  # what persistence costs on disk (AOF + RDB)
             stats["disk_bytes"] = sum(p.stat().st_size for p in embedded.data_dir.rglob("*") if p.is_file())

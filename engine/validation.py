@@ -60,7 +60,9 @@ def check_tags(values: Iterable[object]) -> list[str]:
     """Tags stripped, de-duplicated in order; each a string of at most :data:`MAX_TAG_LENGTH`."""
     tags: list[str] = []
     for value in values:
-        tag = clean_text(value.strip() if isinstance(value, str) else value, MAX_TAG_LENGTH, "tag")
+        if not isinstance(value, str):
+            raise BadInput(f"tags must be strings, got {type(value).__name__}")
+        tag = clean_text(value.strip(), MAX_TAG_LENGTH, "tag")
         if tag and tag not in tags:
             tags.append(tag)
     if len(tags) > MAX_TAGS:

@@ -159,7 +159,7 @@ class QuaidClient:
         return _answer(response)
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "X-Quaid-Request": "1"}  # quaid refuses writes without it
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         return headers

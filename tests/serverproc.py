@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+CLIENT_HEADER = "X-Quaid-Request"  # quaid refuses writes without it (a web page cannot send it)
 START_TIMEOUT = 90.0  # seconds; imports (faiss, OpenCV) and the index rebuild take a few on 2 busy cores
 
 # Every QUAID_HOME a test ran quaid in: their embedded Redis servers outlive the quaid
@@ -75,10 +76,12 @@ class ServerProcess:
         return requests.get(self.url + path, timeout=30, **kwargs)
 
     def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, timeout=30, **kwargs)
+        return self.request("POST", path, **kwargs)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.url + path, timeout=30, **kwargs)
+        """As quaid's own clients do, with the header writes need (``engine.service.guard``)."""
+        headers = {CLIENT_HEADER: "1", **(kwargs.pop("headers", None) or {})}
+        return requests.request(method, self.url + path, timeout=30, headers=headers, **kwargs)
 
     def stop(self) -> int | None:
         if self.process is None or self.process.poll() is not None:

@@ -26,7 +26,7 @@ from collections import Counter
 import pytest
 import requests
 from reliability_support import distinct_picture, stored_state
-from serverproc import ServerProcess
+from serverproc import CLIENT_HEADER, ServerProcess
 
 from engine.config import load_settings
 from engine.core import Quaid
@@ -70,6 +70,7 @@ def add(session: requests.Session, url: str, data: bytes, name: str) -> requests
 def adder(url: str, run: Run, own: list[int], contested: list[bytes], barrier: threading.Barrier,
           index: int) -> None:
     session = requests.Session()
+    session.headers[CLIENT_HEADER] = "1"
     plan = [("own", seed) for seed in own]
     for n in reversed(range(len(contested))):  # same order in every adder, spread over the run
         plan.insert(len(own) * (n + 1) // (len(contested) + 1), ("contested", n))
@@ -100,6 +101,7 @@ def adder(url: str, run: Run, own: list[int], contested: list[bytes], barrier: t
 
 def searcher(url: str, run: Run, seed: int) -> None:
     session = requests.Session()
+    session.headers[CLIENT_HEADER] = "1"
     rng = random.Random(seed)
     while not run.done.is_set():
         with run.lock:
@@ -161,6 +163,7 @@ def test_concurrent_adds_and_searches_lose_nothing_and_store_nothing_twice(serve
 
     check_store(server, run)
     session = requests.Session()
+    session.headers[CLIENT_HEADER] = "1"
     sample = random.Random(1).sample(sorted(run.added), min(CHECKED_AFTER, PICTURES)) + sorted(contested_ids)
     for ident in sample:
         check_found(session, server.url, run, ident, run.added[ident])

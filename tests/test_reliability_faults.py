@@ -31,7 +31,7 @@ import pytest
 import requests
 from drawing import drawn
 from reliability_support import store_snapshot, stored_state
-from serverproc import ServerProcess, run_quaid
+from serverproc import CLIENT_HEADER, ServerProcess, run_quaid
 
 from engine.store import EmbeddedRedis
 
@@ -80,7 +80,7 @@ class SyncAdder(threading.Thread):
             self.sent.add(hashlib.sha256(data).hexdigest())
             try:
                 response = requests.post(f"{self.url}/api/v1/pictures", files={"file": ("s.png", data)},
-                                         timeout=30)
+                                         headers={CLIENT_HEADER: "1"}, timeout=30)
             except requests.RequestException:
                 return
             if response.status_code == 201:

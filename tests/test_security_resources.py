@@ -111,7 +111,8 @@ def test_a_busy_budget_answers_503_with_retry_after(quaid, quaid_settings):
     app = create_app(quaid_settings, quaid)
     quaid.budget.wait = 0.2
     with quaid.budget.reserve(quaid.budget.capacity):
-        answer = app.test_client().post("/api/v1/search", data={"file": (io.BytesIO(drawn(1)), "a.png")})
+        answer = app.test_client().post("/api/v1/search", data={"file": (io.BytesIO(drawn(1)), "a.png")},
+                                         headers={"X-Quaid-Request": "1"})
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert "busy" in answer.get_json()["error"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.errors import BadInput, NotFound
-from engine.service.auth import Access, require_access, requires
+from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
     MAX_NAME_LENGTH,
     MAX_TOP,
@@ -20,6 +20,7 @@ from engine.service.inputs import (
     bool_arg,
     check_metadata,
     clean_text,
+    cluster_id,
     int_arg,
     json_object_body,
     metadata_from,
@@ -131,7 +132,7 @@ def submit_job() -> tuple[Response, int]:
         "tags": tags_from(request.form.getlist("tags") + request.form.getlist("tag")),
         "metadata": metadata_from(request.form.get("metadata")),
     }
-    job = jobs().submit(action, [JobFile(f.filename, f.data) for f in files], options)
+    job = jobs().submit(action, [JobFile(f.filename, f.data) for f in files], options, caller=caller_id())
     response = jsonify(job=job, status="queued", total=len(files))
     response.headers["Location"] = f"/api/v1/jobs/{job}"
     return response, 202
@@ -154,9 +155,7 @@ def clusters() -> Response:
 @blueprint.get("/clusters/<cid>")
 @requires(Access.READ)
 def cluster(cid: str) -> Response:
-    if len(cid) > 128:
-        raise BadInput("cluster id too long")
-    return jsonify(quaid().cluster(cid))
+    return jsonify(quaid().cluster(cluster_id(cid)))
 
 
 @blueprint.get("/export")

@@ -4,8 +4,9 @@ Where to start: this wires one blueprint per role — :mod:`.api` (JSON API),
 :mod:`.review` (review queue), :mod:`.status` (health), :mod:`.openapi` (the
 API document), :mod:`.ui` (web pages) — around one engine facade
 (:class:`engine.core.Quaid`) and one Redis connection shared by the request
-threads. It does not serve: :mod:`engine.cli.serve` runs it under waitress
-with the batch-job workers.
+threads. Every request passes :mod:`.guard` (host names, origins: what a web page in the
+analyst's browser could send) and then :mod:`.auth` (API keys). It does not serve:
+:mod:`engine.cli.serve` runs it under waitress with the batch-job workers.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import redis
 from flask import Flask
 
 from engine.config import Settings
-from engine.service import api, auth, openapi, review, status, ui
+from engine.service import api, auth, guard, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
-from engine.service.jobs import JobQueue
+from engine.service.inputs import FORM_FIELDS, FormRequest
+from engine.service.jobs import JobLimits, JobQueue
 from engine.store.cluster import is_client
 
 log = logging.getLogger("quaid.service")
@@ -39,8 +41,10 @@ def create_app(settings: Settings, quaid: object | None = None) -> Flask:
 
         quaid = Quaid.open(settings)
     app = Flask(__name__, static_folder=None)
+    app.request_class = FormRequest
     app.config.update(
         MAX_CONTENT_LENGTH=request_limit(settings),
+        MAX_FORM_PARTS=settings.max_job_files + FORM_FIELDS,
         QUAID_MAX_UPLOAD_BYTES=settings.max_upload_bytes,
         JSON_SORT_KEYS=False,
     )
@@ -48,8 +52,11 @@ def create_app(settings: Settings, quaid: object | None = None) -> Flask:
     connection = redis_of(quaid)
     app.extensions.update(
         quaid=quaid, quaid_redis=connection, quaid_settings=settings,
-        quaid_jobs=JobQueue(connection), quaid_review=review.ReviewQueue(connection),
+        quaid_jobs=JobQueue(connection, limits=JobLimits(settings.max_job_files, settings.max_jobs_per_key,
+                                                          settings.max_queued_jobs)),
+        quaid_review=review.ReviewQueue(connection),
     )
+    guard.install(app, settings)  # first: refuse browser-borne requests before looking at keys
     auth.install(app, settings)
     register_error_handlers(app)
     for blueprint in (api.blueprint, review.blueprint, status.blueprint, openapi.blueprint, ui.blueprint):

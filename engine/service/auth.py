@@ -16,6 +16,7 @@ client address, method, path and reason, never with the key.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -81,8 +82,8 @@ class KeyRing:
     """The configured keys; compares in constant time (:func:`hmac.compare_digest`)."""
 
     def __init__(self, read_keys: tuple[str, ...], write_keys: tuple[str, ...]) -> None:
-        self._read = tuple(k.encode() for k in read_keys if k)
-        self._write = tuple(k.encode() for k in write_keys if k)
+        self._read = tuple(k.encode() for k in read_keys)  # blank keys are refused by the settings
+        self._write = tuple(k.encode() for k in write_keys)
 
     @property
     def enabled(self) -> bool:
@@ -114,6 +115,13 @@ def require_access(needed: Access) -> None:
     if keys.access(_bearer()) < needed:
         _log_refusal("this API key is read-only", 403)
         raise Forbidden("this API key is read-only")
+
+
+def caller_id() -> str:
+    """Who sent the request, for per-caller quotas: a hash of its API key (never the key itself),
+    or ``anonymous`` when the service runs without keys."""
+    key = _bearer() if current_app.extensions["quaid_keys"].enabled else ""
+    return hashlib.sha256(key.encode()).hexdigest()[:16] if key else "anonymous"
 
 
 def install(app: Flask, settings: Settings) -> None:

@@ -4,7 +4,8 @@ Why: douglas-quaid answered every error with HTTP 200 and ``"Status": "Failure"`
 so MISP modules and scripts could not tell a bad picture from a broken server.
 Here:
 
-* :class:`engine.errors.QuaidError` -> its ``http_status`` (400, 404, 413, 415, 503);
+* :class:`engine.errors.QuaidError` -> its ``http_status`` (400, 404, 413, 415, 429, 503), with
+  ``Retry-After`` when the error says when to retry;
 * Flask/Werkzeug's own errors (404 unknown route, 405, 413 body over
   ``MAX_CONTENT_LENGTH``) -> the same JSON shape;
 * Redis connection loss, or a Redis Cluster failing over -> 503, so clients retry
@@ -53,8 +54,8 @@ def register_error_handlers(app: Flask) -> None:
             log.warning("%s: %s", type(exc).__name__, exc)
         if isinstance(exc, StoreUnavailable):
             revive_embedded_store(app)
-        retry_after = getattr(exc, "retry_after", None)  # engine.errors.ServiceBusy
-        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        retry = getattr(exc, "retry_after", None)  # 429 and 503 tell the client when to come back
+        headers = {"Retry-After": str(retry)} if retry else None
         return error_response(exc.http_status, str(exc) or type(exc).__name__, headers)
 
     @app.errorhandler(HTTPException)

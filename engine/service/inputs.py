@@ -11,21 +11,52 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from flask import current_app, request
+from flask import Request, current_app, request
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from engine.errors import BadInput, PictureTooLarge, QuaidError
-from engine.validation import MAX_NAME_LENGTH as MAX_NAME_LENGTH  # re-exported: the API's rules are
-from engine.validation import check_metadata as check_metadata  # engine.validation's, shared by every
-from engine.validation import check_tags, clean_text, parse_metadata  # interface (CLI, MISP, AIL)
+from engine.errors import BadInput, NotFound, PictureTooLarge, QuaidError
+
+# The API's rules are engine.validation's, shared by every interface (CLI, MISP, AIL).
+from engine.validation import MAX_METADATA_DEPTH, check_tags, clean_text, parse_metadata
+from engine.validation import MAX_NAME_LENGTH as MAX_NAME_LENGTH  # re-exported
+from engine.validation import check_metadata as check_metadata  # re-exported
 
 MAX_TOP = 1000
+FORM_FIELDS = 100  # multipart parts allowed besides the files of a job (name, tags, metadata...)
+MAX_CLUSTER_ID = 2**63 - 1  # cluster numbers come from a Redis counter (a signed 64-bit integer)
 
 
 class UnsupportedMediaType(QuaidError):
     """The request body is not the multipart form the endpoint takes."""
 
     http_status = 415
+
+
+class FormTooLarge(QuaidError):
+    """The form has too many parts, or a text field too large to hold in memory."""
+
+    http_status = 413
+
+
+class FormRequest(Request):
+    """Flask's request, whose form-limit refusals say which limit was hit.
+
+    Werkzeug answers a form of more than ``MAX_FORM_PARTS`` parts, or with a text field over
+    ``MAX_FORM_MEMORY_SIZE`` bytes, with the same bare 413 as a body over the size limit, so
+    the client would be told to send less data when it should send fewer fields.
+    """
+
+    def _load_form_data(self) -> None:
+        try:
+            super()._load_form_data()
+        except RequestEntityTooLarge:
+            length, limit = self.content_length, self.max_content_length
+            if length is not None and limit is not None and length > limit:
+                raise
+            raise FormTooLarge(
+                f"form refused: more than {self.max_form_parts} form fields and files (form-field limit), "
+                f"or a text field over {self.max_form_memory_size} bytes") from None
 
 
 @dataclass(frozen=True)
@@ -58,7 +89,10 @@ def read_upload(storage: FileStorage | None, field_name: str = "file") -> Upload
 def single_file() -> Upload:
     """The ``file`` part of a multipart request."""
     require_multipart()
-    return read_upload(request.files.get("file"))
+    parts = request.files.getlist("file")
+    if len(parts) > 1:
+        raise BadInput(f"one 'file' part expected, got {len(parts)} (send several files as a batch job)")
+    return read_upload(parts[0] if parts else None)
 
 
 def all_files() -> list[Upload]:
@@ -126,9 +160,21 @@ def picture_id(value: str) -> str:
     return value.lower()
 
 
+def cluster_id(value: str) -> int:
+    """A cluster number: 400 when it is not a number, 404 when no counter could have made it."""
+    if not (value.isascii() and value.isdigit()):
+        raise BadInput(f"cluster ids are numbers, got {value[:40]!r}")
+    number = int(value[:40])
+    if len(value) > 40 or number > MAX_CLUSTER_ID:
+        raise NotFound(f"no cluster {value[:40]}")
+    return number
+
+
 def _json_list(value: str) -> list:
     try:
         parsed = json.loads(value)
+    except RecursionError:  # "[[[[..." deeper than the interpreter recurses
+        raise BadInput(f"tags nested deeper than {MAX_METADATA_DEPTH} levels") from None
     except ValueError:
         raise BadInput("tags: invalid JSON list") from None
     if not isinstance(parsed, list):

@@ -42,12 +42,31 @@ from engine.store import keys
 log = logging.getLogger("quaid.service.jobs")
 
 JOB_TTL = 7 * 24 * 3600  # seconds a job, its files and its results are kept
-MAX_FILES = 1000  # files per job
+MAX_FILES = 1000  # files per job (default of Settings.max_job_files)
 MAX_JOB_BYTES = 256 * 1024 * 1024  # bytes of files per job (the service's request limit is lower)
+ADMIT_GRACE = 300  # seconds a job counts against its caller before its state is stored
+RETRY_AFTER = 30  # seconds a caller refused for a full queue is told to wait
 MAX_ATTEMPTS = 3  # takeovers before a job is given up as failed
 ACTIONS = ("add", "search")
 
 FileHandler = Callable[[str, bytes, str, dict], dict]  # (action, data, name, options) -> result
+
+
+class QueueFull(QuaidError):
+    """Too many unfinished jobs (for this caller, or in all): 429 with ``Retry-After``."""
+
+    http_status = 429
+    retry_after = RETRY_AFTER
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """Bounds on what one caller can queue: a read key may submit search jobs, so these are
+    what stops one key from filling Redis with files or starving the other callers."""
+
+    max_files: int = MAX_FILES  # files in one job
+    per_caller: int = 10  # unfinished jobs of one API key (or of all anonymous callers)
+    queued: int = 200  # unfinished jobs in all
 
 
 @dataclass(frozen=True)
@@ -61,20 +80,31 @@ class JobFile:
 class JobQueue:
     """Submit jobs and read their state; the Redis connection is passed in (binary responses)."""
 
-    def __init__(self, connection: redis.Redis, ttl: int = JOB_TTL, max_bytes: int = MAX_JOB_BYTES) -> None:
+    def __init__(self, connection: redis.Redis, ttl: int = JOB_TTL, limits: JobLimits | None = None,
+                 max_bytes: int = MAX_JOB_BYTES) -> None:
         self.redis = connection
         self.ttl = ttl
+        self.limits = limits or JobLimits()
         self.max_bytes = max_bytes
 
-    def submit(self, action: str, files: Iterable[JobFile], options: dict | None = None) -> str:
-        """Store the files one by one, then queue the job; returns its id."""
+    def submit(self, action: str, files: Iterable[JobFile], options: dict | None = None,
+               caller: str = "anonymous") -> str:
+        """Store the files one by one, then queue the job; returns its id.
+
+        ``caller`` names who submits (a hash of the API key, never the key): it may have at
+        most ``limits.per_caller`` unfinished jobs, else :class:`QueueFull`.
+        """
         if action not in ACTIONS:
             raise BadInput(f"action must be one of {', '.join(ACTIONS)}")
+        if self.redis.xlen(keys.JOB_STREAM) >= self.limits.queued:
+            raise QueueFull(f"the job queue is full ({self.limits.queued} jobs unfinished); retry later")
         job = uuid.uuid4().hex
+        self._admit(caller, job)
         try:
             names = self._store_files(job, files)
         except BaseException:
             self.redis.delete(keys.job_files(job))
+            self.redis.zrem(keys.jobs_in_flight(caller), job)
             raise
         now = time.time()
         pipe = self.redis.pipeline(transaction=True)  # every key shares the {job} hash tag
@@ -95,8 +125,8 @@ class JobQueue:
         names: list[str] = []
         stored = 0
         for index, file in enumerate(files):
-            if index >= MAX_FILES:
-                raise BadInput(f"a job takes at most {MAX_FILES} files")
+            if index >= self.limits.max_files:
+                raise BadInput(f"a job takes at most {self.limits.max_files} files (setting max_job_files)")
             stored += len(file.data)
             if stored > self.max_bytes:
                 raise PictureTooLarge(f"a job takes at most {self.max_bytes} bytes of files")
@@ -108,6 +138,22 @@ class JobQueue:
         if not names:
             raise BadInput("a job needs at least one file")
         return names
+
+    def _admit(self, caller: str, job: str) -> None:
+        """Count ``job`` against its caller; add first, then check, so racing submits never
+        admit more than the cap (at worst both are refused and retry)."""
+        in_flight, now = keys.jobs_in_flight(caller), time.time()
+        for member, since in self.redis.zrange(in_flight, 0, -1, withscores=True):
+            status = self.redis.hget(keys.job(_text(member)), "status")
+            gone = status is None and now - since > ADMIT_GRACE  # expired (not being stored)
+            if gone or (status is not None and _text(status) in ("done", "failed")):
+                self.redis.zrem(in_flight, member)
+        self.redis.zadd(in_flight, {job: now})
+        self.redis.expire(in_flight, self.ttl)
+        if self.redis.zcard(in_flight) > self.limits.per_caller:
+            self.redis.zrem(in_flight, job)
+            raise QueueFull(f"{self.limits.per_caller} jobs of this API key are unfinished "
+                            "(setting max_jobs_per_key); retry when one is done")
 
     def status(self, job: str, with_results: bool | None = None) -> dict:
         """The job's state; per-file results once it is done or failed (or when asked)."""

@@ -67,8 +67,13 @@ SCHEMAS: dict = {
 
 _ERRORS = {
     "400": "bad input (parameter, JSON, missing file part)", "401": "missing or unknown API key",
-    "403": "the API key is read-only", "404": "unknown id", "413": "upload too large",
-    "415": "not a picture, or not multipart/form-data", "503": "store unavailable, retry later",
+    "403": "the API key is read-only; or a request from another web origin; or a change sent without "
+           "the X-Quaid-Request header or a JSON body",
+    "404": "unknown id", "413": "upload too large, or more form fields than the form-field limit",
+    "415": "not a picture, or not multipart/form-data",
+    "421": "host name not served here (loopback names and the public_hosts setting are)",
+    "429": "too many unfinished jobs for this key or in all; retry after Retry-After seconds",
+    "503": "store unavailable, retry later",
 }
 
 
@@ -83,7 +88,7 @@ def _json(schema: dict, description: str = "OK") -> dict:
 def _op(summary: str, ok: dict, *, errors: str = "", access: str = "read", body: dict | None = None,
         params: list | None = None, tag: str = "pictures") -> dict:
     responses = dict(ok)
-    for code in ("401", "403", "503") + tuple(errors.split()):
+    for code in ("401", "403", "421", "503") + tuple(errors.split()):
         responses[code] = {"$ref": f"#/components/responses/E{code}"}
     op = {"summary": summary, "tags": [tag], "responses": responses,
           "description": f"Needs a {access} key when keys are configured."}
@@ -158,7 +163,7 @@ def document() -> dict:
             {"202": _json({"type": "object", "properties": {"job": {"type": "string"},
                                                             "status": {"type": "string"},
                                                             "total": {"type": "integer"}}}, "queued")},
-            errors="400 413 415", tag="jobs",
+            errors="400 413 415 429", tag="jobs",
             body=_multipart({"file": {"type": "array", "items": _FILE, "description": "repeat for each file"},
                              "action": {"type": "string", "enum": ["add", "search"]}, "top": _TOP,
                              "tags": _TAGS, "metadata": _META}, ["file", "action"]))},
@@ -205,7 +210,9 @@ def document() -> dict:
         "openapi": "3.0.3",
         "info": {"title": "quaid", "version": __version__,
                  "description": "Picture correlation for threat intelligence: accepted / to-review / "
-                                "rejected answers for a new picture against known ones."},
+                                "rejected answers for a new picture against known ones. Every change "
+                                "(POST, PATCH, DELETE) needs the header 'X-Quaid-Request: 1' or a JSON "
+                                "body: a web page cannot send either to another site."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": paths,

@@ -209,9 +209,8 @@ def judge(item: str) -> Response:
         body = request.get_json(silent=True) if request.is_json else None
     except RecursionError:  # absurdly deep JSON (silent=True only covers ValueError): a 400 below
         body = None
-    verdict = (body or {}).get("verdict") if isinstance(body, dict) else None
-    if verdict is None:
-        verdict = request.form.get("verdict")
+    # JSON only: a verdict in form fields could come from a form on any web page.
+    verdict = body.get("verdict") if isinstance(body, dict) else None
     if not isinstance(verdict, str):
         raise BadInput("send {\"verdict\": \"accepted\" | \"rejected\"}")
     return jsonify(queue().judge(item, verdict))

@@ -15,6 +15,7 @@ from pathlib import Path
 import redis
 from redis.cluster import RedisCluster
 
+from engine.config import redact_url
 from engine.errors import StoreUnavailable
 from engine.store.cluster import SCHEME, UNAVAILABLE, ReplicaWait, open_cluster
 from engine.store.embedded import EmbeddedRedis
@@ -67,6 +68,4 @@ def connect(redis_url: str | None, home: Path) -> Connection:
 
 def _safe(url: str) -> str:
     """The URL without a password (it ends up in logs and error messages)."""
-    scheme, sep, rest = url.partition("://")
-    auth, at, hosts = rest.rpartition("@")
-    return f"{scheme}{sep}{auth.partition(':')[0]}:***@{hosts}" if at else url
+    return redact_url(url) or ""

@@ -78,6 +78,7 @@ JOB_GROUP = "quaid-workers"
 JOB = PREFIX + ":job:{{{id}}}"  # hash: action, status, total, done, attempts, names, options, times
 JOB_FILES = PREFIX + ":job:{{{id}}}:files"  # hash: file index -> bytes (deleted when finished)
 JOB_RESULTS = PREFIX + ":job:{{{id}}}:results"  # hash: file index -> JSON result
+JOBS_IN_FLIGHT = PREFIX + ":jobs:caller:{{{id}}}"  # sorted set: unfinished jobs of one caller -> time
 REVIEW_ITEM = PREFIX + ":review:item:{{{id}}}"  # hash: one to-review match, query thumbnail, verdict
 REVIEW_PENDING = PREFIX + ":review:pending"  # sorted set: item -> time recorded
 REVIEW_DONE = PREFIX + ":review:done"  # sorted set: item -> time reviewed
@@ -93,6 +94,10 @@ def job_files(job_id: str) -> str:
 
 def job_results(job_id: str) -> str:
     return JOB_RESULTS.format(id=job_id)
+
+
+def jobs_in_flight(caller: str) -> str:
+    return JOBS_IN_FLIGHT.format(id=caller)
 
 
 def review_item(item_id: str) -> str:

@@ -16,7 +16,7 @@ function el(tag, attrs = {}, ...children) {
 
 function put(node, ...children) { for (const c of children) if (c) node.append(c); return node; }
 
-function headers() { return state.key ? { Authorization: "Bearer " + state.key } : {}; }
+function headers() { return { "X-Quaid-Request": "1", ...(state.key ? { Authorization: "Bearer " + state.key } : {}) }; }
 
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });

@@ -30,6 +30,7 @@ class QuaidAPI:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["Accept"] = "application/json"
+        self.session.headers["X-Quaid-Request"] = "1"  # quaid refuses writes without it
         if api_key:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
