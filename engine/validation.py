@@ -61,7 +61,7 @@ def check_tags(values: Iterable[object]) -> list[str]:
     tags: list[str] = []
     for value in values:
         if not isinstance(value, str):
-            raise BadInput(f"tags must be strings, got {type(value).__name__}")
+            raise BadInput(f"tags: each must be a string, got {type(value).__name__}")
         tag = clean_text(value.strip(), MAX_TAG_LENGTH, "tag")
         if tag and tag not in tags:
             tags.append(tag)
