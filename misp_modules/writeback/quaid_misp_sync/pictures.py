@@ -43,10 +43,25 @@ class PictureRef:
     @property
     def location(self) -> dict:
         """The metadata quaid keeps with the picture: how to find it again in MISP."""
-        location = {"misp_event_uuid": self.event.uuid, "misp_attribute_uuid": self.attribute.uuid}
-        if self.obj is not None:
-            location["misp_object_uuid"] = self.obj.uuid
-        return location
+        return misp_location(
+            event_uuid=self.event.uuid,
+            event_id=str(getattr(self.event, "id", "") or ""),
+            attribute_uuid=self.attribute.uuid,
+            object_uuid=self.obj.uuid if self.obj is not None else "",
+        )
+
+
+# The one metadata schema of every MISP-side path (write-back, expansion ``register``, import):
+# the event by uuid and/or by this instance's id, the attachment attribute, its object if any.
+LOCATION_KEYS = ("misp_event_uuid", "misp_event_id", "misp_attribute_uuid", "misp_object_uuid")
+
+
+def misp_location(
+    event_uuid: str = "", event_id: str = "", attribute_uuid: str = "", object_uuid: str = ""
+) -> dict:
+    """quaid metadata naming a MISP attachment; empty fields left out."""
+    values = (event_uuid, event_id, attribute_uuid, object_uuid)
+    return {key: str(value) for key, value in zip(LOCATION_KEYS, values, strict=True) if value}
 
 
 def is_picture(data: bytes) -> bool:
