@@ -215,18 +215,21 @@ class _Locations:
         return targets
 
     def _stored_place(self, match: dict) -> tuple[str, str, str, Sharing] | None:
-        """The MISP attachment quaid's metadata names, as this key sees it in MISP, or None."""
+        """The MISP attachment quaid's metadata names, as this key sees it in MISP, or None.
+        Without an attribute uuid (pictures an import handed to a batch job), the event's
+        attachment of the same file name."""
         stored = self._stored(match)
-        attribute_uuid = str(stored.get("misp_attribute_uuid") or "")
         event_key = str(stored.get("misp_event_uuid") or stored.get("misp_event_id") or "")
-        if not attribute_uuid or not event_key:
+        if not event_key:
             return None
         event = self._event(event_key)
-        attribute = _attribute(event, attribute_uuid) if event is not None else None
+        attribute = _attachment(
+            event, str(stored.get("misp_attribute_uuid") or ""), str(stored.get("name") or "")
+        )
         if attribute is None:
             self.unseen += 1
             return None
-        return event.uuid, attribute_uuid, str(attribute.value).split("|")[0], event_sharing(event)
+        return event.uuid, attribute.uuid, str(attribute.value).split("|")[0], event_sharing(event)
 
     def _event(self, key: str) -> MISPEvent | None:
         if key not in self.events:
@@ -250,11 +253,22 @@ class _Locations:
         return self.metadata[picture_id]
 
 
-def _attribute(event: MISPEvent, attribute_uuid: str):
+def _attachment(event: MISPEvent | None, attribute_uuid: str, name: str):
+    """The attribute of ``event`` with this uuid, or (no uuid) the attachment named ``name``."""
+    if event is None:
+        return None
     attributes = list(event.attributes) + [a for obj in event.objects for a in obj.attributes]
-    return next(
-        (a for a in attributes if a.uuid == attribute_uuid and not getattr(a, "deleted", False)), None
-    )
+    for attribute in attributes:
+        if getattr(attribute, "deleted", False):
+            continue
+        if attribute_uuid and attribute.uuid == attribute_uuid:
+            return attribute
+        named = (
+            attribute.type in ("attachment", "malware-sample") and str(attribute.value).split("|")[0] == name
+        )
+        if not attribute_uuid and name and named:
+            return attribute
+    return None
 
 
 def describe(match: dict) -> str:
