@@ -315,3 +315,35 @@ def test_standin_enforces_misps_write_rules():
         duplicate.from_dict(type="text", value="again", uuid=theirs["uuid"])
         refused = api.add_attribute(mine["uuid"], duplicate)
         assert "The UUID provided is not unique" in str(refused)
+
+
+def test_a_malware_sample_bomb_is_dropped_without_being_decompressed():
+    """A malware-sample zip whose sample is 45 MiB that are not a picture (deflated to ~45 KiB):
+    read chunk by chunk and dropped after the first (traced Python allocations stay small)."""
+    import base64
+    import io
+    import tracemalloc
+    import zipfile
+
+    from misp_support import malware_sample_zip
+    from pymisp import MISPAttribute
+    from quaid_misp_sync.pictures import attachment_bytes
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("0" * 32, bytes(45 << 20))
+        archive.writestr("0" * 32 + ".filename.txt", "x.png")
+    attribute, picture = MISPAttribute(), MISPAttribute()
+    attribute.from_dict(
+        type="malware-sample", value="x.png|0", data=base64.b64encode(bomb.getvalue()).decode()
+    )
+    sample = malware_sample_zip(drawn(7), "y.png")
+    picture.from_dict(type="malware-sample", value="y.png|0", data=base64.b64encode(sample).decode())
+    tracemalloc.start()
+    try:
+        assert attachment_bytes(attribute) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak >> 20} MiB traced"
+    assert attachment_bytes(picture) == drawn(7)
