@@ -30,22 +30,41 @@ import json
 import logging
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from pymisp import MISPAttribute, MISPEvent, MISPObject
+from pymisp import MISPEvent, MISPObject
 
 LOGGER = logging.getLogger("quaid-misp")
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-DEFAULT_TIMEOUT = 8.0  # seconds, whole request: MISP gives an enrichment module 10 s in total
+DEFAULT_TIMEOUT = (
+    8.0  # seconds, the whole answer: MISP waits 10 s (Plugin.Enrichment_timeout, Import_timeout)
+)
+MAX_TIMEOUT = 9.0  # seconds: a larger setting would outlive MISP's own 10 s wait, so it is capped here
 DEFAULT_TOP = 5  # matches shown to the analyst
 MAX_TOP = 50
 MAX_PICTURE_BYTES = 50 * 1024 * 1024  # refuse larger inputs before sending them anywhere
 MAX_ZIP_MEMBERS = 200  # pictures per uploaded zip (import module)
+MAX_ZIP_TOTAL_BYTES = 64 * 1024 * 1024  # decompressed bytes of all the members of one zip together
+READ_CHUNK = 1024 * 1024  # bytes decompressed at a time, so no member is read past its cap
 MALWARE_SAMPLE_PASSWORD = b"infected"
+# File signatures of the formats quaid decodes (PNG, JPEG, GIF, BMP, TIFF; WebP checked apart).
+PICTURE_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+)
+# The quaid metadata naming a picture's place in MISP: one schema for the expansion's
+# ``register``, the import and the write-back (which reads it to find matches in MISP).
+LOCATION_KEYS = ("misp_event_uuid", "misp_event_id", "misp_attribute_uuid", "misp_object_uuid")
 
 # Decision -> tags from existing MISP taxonomies (workflow, misp).
 DECISION_TAGS: dict[str, tuple[str, ...]] = {
@@ -69,22 +88,29 @@ class Config:
     timeout: float
     top: int
     register: bool
+    public_url: str  # where analysts reach quaid's web UI (the links in MISP); default: url
 
     @classmethod
     def from_request(cls, request: dict) -> Config:
         raw = request.get("config") or {}
         if not isinstance(raw, dict):
             raise ModuleError("config must be an object")
-        url = str(raw.get("url") or DEFAULT_URL).strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ModuleError(f"config url must start with http:// or https://, got {url!r}")
+        url = _http_url(raw.get("url") or DEFAULT_URL, "url")
         return cls(
             url=url,
             api_key=str(raw.get("api_key") or "").strip(),
-            timeout=_number(raw.get("timeout"), DEFAULT_TIMEOUT, float, 0.5, 300.0, "timeout"),
+            timeout=_number(raw.get("timeout"), DEFAULT_TIMEOUT, float, 0.5, MAX_TIMEOUT, "timeout"),
             top=_number(raw.get("top"), DEFAULT_TOP, int, 1, MAX_TOP, "top"),
             register=_boolean(raw.get("register")),
+            public_url=_http_url(raw.get("public_url") or url, "public_url"),
         )
+
+
+def _http_url(value: Any, name: str) -> str:
+    url = str(value).strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ModuleError(f"config {name} must start with http:// or https://, got {url!r}")
+    return url
 
 
 def _number(value: Any, default: Any, kind: type, low: float, high: float, name: str) -> Any:
@@ -102,7 +128,7 @@ def _boolean(value: Any) -> bool:
 
 
 class QuaidClient:
-    """Calls of the quaid HTTP API (issue 4) with one overall deadline.
+    """Calls of the quaid HTTP API with one overall deadline.
 
     Thread-safe: no shared session or state; misp-modules runs handlers on a thread pool.
     Every call gets the time left before the deadline, so the module answers MISP in time.
@@ -137,15 +163,31 @@ class QuaidClient:
             return None
         return response.content, response.headers.get("Content-Type", "")
 
+    def submit_job(self, pictures: list[tuple[str, bytes]], tags: tuple, metadata: dict | None) -> str:
+        """``POST /api/v1/jobs`` (action ``add``): quaid registers ``pictures`` in the background;
+        returns the job id (``GET /api/v1/jobs/<id>`` tells its progress)."""
+        fields: dict[str, Any] = {"action": "add", "tags": list(tags)}
+        if metadata:
+            fields["metadata"] = json.dumps(metadata)
+        files = [("file", (name or "picture", data, "application/octet-stream")) for name, data in pictures]
+        return str(self._send("/api/v1/jobs", files, fields)["job"])
+
+    def left(self) -> float:
+        """Seconds left before the deadline (negative once past it)."""
+        return self.deadline - time.monotonic()
+
     def ui_link(self, picture_id: str) -> str:
-        """The picture's page in quaid's web UI."""
-        return f"{self.config.url}/#/picture/{picture_id}"
+        """The picture's page in quaid's web UI, at the address analysts reach (``public_url``)."""
+        return f"{self.config.public_url}/#/picture/{picture_id}"
 
     def _post(self, path: str, data: bytes, filename: str, fields: dict) -> dict:
+        return self._send(path, {"file": (filename or "picture", data, "application/octet-stream")}, fields)
+
+    def _send(self, path: str, files, fields: dict) -> dict:
         try:
             response = requests.post(
                 self.config.url + path,
-                files={"file": (filename or "picture", data, "application/octet-stream")},
+                files=files,
                 data=fields,
                 headers=self._headers(),
                 timeout=self._left(),
@@ -197,7 +239,8 @@ class Submitted:
     data: bytes
     filename: str
     source_uuid: str  # the attribute (or object) the match objects reference
-    source: dict  # the input attribute or object, echoed in the results
+    source: dict  # the input attribute or object
+    attribute_uuid: str = ""  # the attachment attribute holding the picture
 
 
 def decode_base64(value: Any) -> bytes:
@@ -212,18 +255,47 @@ def decode_base64(value: Any) -> bytes:
     return data
 
 
+def is_picture(data: bytes) -> bool:
+    """Whether ``data`` starts like a picture format quaid decodes."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return True
+    return data.startswith(PICTURE_SIGNATURES)
+
+
+def read_capped(
+    archive: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    cap: int,
+    pwd: bytes | None = None,
+    pictures_only: bool = False,
+) -> bytes:
+    """One member, decompressed chunk by chunk, refused as soon as it passes ``cap`` bytes
+    (the size a zip declares is not trusted: a bomb lies about it). With ``pictures_only``,
+    a member whose first bytes are not a picture's is refused after its first chunk."""
+    chunks, size = [], 0
+    with archive.open(info, pwd=pwd) as member:
+        while chunk := member.read(READ_CHUNK):
+            if pictures_only and not chunks and not is_picture(chunk):
+                raise ModuleError(f"{info.filename}: not a picture (PNG, JPEG, GIF, BMP, TIFF or WebP)")
+            size += len(chunk)
+            if size > cap:
+                raise ModuleError(
+                    f"{info.filename}: larger than {cap // (1024 * 1024)} MiB once decompressed"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def unzip_malware_sample(data: bytes) -> bytes:
-    """The sample inside MISP's malware-sample zip (password ``infected``)."""
+    """The sample inside MISP's malware-sample zip (password ``infected``), at most
+    ``MAX_PICTURE_BYTES`` decompressed."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [n for n in archive.namelist() if not n.endswith(".filename.txt")]
-            if not names:
+            members = [i for i in archive.infolist() if not i.filename.endswith(".filename.txt")]
+            if not members:
                 raise ModuleError("malware-sample zip holds no sample")
-            info = archive.getinfo(names[0])
-            if info.file_size > MAX_PICTURE_BYTES:
-                raise ModuleError("malware sample too large")
-            return archive.read(info, pwd=MALWARE_SAMPLE_PASSWORD)
-    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError):
+            return read_capped(archive, members[0], MAX_PICTURE_BYTES, MALWARE_SAMPLE_PASSWORD)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, zlib.error):
         raise ModuleError("malware-sample data is not MISP's zip with password 'infected'") from None
 
 
@@ -239,8 +311,19 @@ def picture_from_attribute(attribute: dict) -> tuple[bytes, str]:
     raise ModuleError(f"unsupported attribute type {kind!r}: expected attachment or malware-sample")
 
 
-def iter_zip_pictures(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of the files of a plain zip (import module), bounded in count and size."""
+@dataclass(frozen=True)
+class ZipMember:
+    """One file of an uploaded zip: its bytes, or why it was not read."""
+
+    name: str
+    data: bytes | None
+    error: str = ""
+
+
+def iter_zip_pictures(data: bytes) -> Iterator[ZipMember]:
+    """The files of a plain zip (import module), read one at a time, each at most
+    ``MAX_PICTURE_BYTES`` and all together at most ``MAX_ZIP_TOTAL_BYTES`` decompressed.
+    A member that cannot be read fails alone; past the total budget the rest are not read."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -249,13 +332,26 @@ def iter_zip_pictures(data: bytes) -> Iterator[tuple[str, bytes]]:
         members = [i for i in archive.infolist() if not i.is_dir()]
         if len(members) > MAX_ZIP_MEMBERS:
             raise ModuleError(f"zip holds {len(members)} files; at most {MAX_ZIP_MEMBERS}")
+        budget = MAX_ZIP_TOTAL_BYTES  # counts every byte decompressed, kept or not
         for info in members:
-            if info.file_size > MAX_PICTURE_BYTES:
-                raise ModuleError(f"{info.filename}: larger than {MAX_PICTURE_BYTES // (1024 * 1024)} MiB")
+            name = info.filename.rsplit("/", 1)[-1]
+            cap = min(MAX_PICTURE_BYTES, budget)
+            if cap <= 0:
+                yield ZipMember(
+                    name, None, f"not read: the zip passes {MAX_ZIP_TOTAL_BYTES >> 20} MiB decompressed"
+                )
+                continue
             try:
-                yield info.filename.rsplit("/", 1)[-1], archive.read(info)
-            except (RuntimeError, NotImplementedError, zipfile.BadZipFile):
-                raise ModuleError(f"{info.filename}: cannot be read (encrypted or corrupt zip)") from None
+                member = read_capped(archive, info, cap, pictures_only=True)
+            except ModuleError as exc:
+                budget -= min(cap, READ_CHUNK) if "not a picture" in str(exc) else cap
+                yield ZipMember(name, None, str(exc).split(": ", 1)[-1])
+                continue
+            except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
+                yield ZipMember(name, None, "cannot be read (encrypted or corrupt zip)")
+                continue
+            budget -= len(member)
+            yield ZipMember(name, member)
 
 
 # -- MISP results ---------------------------------------------------------------------------
@@ -276,7 +372,9 @@ def match_object(client: QuaidClient, match: dict, source_uuid: str, with_image:
     the explanation in the comment, decision tags, and a reference to the queried picture.
 
     Attachments and filenames are added with ``disable_correlation``: file names such as
-    ``screenshot.png`` would otherwise correlate unrelated events.
+    ``screenshot.png`` would otherwise correlate unrelated events; and with ``to_ids`` off,
+    as MISP would otherwise take the ``filename`` type's default (on) and export reference
+    file names such as ``login.png`` as IDS indicators.
     """
     picture_id = str(match.get("id", ""))
     decision = str(match.get("decision", ""))
@@ -284,13 +382,17 @@ def match_object(client: QuaidClient, match: dict, source_uuid: str, with_image:
     tags = [{"name": tag} for tag in DECISION_TAGS.get(decision, ())]
     obj = MISPObject("image", standalone=False)
     obj.comment = describe(match)
-    obj.add_attribute("filename", value=name, disable_correlation=True, Tag=tags)
-    obj.add_attribute("link", value=client.ui_link(picture_id), comment=f"quaid id {picture_id}", Tag=tags)
+    obj.add_attribute("filename", value=name, disable_correlation=True, to_ids=False, Tag=tags)
+    obj.add_attribute(
+        "link", value=client.ui_link(picture_id), comment=f"quaid id {picture_id}", to_ids=False, Tag=tags
+    )
     image = client.image(picture_id) if with_image and picture_id else None
     if image:
         data, content_type = image
         shown = name if _same_kind(name, content_type) else f"{name}.thumbnail.{content_type.split('/')[-1]}"
-        obj.add_attribute("attachment", value=shown, data=io.BytesIO(data), disable_correlation=True)
+        obj.add_attribute(
+            "attachment", value=shown, data=io.BytesIO(data), disable_correlation=True, to_ids=False
+        )
     if source_uuid:  # the legacy payload carries no uuid to reference
         relationship = DECISION_RELATIONSHIP.get(decision, "similar")
         obj.add_reference(source_uuid, relationship, comment=describe(match))
@@ -310,13 +412,12 @@ def results(event: MISPEvent) -> dict:
     return {"results": {key: content[key] for key in ("Attribute", "Object", "Tag") if content.get(key)}}
 
 
-def echo_attribute(event: MISPEvent, attribute: dict, decision: str) -> MISPAttribute:
-    """Put the queried attribute back in the answer (same uuid) carrying the decision tags."""
-    fields = {k: v for k, v in attribute.items() if k in ("type", "value", "uuid", "category", "comment")}
-    echoed = event.add_attribute(**fields)
-    for tag in DECISION_TAGS.get(decision, ()):
-        echoed.add_tag(tag)
-    return echoed
+def location(
+    event_id: str = "", attribute_uuid: str = "", object_uuid: str = "", event_uuid: str = ""
+) -> dict:
+    """quaid metadata naming a picture's place in MISP (``LOCATION_KEYS``); empty fields left out."""
+    values = (event_uuid, event_id, attribute_uuid, object_uuid)
+    return {key: str(value) for key, value in zip(LOCATION_KEYS, values, strict=True) if value}
 
 
 def run_module(work: Callable[[dict], dict], q: Any) -> dict:

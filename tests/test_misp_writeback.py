@@ -8,11 +8,13 @@ records every write so the tests assert on what reached "MISP".
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 
 import pytest
+import requests
 from drawing import drawn, variant
-from misp_standin import MISPStandIn, running
+from misp_standin import MINE, PARTNER, MISPStandIn, running
 from misp_support import ROOT, start_quaid, stop
 
 from engine.cli import main as quaid
@@ -100,19 +102,23 @@ def test_matches_are_recorded_once(quaid_url, capsys):
     assert {kind for kind, _ in first} == {"tag", "object", "reference"}
 
 
-def test_dry_run_writes_nothing(quaid_url, capsys):
+def test_dry_run_writes_nothing_and_lists_every_write(quaid_url, capsys):
     misp, it = build_misp(31)
     with running(misp) as url:
-        assert sync(url, quaid_url, "--since", "2026-11-01") == 0  # pictures now known to quaid
-    capsys.readouterr()
-    fresh, _ = build_misp(31)  # same pictures, new events: quaid's metadata names the first ones
-    with running(fresh) as url:
+        assert sync(url, quaid_url, "--event", it["e2"]["id"]) == 0  # registers e2's picture in quaid
+        capsys.readouterr()
+        before = len(misp.writes)
         assert sync(url, quaid_url, "--tag", "kit", "--dry-run") == 0
-    out = capsys.readouterr().out
-    assert fresh.writes == []
-    assert "dry run" in out and "tags added: 2" in out
-    # e1's picture: identical bytes in the first e1, its copy in the first e2 (both other events)
-    assert "references added: 2" in out and "stand-in image objects created: 2" in out
+        out = capsys.readouterr().out
+        assert len(misp.writes) == before, "a dry run sends nothing"
+        planned = [line for line in out.splitlines() if line.startswith("  would write: ")]
+        assert "dry run" in out and "tags added: 2" in out
+        # e1's picture: its copy in e2, known from quaid's metadata and checked in MISP
+        assert "references added: 1" in out and "stand-in image objects created: 1" in out
+        assert sync(url, quaid_url, "--tag", "kit") == 0
+    sent = misp.writes[before:]
+    assert len(planned) == len(sent) == 2 + 1 + 1 + 1 + 1  # 2 tags, wrapper + its reference, proxy, reference
+    assert sum("tag " in line for line in planned) == sum(kind == "tag" for kind, _ in sent) == 2
 
 
 def test_single_event_selection(quaid_url):
@@ -146,3 +152,198 @@ def test_a_selection_is_required(quaid_url, capsys):
     with running(misp) as url:
         assert sync(url, quaid_url) == 2
     assert "select events" in capsys.readouterr().err
+
+
+# -- what reaches whom: distribution, ownership, visibility (MISP 2.5.1 rules, see misp_standin) ------
+
+
+def pair(misp: MISPStandIn, seed: int, first: dict, second: dict) -> tuple[dict, dict, dict, dict]:
+    """Two events holding a picture and its re-encoded copy, as bare attachments."""
+    e1 = misp.add_event("first", **first)
+    a1 = misp.add_attachment(e1, "login.png", drawn(seed))
+    e2 = misp.add_event("second", **second)
+    a2 = misp.add_attachment(e2, "copy.jpg", variant(drawn(seed)))
+    return e1, a1, e2, a2
+
+
+def proxies(event: dict) -> list[dict]:
+    return [o for o in event["Object"] if "same or nearly the same picture" in o["comment"]]
+
+
+@pytest.mark.parametrize(
+    "options, first, second, expected",
+    [
+        ((), 3, 3, "0"),  # default ceiling: your organisation only
+        (("--distribution", "3"), 0, 3, "0"),  # an org-only event is never named wider
+        (("--distribution", "3"), 2, 1, "1"),  # the narrower of the two events
+        (("--distribution", "1"), 3, 3, "1"),  # the administrator's ceiling
+    ],
+)
+def test_what_names_another_event_is_never_shared_wider_than_it(quaid_url, options, first, second, expected):
+    misp = MISPStandIn()
+    seed = 100 + 10 * first + second + 40 * len(options)
+    e1, a1, e2, a2 = pair(misp, seed, {"distribution": first}, {"distribution": second})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", *options) == 0
+    [in_e1], [in_e2] = proxies(e1), proxies(e2)
+    assert a2["uuid"] in in_e1["comment"] and a1["uuid"] in in_e2["comment"]
+    assert in_e1["distribution"] == in_e2["distribution"] == expected
+    assert all(
+        a["distribution"] == "5" for a in in_e1["Attribute"] + in_e2["Attribute"]
+    )  # inherit the object
+    assert all(a["to_ids"] is False for a in in_e1["Attribute"] + in_e2["Attribute"])
+
+
+def test_tag_only_names_nothing_of_the_other_event(quaid_url):
+    misp = MISPStandIn()
+    e1, a1, e2, a2 = pair(misp, 141, {}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 0
+    assert tags(a1) == tags(a2) == ACCEPTED_TAGS
+    assert e1["Object"] == e2["Object"] == []
+    assert {kind for kind, _ in misp.writes} == {"tag"}
+    assert all(a2["uuid"] not in str(body) for _, body in misp.writes if body.get("uuid") == a1["uuid"])
+
+
+def test_decision_tags_are_local_and_leave_a_published_event_published(quaid_url):
+    misp = MISPStandIn()
+    e1, a1, e2, a2 = pair(misp, 151, {"published": True}, {"published": True})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 0
+    assert all(t["local"] for t in a1["Tag"] + a2["Tag"])
+    assert e1["published"] and e2["published"]
+
+
+def test_objects_unpublish_and_the_run_says_so_or_republishes(quaid_url, capsys):
+    misp = MISPStandIn()
+    e1, _, e2, _ = pair(misp, 161, {"published": True}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01") == 0
+        assert not e1["published"], "MISP unpublishes an event when an object is added to it"
+        assert "published events left unpublished by the writes: 1" in capsys.readouterr().out
+        assert ("publish", {"event": e1["uuid"]}) not in misp.writes
+
+    misp = MISPStandIn()
+    e1, _, e2, _ = pair(misp, 171, {"published": True}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--republish") == 0
+    assert e1["published"] and not e2["published"]  # e2 was not published before the run
+    assert [body for kind, body in misp.writes if kind == "publish"] == [{"event": e1["uuid"]}]
+    assert "events published again: 1" in capsys.readouterr().out
+
+
+def test_events_of_other_organisations_are_left_alone(quaid_url, capsys):
+    misp = MISPStandIn(site_admin=True)  # MISP itself would let a site admin write anywhere
+    mine, a_mine, pulled, a_pulled = pair(misp, 181, {}, {"orgc": PARTNER, "org": MINE})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01") == 0
+        assert "events of other organisations left alone: 1" in capsys.readouterr().out
+        assert pulled["Object"] == [] and tags(a_pulled) == set()
+        assert tags(a_mine) == ACCEPTED_TAGS and len(proxies(mine)) == 1
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--other-orgs") == 0
+    assert tags(a_pulled) == ACCEPTED_TAGS and len(proxies(pulled)) == 1
+
+
+def test_a_picture_in_an_event_the_key_cannot_see_is_never_named(quaid_url, capsys):
+    misp = MISPStandIn()
+    hidden = misp.add_event("partner, organisation only", distribution=0, orgc=PARTNER)
+    secret = misp.add_attachment(hidden, "partner-secret.png", drawn(191))
+    requests.post(  # registered in quaid by the partner's own run, with its MISP location
+        f"{quaid_url}/api/v1/pictures",
+        files={"file": ("partner-secret.png", drawn(191))},
+        data={
+            "metadata": json.dumps({"misp_event_uuid": hidden["uuid"], "misp_attribute_uuid": secret["uuid"]})
+        },
+        timeout=30,
+    ).raise_for_status()
+    mine = misp.add_event("mine")
+    misp.add_attachment(mine, "copy.jpg", variant(drawn(191)))
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--event", mine["id"]) == 0
+    assert mine["Object"] == [] and misp.writes == []
+    assert "matches in events this key cannot see: 1" in capsys.readouterr().out
+
+
+def test_a_changed_decision_replaces_the_old_decision_tags(quaid_url):
+    misp = MISPStandIn()
+    e1, a1, e2, a2 = pair(misp, 201, {}, {})
+    a1["Tag"].append(misp._tag('workflow:todo="review"', local=True))
+    a1["Tag"].append(misp._tag("tlp:amber"))
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 0
+    assert tags(a1) == ACCEPTED_TAGS | {"tlp:amber"}
+    assert ("untag", {"uuid": a1["uuid"], "tag": 'workflow:todo="review"'}) in misp.writes
+
+
+def test_events_are_read_page_by_page(quaid_url):
+    misp = MISPStandIn(max_unpaged=3)
+    for n in range(7):
+        misp.add_attachment(misp.add_event(f"event {n}"), f"p{n}.png", drawn(210 + n))
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01") == 0
+    assert all(query.get("limit") for query in misp.searches)
+    assert sorted(int(query["page"]) for query in misp.searches) == [1]  # 7 events fit one page of 20
+    from pymisp import PyMISP
+    from quaid_misp_sync.sync import Selection, select_events
+
+    with running(misp) as url:
+        events = select_events(PyMISP(url, misp.key), Selection(since="2026-11-01"), page_size=3)
+    assert len(events) == 7 and [q["page"] for q in misp.searches[-3:]] == [1, 2, 3]
+
+
+# -- the stand-in refuses what MISP 2.5.1 refuses --------------------------------------------------
+
+
+def test_standin_enforces_misps_write_rules():
+    from pymisp import MISPAttribute, MISPObject, PyMISP
+
+    misp = MISPStandIn()
+    partners = misp.add_event("partner's", orgc=PARTNER, distribution=1)
+    theirs = misp.add_attachment(partners, "x.png", drawn(5))
+    mine = misp.add_event("mine", published=True)
+    with running(misp) as url:
+        api = PyMISP(url, misp.key)
+        obj = MISPObject("image")
+        obj.add_attribute("link", value="https://example.test/")
+        assert "errors" in api.add_object(partners["uuid"], obj)  # canModifyEvent: 403
+        assert "errors" in api.tag(theirs["uuid"], "tlp:red")  # a global tag needs modify
+        assert not api.tag(theirs["uuid"], "tlp:red", local=True).get("errors")  # a local one does not
+        assert mine["published"]
+        assert not api.add_object(mine["uuid"], obj).get("errors")
+        assert not mine["published"], "ObjectsController::add unpublishes"
+        duplicate = MISPAttribute()
+        duplicate.from_dict(type="text", value="again", uuid=theirs["uuid"])
+        refused = api.add_attribute(mine["uuid"], duplicate)
+        assert "The UUID provided is not unique" in str(refused)
+
+
+def test_a_malware_sample_bomb_is_dropped_without_being_decompressed():
+    """A malware-sample zip whose sample is 45 MiB that are not a picture (deflated to ~45 KiB):
+    read chunk by chunk and dropped after the first (traced Python allocations stay small)."""
+    import base64
+    import io
+    import tracemalloc
+    import zipfile
+
+    from misp_support import malware_sample_zip
+    from pymisp import MISPAttribute
+    from quaid_misp_sync.pictures import attachment_bytes
+
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("0" * 32, bytes(45 << 20))
+        archive.writestr("0" * 32 + ".filename.txt", "x.png")
+    attribute, picture = MISPAttribute(), MISPAttribute()
+    attribute.from_dict(
+        type="malware-sample", value="x.png|0", data=base64.b64encode(bomb.getvalue()).decode()
+    )
+    sample = malware_sample_zip(drawn(7), "y.png")
+    picture.from_dict(type="malware-sample", value="y.png|0", data=base64.b64encode(sample).decode())
+    tracemalloc.start()
+    try:
+        assert attachment_bytes(attribute) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak >> 20} MiB traced"
+    assert attachment_bytes(picture) == drawn(7)

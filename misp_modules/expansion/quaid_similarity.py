@@ -5,9 +5,13 @@ picture to the quaid service (``POST /api/v1/search``) and answers, in misp_stan
 one ``image`` object per accepted or to-review match (filename, link to the match in quaid's
 web UI, the match's picture with correlation disabled, quaid's explanation as comment), each
 referencing the queried attribute or object (``variant-of`` when accepted, ``similar`` when
-to review). The queried attribute comes back with the decision tags (``workflow``,
-``misp:automation-level`` taxonomies). With ``register`` set, the picture is also added to
-quaid, with the MISP event and attribute as metadata.
+to review). The decision tags (``workflow``, ``misp:automation-level`` taxonomies) sit on the
+match objects' attributes. The queried attribute is not echoed back: MISP would try to create
+it again, refuse its uuid (``MispAttribute`` uuid isUnique), show "1 attribute could not be
+saved" and drop the tags on it; the references reach it without the echo. No match answers
+an ``error`` saying so, as MISP's own expansion modules report "nothing found" (MISP throws on
+an object enrichment that returns nothing). With ``register`` set, the picture is also added
+to quaid, with its MISP location (event id, attribute and object uuids) as metadata.
 
 Inputs, as MISP sends them: an ``attachment`` or ``malware-sample`` attribute (bytes base64
 in ``attribute.data``; a malware-sample is MISP's zip with password ``infected``), or an
@@ -61,13 +65,15 @@ moduleinfo = {
     "features": (
         "Sends the picture of an attachment, a malware-sample (zip, password 'infected') or an image/file "
         "object to quaid and returns one image object per accepted or to-review match, referenced from the "
-        "input, tagged with the decision (workflow, misp:automation-level), explained in the comment."
+        "input, tagged with the decision (workflow, misp:automation-level), explained in the comment. "
+        "Settings: url (quaid API as misp-modules reaches it), api_key, timeout (seconds, at most 9: MISP "
+        "waits 10), top, register, public_url (quaid's web UI as analysts reach it, for the links)."
     ),
     "references": ["https://github.com/CIRCL/douglas-quaid"],
     "input": "attachment or malware-sample attribute; image or file object with a picture attachment",
     "output": "image objects (filename, quaid link, picture) with similar/variant-of references and tags",
 }
-moduleconfig = ["url", "api_key", "timeout", "top", "register"]
+moduleconfig = ["url", "api_key", "timeout", "top", "register", "public_url"]
 
 
 def handler(q=False):
@@ -80,19 +86,41 @@ def handler(q=False):
 def expand(request: dict) -> dict:
     config = common.Config.from_request(request)
     submitted = read_input(request)
+    if not common.is_picture(submitted.data):
+        raise common.ModuleError(
+            f"not a picture: {submitted.filename or 'the file'} is not PNG, JPEG, GIF, BMP, TIFF or WebP"
+        )
     client = common.QuaidClient(config)
     answer = client.search(submitted.data, submitted.filename, config.top)
     if config.register:
-        metadata = {"misp_event_id": str(request.get("event_id") or ""), "misp_uuid": submitted.source_uuid}
-        client.add(submitted.data, submitted.filename, metadata={k: v for k, v in metadata.items() if v})
+        client.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
     own_id = hashlib.sha256(submitted.data).hexdigest()
     matches = [m for m in answer.get("matches") or [] if _answered(m, own_id)]
+    if not matches:
+        registered = " (registered in quaid)" if config.register else ""
+        raise common.ModuleError(
+            f"quaid: no known picture is the same or nearly the same as {submitted.filename or 'this one'}"
+            f"{registered}"
+        )
     event = MISPEvent()
-    if matches and submitted.source.get("type") in INPUT_ATTRIBUTES and submitted.source_uuid:
-        common.echo_attribute(event, submitted.source, _best(matches))
     for match in matches[: config.top]:
         event.add_object(common.match_object(client, match, submitted.source_uuid))
     return common.results(event)
+
+
+def _location(request: dict, submitted) -> dict:
+    """Where the picture is in MISP: the event, the attachment attribute, its object if any."""
+    source = submitted.source
+    if source.get("name") in INPUT_OBJECTS:  # an object: the picture is one of its attributes
+        return common.location(
+            str(request.get("event_id") or ""), submitted.attribute_uuid, source.get("uuid", "")
+        )
+    object_id = str(source.get("object_id") or "0")
+    return common.location(
+        str(request.get("event_id") or source.get("event_id") or ""),
+        str(source.get("uuid") or ""),
+        str(source.get("object_uuid") or "") if object_id != "0" else "",
+    )
 
 
 def read_input(request: dict):
@@ -102,7 +130,8 @@ def read_input(request: dict):
         if attribute.get("type") not in INPUT_ATTRIBUTES:
             raise common.ModuleError(f"unsupported attribute type {attribute.get('type')!r}")
         data, filename = common.picture_from_attribute(attribute)
-        return common.Submitted(data, filename, str(attribute.get("uuid") or ""), attribute)
+        uuid = str(attribute.get("uuid") or "")
+        return common.Submitted(data, filename, uuid, attribute, uuid)
     obj = request.get("object")
     if isinstance(obj, dict):
         return _from_object(obj)
@@ -120,17 +149,15 @@ def _from_object(obj: dict):
     for attribute in obj.get("Attribute") or []:
         if isinstance(attribute, dict) and attribute.get("type") in INPUT_ATTRIBUTES and "data" in attribute:
             data, filename = common.picture_from_attribute(attribute)
-            return common.Submitted(data, filename, str(obj.get("uuid") or ""), obj)
+            return common.Submitted(
+                data, filename, str(obj.get("uuid") or ""), obj, str(attribute.get("uuid") or "")
+            )
     raise common.ModuleError(f"the {obj.get('name')} object has no attachment or malware-sample with data")
 
 
 def _answered(match: dict, own_id: str) -> bool:
     """Accepted or to-review, and not the submitted picture itself."""
     return match.get("decision") in ANSWERED and match.get("id") != own_id
-
-
-def _best(matches: list[dict]) -> str:
-    return "accepted" if any(m.get("decision") == "accepted" for m in matches) else "to-review"
 
 
 def introspection():

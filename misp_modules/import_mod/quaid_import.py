@@ -6,7 +6,13 @@ brand), with optional tags (``brand:example``). Each picture is searched in quai
 registered (``POST /api/v1/pictures``; adding the same bytes twice is idempotent). The
 answer, in misp_standard format: one ``image`` object per uploaded picture (the picture with
 correlation disabled, its name, its quaid link) and one ``image`` object per accepted or
-to-review match, referencing the uploaded picture's object.
+to-review match, referencing the uploaded picture's object. quaid keeps each picture's place
+in MISP (event id, object and attribute uuids of the answer) as metadata for the write-back.
+
+MISP waits at most 10 s for an import (``Plugin.Import_timeout``): the whole import has one
+deadline (the ``timeout`` setting, at most 9 s); the pictures that do not fit are handed to a
+quaid batch job, reported on their objects. A zip is read member by member under a total
+decompressed-size budget, each member under its own cap.
 
 Loaded from the custom root: ``misp-modules -c <repo>/misp_modules``.
 """
@@ -17,6 +23,7 @@ import hashlib
 import importlib.util
 import io
 import sys
+import time
 from pathlib import Path
 
 from pymisp import MISPEvent, MISPObject
@@ -38,11 +45,16 @@ common = load_common()
 
 ZIP_MAGIC = b"PK\x03\x04"
 ANSWERED = ("accepted", "to-review")
+JOB_RESERVE = 1.5  # seconds kept before the deadline to hand the remaining pictures to a batch job
+FIRST_PICTURE_GUESS = 0.5  # seconds one picture (search + add) is assumed to take before one is timed
 
 userConfig = {
     "tags": {
         "type": "String",
-        "message": "quaid tags for the pictures, comma separated (for example brand:example)",
+        "message": "quaid tags for the pictures, comma separated (for example brand:example); may be empty",
+        # MISP's importModule refuses an empty String field ("Field cannot be empty.") unless
+        # it declares "validation": "0", as MISP's own openiocimport does.
+        "validation": "0",
     },
 }
 mispattributes = {
@@ -66,7 +78,7 @@ moduleinfo = {
     "input": "a picture file, or a zip of picture files",
     "output": "image objects with similar/variant-of references",
 }
-moduleconfig = ["url", "api_key", "timeout", "top", "register"]
+moduleconfig = ["url", "api_key", "timeout", "top", "register", "public_url"]
 
 
 def handler(q=False):
@@ -91,49 +103,112 @@ def import_pictures(request: dict) -> dict:
     config = common.Config.from_request(request)
     data = common.decode_base64(request.get("data"))
     filename = str(request.get("filename") or "picture")
-    tags = _tags(request)
-    pictures = list(common.iter_zip_pictures(data)) if data.startswith(ZIP_MAGIC) else [(filename, data)]
-    if not pictures:
+    is_zip = data.startswith(ZIP_MAGIC)
+    members = list(common.iter_zip_pictures(data)) if is_zip else [common.ZipMember(filename, data)]
+    if not members:
         raise common.ModuleError("the zip holds no file")
     raw_register = (request.get("config") or {}).get("register")
     register = config.register or raw_register is None or str(raw_register).strip() == ""  # default: on
-    event = MISPEvent()
-    errors = []
-    for name, picture in pictures:
-        client = common.QuaidClient(config)  # one deadline per picture
-        try:
-            _import_one(client, event, name, picture, tags, str(request.get("event_id") or ""), register)
-        except common.ModuleError as exc:
-            errors.append(f"{name}: {exc}")
-    if errors and len(errors) == len(pictures):
-        raise common.ModuleError("; ".join(errors[:5]))
-    answer = common.results(event)
-    if errors:  # MISP shows results; the skipped files are named on the first object
-        answer["results"]["Object"][0]["comment"] += " | skipped: " + "; ".join(errors[:5])
+    run = _Import(common.QuaidClient(config), _tags(request), str(request.get("event_id") or ""), register)
+    for member in members:
+        run.take(member)
+    run.hand_over()
+    if not run.event.objects:
+        raise common.ModuleError("; ".join(run.errors[:5]) or "nothing imported")
+    answer = common.results(run.event)
+    if run.errors:  # MISP shows results; the skipped files are named on the first object
+        answer["results"]["Object"][0]["comment"] += " | skipped: " + "; ".join(run.errors[:5])
     return answer
 
 
-def _import_one(
-    client, event: MISPEvent, name: str, picture: bytes, tags: tuple, event_id: str, register: bool
-) -> None:
-    found = client.search(picture, name, client.config.top)
-    added = {"status": "searched only (register is off)"}
-    if register:
-        metadata = {"misp_event_id": event_id} if event_id else None
-        added = client.add(picture, name, tags=tags, metadata=metadata)
-    picture_id = str(added.get("id") or hashlib.sha256(picture).hexdigest())
+class _Import:
+    """One import under one deadline (the module's ``timeout``, below MISP's 10 s
+    ``Import_timeout``): pictures are searched and registered one by one while the time left
+    allows one more (judged on the slowest so far); the rest are handed to one quaid batch job
+    (``POST /api/v1/jobs``) whose id their objects' comments report, or, with ``register``
+    off, named as not searched. Nothing is left half-done without saying so."""
+
+    def __init__(self, client, tags: tuple, event_id: str, register: bool):
+        self.client = client
+        self.tags = tags
+        self.event_id = event_id
+        self.register = register
+        self.event = MISPEvent()
+        self.errors: list[str] = []
+        self.later: list[tuple[MISPObject, str, bytes]] = []
+        self.slowest = FIRST_PICTURE_GUESS
+
+    def take(self, member) -> None:
+        if member.data is None:
+            self.errors.append(f"{member.name}: {member.error}")
+            return
+        if not common.is_picture(member.data):
+            self.errors.append(f"{member.name}: not a picture (PNG, JPEG, GIF, BMP, TIFF or WebP)")
+            return
+        obj = _picture_object(self.client, member.name, member.data)
+        if self.later or self.client.left() < JOB_RESERVE + 1.5 * self.slowest:
+            self.later.append((obj, member.name, member.data))
+            return
+        started = time.monotonic()
+        try:
+            self._import_one(obj, member.name, member.data)
+        except common.ModuleError as exc:
+            self.errors.append(f"{member.name}: {exc}")
+        self.slowest = max(self.slowest, time.monotonic() - started)
+
+    def _import_one(self, obj: MISPObject, name: str, picture: bytes) -> None:
+        found = self.client.search(picture, name, self.client.config.top)
+        status = "searched only (register is off)"
+        if self.register:
+            status = self.client.add(picture, name, tags=self.tags, metadata=self._location(obj)).get(
+                "status", "added"
+            )
+        obj.comment = f"quaid {status}: id {hashlib.sha256(picture).hexdigest()}" + self._tag_note()
+        self.event.add_object(obj)
+        picture_id = hashlib.sha256(picture).hexdigest()
+        matches = [m for m in found.get("matches") or [] if m.get("decision") in ANSWERED]
+        for match in [m for m in matches if m.get("id") != picture_id][: self.client.config.top]:
+            self.event.add_object(common.match_object(self.client, match, obj.uuid))
+
+    def hand_over(self) -> None:
+        """The pictures that did not fit in the time: one batch job, or named as not searched."""
+        if not self.later:
+            return
+        names = ", ".join(name for _, name, _ in self.later[:5]) + (", ..." if len(self.later) > 5 else "")
+        if not self.register:
+            self.errors.append(f"not searched within MISP's time limit ({len(self.later)}): {names}")
+            return
+        metadata = common.location(self.event_id)
+        try:
+            job = self.client.submit_job([(name, data) for _, name, data in self.later], self.tags, metadata)
+        except common.ModuleError as exc:
+            self.errors.append(f"not registered ({len(self.later)}: {names}): {exc}")
+            return
+        for obj, _, _ in self.later:
+            obj.comment = (
+                f"quaid: queued for registration in batch job {job} (GET /api/v1/jobs/{job}); "
+                f"not searched: MISP waits at most 10 s for an import{self._tag_note()}"
+            )
+            self.event.add_object(obj)
+
+    def _location(self, obj: MISPObject) -> dict:
+        attachment = obj.get_attributes_by_relation("attachment")[0]
+        return common.location(self.event_id, attachment.uuid, obj.uuid)
+
+    def _tag_note(self) -> str:
+        return f", tags {', '.join(self.tags)}" if self.tags else ""
+
+
+def _picture_object(client, name: str, picture: bytes) -> MISPObject:
+    """The image object of one uploaded picture: the file (correlation off), its name, its quaid link."""
     obj = MISPObject("image", standalone=False)
-    obj.comment = f"quaid {added.get('status', 'added')}: id {picture_id}" + (
-        f", tags {', '.join(tags)}" if tags else ""
+    obj.add_attribute(
+        "attachment", value=name, data=io.BytesIO(picture), disable_correlation=True, to_ids=False
     )
-    obj.add_attribute("attachment", value=name, data=io.BytesIO(picture), disable_correlation=True)
-    obj.add_attribute("filename", value=name, disable_correlation=True)
-    obj.add_attribute("link", value=client.ui_link(picture_id), comment=f"quaid id {picture_id}")
-    event.add_object(obj)
-    matches = [m for m in found.get("matches") or [] if m.get("decision") in ANSWERED]
-    matches = [m for m in matches if m.get("id") != picture_id]
-    for match in matches[: client.config.top]:
-        event.add_object(common.match_object(client, match, obj.uuid))
+    obj.add_attribute("filename", value=name, disable_correlation=True, to_ids=False)
+    link = client.ui_link(hashlib.sha256(picture).hexdigest())
+    obj.add_attribute("link", value=link, comment="quaid", to_ids=False)
+    return obj
 
 
 def _tags(request: dict) -> tuple[str, ...]:

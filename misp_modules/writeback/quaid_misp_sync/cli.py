@@ -1,7 +1,18 @@
 """``quaid misp-sync``: the command line of the write-back.
 
     quaid misp-sync --url https://misp.example --key KEY [--event ID | --since DATE | --tag TAG]
-                    [--quaid http://127.0.0.1:8080] [--quaid-key KEY] [--top N] [--dry-run]
+                    [--quaid http://127.0.0.1:8080] [--quaid-key KEY] [--public-url URL] [--top N]
+                    [--distribution 0-3] [--tag-only] [--republish] [--other-orgs] [--global-tags]
+                    [--dry-run]
+
+What reaches whom: everything written into an event that names another event gets the
+narrowest distribution of the two events and ``--distribution`` (default 0, your organisation
+only); ``--tag-only`` writes the decision tags and nothing that names the other event. Decision
+tags are local tags unless ``--global-tags``. Only events created by the key's organisation are
+written into unless ``--other-orgs``. MISP unpublishes an event on every object, reference or
+global tag written into it; ``--republish`` publishes again the events that were published
+before the run (off by default: publishing sends the event to every synchronised instance).
+``--dry-run`` lists every write it would make and sends none.
 
 Also runnable without the ``quaid`` command: ``python -m quaid_misp_sync ...`` with
 ``misp_modules/writeback`` on ``PYTHONPATH``. Keys can come from the environment
@@ -17,6 +28,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from quaid_misp_sync.policy import LEVEL_NAMES, ORG_ONLY, WritePolicy
 from quaid_misp_sync.quaid_api import DEFAULT_TOP, QuaidAPI
 
 
@@ -37,13 +49,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("QUAID_API_KEY", ""),
         help="quaid read-write API key (default: $QUAID_API_KEY)",
     )
+    parser.add_argument(
+        "--public-url",
+        default=os.environ.get("QUAID_PUBLIC_URL", ""),
+        help="quaid's address as analysts reach it, for the links written into MISP (default: --quaid)",
+    )
     parser.add_argument("--top", type=int, default=DEFAULT_TOP, help="matches considered per picture")
+    parser.add_argument(
+        "--distribution",
+        type=int,
+        choices=sorted(LEVEL_NAMES),
+        default=ORG_ONLY,
+        help="widest distribution of what is written: "
+        + ", ".join(f"{level} {name}" for level, name in sorted(LEVEL_NAMES.items()))
+        + " (default 0; never wider than either event)",
+    )
+    parser.add_argument(
+        "--tag-only", action="store_true", help="decision tags only, no object naming the other event"
+    )
+    parser.add_argument(
+        "--republish", action="store_true", help="publish again the events the writes unpublished"
+    )
+    parser.add_argument(
+        "--other-orgs", action="store_true", help="also write into events of other organisations"
+    )
+    parser.add_argument(
+        "--global-tags", action="store_true", help="global decision tags instead of local ones"
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP call")
     parser.add_argument("--insecure", action="store_true", help="do not verify MISP's TLS certificate")
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="search only: register nothing in quaid, write nothing in MISP; count what would be",
+        help="search only: register nothing in quaid, write nothing in MISP; list every write it would make",
     )
 
 
@@ -61,12 +99,31 @@ def run(args: argparse.Namespace) -> int:
     try:
         misp = PyMISP(args.url, args.key, ssl=not args.insecure, timeout=args.timeout, tool="quaid misp-sync")
         quaid = QuaidAPI(args.quaid, args.quaid_key, timeout=args.timeout)
-        counts = run_sync(misp, quaid, selection, dry_run=args.dry_run, top=args.top, progress=_bar)
+        policy = WritePolicy(
+            distribution=args.distribution,
+            tag_only=args.tag_only,
+            republish=args.republish,
+            other_orgs=args.other_orgs,
+            global_tags=args.global_tags,
+        )
+        counts, recorder = run_sync(
+            misp,
+            quaid,
+            selection,
+            dry_run=args.dry_run,
+            top=args.top,
+            progress=_bar,
+            policy=policy,
+            quaid_ui=args.public_url,
+        )
     except (SyncError, PyMISPError) as exc:
         print(f"quaid misp-sync: {exc}", file=sys.stderr)
         return 2
     title = "dry run, nothing written" if args.dry_run else "done"
     print(f"quaid misp-sync: {title}")
+    if args.dry_run:
+        for line in recorder.planned:
+            print(f"  would write: {line}")
     for name, value in sorted(counts.items()):
         print(f"  {name}: {value}")
     return 1 if counts.get("errors") else 0

@@ -2,11 +2,19 @@
 
 Every method first looks in the event as MISP returned it (kept up to date with what this
 run created), and writes only what is missing, so a second run writes nothing. In dry-run
-mode the same decisions are taken and counted, and nothing is sent.
+mode the same decisions are taken and listed in ``planned``, and nothing is sent.
+
+What reaches whom (see :mod:`quaid_misp_sync.policy`): the objects written into event B
+that name event A get the narrowest distribution of A, B and the administrator's ceiling;
+decision tags are local by default (MISP keeps local tags on the instance, and they do not
+touch the attribute nor unpublish the event: ``TagsController::attachTagToObject``). The
+decision tags are mutually exclusive: a new decision removes the tags of the old one.
 
 PyMISP calls and the MISP REST endpoints behind them:
-``tag`` -> ``POST /tags/attachTagToObject``; ``add_object`` -> ``POST /objects/add/<event>``;
-``add_object_reference`` -> ``POST /objectReferences/add`` (target in the same event only).
+``tag`` -> ``POST /tags/attachTagToObject``; ``untag`` -> ``POST /tags/removeTagFromObject``;
+``add_object`` -> ``POST /objects/add/<event>``; ``add_object_reference`` ->
+``POST /objectReferences/add`` (target in the same event only). Objects and references
+unpublish the event (``ObjectsController::add``, ``ObjectReferencesController::add``).
 """
 
 from __future__ import annotations
@@ -17,11 +25,13 @@ from dataclasses import dataclass
 from pymisp import MISPEvent, MISPObject, MISPObjectReference, PyMISP
 
 from quaid_misp_sync.pictures import PictureRef
+from quaid_misp_sync.policy import INHERIT, SHARING_GROUP, Sharing, WritePolicy, narrowest
 
 DECISION_TAGS: dict[str, tuple[str, ...]] = {
     "accepted": ('workflow:state="complete"', 'misp:automation-level="unsupervised"'),
     "to-review": ('workflow:todo="review"',),
 }
+ALL_DECISION_TAGS = frozenset(tag for tags in DECISION_TAGS.values() for tag in tags)
 SIMILAR = "similar"  # relationship between two pictures judged the same (MISP relationship list)
 DESCRIBES = "describes"  # from the image object created around a bare attachment, to the attachment
 MARK = "quaid"  # first word of the comments of objects the write-back creates
@@ -41,50 +51,82 @@ class Target:
     attribute_uuid: str
     decision: str
     explanation: str
+    sharing: Sharing  # the sharing of the target's event
 
 
 class Recorder:
     """Writes the matches of one run; ``counts`` tells what was written and what was already there."""
 
-    def __init__(self, misp: PyMISP | None, quaid_ui: str, misp_url: str, dry_run: bool = False):
+    def __init__(
+        self,
+        misp: PyMISP | None,
+        quaid_ui: str,
+        misp_url: str,
+        dry_run: bool = False,
+        policy: WritePolicy | None = None,
+    ):
         self.misp = misp
         self.quaid_ui = quaid_ui.rstrip("/")
         self.misp_url = misp_url.rstrip("/")
         self.dry_run = dry_run
+        self.policy = policy or WritePolicy()
         self.counts: Counter[str] = Counter()
+        self.planned: list[str] = []  # one line per write, sent or (dry run) not
+        self.unpublishing: dict[str, MISPEvent] = {}  # events whose published state a write drops
 
     def record(self, picture: PictureRef, target: Target) -> None:
-        """Tags on the picture's attribute, and a reference to a stand-in of the target."""
+        """Tags on the picture's attribute, and (unless tag-only) a reference to a stand-in of the target."""
         self.tag(picture, target.decision)
+        if self.policy.tag_only:
+            return
+        sharing = narrowest(self.policy.distribution, picture.event, target.sharing)
         source = picture.obj or self.wrapper(picture)
-        proxy = self.proxy(picture.event, target)
+        proxy = self.proxy(picture.event, target, sharing)
         self.reference(picture.event, source, proxy.uuid, target.explanation)
 
     def tag(self, picture: PictureRef, decision: str) -> None:
+        """The decision's tags on the attachment; the other decisions' quaid tags removed."""
+        wanted = DECISION_TAGS.get(decision, ())
         present = {tag.name for tag in picture.attribute.tags}
-        for name in DECISION_TAGS.get(decision, ()):
+        for old in [t for t in picture.attribute.tags if t.name in ALL_DECISION_TAGS - set(wanted)]:
+            self._write(
+                picture.event,
+                f"remove tag {old.name} from attribute {picture.attribute.uuid}",
+                lambda n=old.name: self.misp.untag(picture.attribute.uuid, n),
+                global_write=not getattr(old, "local", False),
+            )
+            picture.attribute.tags = [t for t in picture.attribute.tags if t.name != old.name]
+            self.counts["tags replaced"] += 1
+        for name in wanted:
             if name in present:
                 self.counts["tags already present"] += 1
                 continue
-            if not self.dry_run:
-                self._check(self.misp.tag(picture.attribute.uuid, name), f"tag {name}")
+            local = not self.policy.global_tags
+            scope = "local" if local else "global"
+            self._write(
+                picture.event,
+                f"{scope} tag {name} on attribute {picture.attribute.uuid}",
+                lambda n=name, lo=local: self.misp.tag(picture.attribute.uuid, n, local=lo),
+                global_write=not local,
+            )
             picture.attribute.add_tag(name)
             self.counts["tags added"] += 1
 
     def wrapper(self, picture: PictureRef) -> MISPObject:
-        """The image object that describes a bare attachment (created once)."""
+        """The image object that describes a bare attachment (created once; names only B's own file)."""
         for obj in picture.event.objects:
             if obj.name == "image" and _references(obj, picture.attribute.uuid, DESCRIBES):
                 return obj
         obj = MISPObject("image", standalone=False)
         obj.comment = f"{MARK}: picture of attachment {picture.attribute.uuid}"
-        obj.add_attribute("filename", value=picture.name, disable_correlation=True)
+        obj.distribution = INHERIT
+        obj.add_attribute("filename", value=picture.name, disable_correlation=True, to_ids=False)
         obj.add_attribute("link", value=self._quaid_link(picture.picture_id), disable_correlation=True)
         obj.add_reference(picture.attribute.uuid, DESCRIBES)
         self.counts["image objects created around attachments"] += 1
         return self._add_object(picture.event, obj)
 
-    def proxy(self, event: MISPEvent, target: Target) -> MISPObject:
+    def proxy(self, event: MISPEvent, target: Target, sharing: Sharing) -> MISPObject:
         """The image object standing, in ``event``, for the target picture of another event."""
         link = self._quaid_link(target.picture_id)
         for obj in event.objects:
@@ -96,8 +138,13 @@ class Recorder:
             f"{MARK}: same or nearly the same picture as attachment {target.attribute_uuid} "
             f"in MISP event {target.event_uuid} ({self.misp_url}/events/view/{target.event_uuid})"
         )
-        obj.add_attribute("filename", value=target.name, disable_correlation=True)
+        obj.distribution = sharing.distribution
+        if sharing.distribution == SHARING_GROUP:
+            obj.sharing_group_id = sharing.sharing_group_id
+        obj.add_attribute("filename", value=target.name, disable_correlation=True, to_ids=False)
         obj.add_attribute("link", value=link, comment=target.explanation, disable_correlation=True)
+        for attribute in obj.attributes:
+            attribute.distribution = INHERIT  # the object's distribution
         self.counts["stand-in image objects created"] += 1
         return self._add_object(event, obj)
 
@@ -109,8 +156,11 @@ class Recorder:
         reference.from_dict(
             object_uuid=source.uuid, referenced_uuid=target_uuid, relationship_type=SIMILAR, comment=comment
         )
-        if not self.dry_run:
-            self._check(self.misp.add_object_reference(reference), "object reference")
+        self._write(
+            event,
+            f"reference {SIMILAR} from object {source.uuid} to object {target_uuid}",
+            lambda: self.misp.add_object_reference(reference),
+        )
         source.ObjectReference.append(reference)
         self.counts["references added"] += 1
 
@@ -118,17 +168,39 @@ class Recorder:
         """Add ``obj`` (with its references) to MISP and to the in-memory event."""
         references = list(obj.ObjectReference)
         obj.ObjectReference = []
-        if not self.dry_run:
-            answer = self._check(self.misp.add_object(event.uuid, obj), f"{obj.name} object")
+        answer = self._write(
+            event,
+            f"image object {obj.uuid} (distribution {obj.distribution}): {obj.comment}",
+            lambda: self.misp.add_object(event.uuid, obj),
+        )
+        if answer is not None:
             created = MISPObject(obj.name, standalone=False)
             created.from_dict(**answer)
             obj = created
-            for reference in references:
-                reference.object_uuid = obj.uuid
-                self._check(self.misp.add_object_reference(reference), "object reference")
+        for reference in references:
+            reference.object_uuid = obj.uuid
+            self._write(
+                event,
+                f"reference {reference.relationship_type} from object {obj.uuid} "
+                f"to {reference.referenced_uuid}",
+                lambda r=reference: self.misp.add_object_reference(r),
+            )
         obj.ObjectReference = list(obj.ObjectReference) + references
         event.Object.append(obj)
         return obj
+
+    def _write(self, event: MISPEvent, what: str, call, global_write: bool = True):
+        """One write into ``event``: listed, sent unless dry run, MISP's refusal raised."""
+        self.planned.append(f"event {event.uuid}: {what}")
+        if global_write:
+            self.unpublishing[event.uuid] = event
+        if self.dry_run:
+            return None
+        return self._check(call(), what.split(" (")[0])
+
+    def publish(self, event: MISPEvent) -> None:
+        """Publish ``event`` again (``POST /events/publish/<id>``)."""
+        self._write(event, "publish again", lambda: self.misp.publish(event), global_write=False)
 
     def _quaid_link(self, picture_id: str) -> str:
         return f"{self.quaid_ui}/#/picture/{picture_id}"

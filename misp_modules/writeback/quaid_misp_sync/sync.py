@@ -7,7 +7,13 @@ to-review matches that sit in another MISP event are recorded by the :class:`Rec
 
 Where a matching picture is in MISP comes from the pictures of this run (the same bytes may
 be attached to several events) and from the metadata quaid keeps with the match (pictures
-registered by earlier runs or by the expansion module with ``register``).
+registered by earlier runs, by the expansion module with ``register`` or by the import
+module). A picture known only from metadata is looked up in MISP with this key: an event
+the key cannot see, or an attachment no longer there, is never named.
+
+Only events created by the key's organisation are written into (unless the policy says
+otherwise): pulled events and events of other organisations are left as their owners made
+them. The events are read page by page (restSearch ``limit`` / ``page``).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from dataclasses import dataclass
 from pymisp import MISPEvent, PyMISP, PyMISPError
 
 from quaid_misp_sync.pictures import PictureRef, event_pictures
+from quaid_misp_sync.policy import Sharing, WritePolicy, event_sharing
 from quaid_misp_sync.quaid_api import DEFAULT_TOP, QuaidAPI, QuaidAPIError
 from quaid_misp_sync.recorder import MISPWriteError, Recorder, Target
 
 LOGGER = logging.getLogger("quaid-misp-sync")
 ANSWERED = ("accepted", "to-review")
+PAGE_SIZE = 20  # events per restSearch page (with their attachments' bytes)
 
 Progress = Callable[[Iterable, str], Iterable]
 
@@ -54,14 +62,28 @@ def no_progress(items: Iterable, _label: str) -> Iterable:
     return items
 
 
-def select_events(misp: PyMISP, selection: Selection) -> list[MISPEvent]:
-    """The selected events with their attachments' bytes (``POST /events/restSearch``)."""
-    answer = misp.search(
-        controller="events", with_attachments=True, pythonify=True, **selection.search_filters()
-    )
-    if isinstance(answer, dict):
-        raise SyncError(f"MISP search failed: {answer.get('errors', answer)}")
-    return list(answer)
+def select_events(misp: PyMISP, selection: Selection, page_size: int = PAGE_SIZE) -> list[MISPEvent]:
+    """The selected events with their attachments' bytes (``POST /events/restSearch``, paged)."""
+    events: list[MISPEvent] = []
+    filters = selection.search_filters()
+    for page in range(1, 10**6):
+        answer = misp.search(
+            controller="events", with_attachments=True, pythonify=True, limit=page_size, page=page, **filters
+        )
+        if isinstance(answer, dict):
+            raise SyncError(f"MISP search failed: {answer.get('errors', answer)}")
+        events += answer
+        if len(answer) < page_size:
+            break
+    return events
+
+
+def own_organisation(misp: PyMISP) -> str:
+    """The organisation of the API key's user (``GET /users/view/me``)."""
+    answer = misp.get_user()
+    if not isinstance(answer, dict) or "User" not in answer:
+        raise SyncError(f"MISP did not tell who the key belongs to: {answer}")
+    return str(answer["User"]["org_id"])
 
 
 def run_sync(
@@ -71,20 +93,29 @@ def run_sync(
     dry_run: bool = False,
     top: int = DEFAULT_TOP,
     progress: Progress = no_progress,
-) -> Counter:
-    """One write-back run; returns the counts printed as the summary."""
-    events = select_events(misp, selection)
+    policy: WritePolicy | None = None,
+    page_size: int = PAGE_SIZE,
+    quaid_ui: str = "",
+) -> tuple[Counter, Recorder]:
+    """One write-back run; returns the counts printed as the summary, and the recorder
+    (its ``planned`` lists every write, sent or not)."""
+    policy = policy or WritePolicy()
+    mine = own_organisation(misp)
+    events = select_events(misp, selection, page_size)
     pictures = [picture for event in events for picture in event_pictures(event)]
     counts: Counter[str] = Counter(events=len(events), pictures=len(pictures))
+    writable = {e.uuid for e in events if policy.other_orgs or str(getattr(e, "orgc_id", "")) == mine}
+    counts["events of other organisations left alone"] = len(events) - len(writable)
+    was_published = {e.uuid for e in events if getattr(e, "published", False)}
     here: dict[str, list[PictureRef]] = {}
     for picture in pictures:
         here.setdefault(picture.picture_id, []).append(picture)
     if not dry_run:
         for picture in progress(pictures, "register in quaid"):
             _register(quaid, picture, counts)
-    recorder = Recorder(misp, quaid.url, misp.root_url, dry_run=dry_run)
-    locations = _Locations(quaid, here)
-    for picture in progress(pictures, "search and record"):
+    recorder = Recorder(misp, quaid_ui or quaid.url, misp.root_url, dry_run=dry_run, policy=policy)
+    locations = _Locations(quaid, misp, here)
+    for picture in progress([p for p in pictures if p.event.uuid in writable], "search and record"):
         try:
             matches = _matches(quaid, picture, top)
         except QuaidAPIError as exc:
@@ -98,8 +129,28 @@ def run_sync(
                     recorder.record(picture, target)
                 except (MISPWriteError, PyMISPError) as exc:
                     _fail(counts, picture, exc)
+    counts["matches in events this key cannot see"] = locations.unseen
+    _publish_state(recorder, was_published, counts)
     counts.update(recorder.counts)
-    return counts
+    return +counts, recorder
+
+
+def _publish_state(recorder: Recorder, was_published: set[str], counts: Counter) -> None:
+    """MISP unpublishes an event on every object, reference or global tag written into it:
+    publish those that were published again when asked, otherwise say which ones stay so."""
+    for event_uuid, event in recorder.unpublishing.items():
+        if event_uuid not in was_published:
+            continue
+        if not recorder.policy.republish:
+            recorder.planned.append(f"event {event_uuid}: was published; the writes above unpublish it")
+            counts["published events left unpublished by the writes"] += 1
+            continue
+        try:
+            recorder.publish(event)
+            counts["events published again"] += 1
+        except (MISPWriteError, PyMISPError) as exc:
+            counts["errors"] += 1
+            print(f"quaid misp-sync: event {event_uuid}: publishing failed: {exc}", file=sys.stderr)
 
 
 def _register(quaid: QuaidAPI, picture: PictureRef, counts: Counter) -> None:
@@ -125,36 +176,69 @@ def _matches(quaid: QuaidAPI, picture: PictureRef, top: int) -> list[dict]:
 
 
 class _Locations:
-    """Where the pictures of matches are in MISP: this run's pictures, then quaid's metadata."""
+    """Where the pictures of matches are in MISP: this run's pictures, then quaid's metadata
+    checked against MISP (the event must be visible to this key and still hold the attachment)."""
 
-    def __init__(self, quaid: QuaidAPI, here: dict[str, list[PictureRef]]):
+    def __init__(self, quaid: QuaidAPI, misp: PyMISP, here: dict[str, list[PictureRef]]):
         self.quaid = quaid
+        self.misp = misp
         self.here = here
         self.metadata: dict[str, dict] = {}
+        self.events: dict[str, MISPEvent | None] = {}
+        self.unseen = 0
 
     def targets(self, match: dict, picture: PictureRef) -> list[Target]:
         picture_id = str(match.get("id", ""))
-        places = [p.location | {"name": p.name} for p in self.here.get(picture_id, [])]
-        stored = self._stored(match)
-        if stored.get("misp_event_uuid") and stored.get("misp_attribute_uuid"):
+        places = [
+            (p.event.uuid, p.attribute.uuid, p.name, event_sharing(p.event))
+            for p in self.here.get(picture_id, [])
+        ]
+        stored = self._stored_place(match)
+        if stored is not None:
             places.append(stored)
         targets, seen = [], set()
-        for place in places:
-            key = place["misp_attribute_uuid"]
-            if place["misp_event_uuid"] == picture.event.uuid or key in seen:
+        for event_uuid, attribute_uuid, name, sharing in places:
+            if event_uuid == picture.event.uuid or attribute_uuid in seen:
                 continue
-            seen.add(key)
+            seen.add(attribute_uuid)
             targets.append(
                 Target(
                     picture_id=picture_id,
-                    name=str(place.get("name") or match.get("name") or picture_id[:16]),
-                    event_uuid=str(place["misp_event_uuid"]),
-                    attribute_uuid=str(key),
+                    name=str(name or match.get("name") or picture_id[:16]),
+                    event_uuid=event_uuid,
+                    attribute_uuid=attribute_uuid,
                     decision=str(match["decision"]),
                     explanation=describe(match),
+                    sharing=sharing,
                 )
             )
         return targets
+
+    def _stored_place(self, match: dict) -> tuple[str, str, str, Sharing] | None:
+        """The MISP attachment quaid's metadata names, as this key sees it in MISP, or None.
+        Without an attribute uuid (pictures an import handed to a batch job), the event's
+        attachment of the same file name."""
+        stored = self._stored(match)
+        event_key = str(stored.get("misp_event_uuid") or stored.get("misp_event_id") or "")
+        if not event_key:
+            return None
+        event = self._event(event_key)
+        attribute = _attachment(
+            event, str(stored.get("misp_attribute_uuid") or ""), str(stored.get("name") or "")
+        )
+        if attribute is None:
+            self.unseen += 1
+            return None
+        return event.uuid, attribute.uuid, str(attribute.value).split("|")[0], event_sharing(event)
+
+    def _event(self, key: str) -> MISPEvent | None:
+        if key not in self.events:
+            try:
+                answer = self.misp.get_event(key, pythonify=True)
+            except PyMISPError:
+                answer = None
+            self.events[key] = answer if isinstance(answer, MISPEvent) else None
+        return self.events[key]
 
     def _stored(self, match: dict) -> dict:
         picture_id = str(match.get("id", ""))
@@ -167,6 +251,24 @@ class _Locations:
             except QuaidAPIError:
                 self.metadata[picture_id] = {}
         return self.metadata[picture_id]
+
+
+def _attachment(event: MISPEvent | None, attribute_uuid: str, name: str):
+    """The attribute of ``event`` with this uuid, or (no uuid) the attachment named ``name``."""
+    if event is None:
+        return None
+    attributes = list(event.attributes) + [a for obj in event.objects for a in obj.attributes]
+    for attribute in attributes:
+        if getattr(attribute, "deleted", False):
+            continue
+        if attribute_uuid and attribute.uuid == attribute_uuid:
+            return attribute
+        named = (
+            attribute.type in ("attachment", "malware-sample") and str(attribute.value).split("|")[0] == name
+        )
+        if not attribute_uuid and name and named:
+            return attribute
+    return None
 
 
 def describe(match: dict) -> str:
