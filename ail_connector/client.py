@@ -1,106 +1,171 @@
-"""A minimal client of the quaid service: add a picture, search with a picture.
+"""The requests-only Python client of the quaid service's HTTP API.
 
-Deliberately standalone (``requests`` and the standard library only): this package is
-installed into AIL's virtualenv, which already has ``requests`` but should not pull
-quaid's engine dependencies (OpenCV, FAISS, ...). The full-featured Python client of
-the service is :mod:`engine.client`; this one speaks the two calls the connector needs:
+Where to start::
 
-* ``POST /api/v1/pictures`` — multipart ``file``, optional ``name``, repeatable ``tags``,
-  ``metadata`` (a JSON object) → ``{"id", "name", "status", "cluster"}``;
-* ``POST /api/v1/search`` — multipart ``file``, optional ``top`` →
-  ``{"decision", "matches": [{"id", "name", "distance", "decision", ...}]}``.
+    from ail_connector.client import QuaidService, ServiceError
+    quaid = QuaidService("http://127.0.0.1:8080", api_key="...", timeout=(5, 30), retries=3)
+    quaid.add(png_bytes, name="screenshot::<sha256>")   # {"id", "name", "status", "cluster"}
+    quaid.search(png_bytes, top=10)["decision"]          # accepted / to-review / rejected
 
-Every call has a connect and a read timeout; failures raise :class:`ServiceError` with
-a one-line reason (the service's ``{"error": ...}`` when it sent one).
+Why a separate client: it runs where quaid's engine is not installed (AIL's virtualenv,
+Python 3.8 and later) and needs only ``requests`` and the standard library.
+
+Errors form one hierarchy, so a caller decides from the class what to do with the work:
+
+* :class:`ServiceUnavailable` — no answer, a timeout, 5xx, 429: try again later;
+* :class:`AuthError` — 401/403, a wrong or read-only API key: keep the work, an operator
+  must fix the key, so retry later too, but it is not the service's fault;
+* :class:`RequestRefused` — any other 4xx (not a picture, too large, bad field): this
+  request will never succeed, drop it;
+* :class:`BadAnswer` — a 2xx that is not a JSON object (a proxy page, say).
+
+Every call has a (connect, read) timeout. A refused connection is retried ``retries``
+times with exponential backoff (the service restarting); a request that was sent is never
+resent by the client, since the caller knows whether it is safe to repeat.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from typing import Any, Tuple, Union
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # seconds: (connect, read)
+DEFAULT_RETRIES = 3  # connection attempts after the first, for a refused connection
+DEFAULT_BACKOFF = 0.5  # seconds: urllib3 backoff factor (0.5, 1, 2, ... between attempts)
+
+# The service refuses state-changing requests without this header (a browser page cannot
+# send it to another origin without a CORS preflight), so every API client sends it.
+REQUEST_HEADER = ("X-Quaid-Request", "1")
+
+Timeout = Union[float, Tuple[float, float]]
 
 
 class ServiceError(Exception):
-    """The quaid service could not be reached or refused a request."""
+    """The quaid service could not be used for this request; ``status`` is the HTTP status, if any."""
+
+    transient = False  # whether the same request may succeed later without anyone's help
 
     def __init__(self, reason: str, status: int | None = None) -> None:
         super().__init__(reason)
         self.status = status
 
 
-class QuaidService:
-    """HTTP client of one quaid service (``url`` like ``http://127.0.0.1:8080``)."""
+class ServiceUnavailable(ServiceError):
+    """Unreachable, timed out, overloaded (429) or failing (5xx): try again later."""
 
-    def __init__(self, url: str, api_key: str | None = None,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    transient = True
+
+
+class AuthError(ServiceError):
+    """401/403: the API key is missing, wrong or may not do this. Keep the work; fix the key."""
+
+
+class RequestRefused(ServiceError):
+    """Another 4xx: this request is wrong (not a picture, too large, bad field) and stays wrong."""
+
+
+class BadAnswer(ServiceError):
+    """A success status whose body is not a JSON object."""
+
+
+class QuaidService:
+    """HTTP client of one quaid service (``url`` like ``http://127.0.0.1:8080``).
+
+    ``timeout`` is seconds, one number or (connect, read); ``retries`` and ``backoff``
+    govern reconnecting when the connection is refused. One instance per thread.
+    """
+
+    def __init__(self, url: str, api_key: str | None = None, timeout: Timeout = DEFAULT_TIMEOUT,
+                 retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF,
                  session: requests.Session | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.session = session or _session()
+        self.session = session or _session(retries, backoff)
+        self.session.headers[REQUEST_HEADER[0]] = REQUEST_HEADER[1]
         if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
+            self.session.headers["Authorization"] = "Bearer " + api_key
+
+    # --- pictures ---------------------------------------------------------------------
 
     def add(self, data: bytes, name: str = "", tags: Iterable[str] = (),
-            metadata: Mapping | None = None) -> dict:
+            metadata: Mapping | None = None) -> dict[str, Any]:
         """Store a picture; adding the same bytes again answers ``status: duplicate``."""
         fields: list[tuple[str, str]] = [("name", name)] if name else []
         fields += [("tags", tag) for tag in tags]
         if metadata:
             fields.append(("metadata", json.dumps(dict(metadata))))
-        return self._post("/api/v1/pictures", data, fields)
+        return self._post_picture("/api/v1/pictures", data, fields)
 
-    def search(self, data: bytes, top: int = 10) -> dict:
-        """Known pictures that are the same or nearly the same, best first."""
-        return self._post("/api/v1/search", data, [("top", str(top))])
+    def get(self, picture_id: str) -> dict[str, Any]:
+        """A stored picture's record (name, tags, metadata, cluster)."""
+        return self._json("GET", "/api/v1/pictures/" + picture_id)
 
-    def status(self) -> dict:
-        """``GET /status`` (ready check); raises :class:`ServiceError` when not ready."""
-        return self._answer(self._call("GET", "/status"))
+    def delete(self, picture_id: str) -> dict[str, Any]:
+        return self._json("DELETE", "/api/v1/pictures/" + picture_id)
+
+    # --- search -----------------------------------------------------------------------
+
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> dict[str, Any]:
+        """Known pictures that are the same or nearly the same, best first:
+        ``{"decision", "matches": [{"id", "name", "distance", "decision", ...}]}``."""
+        fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
+        return self._post_picture("/api/v1/search", data, fields)
+
+    def status(self) -> dict[str, Any]:
+        """``GET /status`` (ready check); raises :class:`ServiceUnavailable` when not ready."""
+        return self._json("GET", "/status")
 
     def close(self) -> None:
         self.session.close()
 
-    def _post(self, path: str, data: bytes, fields: list[tuple[str, str]]) -> dict:
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _post_picture(self, path: str, data: bytes, fields: list[tuple[str, str]]) -> dict[str, Any]:
         files = {"file": ("picture", data, "application/octet-stream")}
-        return self._answer(self._call("POST", path, data=fields, files=files))
+        return self._json("POST", path, data=fields, files=files)
 
-    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise ServiceUnavailable(f"quaid at {self.url}: no answer within {self.timeout} s") from None
         except requests.RequestException as exc:
-            raise ServiceError(f"quaid service at {self.url} unreachable: {type(exc).__name__}") from None
-
-    @staticmethod
-    def _answer(response: requests.Response) -> dict:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            reason = body.get("error") if isinstance(body, dict) else None
-            raise ServiceError(f"HTTP {response.status_code}: {reason or response.reason}",
-                               status=response.status_code)
-        if not isinstance(body, dict):
-            raise ServiceError(f"HTTP {response.status_code}: answer is not a JSON object",
-                               status=response.status_code)
-        return body
+            raise ServiceUnavailable(f"quaid at {self.url} unreachable: {type(exc).__name__}") from None
+        return _answer(response)
 
 
-def _session() -> requests.Session:
-    """A session that retries refused connections (service restarting), never a sent request.
+def _answer(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    status = response.status_code
+    if status >= 400:
+        reason = body.get("error") if isinstance(body, dict) else None
+        raise error_for_status(status, f"HTTP {status}: {reason or response.reason}")
+    if not isinstance(body, dict):
+        raise BadAnswer(f"HTTP {status}: answer is not a JSON object", status)
+    return body
 
-    Adding is idempotent (ids are SHA-256 of the bytes), but a search that timed out after
-    it was sent is not retried: the caller decides, with the timeout it asked for.
-    """
+
+def error_for_status(status: int, reason: str) -> ServiceError:
+    """The :class:`ServiceError` subclass for an HTTP error status."""
+    if status in (401, 403):
+        return AuthError(reason, status)
+    if status == 429 or status >= 500:
+        return ServiceUnavailable(reason, status)
+    return RequestRefused(reason, status)
+
+
+def _session(retries: int, backoff: float) -> requests.Session:
+    """A session that reconnects when the connection is refused, and never resends a sent request."""
     session = requests.Session()
-    retry = Retry(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.5,
-                  allowed_methods=None)
+    retry = Retry(total=retries, connect=retries, read=0, status=0, backoff_factor=backoff)
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     return session
