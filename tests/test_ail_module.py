@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from ail_host import ModuleDied, ail_with_module
+from ail_host import PATCHED_CORRELATIONS, SHOWN_CORRELATIONS, ModuleDied, ail_with_module
 from ail_standin import ROOT, free_port, gif, page, png, reencoded, start_service
 
 from ail_connector.tags import CONFIRMATIONS, POSSIBLY_SIMILAR, REVIEW, SIMILAR
@@ -81,6 +81,19 @@ def test_correlations_are_written_where_ail_shows_them(ail):
     ail.push("QuaidImages", f"image::{copy}")
     module.run_rounds(1)
     assert ail.correlated(f"image::{copy}", f"screenshot::{shot}")
+
+
+def test_the_stand_in_patch_rule_is_what_the_shipped_patch_adds():
+    """ail_host.PATCHED_CORRELATIONS must be exactly the types the patch adds to AIL's list."""
+    patch = (ROOT / "ail_connector" / "ail_module" / "correlations-screenshot-image.patch").read_text()
+
+    def lists(sign: str) -> dict[str, set[str]]:
+        rows = re.findall(rf'^\{sign}\s+"(\w+)": \[([^\]]*)\]', patch, re.M)
+        return {key: set(re.findall(r'"([\w-]+)"', values)) for key, values in rows}
+
+    before, after = lists("-"), lists("+")
+    assert {key: after[key] - before[key] for key in after} == PATCHED_CORRELATIONS
+    assert all(before[key] == SHOWN_CORRELATIONS[key] for key in before)
 
 
 def test_module_skips_gifs_and_unsafe_objects(ail, service):
