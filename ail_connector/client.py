@@ -6,6 +6,9 @@ Where to start::
     quaid = QuaidService("http://127.0.0.1:8080", api_key="...", timeout=(5, 30), retries=3)
     quaid.add(png_bytes, name="screenshot::<sha256>")   # {"id", "name", "status", "cluster"}
     quaid.search(png_bytes, top=10)["decision"]          # accepted / to-review / rejected
+    quaid.wait(quaid.submit([("a.png", a), ("b.png", b)]))  # a batch job, until done
+
+It covers the service's API (pictures, search, jobs, clusters, export, review, status).
 
 Why a separate client: it runs where quaid's engine is not installed (AIL's virtualenv,
 Python 3.8 and later) and needs only ``requests`` and the standard library.
@@ -27,6 +30,7 @@ resent by the client, since the caller knows whether it is safe to repeat.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Tuple, Union
 
@@ -73,6 +77,10 @@ class BadAnswer(ServiceError):
     """A success status whose body is not a JSON object."""
 
 
+class JobTimeout(ServiceUnavailable):
+    """A batch job was not finished within the time :meth:`QuaidService.wait` was given."""
+
+
 class QuaidService:
     """HTTP client of one quaid service (``url`` like ``http://127.0.0.1:8080``).
 
@@ -105,6 +113,20 @@ class QuaidService:
         """A stored picture's record (name, tags, metadata, cluster)."""
         return self._json("GET", "/api/v1/pictures/" + picture_id)
 
+    def image(self, picture_id: str) -> bytes:
+        """The stored thumbnail's bytes (404, a :class:`RequestRefused`, when the service keeps none)."""
+        return self._request("GET", "/api/v1/pictures/" + picture_id + "/image").content
+
+    def update(self, picture_id: str, tags: Iterable[str] | None = None,
+               metadata: Mapping | None = None) -> dict[str, Any]:
+        """Replace a picture's tags and/or metadata."""
+        body: dict[str, Any] = {}
+        if tags is not None:
+            body["tags"] = list(tags)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return self._json("PATCH", "/api/v1/pictures/" + picture_id, json=body)
+
     def delete(self, picture_id: str) -> dict[str, Any]:
         return self._json("DELETE", "/api/v1/pictures/" + picture_id)
 
@@ -115,6 +137,52 @@ class QuaidService:
         ``{"decision", "matches": [{"id", "name", "distance", "decision", ...}]}``."""
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
         return self._post_picture("/api/v1/search", data, fields)
+
+    # --- batch jobs -------------------------------------------------------------------
+
+    def submit(self, pictures: Iterable[tuple[str, bytes]], action: str = "search", top: int = 10,
+               tags: Iterable[str] = ()) -> str:
+        """Queue a batch job over ``(name, bytes)`` pairs (``action`` ``search`` or ``add``); its id."""
+        files = [("file", (name, data, "application/octet-stream")) for name, data in pictures]
+        fields = [("action", action), ("top", str(top))] + [("tags", tag) for tag in tags]
+        return str(self._json("POST", "/api/v1/jobs", data=fields, files=files)["job"])
+
+    def job_status(self, job: str) -> dict[str, Any]:
+        return self._json("GET", "/api/v1/jobs/" + job)
+
+    def wait(self, job: str, timeout: float = 600.0, interval: float = 0.5) -> dict[str, Any]:
+        """Poll a job until it is ``done`` or ``failed`` (growing intervals, seconds); its state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.job_status(job)
+            if state.get("status") in ("done", "failed"):
+                return state
+            if time.monotonic() > deadline:
+                raise JobTimeout("job {} still {} after {:g} s".format(job, state.get("status"), timeout))
+            time.sleep(interval)
+            interval = min(interval * 1.5, 5.0)
+
+    # --- browse and review -------------------------------------------------------------
+
+    def clusters(self) -> list[dict[str, Any]]:
+        return list(self._json("GET", "/api/v1/clusters")["clusters"])
+
+    def cluster(self, cluster_id: str) -> dict[str, Any]:
+        return self._json("GET", "/api/v1/clusters/" + str(cluster_id))
+
+    def export(self, fmt: str = "json") -> dict[str, Any]:
+        return self._json("GET", "/api/v1/export", params={"format": fmt})
+
+    def reviews(self, status: str = "pending", limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        params = {"status": status, "limit": limit, "offset": offset}
+        return self._json("GET", "/api/v1/review", params=params)
+
+    def judge(self, item: str, verdict: str) -> dict[str, Any]:
+        return self._json("POST", "/api/v1/review/" + item, json={"verdict": verdict})
+
+    def labels(self) -> list[dict[str, Any]]:
+        """The analysts' verdicts as a labelled list."""
+        return list(self._json("GET", "/api/v1/review/labels")["labels"])
 
     def status(self) -> dict[str, Any]:
         """``GET /status`` (ready check); raises :class:`ServiceUnavailable` when not ready."""
@@ -130,27 +198,38 @@ class QuaidService:
         return self._json("POST", path, data=fields, files=files)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        status = response.status_code
+        if not isinstance(body, dict):
+            raise BadAnswer(f"HTTP {status}: answer is not a JSON object", status)
+        return body
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One HTTP call; an error status or no answer raises the matching :class:`ServiceError`."""
         try:
             response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
         except requests.Timeout:
             raise ServiceUnavailable(f"quaid at {self.url}: no answer within {self.timeout} s") from None
         except requests.RequestException as exc:
             raise ServiceUnavailable(f"quaid at {self.url} unreachable: {type(exc).__name__}") from None
-        return _answer(response)
+        if response.status_code >= 400:
+            raise error_for_status(response.status_code, f"HTTP {response.status_code}: {_reason(response)}")
+        return response
 
 
-def _answer(response: requests.Response) -> dict[str, Any]:
+def _reason(response: requests.Response) -> str:
+    """The service's ``{"error": ...}``, else the status line's reason."""
     try:
         body = response.json()
     except ValueError:
         body = None
-    status = response.status_code
-    if status >= 400:
-        reason = body.get("error") if isinstance(body, dict) else None
-        raise error_for_status(status, f"HTTP {status}: {reason or response.reason}")
-    if not isinstance(body, dict):
-        raise BadAnswer(f"HTTP {status}: answer is not a JSON object", status)
-    return body
+    reason = body.get("error") if isinstance(body, dict) else None
+    text = str(reason or response.reason or "").strip()
+    return text.splitlines()[0] if text else "error"
 
 
 def error_for_status(status: int, reason: str) -> ServiceError:

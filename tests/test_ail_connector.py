@@ -259,6 +259,29 @@ def test_service_errors_are_clear(service):
     assert err.value.status is None and "unreachable" in str(err.value) and err.value.transient
 
 
+def test_the_client_covers_the_api_against_the_real_service(service):
+    client = QuaidService(service.url)
+    data, copy = png(page(1101)), reencoded(page(1101))
+    added = client.add(data, name="image::x", tags=["ail:image"], metadata={"ail_global_id": "image::x"})
+    pid = added["id"]
+    assert pid == sha(data) and client.get(pid)["name"] == "image::x"
+    assert client.update(pid, tags=["ail:image", "seen"])["tags"] == ["ail:image", "seen"]
+    assert client.image(pid)[:3] == b"\xff\xd8\xff"  # the stored thumbnail, a JPEG
+    found = client.search(copy, top=3, include_rejected=True)
+    assert found["matches"][0]["id"] == pid
+    state = client.wait(client.submit([("copy.png", copy), ("other.png", png(page(1102)))]), timeout=120)
+    assert state["status"] == "done" and len(state["results"]) == 2
+    cluster = next(c for c in client.clusters() if c["representative"] in (pid, sha(copy)))
+    assert pid in json.dumps(client.cluster(cluster["cluster"]))
+    assert set(client.export()) >= {"pictures", "clusters"}
+    assert isinstance(client.reviews()["items"], list) and isinstance(client.labels(), list)
+    assert client.status()["status"] == "ready"
+    assert client.delete(pid)["status"] == "deleted"
+    with pytest.raises(RequestRefused) as gone:
+        client.get(pid)
+    assert gone.value.status == 404
+
+
 def test_a_wrong_api_key_is_an_auth_error_from_the_real_service():
     home = Path(tempfile.mkdtemp(prefix="quaid-ail-keyed-"))
     keyed = start_service(home, env={"QUAID_WRITE_KEYS": "the-right-key"})
