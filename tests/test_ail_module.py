@@ -9,8 +9,11 @@ core.cfg, and a module that survives errors in the idle sweep and a wrong API ke
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -322,3 +325,52 @@ def test_a_wrong_api_key_keeps_queue_messages_and_swept_screenshots(tmp_path, ke
         for picture in (shot, image):
             url = f"{keyed_service.url}/api/v1/pictures/{picture}"
             assert requests.get(url, headers=headers, timeout=10).status_code == 200
+
+
+def test_a_kvrocks_outage_while_handling_a_queue_message_keeps_it(ail):
+    image = ail.add_image(png(page(903)))
+    module = ail.module_class()
+    ail.kvrocks_down = True
+    ail.push("QuaidImages", f"image::{image}", "feeder")
+    module.run_rounds(1)
+    assert ail.sent_back == [f"image::{image};feeder"] and ail.errors == []
+    assert not module.can_process_next_message()
+
+
+# --- quaid-ail-start: the module's window in AIL's screen session ---------------------------------
+
+def fake_screen(folder: Path, sessions: str) -> Path:
+    """A ``screen`` that lists ``sessions`` for ``-ls`` and records every other call's arguments."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "screen"
+    script.write_text("#!/bin/sh\n"
+                      f"if [ \"$1\" = -ls ]; then printf '%s' '{sessions}'; exit 1; fi\n"
+                      f"printf '%s\\n' \"$@\" > {folder / 'calls'}\n")
+    script.chmod(0o755)
+    return folder
+
+
+def run_launcher(tmp_path: Path, bin_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AIL_HOME": str(tmp_path / "ail"),
+           "AIL_BIN": str(tmp_path / "ail" / "bin"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "ail_connector.ail_module.launch"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+
+
+def test_quaid_ail_start_opens_the_module_window_in_ails_session(tmp_path):
+    listing = "There is a screen on:\n\t4242.Script_AIL\t(Detached)\n1 Socket in /run/screen/S-ail.\n"
+    bin_dir = fake_screen(tmp_path / "bin", listing)
+    done = run_launcher(tmp_path, bin_dir)
+    assert done.returncode == 0, done.stderr
+    calls = (bin_dir / "calls").read_text().splitlines()
+    assert calls[:7] == ["-S", "Script_AIL", "-X", "screen", "-t", "QuaidImages", "bash"]
+    assert calls[7:] == ["-c", f"cd {tmp_path / 'ail' / 'bin' / 'modules'}; {sys.executable} "
+                               "-m ail_connector.ail_module.QuaidImages; read x"]
+
+
+def test_quaid_ail_start_without_a_running_ail_says_so(tmp_path):
+    bin_dir = fake_screen(tmp_path / "bin", "No Sockets found in /run/screen/S-ail.\n")
+    done = run_launcher(tmp_path, bin_dir)
+    assert done.returncode == 1 and not (bin_dir / "calls").exists()
+    assert done.stderr.strip() == ("quaid-ail-start: AIL's modules are not running (no screen session "
+                                   "Script_AIL): start AIL with $AIL_BIN/LAUNCH.sh -l, then run this again")
