@@ -238,7 +238,7 @@ def test_a_bad_value_stops_the_module_with_one_line_naming_the_key(tmp_path, lin
 
 def sweep_errors(caplog) -> list[str]:
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    return [m for m in messages if "sweep of" in m]
+    return [m for m in messages if "sweep" in m]
 
 
 def test_a_state_folder_that_is_a_file_does_not_end_the_module(tmp_path, service, caplog):

@@ -118,16 +118,18 @@ class QuaidImages(AbstractModule):
         return None
 
     def computeNone(self):
-        if not self.can_process_next_message():
+        if not self.can_process_next_message() or not self.sweepers:
             return None
-        for sweeper in self.sweepers:
-            try:
-                if not sweeper.due() or not self._holds_sweep_lock():
-                    continue
-                self._sweep(sweeper)
-            except Exception as err:  # noqa: BLE001 - AIL does not guard computeNone: one escape ends the module
-                self.pause(err, what=f'sweep of {sweeper.folder}')
+        what = f'sweep lock in {self.settings.state_dir}'
+        try:
+            if not self._holds_sweep_lock():
                 return None
+            for sweeper in self.sweepers:
+                what = f'sweep of {sweeper.folder}'
+                if sweeper.due():
+                    self._sweep(sweeper)
+        except Exception as err:  # noqa: BLE001 - AIL does not guard computeNone: one escape ends the module
+            self.pause(err, what=what)
         return None
 
     # -- work -- #
