@@ -56,6 +56,11 @@ class FolderSweeper:
         self._loaded = False
         self.mark_ns, self.at_mark = 0, set()  # type: int, set[str]
 
+    @property
+    def pending(self) -> bool:
+        """Whether files found by the last walk are still waiting."""
+        return bool(self._pending)
+
     def due(self, now: float | None = None) -> bool:
         """Whether a batch can be taken now without a walk, or a walk is due."""
         now = time.monotonic() if now is None else now

@@ -153,6 +153,15 @@ def test_without_a_modules_cfg_section_the_module_sweeps_images_and_tags_directl
         assert stored(service, shot) and stored(service, copy) and ail.errors == []
 
 
+@pytest.mark.parametrize(("subscribed", "expected"), [(True, 1), (False, 3)])
+def test_without_a_queue_one_idle_round_sweeps_more_than_a_batch(tmp_path, service, subscribed, expected):
+    cfg = quick_cfg(service.url, tmp_path, "sweep_batch = 1\n")
+    with ail_with_module(tmp_path / "ail", cfg, subscribed=subscribed) as ail:
+        shots = [ail.add_screenshot(png(page(710 + i))) for i in range(3)]
+        ail.module_class().run_rounds(1)
+        assert sum(stored(service, shot) for shot in shots) == expected
+
+
 def test_a_second_module_process_does_not_sweep(ail):
     first, second = ail.module_class(), ail.module_class()
     ail.add_screenshot(png(page(702)))

@@ -47,6 +47,7 @@ from ail_connector.sweep import FolderSweeper  # noqa: E402
 from ail_connector.tags import TaxonomyIndex  # noqa: E402
 
 MODULE_NAME = 'QuaidImages'
+SWEEP_SECONDS = 60  # queue-less: sweep batches for up to this long before AIL's loop comes round again
 # Kvrocks (objects, tags, correlations) or the queue Redis not answering: keep the work.
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -199,15 +200,20 @@ class QuaidImages(AbstractModule):
                 for obj_type, folder in folders]
 
     def _sweep(self, sweeper):
-        for picture in sweeper.batch(self.settings.sweep_batch):
-            try:
-                self.correlate(_ail_object(sweeper.obj_type, picture.id))
-            except ServiceError as err:
-                if _keeps_work(err):
-                    self.pause(err)
-                    return  # not marked done: the next sweep takes it again
-                self.logger.warning(f'quaid: {sweeper.obj_type}::{picture.id} dropped: {err}')
-            sweeper.done(picture)
+        """One batch with a queue to serve; without one, batches for up to SWEEP_SECONDS."""
+        deadline = time.monotonic() + (0 if self.has_queue else SWEEP_SECONDS)
+        while True:
+            for picture in sweeper.batch(self.settings.sweep_batch):
+                try:
+                    self.correlate(_ail_object(sweeper.obj_type, picture.id))
+                except ServiceError as err:
+                    if _keeps_work(err):
+                        self.pause(err)
+                        return  # not marked done: the next sweep takes it again
+                    self.logger.warning(f'quaid: {sweeper.obj_type}::{picture.id} dropped: {err}')
+                sweeper.done(picture)
+            if not sweeper.pending or time.monotonic() >= deadline:
+                return
 
     def _holds_sweep_lock(self):
         """Only one QuaidImages process sweeps (a second one started by mistake takes queue messages only)."""
