@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from ail_host import PATCHED_CORRELATIONS, SHOWN_CORRELATIONS, ModuleDied, ail_with_module
+from ail_host import PATCHED_CORRELATIONS, SHOWN_CORRELATIONS, ModuleDied, ModuleQueueError, ail_with_module
 from ail_standin import ROOT, free_port, gif, page, png, reencoded, start_service
 
 from ail_connector.tags import CONFIRMATIONS, POSSIBLY_SIMILAR, REVIEW, SIMILAR
@@ -297,6 +297,20 @@ def test_the_stand_in_ends_the_module_on_an_escape_from_compute_none(tmp_path):
         ail.push("QuaidImages", "image::" + "a" * 64, "")
         module.run_rounds(1)
         assert ail.errors == ["ZeroDivisionError: division by zero"]
+
+
+def test_the_stand_in_refuses_a_queue_without_a_modules_cfg_section(tmp_path):
+    """AIL's AILQueue rule: a module with a queue needs its section in configs/modules.cfg."""
+    with ail_with_module(tmp_path / "ail", "[Quaid]\nurl = http://127.0.0.1:1\n", subscribed=False):
+        from modules.abstract_module import AbstractModule  # the stand-in, as AIL's
+
+        class Unlisted(AbstractModule):
+            def compute(self, message):
+                pass
+
+        with pytest.raises(ModuleQueueError, match="No Section defined for this module: Unlisted"):
+            Unlisted()
+        assert not hasattr(Unlisted(queue=False), "obj")  # queue=False: no queue, no obj, as in AIL
 
 
 # --- a wrong API key keeps the work ----------------------------------------------------------------
