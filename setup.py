@@ -33,6 +33,7 @@ TEST_REQUIRES = [
     "hypothesis>=6.100",
     "playwright>=1.44",
     "ruff>=0.5",
+    "vermin>=1.6",  # the AIL connector must run on Python 3.8 (AIL's virtualenv)
 ]
 
 setup(
@@ -49,7 +50,8 @@ setup(
     # under its own name (never as ``misp_modules``) so that ``quaid misp-sync`` works installed.
     package_dir={"quaid_misp_sync": "misp_modules/writeback/quaid_misp_sync"},
     include_package_data=True,
-    package_data={"engine": ["calibrated.json", "service/templates/*", "service/static/*"]},
+    package_data={"engine": ["calibrated.json", "service/templates/*", "service/static/*"],
+                  "ail_connector": ["taxonomies.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},
     entry_points={"console_scripts": ["quaid = engine.cli:main"]},

@@ -1,15 +1,12 @@
 """Turn quaid's answer for one AIL picture into AIL actions: tags and correlations.
 
-Why these actions (and where to change them): AIL marks automatic findings with
-``infoleak:automatic-detection="..."`` machinetags (``CodeReader`` tags screenshots with
-``"qrcode"``/``"barcode"`` the same way) and asks analysts for work with the MISP
-``workflow`` taxonomy. So, by default:
+Why these tags: see :mod:`ail_connector.tags` (AIL knows taxonomy values and custom tags,
+and no taxonomy has a "similar picture" value). By default:
 
-* **accepted** match → ``infoleak:automatic-detection="similar-picture"`` on the new object,
-  and an AIL correlation between the two objects (the correlation graph then joins the
-  domains of both screenshots through them);
-* **to-review** match → ``infoleak:automatic-detection="possibly-similar-picture"`` and
-  ``workflow:todo="review"``; a correlation only if :attr:`Policy.correlate_to_review`;
+* **accepted** match → ``quaid:picture="similar"`` on the new object, and an AIL
+  correlation between the two objects where AIL shows such correlations;
+* **to-review** match → ``quaid:picture="possibly-similar"`` and ``workflow:todo="review"``;
+  a correlation only if :attr:`Policy.correlate_to_review`;
 * **rejected** → nothing.
 
 Matches are skipped when they are not AIL objects (pictures indexed from MISP, say —
@@ -20,10 +17,12 @@ child-exploitation or violence content through a similarity edge).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 from ail_connector.ail_objects import AILRef
+from ail_connector.tags import DEFAULT_ACCEPTED_TAGS, DEFAULT_REVIEW_TAGS
 
 ACCEPTED = "accepted"
 TO_REVIEW = "to-review"
@@ -33,35 +32,14 @@ _RANK = {ACCEPTED: 0, TO_REVIEW: 1, REJECTED: 2}
 
 @dataclass(frozen=True)
 class Policy:
-    """What to do for each decision; read from the ``[Quaid]`` section of AIL's core.cfg."""
+    """What to do for each decision; read from the ``[Quaid]`` section by :mod:`ail_connector.config`."""
 
-    accepted_tags: tuple[str, ...] = ('infoleak:automatic-detection="similar-picture"',)
-    review_tags: tuple[str, ...] = (
-        'infoleak:automatic-detection="possibly-similar-picture"',
-        'workflow:todo="review"',
-    )
+    accepted_tags: tuple[str, ...] = DEFAULT_ACCEPTED_TAGS
+    review_tags: tuple[str, ...] = DEFAULT_REVIEW_TAGS
     correlate_accepted: bool = True
     correlate_to_review: bool = False
     max_correlations: int = 10  # per new object: a popular template must not flood the graph
     top: int = 10  # matches asked from the service
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, str]) -> Policy:
-        """Build from config strings; tag lists are ``|``-separated (a machinetag value may hold commas)."""
-        defaults = cls()
-        kwargs: dict[str, object] = {}
-        for name in ("accepted_tags", "review_tags"):
-            if name in values:
-                kwargs[name] = tuple(t.strip() for t in values[name].split("|") if t.strip())
-        for name in ("correlate_accepted", "correlate_to_review"):
-            if name in values:
-                kwargs[name] = str(values[name]).strip().lower() in ("1", "true", "yes", "on")
-        for name in ("max_correlations", "top"):
-            if name in values:
-                kwargs[name] = int(values[name])
-        if int(kwargs.get("top", defaults.top)) < 1:
-            raise ValueError("top must be at least 1")
-        return cls(**{**defaults.__dict__, **kwargs})
 
 
 @dataclass(frozen=True)
@@ -85,7 +63,7 @@ class Plan:
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (match id, reason)
 
 
-Resolver = Callable[[str], "AILRef | None"]
+Resolver = Callable[[str], Optional[AILRef]]
 SafetyCheck = Callable[[AILRef], bool]
 
 

@@ -1,29 +1,36 @@
-"""The AIL connector: AIL conventions, decision -> actions, the sweep, the library against a
-real ``quaid serve`` process, and the AIL module file against a stand-in of AIL's module API.
+"""The AIL connector library: AIL conventions, decision -> actions, the sweep and its state
+file, the HTTP client's errors, and the library against a real ``quaid serve`` process.
+The AIL module itself is tested in ``test_ail_module.py``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
-from ail_standin import (
-    ail_with_module,
-    free_port,
-    gif,
-    page,
-    png,
-    reencoded,
-    sha,
-    start_service,
-)
+from ail_standin import free_port, gif, page, png, reencoded, sha, start_service
 
-from ail_connector import AILRef, Correlator, Policy, QuaidService, ServiceError, plan_actions, skip_reason
+from ail_connector import (
+    AILRef,
+    AuthError,
+    BadAnswer,
+    Correlator,
+    Policy,
+    QuaidService,
+    RequestRefused,
+    ServiceError,
+    ServiceUnavailable,
+    plan_actions,
+    skip_reason,
+)
 from ail_connector.ail_objects import (
     PLACEHOLDER_SCREENSHOTS,
     id_from_rel_path,
@@ -31,11 +38,11 @@ from ail_connector.ail_objects import (
     queue_message,
     rel_path,
 )
-from ail_connector.sweep import ScreenshotSweeper
+from ail_connector.config import read_policy
+from ail_connector.sweep import FolderSweeper, SweepStateError
+from ail_connector.tags import POSSIBLY_SIMILAR as POSSIBLY
+from ail_connector.tags import REVIEW, SIMILAR
 
-SIMILAR = 'infoleak:automatic-detection="similar-picture"'
-POSSIBLY = 'infoleak:automatic-detection="possibly-similar-picture"'
-REVIEW = 'workflow:todo="review"'
 CE = 'dark-web:topic="pornography-child-exploitation"'
 
 
@@ -126,7 +133,7 @@ def test_to_review_correlates_only_when_configured():
     assert plan.decision == "to-review"
     assert set(plan.tags) == {POSSIBLY, REVIEW}
     assert plan.correlations == ()
-    plan = plan_actions(SUBJECT, ans, Policy.from_mapping({"correlate_to_review": "true"}), resolve,
+    plan = plan_actions(SUBJECT, ans, read_policy({"correlate_to_review": "true"}), resolve,
                         lambda ref: True)
     assert [c.target for c in plan.correlations] == [AILRef("image", C)]
 
@@ -143,14 +150,14 @@ def test_unsafe_self_foreign_and_rejected_matches():
 def test_correlation_limit_and_policy_parsing():
     many = {f"{i:064x}": AILRef("screenshot", f"{i:064x}") for i in range(5)}
     ans = answer(*[(i, "accepted", 0.0) for i in many])
-    policy = Policy.from_mapping({"max_correlations": "2"})
+    policy = read_policy({"max_correlations": "2"})
     plan = plan_actions(SUBJECT, ans, policy, many.get, lambda r: True)
     assert len(plan.correlations) == 2
     assert [reason for _, reason in plan.skipped] == ["correlation limit"] * 3
-    policy = Policy.from_mapping({"accepted_tags": 'a:b="c, d" | e:f', "top": "3"})
+    policy = read_policy({"accepted_tags": 'a:b="c, d" | e:f', "top": "3"})
     assert policy.accepted_tags == ('a:b="c, d"', "e:f") and policy.top == 3
-    with pytest.raises(ValueError):
-        Policy.from_mapping({"top": "0"})
+    with pytest.raises(ValueError, match=r"\[Quaid\] top = '0': must be at least 1"):
+        read_policy({"top": "0"})
 
 
 # --- sweep ---------------------------------------------------------------------------------------
@@ -170,13 +177,13 @@ def test_sweep_yields_new_screenshots_once_oldest_first_and_resumes(tmp_path):
     young = _write_screenshot(folder, b"being written", now + 60)
     (folder / "ab").mkdir(exist_ok=True)
     (folder / "ab" / "notes.txt").write_text("not in AIL's layout")
-    sweeper = ScreenshotSweeper(folder, state, interval=0, settle=5)
+    sweeper = FolderSweeper(folder, state, interval=0, settle=5)
     first = list(sweeper.batch(3))
     assert [p.id for p in first] == ids[:3]
     for p in first[:2]:
         sweeper.done(p)
     # a new process resumes after the last handled file; the unhandled third comes again
-    sweeper = ScreenshotSweeper(folder, state, interval=0, settle=5)
+    sweeper = FolderSweeper(folder, state, interval=0, settle=5)
     again = [p.id for p in sweeper.batch(10)]
     assert again == ids[2:]
     assert young not in again
@@ -184,13 +191,13 @@ def test_sweep_yields_new_screenshots_once_oldest_first_and_resumes(tmp_path):
     assert [p.id for p in pending] == ids[2:]
     for p in pending:
         sweeper.done(p)
-    assert list(ScreenshotSweeper(folder, state, interval=0, settle=5).batch(10)) == []
+    assert list(FolderSweeper(folder, state, interval=0, settle=5).batch(10)) == []
 
 
 def test_sweep_without_backfill_ignores_existing_and_respects_interval(tmp_path):
     folder = tmp_path / "screenshot"
     _write_screenshot(folder, b"old", time.time() - 1000)
-    sweeper = ScreenshotSweeper(folder, tmp_path / "s.json", interval=3600, settle=0, backfill=False)
+    sweeper = FolderSweeper(folder, tmp_path / "s.json", interval=3600, settle=0, backfill=False)
     assert list(sweeper.batch()) == []
     time.sleep(0.05)
     _write_screenshot(folder, b"new", time.time())
@@ -243,72 +250,159 @@ def test_skipped_objects_never_reach_the_service(service):
 
 
 def test_service_errors_are_clear(service):
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(RequestRefused) as err:
         QuaidService(service.url).add(b"not a picture at all")
-    assert err.value.status == 415
-    dead = QuaidService(f"http://127.0.0.1:{free_port()}", timeout=(0.5, 1.0))
-    with pytest.raises(ServiceError) as err:
+    assert err.value.status == 415 and not err.value.transient
+    dead = QuaidService(f"http://127.0.0.1:{free_port()}", timeout=(0.5, 1.0), retries=0)
+    with pytest.raises(ServiceUnavailable) as err:
         dead.search(png(page(1)))
-    assert err.value.status is None and "unreachable" in str(err.value)
+    assert err.value.status is None and "unreachable" in str(err.value) and err.value.transient
 
 
-# --- the AIL module, on a stand-in of AIL's module API ------------------------------------------
+def test_the_client_covers_the_api_against_the_real_service(service):
+    client = QuaidService(service.url)
+    data, copy = png(page(1101)), reencoded(page(1101))
+    added = client.add(data, name="image::x", tags=["ail:image"], metadata={"ail_global_id": "image::x"})
+    pid = added["id"]
+    assert pid == sha(data) and client.get(pid)["name"] == "image::x"
+    assert client.update(pid, tags=["ail:image", "seen"])["tags"] == ["ail:image", "seen"]
+    assert client.image(pid)[:3] == b"\xff\xd8\xff"  # the stored thumbnail, a JPEG
+    found = client.search(copy, top=3, include_rejected=True)
+    assert found["matches"][0]["id"] == pid
+    state = client.wait(client.submit([("copy.png", copy), ("other.png", png(page(1102)))]), timeout=120)
+    assert state["status"] == "done" and len(state["results"]) == 2
+    cluster = next(c for c in client.clusters() if c["representative"] in (pid, sha(copy)))
+    assert pid in json.dumps(client.cluster(cluster["cluster"]))
+    assert set(client.export()) >= {"pictures", "clusters"}
+    assert isinstance(client.reviews()["items"], list) and isinstance(client.labels(), list)
+    assert client.status()["status"] == "ready"
+    assert client.delete(pid)["status"] == "deleted"
+    with pytest.raises(RequestRefused) as gone:
+        client.get(pid)
+    assert gone.value.status == 404
+
+
+def test_a_wrong_api_key_is_an_auth_error_from_the_real_service():
+    home = Path(tempfile.mkdtemp(prefix="quaid-ail-keyed-"))
+    keyed = start_service(home, env={"QUAID_WRITE_KEYS": "the-right-key"})
+    try:
+        for key in (None, "a-wrong-key"):
+            with pytest.raises(AuthError) as err:
+                QuaidService(keyed.url, api_key=key).add(png(page(7)))
+            assert err.value.status == 401 and not err.value.transient
+        assert QuaidService(keyed.url, api_key="the-right-key").add(png(page(7)))["status"] == "added"
+    finally:
+        keyed.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# --- the client's error classes and headers, against a scripted HTTP server --------------------
+
+class Scripted(BaseHTTPRequestHandler):
+    """Answers each request with the next (status, body, delay) of ``server.script``; records headers."""
+
+    def _answer(self) -> None:
+        self.server.seen.append(dict(self.headers))
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, body, delay = self.server.script.pop(0)
+        time.sleep(delay)
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (the timeout test)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
 
 @pytest.fixture
-def ail(tmp_path, service):
-    core_cfg = (f"[Quaid]\nurl = {service.url}\nsweep_interval = 0\nsweep_settle = 0\n"
-                f"sweep_state = {tmp_path / 'sweep.json'}\n")
-    with ail_with_module(tmp_path / "ail", core_cfg) as world:
-        yield world
+def scripted():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
+    server.script, server.seen = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
-def test_module_tags_and_correlates_images_from_the_images_queue(ail):
-    shot = ail.add_screenshot(png(page(401)))
-    copy = ail.add_image(reencoded(page(401)))
-    module = ail.module_class()
-    assert module.module_name == "QuaidImages"
-    module.run_rounds(1)  # idle: the sweep indexes the existing screenshot
-    ail.push("QuaidImages", f"image::{copy}", "")
-    module.run_rounds(1)
-    tag_lines = ail.run_tags_module()
-    assert tag_lines == [f"image::{copy};{SIMILAR}"]  # <global id>;<tag>, on the Tags queue
-    assert ail.tags[f"image::{copy}"] == {SIMILAR}
-    assert ail.correlated(f"image::{copy}", f"screenshot::{shot}")
+@pytest.mark.parametrize(("status", "body", "error", "transient"), [
+    (401, '{"error": "missing API key"}', AuthError, False),
+    (403, '{"error": "read-only key"}', AuthError, False),
+    (415, '{"error": "not a picture"}', RequestRefused, False),
+    (413, '{"error": "too large"}', RequestRefused, False),
+    (429, '{"error": "slow down"}', ServiceUnavailable, True),
+    (503, '{"error": "store unavailable"}', ServiceUnavailable, True),
+    (500, "<html>proxy error</html>", ServiceUnavailable, True),
+    (200, "<html>a captive portal</html>", BadAnswer, False),
+])
+def test_each_status_has_its_error_class(scripted, status, body, error, transient):
+    scripted.script.append((status, body, 0))
+    with pytest.raises(error) as err:
+        QuaidService(f"http://127.0.0.1:{scripted.server_port}").search(b"x")
+    assert isinstance(err.value, ServiceError) and err.value.transient is transient
+    assert err.value.status == status and "\n" not in str(err.value)
+    if body.startswith("{"):
+        assert json.loads(body)["error"] in str(err.value)
 
 
-def test_module_skips_gifs_placeholders_and_unsafe_objects(ail, service):
-    animated = ail.add_image(gif(page(402)))
-    unsafe = ail.add_image(png(page(403)), tags=(CE,))
-    module = ail.module_class()
-    for obj_id in (animated, unsafe):
-        ail.push("QuaidImages", f"image::{obj_id}")
-    module.run_rounds(2)
-    assert ail.queues.get("Tags", []) == [] and ail.correlations == set()
-    assert not stored(service, animated) and not stored(service, unsafe)
+def test_client_sends_the_request_header_and_key_and_times_out(scripted):
+    scripted.script += [(200, '{"id": "x", "status": "added"}', 0), (200, "{}", 2.0)]
+    client = QuaidService(f"http://127.0.0.1:{scripted.server_port}", api_key="k", timeout=(1.0, 0.5))
+    assert client.add(b"x", name="image::x")["status"] == "added"
+    assert scripted.seen[0]["X-Quaid-Request"] == "1" and scripted.seen[0]["Authorization"] == "Bearer k"
+    with pytest.raises(ServiceUnavailable, match="no answer within"):
+        client.search(b"x")
 
 
-def test_module_sweeps_new_crawler_screenshots_once(ail, service):
-    first = ail.add_screenshot(png(page(501)))
-    module = ail.module_class()
-    module.run_rounds(1)
-    assert stored(service, first)
-    second = ail.add_screenshot(reencoded(page(501)))
-    module.run_rounds(1)
-    assert ail.correlated(f"screenshot::{second}", f"screenshot::{first}")
-    assert ail.run_tags_module() == [f"screenshot::{second};{SIMILAR}"]
-    restarted = ail.module_class()  # state kept on disk: nothing is sent twice
-    restarted.run_rounds(2)
-    assert ail.queues.get("Tags", []) == []
+# --- the sweep's state file -------------------------------------------------------------------------
+
+def test_sweep_state_is_read_on_the_first_sweep_and_unreadable_state_is_an_error(tmp_path):
+    folder, state = tmp_path / "screenshot", tmp_path / "state" / "sweep.json"
+    shot = _write_screenshot(folder, b"one", time.time() - 100)
+    state.mkdir(parents=True)  # a folder where the state file should be: cannot be read
+    sweeper = FolderSweeper(folder, state, interval=0, settle=0)  # starting does not read it
+    with pytest.raises(SweepStateError, match="unreadable"):
+        list(sweeper.batch())
+    state.rmdir()
+    assert [p.id for p in sweeper.batch()] == [shot]  # the same object goes on once it is readable
 
 
-def test_module_backs_off_and_requeues_when_the_service_is_down(ail):
-    ail.core_cfg = f"[Quaid]\nurl = http://127.0.0.1:{free_port()}\nsweep_screenshots = false\ntimeout = 1\n"
-    obj_id = ail.add_image(png(page(601)))
-    module = ail.module_class()
-    ail.push("QuaidImages", f"image::{obj_id}", "from-feeder")
-    module.run_rounds(1)
-    assert ail.sent_back == [f"image::{obj_id};from-feeder"]  # message kept for a later try
-    assert ail.queues["QuaidImages"] == [f"image::{obj_id};from-feeder"]
-    assert not module.can_process_next_message()
-    module.run_rounds(3)  # paused: the message is not taken again at once
-    assert ail.queues["QuaidImages"] == [f"image::{obj_id};from-feeder"]
+def test_damaged_sweep_state_is_moved_aside_and_the_sweep_starts_over(tmp_path):
+    folder, state = tmp_path / "screenshot", tmp_path / "sweep.json"
+    shots = [_write_screenshot(folder, f"s{i}".encode(), time.time() - 100 + i) for i in range(2)]
+    state.write_text('{"mark_ns": ')
+    sweeper = FolderSweeper(folder, state, interval=0, settle=0, backfill=False)
+    assert [p.id for p in sweeper.batch()] == shots  # nothing lost: sending twice changes nothing
+    assert (tmp_path / "sweep.json.damaged").read_text() == '{"mark_ns": '
+    assert json.loads(state.read_text())["mark_ns"] == 0
+
+
+def test_sweep_state_that_cannot_be_written_is_an_error_and_nothing_is_lost(tmp_path):
+    folder, state_dir = tmp_path / "screenshot", tmp_path / "QUAID"
+    shot = _write_screenshot(folder, b"one", time.time() - 100)
+    sweeper = FolderSweeper(folder, state_dir / "sweep.json", interval=0, settle=0)
+    picture = next(sweeper.batch())
+    shutil.rmtree(state_dir)
+    state_dir.write_text("a file where the state folder should be")
+    with pytest.raises(SweepStateError, match="cannot be written: FileExistsError"):
+        sweeper.done(picture)
+    state_dir.unlink()
+    state_dir.mkdir()
+    (state_dir / "sweep.json.tmp").mkdir()  # the atomic write's temporary file cannot be made
+    with pytest.raises(SweepStateError, match="cannot be written: IsADirectoryError"):
+        sweeper.done(picture)
+    (state_dir / "sweep.json.tmp").rmdir()
+    def fresh() -> FolderSweeper:
+        return FolderSweeper(folder, state_dir / "sweep.json", interval=0, settle=0)
+
+    assert [p.id for p in fresh().batch()] == [shot]  # not marked done
+    sweeper.done(picture)
+    assert list(fresh().batch()) == []

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from ail_standin import ail_with_module
+from ail_host import ail_with_module
 from badinput import bad_inputs
 from misp_support import malware_sample_zip, start_misp_modules, start_quaid, stop
 from reliability_support import store_snapshot
@@ -156,7 +156,8 @@ def test_corpus_through_the_ail_module_is_never_requeued(ail, quaid_service):
     for obj_id in ids.values():
         ail.push("QuaidImages", f"image::{obj_id}", "feeder")
     module = ail.module_class()
-    module.run_rounds(len(CORPUS) + 3)  # an exception here would be AIL's module process dying
+    module.run_rounds(len(CORPUS) + 3)  # an exception from computeNone would end the module (ModuleDied)
+    assert ail.errors == []  # nothing escaped compute either (AIL would log it and drop the message)
     assert ail.sent_back == [] and ail.queues["QuaidImages"] == []  # refused pictures are not retried
     assert module.can_process_next_message()  # a 4xx is not mistaken for the service being down
     refused = {f"image::{ids[n]}" for n, _, e in CORPUS if e == "error"}
