@@ -26,6 +26,7 @@ import io
 import json
 import random
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,32 +121,62 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
 
 
 class StoredThumbs:
-    """Small grey thumbnails of the stored pages of each site, to find duplicates and measure closeness."""
+    """Grey thumbnails of the stored pages of each site, to find duplicates and measure closeness.
+
+    A coarse 160 x 100 thumbnail per page (16 kB: the large set stores
+    thousands) shortlists the closest pages; the share of changed pixels is
+    then measured on 640 x 400 thumbnails (the size the duplicate rule was
+    measured at), read back from the stored pictures.
+    """
+
+    SHORTLIST = 4  # stored pages measured exactly per query
+    RECENT = 256  # exact thumbnails kept in memory (256 kB each)
 
     def __init__(self) -> None:
-        self._thumbs: dict[str, list[np.ndarray]] = {}
+        self._coarse: dict[str, list[np.ndarray]] = {}
         self._ids: dict[str, list[str]] = {}
+        self._sources: dict[str, Path | Image.Image] = {}
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def nearest(self, site: str, image: Image.Image) -> tuple[float, str | None]:
-        """The smallest share of changed pixels against a stored page of ``site``, and that page's id."""
-        thumbs = self._thumbs.get(site)
-        if not thumbs:
-            return 1.0, None
-        shares = changed_shares(np.stack(thumbs), thumb(image))
-        best = int(np.argmin(shares))
-        return float(shares[best]), self._ids[site][best]
-
-    def add(self, site: str, page_id: str, image: Image.Image) -> None:
-        self._thumbs.setdefault(site, []).append(thumb(image))
+    def add(self, site: str, page_id: str, image: Image.Image, path: Path | None = None) -> None:
+        """Remember a stored page; with ``path`` only its coarse thumbnail stays in memory."""
+        self._coarse.setdefault(site, []).append(coarse_thumb(image))
         self._ids.setdefault(site, []).append(page_id)
+        self._sources[page_id] = path if path is not None else image.copy()
 
     def has(self, site: str, page_id: str) -> bool:
         return page_id in self._ids.get(site, [])
 
-    def share_to(self, site: str, page_id: str, image: Image.Image) -> float:
+    def nearest(self, site: str, image: Image.Image) -> tuple[float, str | None]:
+        """The smallest share of changed pixels against a stored page of ``site``, and that page's id."""
+        coarse = self._coarse.get(site)
+        if not coarse:
+            return 1.0, None
+        rough = changed_shares(np.stack(coarse), coarse_thumb(image))
+        one = thumb(image)
+        best = (1.0, None)
+        for index in np.argsort(rough, kind="stable")[: self.SHORTLIST]:
+            page_id = self._ids[site][int(index)]
+            best = min(best, (self._share(page_id, one), page_id), key=lambda pair: pair[0])
+        return best
+
+    def share_to(self, page_id: str, image: Image.Image) -> float:
         """The share of changed pixels against one stored page."""
-        index = self._ids[site].index(page_id)
-        return float(changed_shares(self._thumbs[site][index][None], thumb(image))[0])
+        return self._share(page_id, thumb(image))
+
+    def _share(self, page_id: str, one: np.ndarray) -> float:
+        return float(changed_shares(self._thumb(page_id)[None], one)[0])
+
+    def _thumb(self, page_id: str) -> np.ndarray:
+        if page_id in self._recent:
+            self._recent.move_to_end(page_id)
+            return self._recent[page_id]
+        source = self._sources[page_id]
+        with (Image.open(source) if isinstance(source, Path) else source.copy()) as stored:
+            self._recent[page_id] = thumb(stored).astype(np.uint8)
+        if len(self._recent) > self.RECENT:
+            self._recent.popitem(last=False)
+        return self._recent[page_id]
 
 
 def thumb(image: Image.Image) -> np.ndarray:
@@ -153,9 +184,13 @@ def thumb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
 
 
+def coarse_thumb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L").resize((160, 100), Image.Resampling.BOX), dtype=np.uint8)
+
+
 def changed_shares(thumbs: np.ndarray, one: np.ndarray) -> np.ndarray:
     """Per thumbnail of the stack, the share of its pixels that differ from ``one``."""
-    return np.mean(np.abs(thumbs - one) > PIXEL_CHANGE, axis=(1, 2))
+    return np.mean(np.abs(thumbs.astype(np.int16) - one.astype(np.int16)) > PIXEL_CHANGE, axis=(1, 2))
 
 
 def _split_photos(size: Size, seed: int) -> tuple[list[Path], list[Path]]:
@@ -185,7 +220,8 @@ def _page_reference(renderer: Renderer, out: Path, pick: Pick, seed: int,
     share, _ = stored.nearest(site, reference)
     if share < DUPLICATE_SHARE:
         return []
-    stored.add(site, ref_id, reference)
+    # A full-page reference is compared by its window (its picture on disk is the whole page).
+    stored.add(site, ref_id, reference, None if pick.full_page else out / "references" / f"{ref_id}.png")
     params = {"width": WINDOW[0], "height": WINDOW[1]}
     if pick.sibling_of:
         params["sibling_of"] = pick.sibling_of
@@ -244,7 +280,7 @@ def _distractor(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: St
     share, _ = stored.nearest(pick.site.name, image)
     if share < DUPLICATE_SHARE:
         return []
-    stored.add(pick.site.name, pick.id, image)
+    stored.add(pick.site.name, pick.id, image, out / "distractors" / f"{pick.id}.png")
     return [_save(out, "distractors", pick.id, png, "distractor", None, "distractor", pick.page,
                   pick.site.name, seed, {"width": WINDOW[0], "height": WINDOW[1]})]
 
@@ -262,7 +298,7 @@ def _page_negative(renderer: Renderer, out: Path, pick: Pick, seed: int, stored:
         if not stored.has(pick.site.name, pick.sibling_of):
             return []  # its stored sibling could not be rendered: an ordinary unseen page now
         params["sibling_of"] = pick.sibling_of
-        params["sibling_share"] = round(stored.share_to(pick.site.name, pick.sibling_of, image), 4)
+        params["sibling_share"] = round(stored.share_to(pick.sibling_of, image), 4)
     return [_save(out, "negatives", pick.id, png, "negative", None, pick.kind, pick.page, pick.site.name,
                   seed, params)]
 
@@ -317,7 +353,8 @@ def prune_ambiguous(folder: Path, share: float = AMBIGUOUS_SHARE) -> list[str]:
     refs = StoredThumbs()
     for e in entries:
         if e.role == "reference" and e.site != "photos":
-            refs.add(e.site, e.id, Image.open(folder / e.path))
+            with Image.open(folder / e.path) as image:
+                refs.add(e.site, e.id, image, folder / e.path)
     dropped = [e.id for e in entries if e.role == "negative" and e.site != "photos"
                and refs.nearest(e.site, Image.open(folder / e.path))[0] < share]
     if dropped:

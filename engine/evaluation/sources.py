@@ -1,14 +1,21 @@
-"""Where the evaluation pictures come from: Debian documentation sites and wallpaper photos.
+"""Where the evaluation pictures come from: documentation sites, web-application templates, wallpapers.
 
 Why documentation sites: each one is a real website whose pages share one
 template (header, sidebar, menus, fonts), exactly the situation that makes
 global hashes call two different pages of one site "the same picture". They
-are installed by Debian packages (``scripts/`` installs them), so the set can
-be rebuilt offline on any machine.
+are installed by Debian packages (``scripts/install-system-packages.sh``), so
+the set can be rebuilt offline on any machine. Web applications are HTML
+admin and website templates from npm (``scripts/install-web-templates.sh``
+unpacks them under :data:`TEMPLATES`): their login, register and
+password-reset pages look alike across applications, and the pages of one
+application share everything but a form. Each site or template is one
+``site`` of the manifest, so a set can be split by site.
 
 Held out on purpose, never read here: the HTML documentation of rustup,
-nodejs, npm, valgrind and libxslt, and the mate-backgrounds /
-gnome-backgrounds photos (``/usr/share/backgrounds``); an independent
+nodejs, npm, valgrind and libxslt, the mate-backgrounds /
+gnome-backgrounds photos (``/usr/share/backgrounds``), and the npm
+templates admin-lte, startbootstrap-sb-admin, -sb-admin-2,
+-modern-business, -clean-blog, -agency and -landing-page; an independent
 evaluation uses them.
 """
 
@@ -80,8 +87,6 @@ SITES: tuple[Site, ...] = (
          first=_AUTH_PAGES, app=True),
     Site("app-equation", TEMPLATES / "equation-admin-template", "ltr/*.html", 0.03, first=_AUTH_PAGES,
          app=True),
-    Site("app-gentelella", TEMPLATES / "gentelella", "production/*.html", 0.015, first=_AUTH_PAGES,
-         app=True),
     Site("app-material", TEMPLATES / "material-dashboard", "pages/*.html", 0.004, first=_AUTH_PAGES,
          app=True),
     Site("app-sneat", TEMPLATES / "sneat-bootstrap-html-admin-template-free", "html/*.html", 0.012,
@@ -90,7 +95,6 @@ SITES: tuple[Site, ...] = (
          app=True),
     Site("app-stisla", TEMPLATES / "stisla", "*.html", 0.02, first=_AUTH_PAGES, app=True),
     Site("app-tabler", TEMPLATES / "tabler-ui", "dist/*.html", 0.01, first=_AUTH_PAGES, app=True),
-    Site("app-adminator", TEMPLATES / "adminator", "src/*.html", 0.006, first=_AUTH_PAGES, app=True),
 ) + tuple(
     Site(f"landing-{name}", TEMPLATES / f"startbootstrap-{name}", "dist/index.html", 0.001, app=True)
     for name in ("freelancer", "creative", "grayscale", "resume", "new-age")
