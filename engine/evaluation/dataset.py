@@ -78,7 +78,7 @@ SIZES = {
                   full_page_references=2),
     "full": Size(180, 150, 24, 6, siblings=60, sibling_references=20, synthetic_siblings=30, distractors=600,
                  full_page_references=20),
-    "large": Size(260, 1250, 24, 6, siblings=200, sibling_references=40, synthetic_siblings=100,
+    "large": Size(260, 1300, 24, 6, siblings=200, sibling_references=40, synthetic_siblings=100,
                   distractors=5000, full_page_references=30),
 }
 
