@@ -39,3 +39,9 @@ class StoreUnavailable(QuaidError):
     """Redis cannot be reached."""
 
     http_status = 503
+
+
+class StaleStore(QuaidError):
+    """The store holds features extracted by another version of an algorithm (``quaid reindex``)."""
+
+    http_status = 503
