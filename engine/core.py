@@ -48,7 +48,7 @@ from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, conn
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
-from engine.store.versions import VersionCheck, encode
+from engine.store.versions import VersionCheck, current_versions, encode
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Quaid:
         self.matcher = matcher if matcher is not None else Matcher(self.settings)
         wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
         self.records = RecordStore(client, wait)
-        self.versions = VersionCheck({a.name: a.version for a in self.matcher.algorithms})
+        self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings))
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
         self._connection = connection
         self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly

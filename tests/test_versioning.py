@@ -90,8 +90,17 @@ def test_version_check_judges_only_enabled_algorithms_and_flags_unversioned_reco
 def test_every_added_picture_records_its_feature_versions(quaid):
     picture_id = quaid.add(drawn(1)).id
     versions = decode(quaid.redis.hget(keys.picture(picture_id), "versions"))
-    assert versions == {a.name: a.version for a in quaid.matcher.algorithms}
+    assert versions == {**{a.name: a.version for a in quaid.matcher.algorithms},
+                        "working_side": quaid.settings.working_side}
     assert quaid.get(picture_id).versions == versions
+
+
+def test_a_store_extracted_at_another_working_size_is_refused(redis, quaid_settings):
+    """The working size changes every feature (pictures are scaled to it before extraction)."""
+    with Quaid(redis, replace(quaid_settings, working_side=quaid_settings.working_side // 2)) as writer:
+        writer.add(drawn(6, size=(1600, 1200)))
+    with pytest.raises(StaleStore, match=f"working_side \\(1; now {quaid_settings.working_side}\\)"):
+        Quaid(redis, quaid_settings)
 
 
 # --- refusal ----------------------------------------------------------------------------------

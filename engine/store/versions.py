@@ -7,7 +7,8 @@ query's feature gives a distance that means nothing, silently. So a picture whos
 version of any enabled algorithm differs from the running one is *stale*: the candidate
 index leaves it out (a search never sees it) and the engine refuses to open a store that
 holds any, naming ``quaid reindex``. A record with no versions at all was written before
-features were versioned, so it is stale too.
+features were versioned, so it is stale too. Settings that change every feature (the working
+size pictures are scaled to) are recorded and judged the same way (:data:`FEATURE_SETTINGS`).
 
 The check runs for every picture at every index rebuild, so it compares the raw stored
 text first: a store written by one version holds one distinct text, judged once.
@@ -19,8 +20,8 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-#: Version assumed for a feature stored without one (written before features were versioned).
-UNVERSIONED = 0
+#: Settings that change what every algorithm extracts, recorded beside the algorithm versions.
+FEATURE_SETTINGS = ("working_side",)
 
 
 def encode(versions: Mapping[str, int]) -> str:
@@ -71,7 +72,14 @@ class VersionCheck:
         """One line naming how many pictures are stale and for which algorithms, with the versions."""
         stale = list(stale)
         counts = Counter(name for names in stale for name in names)
-        names = ", ".join(f"{name} ({n}; this quaid has v{self.current[name]})"
+        names = ", ".join(f"{name} ({n}; now {'' if name in FEATURE_SETTINGS else 'v'}{self.current[name]})"
                           for name, n in sorted(counts.items()))
         return (f"the store holds {len(stale)} picture(s) with features from another version of: {names}; "
                 f"run `quaid reindex` to re-extract them")
+
+
+def current_versions(algorithms: Iterable, settings: object) -> dict[str, int]:
+    """What new features are stamped with: each algorithm's version, and :data:`FEATURE_SETTINGS`."""
+    versions = {a.name: a.version for a in algorithms}
+    versions.update({name: getattr(settings, name) for name in FEATURE_SETTINGS})
+    return versions
