@@ -24,14 +24,14 @@ from engine.evaluation.search_run import SearchRun, _score
 from engine.evaluation.sites import SiteChoice, for_calibration, for_evaluation
 
 SITES = tuple(s for s in sources.SITES if s.name in ("python", "git"))
-HELD_OUT = "git"
+HELD_OUT = "python"  # has unseen pages and a template sibling among its negatives
 
 
 @pytest.fixture(scope="module")
 def two_sites(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval-sites")
-    build_dataset(folder, Size(pages=2, page_negatives=1, photos=1, photo_negatives=1), seed=7,
-                  progress=False, sites=SITES)
+    build_dataset(folder, Size(pages=3, page_negatives=2, photos=1, photo_negatives=1, siblings=1,
+                               distractors=2), seed=7, progress=False, sites=SITES)
     return folder
 
 
@@ -53,7 +53,9 @@ def test_evaluate_on_one_site_queries_only_it_and_keeps_every_picture_stored(two
     held = [e for e in entries if e.site == HELD_OUT]
     assert data["dataset"]["variants"] == sum(e.role == "variant" for e in held)
     assert data["dataset"]["negatives"] == sum(e.role == "negative" for e in held)
-    assert data["dataset"]["references"] == sum(e.role == "reference" for e in entries)
+    stored = [e for e in entries if e.role in ("reference", "distractor")]
+    assert data["dataset"]["references"] == len(stored)
+    assert data["dataset"]["distractors"] == sum(e.role == "distractor" for e in entries) > 0
     assert f"Sites of the queries: {HELD_OUT}" in (out / "report.md").read_text()
 
 
@@ -64,7 +66,8 @@ def test_calibrate_on_some_sites_sees_none_of_the_others(two_sites):
     best, _tried, _thresholds, figures = calibrate(two_sites, load_settings(), progress=False,
                                                    sites=SiteChoice.parse(None, HELD_OUT))
     assert HELD_OUT not in figures["sites"]
-    assert figures["overall"]["count"] == sum(e.role == "variant" and e.site != HELD_OUT for e in entries)
+    assert figures["overall"]["count"] == sum(e.role == "variant" and e.site != HELD_OUT
+                                              and not metrics.reported_apart(e.kind) for e in entries)
 
 
 def test_an_unknown_site_is_one_line_and_a_failing_exit_code(two_sites, capsys):
@@ -100,6 +103,7 @@ def test_the_per_kind_table_puts_each_peer_at_its_authors_and_its_best_threshold
     assert "wrong_among_accepted" in data["merged"]["overall"]
     negatives = [e for e in read_manifest(two_sites) if e.role == "negative" and e.site == HELD_OUT]
     assert set(data["merged"]["negative_kinds"]) == {e.kind for e in negatives}
+    assert "sibling" in data["merged"]["negative_kinds"]  # template siblings apart from other pages
     for kind, shares in data["merged"]["negative_kinds"].items():
         assert shares["count"] == sum(e.kind == kind for e in negatives)
 

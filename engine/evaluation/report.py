@@ -35,8 +35,9 @@ def markdown(report: dict) -> str:
     the false-accept budget), and false accepts per kind of negative."""
     data = report["dataset"]
     lines = [
-        f"Dataset: {data['references']} references, {data['variants']} modified copies, "
-        f"{data['negatives']} unseen pages/photos as negatives.", "", *_sites(data),
+        f"Dataset: {data['references']} stored pictures ({data.get('distractors', 0)} of them distractors), "
+        f"{data['variants']} modified copies, {data['negatives']} unseen pages/photos as negatives.", "",
+        *_sites(data),
         "| method | auto-accepted | found | copies with a wrong accepted match | "
         "false accepts on negatives | to-review of negatives | best auto-accepted at ≤ 0.5 % false accepts | "
         "recall at 99.9 % precision "
