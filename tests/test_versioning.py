@@ -124,15 +124,17 @@ def test_a_store_written_before_versions_existed_is_refused(redis, quaid_setting
         Quaid(redis, quaid_settings)
 
 
+@pytest.mark.parametrize("command", ["search", "serve"])
 def test_the_cli_refuses_a_stale_store_in_one_line_naming_reindex(redis, redis_server, quaid_settings,
-                                                                   older_pdq, tmp_path):
+                                                                   older_pdq, tmp_path, command):
     add_old(redis, quaid_settings, [drawn(4)], older_pdq)
     path = tmp_path / "q.png"
     path.write_bytes(drawn(4))
-    done = quaid_cli(redis_server, tmp_path, "search", str(path))
+    args = ("search", str(path)) if command == "search" else ("serve", "--port", "0")
+    done = quaid_cli(redis_server, tmp_path, *args)
     assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "quaid reindex" in lines[0], done.stderr
+    lines = [line for line in done.stderr.splitlines() if " INFO " not in line]  # serve logs its start
+    assert len(lines) == 1 and lines[0].startswith(f"quaid {command}: ") and "quaid reindex" in lines[0]
 
 
 def test_a_picture_stored_meanwhile_by_an_older_process_is_never_compared(redis, quaid_settings, older_pdq):
