@@ -35,13 +35,13 @@ class NotFound(QuaidError):
     http_status = 404
 
 
-class StoreUnavailable(QuaidError):
-    """Redis cannot be reached."""
+class StaleStore(QuaidError):
+    """The store holds features extracted by another version of an algorithm (``quaid reindex``)."""
 
     http_status = 503
 
 
-class StaleStore(QuaidError):
-    """The store holds features extracted by another version of an algorithm (``quaid reindex``)."""
+class StoreUnavailable(QuaidError):
+    """Redis cannot be reached."""
 
     http_status = 503
