@@ -40,7 +40,7 @@ from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
 from engine.decision import Decision, Verdict
-from engine.errors import BadInput, NotFound, PictureTooLarge, StoreUnavailable
+from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.matching import Matcher, Query
 from engine.memory import keep_freed_memory
@@ -49,6 +49,7 @@ from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, conn
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
+from engine.store.versions import VersionCheck, current_versions, encode
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 log = logging.getLogger(__name__)
@@ -111,12 +112,16 @@ class Quaid:
     """One store (Redis), its in-memory candidate index and clusters, and the matcher."""
 
     def __init__(self, client: redis.Redis, settings: Settings | None = None,
-                 matcher: Matcher | None = None, connection: Connection | None = None) -> None:
+                 matcher: Matcher | None = None, connection: Connection | None = None,
+                 allow_stale: bool = False) -> None:
+        """Load the candidate index; a store holding features of other algorithm versions raises
+        :class:`StaleStore` unless ``allow_stale`` (``quaid reindex``: they stay out of searches)."""
         self.settings = settings if settings is not None else load_settings()
         self.matcher = matcher if matcher is not None else Matcher(self.settings)
         wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
         self.records = RecordStore(client, wait)
-        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait))
+        self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings))
+        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
         self._connection = connection
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         settings = self.settings
@@ -126,15 +131,18 @@ class Quaid:
             self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"cannot read the store: {exc}") from None
+        if self.mirror.stale and not allow_stale:
+            raise StaleStore(self.versions.describe(self.mirror.stale.values()))
 
     @classmethod
-    def open(cls, settings: Settings | None = None, matcher: Matcher | None = None) -> Quaid:
+    def open(cls, settings: Settings | None = None, matcher: Matcher | None = None,
+             allow_stale: bool = False) -> Quaid:
         """Connect to ``settings.redis_url``, or start/reuse the embedded Redis in ``settings.home``."""
         settings = settings if settings is not None else load_settings()
         keep_freed_memory()  # a search reuses its buffers instead of faulting them in (engine.memory)
         connection = connect(settings.redis_url, settings.home)
         try:
-            return cls(connection.client, settings, matcher, connection)
+            return cls(connection.client, settings, matcher, connection, allow_stale)
         except BaseException:
             connection.close()
             raise
@@ -178,14 +186,33 @@ class Quaid:
         codes = self.matcher.prefilter_codes(features)
         record = new_record(picture_id, name=name, tags=tuple(tags), metadata=dict(metadata or {}),
                             size=len(data), width=picture.original_width, height=picture.original_height,
-                            format=picture.format, cluster=cluster)
+                            format=picture.format, cluster=cluster, versions=self.versions.current)
         self.mirror.changes.publish("add", picture_id)  # before the write: see engine.store.changes
         if not self.records.put(record, features, codes, self._kept_image(data, picture)):
             existing = self.records.get(picture_id)  # another process stored it meanwhile
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
-        self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added))
+        self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
         return AddResult(picture_id, name, "added", cluster)
+
+    def refeature(self, picture_id: str, data: bytes) -> bool:
+        """Re-extract a stored picture's features from its original bytes (``quaid reindex``).
+
+        Features, index codes and versions are replaced in one step; record, cluster and kept image
+        stay. False when the picture is gone. ``data`` must be the bytes the id was computed from.
+        """
+        if self._check_size(data) != picture_id:
+            raise BadInput(f"these bytes are not picture {picture_id} (their SHA-256 differs)")
+        query = self.matcher.query(self._load(data))
+        features = query.stored_features()
+        codes = self.matcher.prefilter_codes(features)
+        if not self.records.refeature(picture_id, features, codes, self.versions.current):
+            return False
+        self.mirror.changes.publish("update", picture_id)  # other processes re-read its codes
+        entries = self.records.index_entries([picture_id])
+        if picture_id in entries:
+            self.mirror.apply(entries[picture_id])
+        return True
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> SearchResult:
         """Stored pictures matching ``data``, best first, at most ``top``."""

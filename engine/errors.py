@@ -35,6 +35,12 @@ class NotFound(QuaidError):
     http_status = 404
 
 
+class StaleStore(QuaidError):
+    """The store holds features extracted by another version of an algorithm (``quaid reindex``)."""
+
+    http_status = 503
+
+
 class StoreUnavailable(QuaidError):
     """Redis cannot be reached."""
 

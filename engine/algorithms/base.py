@@ -53,6 +53,9 @@ class Algorithm(ABC):
         ``all_orientations``).
       enabled_by_default: part of the default algorithm set when the settings
         do not mention the algorithm.
+      version: what ``extract`` stores; raise it whenever a change makes stored
+        features differ. Features of another version are never compared: the
+        store refuses to open until ``quaid reindex`` re-extracts them.
     """
 
     name: ClassVar[str]
@@ -63,6 +66,7 @@ class Algorithm(ABC):
     prefilter: ClassVar[bool] = False
     orientable: ClassVar[bool] = False
     enabled_by_default: ClassVar[bool] = True
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def extract(self, picture: Picture) -> bytes:

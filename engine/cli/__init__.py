@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.evaluation",  # dataset, evaluate, calibrate
     "engine.cli.ail",  # ail-import (AIL crawled-screenshot folder)
     "engine.cli.misp_sync",  # misp-sync (MISP write-back, misp_modules/writeback)
+    "engine.cli.reindex",  # reindex (features stored by another algorithm version)
 )
 
 

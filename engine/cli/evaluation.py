@@ -5,6 +5,8 @@ Typical use (see ``benchmarks/build_dataset.sh``)::
     quaid dataset build datasets/eval-full --size full --seed 1
     quaid evaluate datasets/eval-full --out reports/eval-full
     quaid calibrate datasets/eval-full --out my-settings.json   # then QUAID_CONFIG=my-settings.json
+    quaid calibrate datasets/eval-full --sites python,git --out tuned.json     # held out by site:
+    QUAID_CONFIG=tuned.json quaid evaluate datasets/eval-full --exclude-sites python,git
     quaid calibrate --review --out my-settings.json             # from the review queue's verdicts
 
 Progress bars go to stderr; tables and the JSON paths to stdout.
@@ -54,6 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--no-search", action="store_true", help="skip the real search path (faster)")
     evaluate.add_argument("--search-limit", type=int, default=None, metavar="N",
                           help="send only about N queries (all kinds) through the search path")
+    _site_options(evaluate, "query only the copies and negatives of these sites (every picture stays "
+                            "stored)")
     evaluate.set_defaults(func=run_evaluate)
 
     calibrate = subparsers.add_parser(
@@ -74,7 +78,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "QUAID_CONFIG)")
     calibrate.add_argument("--target-precision", type=float, default=0.999)
     calibrate.add_argument("--config", type=Path, default=None, help="base settings file (JSON/TOML)")
+    _site_options(calibrate, "calibrate on these sites only (evaluate on the others)")
     calibrate.set_defaults(func=run_calibrate)
+
+
+def _site_options(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--sites", default=None, metavar="A,B,...", help=what)
+    parser.add_argument("--exclude-sites", default=None, metavar="A,B,...",
+                        help="leave these sites out (the rest is used)")
+
+
+def _site_choice(args: argparse.Namespace):
+    from engine.evaluation.sites import SiteChoice
+
+    return SiteChoice.parse(args.sites, args.exclude_sites)
 
 
 def _settings(config: Path | None):
@@ -100,9 +117,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out = args.out or Path("reports") / args.dataset.resolve().name
     report = evaluate(args.dataset, _settings(args.config), out, progress=True,
                       search=not args.no_search, all_algorithms=args.all_algorithms,
-                      independent_peers=args.independent_peers, search_limit=args.search_limit)
+                      independent_peers=args.independent_peers, search_limit=args.search_limit,
+                      sites=_site_choice(args))
     print(markdown(report))
-    print(f"report: {out / 'report.json'}  plots: {out}/*.png")
+    sheet = f"  contact sheet: {out / report['contact_sheet']['path']}" if "contact_sheet" in report else ""
+    print(f"report: {out / 'report.json'}  plots: {out}/*.png{sheet}")
     return 0
 
 
@@ -114,8 +133,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if args.server and not args.review:
         raise BadInput("--server only goes with --review")
     if args.review:
+        if args.sites or args.exclude_sites:
+            raise BadInput("--sites and --exclude-sites go with a DATASET, not --review")
         return run_calibrate_review(args)
-    best, tried, thresholds, figures = calibrate(args.dataset, _settings(args.config), args.target_precision)
+    sites = _site_choice(args)
+    best, tried, thresholds, figures = calibrate(args.dataset, _settings(args.config), args.target_precision,
+                                                 sites=sites)
+    if sites.include is not None or sites.exclude:
+        print(f"calibrated on sites: {', '.join(figures['sites'])}")
     args.out.write_text(json.dumps(calibrated_dict(best.settings), indent=2, sort_keys=True) + "\n")
     print(f"{len(tried)} merge settings tried; chosen: {best.settings.decision_merge} / "
           f"{best.settings.distance_merge}" + ("" if best.admissible else "  (NONE met the budgets)"))

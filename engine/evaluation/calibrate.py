@@ -17,6 +17,9 @@ Where to start: :func:`calibrate`. Steps:
    form (only the keys calibration decides), which ``QUAID_CONFIG`` loads,
    or which becomes ``engine/calibrated.json``, the shipped defaults.
 
+Calibrate on some sites (``--sites``) and evaluate on the others: figures from
+the pages the thresholds were tuned on predict nothing.
+
 douglas-quaid calibrated on 46 pictures; this needs a set like the one
 ``quaid dataset build`` makes (hundreds of references, thousands of copies).
 """
@@ -46,6 +49,7 @@ from engine.evaluation.metrics import (
     summarise,
 )
 from engine.evaluation.simulate import TableMatcher, candidates, simulate
+from engine.evaluation.sites import SiteChoice, for_calibration
 
 REVIEW_SHARE = 0.04  # per-algorithm review load on negatives (margin under the 5 % budget)
 YES_SCALES = (0.8, 1.0, 1.25)
@@ -125,10 +129,15 @@ def _weight_schemes(table: DistanceTable, names: list[str], costly: set[str]) ->
     return {"uniform": uniform, "verifier": verifier, "recall": recall}
 
 
-def calibrate(folder: Path, base: Settings, precision: float = 0.999, progress: bool = True) -> tuple:
-    """Returns (best Candidate, every Candidate tried, per-algorithm thresholds, figures per kind)."""
+def calibrate(folder: Path, base: Settings, precision: float = 0.999, progress: bool = True,
+              sites: SiteChoice | None = None) -> tuple:
+    """Returns (best Candidate, every Candidate tried, per-algorithm thresholds, figures per kind).
+
+    ``sites`` limits everything used (stored pictures too) to some sites, so that the others can
+    measure the result (:mod:`engine.evaluation.sites`).
+    """
     folder = Path(folder)
-    entries = read_manifest(folder)
+    entries = for_calibration(read_manifest(folder), sites if sites is not None else SiteChoice())
     table = cached_table(folder, entries, base, progress, algorithms_for(base))
     names = list(table.distances)
     costly = {a.name for a in algorithms_for(base) if a.cost >= COSTLY}
@@ -153,6 +162,7 @@ def calibrate(folder: Path, base: Settings, precision: float = 0.999, progress: 
                                figures["negatives"]["to_review"]))
     best = max(tried, key=lambda c: c.key())
     per_kind = summarise(simulate(table, best.settings, shortlists), roles, kinds)
+    per_kind["sites"] = sorted({e.site for e in entries})
     return best, tried, base_thresholds, per_kind
 
 

@@ -4,8 +4,11 @@ Where to start: :func:`evaluate`. It returns (and writes) a JSON report with,
 for every method, the shares defined in :mod:`engine.evaluation.metrics`
 overall and per modification kind, recall at 99.9 % and 99.99 % pair
 precision, the best auto-accepted share at <= 0.5 % false accepts, and time
-per picture; plus a markdown table (:mod:`engine.evaluation.report`) and
-PNG plots (:mod:`engine.evaluation.plots`).
+per picture; plus a markdown table (:mod:`engine.evaluation.report`), PNG
+plots (:mod:`engine.evaluation.plots`) and a contact sheet of the worst false
+accepts and misses of the search path (:mod:`engine.evaluation.contact`).
+``sites`` keeps the queries of some sites only (held out by site,
+:mod:`engine.evaluation.sites`); the report names the sites it covers.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from engine.config import Settings, settings_to_dict
 from engine.evaluation import metrics
 from engine.evaluation.features import DistanceTable, cached_table
 from engine.evaluation.manifest import read_manifest
-from engine.evaluation.metrics import Nearest, flags_at, summarise
+from engine.evaluation.metrics import Nearest, flags_at, reported_apart, summarise
 from engine.evaluation.peers import PEERS, from_table, peer_matrices
-from engine.evaluation.search_run import run_search
+from engine.evaluation.search_run import SearchRun, run_search
 from engine.evaluation.simulate import simulate
+from engine.evaluation.sites import SiteChoice, covered, for_evaluation
 
 PRECISIONS = (0.999, 0.9999)
 
@@ -43,7 +47,8 @@ def enabled(settings: Settings, name: str) -> bool:
 
 def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress: bool = True,
              peers: bool = True, search: bool = True, all_algorithms: bool = False,
-             independent_peers: bool = False, search_limit: int | None = None) -> dict:
+             independent_peers: bool = False, search_limit: int | None = None,
+             sites: SiteChoice | None = None) -> dict:
     """Measure everything on the dataset in ``folder``; write the report files into ``out`` if given.
 
     ``all_algorithms`` also measures the registered algorithms that the
@@ -51,11 +56,15 @@ def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress
     real search path (a deterministic sample, every kind kept).
     """
     folder = Path(folder)
-    entries = read_manifest(folder)
+    sites = sites if sites is not None else SiteChoice()
+    manifest = read_manifest(folder)
+    entries = for_evaluation(manifest, sites)
     table = cached_table(folder, entries, settings, progress, algorithms_for(settings, all_algorithms))
     roles = np.array([q.role for q in table.queries])
     kinds = np.array([q.kind for q in table.queries])
     report: dict = {"dataset": _describe(folder, table, roles), "algorithms": {}, "peers": {}}
+    report["dataset"]["sites"] = {**covered(entries), "chosen": sites.to_json()}
+    report["dataset"]["distractors"] = sum(1 for e in manifest if e.role == "distractor")  # among references
     for name, matrix in table.distances.items():
         yes, maybe = thresholds(settings, name)
         nearest = Nearest.from_matrix(matrix, table.truth)
@@ -68,6 +77,7 @@ def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress
         own_ms = report["algorithms"].get(peer.same_as, {}).get("ms")
         report["peers"][peer.name].update(label=peer.label, ms=own_ms)
     report["merged_simulated"] = summarise(simulate(table, settings), roles, kinds)
+    run, chosen = None, np.arange(0)
     if search:
         chosen = sample(kinds, roles, search_limit)
         run = run_search(folder, table.references, [table.queries[i] for i in chosen], table.truth[chosen],
@@ -83,17 +93,20 @@ def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress
                           if k in ("algorithms", "distance_merge", "decision_merge", "shortlist",
                                    "all_orientations", "working_side")}
     if out is not None:
+        if run is not None:
+            report["contact_sheet"] = _write_contact_sheet(Path(out), folder, table, run, chosen)
         write_outputs(Path(out), report, table, peer_data, settings)
     return report
 
 
 def reweighted(per_kind: dict, all_kinds: np.ndarray) -> dict:
     """Overall shares with each kind weighted by its count in the whole set (not in the sample)."""
-    counts = {k: int((all_kinds == k).sum()) for k in per_kind}
+    counts = {k: int((all_kinds == k).sum()) for k in per_kind if not reported_apart(k)}
     total = max(1, sum(counts.values()))
     out = {"count": total, "reweighted_from_sample": sum(v["count"] for v in per_kind.values())}
-    for field in ("auto_accepted", "found", "wrong_accepts"):
-        out[field] = sum(per_kind[k][field] * counts[k] for k in per_kind) / total
+    for field in ("auto_accepted", "found", "wrong_accepts", "wrong_among_accepted"):
+        if all(field in per_kind[k] for k in counts):
+            out[field] = sum(per_kind[k][field] * counts[k] for k in counts) / total
     return out
 
 
@@ -134,8 +147,22 @@ def _method(nearest: Nearest, roles: np.ndarray, kinds: np.ndarray, yes: float, 
     for precision in PRECISIONS:
         recall, threshold = metrics.recall_at_precision(positives, negatives, precision)
         result["recall_at_precision"][str(precision)] = {"recall": recall, "threshold": threshold}
-    result["best_at_fa_budget"] = metrics.best_accept_at_budget(nearest, roles)
+    best = metrics.best_accept_at_budget(nearest, roles)
+    at_best = summarise(flags_at(nearest, best["threshold"], best["threshold"]), roles, kinds)
+    best["kinds"] = {kind: shares["auto_accepted"] for kind, shares in at_best["kinds"].items()}
+    result["best_at_fa_budget"] = best
     return result
+
+
+def _write_contact_sheet(out: Path, folder: Path, table: DistanceTable, run: SearchRun,
+                         chosen: np.ndarray) -> dict:
+    """contact-sheet.html of the search path's worst cases; returns what it shows, for the report."""
+    from engine.evaluation.contact import worst_cases, write_contact_sheet
+
+    cases = worst_cases([table.queries[i] for i in chosen], table.truth[chosen], run)
+    out.mkdir(parents=True, exist_ok=True)
+    path = write_contact_sheet(out / "contact-sheet.html", folder, table.references, cases)
+    return {"path": path.name, **{name: len(found) for name, found in cases.items()}}
 
 
 def _describe(folder: Path, table: DistanceTable, roles: np.ndarray) -> dict:

@@ -7,12 +7,19 @@ Definitions (per query; a variant's *reference* is the picture it was made from)
 - found (variants): its reference is among the matches answered
   ``accepted`` or ``to-review``;
 - wrong accept (variants): ``accepted`` with another picture on top;
+- wrong among accepted (variants): another picture is among the matches
+  answered ``accepted`` (a copy that automation would link to a wrong picture);
 - false accept (negatives): any match ``accepted``; to-review (negatives): the
   best answer is ``to-review``;
 - recall at precision P, in the manner of thorn's perception benchmark
   (``perception.benchmarking``): over pairs, positives are (variant, its
   reference), non-matches are each query's nearest wrong reference; the
   largest share of positives under a threshold whose precision is >= P.
+
+Kinds reported apart (:func:`reported_apart`: the mobile render, a different
+layout rather than a copy) count in their own row, not in the overall shares;
+negatives are also summarised per kind, so template siblings show apart from
+other unseen pages.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ class Flags:
     wrong_accept: np.ndarray
     accepted: np.ndarray  # any match accepted (a false accept when the query is a negative)
     to_review: np.ndarray  # best answer is to-review
+    wrong_in_accepted: np.ndarray | None = None  # a wrong picture among the accepted matches (None: unknown)
 
 
 def flags_at(nearest: Nearest, yes: float, maybe: float) -> Flags:
@@ -69,15 +77,27 @@ def flags_at(nearest: Nearest, yes: float, maybe: float) -> Flags:
         wrong_accept=accepted & ~nearest.right,
         accepted=accepted,
         to_review=~accepted & (nearest.best <= maybe),
+        wrong_in_accepted=nearest.wrong <= yes,
     )
 
 
+def reported_apart(kind: str) -> bool:
+    """Kinds kept out of the overall shares: the mobile render (another layout of the page)."""
+    return kind.startswith("mobile")
+
+
 def summarise(flags: Flags, roles: np.ndarray, kinds: np.ndarray) -> dict:
-    """Shares overall and per modification kind (variants) and for negatives."""
+    """Shares overall (kinds reported apart excluded), per modification kind (variants), for negatives
+    and per negative kind."""
     variant, negative = roles == "variant", roles == "negative"
-    out = {"overall": _variant_shares(flags, variant), "negatives": _negative_shares(flags, negative)}
+    apart = np.array([reported_apart(str(k)) for k in kinds], dtype=bool)
+    out = {"overall": _variant_shares(flags, variant & ~apart),
+           "negatives": _negative_shares(flags, negative)}
     out["kinds"] = {str(kind): _variant_shares(flags, variant & (kinds == kind))
                     for kind in sorted(set(kinds[variant]))}
+    out["apart"] = sorted(k for k in out["kinds"] if reported_apart(k))
+    out["negative_kinds"] = {str(kind): _negative_shares(flags, negative & (kinds == kind))
+                             for kind in sorted(set(kinds[negative]))}
     return out
 
 
@@ -86,8 +106,11 @@ def _share(values: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _variant_shares(flags: Flags, mask: np.ndarray) -> dict:
-    return {"count": int(mask.sum()), "auto_accepted": _share(flags.accepted_right, mask),
-            "found": _share(flags.found, mask), "wrong_accepts": _share(flags.wrong_accept, mask)}
+    shares = {"count": int(mask.sum()), "auto_accepted": _share(flags.accepted_right, mask),
+              "found": _share(flags.found, mask), "wrong_accepts": _share(flags.wrong_accept, mask)}
+    if flags.wrong_in_accepted is not None:
+        shares["wrong_among_accepted"] = _share(flags.wrong_in_accepted, mask)
+    return shares
 
 
 def _negative_shares(flags: Flags, mask: np.ndarray) -> dict:

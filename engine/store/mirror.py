@@ -8,6 +8,10 @@ they name (see :mod:`engine.store.changes` for why events carry no state). So a
 process sees every addition or deletion committed by any other process before its
 next search starts: the sync costs one stream read when nothing changed.
 
+Pictures whose features come from another algorithm version (``versions``, see
+:mod:`engine.store.versions`) are kept out of the index and listed in :attr:`Mirror.stale`:
+a search never compares them, and the engine refuses a store that holds any.
+
 The index and the cluster map share one :class:`engine.keytable.IdTable`, so each picture id
 is held once per process (:func:`new_views`).
 
@@ -27,6 +31,7 @@ from engine.index import Candidate, CandidateIndex
 from engine.keytable import IdTable, release_free_memory
 from engine.store.changes import PENDING_GRACE, START, ChangeLog
 from engine.store.records import IndexEntry, RecordStore
+from engine.store.versions import VersionCheck
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +45,12 @@ def new_views(backend: str = "auto") -> tuple[CandidateIndex, ClusterMap]:
 class Mirror:
     """Candidate index + cluster map of every stored picture, fed from Redis."""
 
-    def __init__(self, records: RecordStore, changes: ChangeLog, backend: str = "auto") -> None:
+    def __init__(self, records: RecordStore, changes: ChangeLog, backend: str = "auto",
+                 versions: VersionCheck | None = None) -> None:
         self.records = records
         self.changes = changes
+        self.versions = versions  # None: every stored picture is comparable (no version check)
+        self.stale: dict[str, tuple[str, ...]] = {}  # id -> algorithms whose stored version differs
         self.index, self.clusters = new_views(backend)
         self.position = START
         self.lock = threading.RLock()
@@ -55,12 +63,14 @@ class Mirror:
         with self.lock:
             self.index, self.clusters = new_views(self._backend)
             self._pending.clear()
+            self.stale.clear()
             self.position = self.changes.last_id()
             count = 0
             for batch in self.records.scan_batches():
+                count += len(batch)
+                batch = [e for e in batch if not self._held_out(e)]
                 self.index.extend([(e.id, e.codes) for e in batch])
                 self.clusters.extend([(e.id, e.cluster, e.added) for e in batch])
-                count += len(batch)
                 if progress and count // 10_000 > (count - len(batch)) // 10_000:
                     progress(count)
             self.sync()
@@ -100,13 +110,31 @@ class Mirror:
 
     def apply(self, entry: IndexEntry) -> None:
         with self.lock:
+            known_stale = entry.id in self.stale
+            if self._held_out(entry):
+                self.index.remove(entry.id)
+                self.clusters.remove(entry.id)
+                if not known_stale:
+                    log.warning("picture %s was stored by another version of %s: left out of searches "
+                                "until `quaid reindex`", entry.id, ", ".join(self.stale[entry.id]))
+                return
             self.index.upsert(entry.id, entry.codes)
             self.clusters.set(entry.id, entry.cluster, entry.added)
 
     def forget(self, picture_id: str) -> None:
         with self.lock:
+            self.stale.pop(picture_id, None)
             self.index.remove(picture_id)
             self.clusters.remove(picture_id)
+
+    def _held_out(self, entry: IndexEntry) -> bool:
+        """True (and noted in :attr:`stale`) when the entry's features are of another version."""
+        names = self.versions.stale_names(entry.versions) if self.versions is not None else ()
+        if names:
+            self.stale[entry.id] = names
+        else:
+            self.stale.pop(entry.id, None)
+        return bool(names)
 
     def shortlist(self, query_codes: Mapping[str, Sequence[bytes]], k: int) -> list[Candidate]:
         with self.lock:

@@ -8,6 +8,9 @@ same bytes twice answer "duplicate" even when two processes race.
 
 Features are stored as raw bytes, one hash field per algorithm — never pickle
 (douglas-quaid pickled them; unpickling data from a shared store is code execution).
+The record names the algorithm versions they come from (:mod:`engine.store.versions`);
+:meth:`RecordStore.refeature` replaces a picture's features, codes and versions in one
+script, so a re-extraction interrupted at any point leaves each picture old or new, never mixed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from redis.commands.core import Script
 
 from engine.store import keys
 from engine.store.cluster import ReplicaWait
+from engine.store.versions import decode as decode_versions
+from engine.store.versions import encode as encode_versions
 
 # KEYS: picture, features, codes, image. ARGV: counts of record/features/codes/image args, then them.
 _PUT = """
@@ -43,6 +48,21 @@ local record = redis.call('HGETALL', KEYS[1])
 if #record == 0 then return false end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return record
+"""
+
+# KEYS: picture, features, codes. ARGV: versions, counts of feature/code args, then them.
+# Replaces the features and codes of a record that exists, and its versions, in one step.
+_REFEATURE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3])
+local i = 4
+for k = 2, 3 do
+  local n = tonumber(ARGV[k])
+  if n > 0 then redis.call('HSET', KEYS[k], unpack(ARGV, i, i + n - 1)) end
+  i = i + n
+end
+redis.call('HSET', KEYS[1], 'versions', ARGV[1])
+return 1
 """
 
 # KEYS: picture. ARGV: field/value pairs. Updates only a record that exists.
@@ -67,6 +87,7 @@ class PictureRecord:
     height: int = 0
     format: str = ""
     cluster: int = 0
+    versions: dict[str, int] = field(default_factory=dict)  # algorithm -> version of its stored feature
 
     def to_json(self) -> dict:
         added = datetime.fromtimestamp(self.added, UTC).isoformat(timespec="milliseconds")
@@ -78,7 +99,7 @@ class PictureRecord:
         return {"name": self.name, "tags": json.dumps(list(self.tags)),
                 "metadata": json.dumps(self.metadata), "added": repr(self.added), "size": str(self.size),
                 "width": str(self.width), "height": str(self.height), "format": self.format,
-                "cluster": str(self.cluster)}
+                "cluster": str(self.cluster), "versions": encode_versions(self.versions)}
 
     @classmethod
     def from_hash(cls, picture_id: str, raw: Mapping[bytes, bytes]) -> PictureRecord:
@@ -87,7 +108,7 @@ class PictureRecord:
                    metadata=json.loads(text.get("metadata", "{}")), added=float(text.get("added", 0)),
                    size=int(text.get("size", 0)), width=int(text.get("width", 0)),
                    height=int(text.get("height", 0)), format=text.get("format", ""),
-                   cluster=int(text.get("cluster", 0)))
+                   cluster=int(text.get("cluster", 0)), versions=decode_versions(text.get("versions")))
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,7 @@ class IndexEntry:
     codes: dict[str, bytes]
     cluster: int
     added: float
+    versions: bytes = b""  # as stored (see engine.store.versions); empty: written before versioning
 
 
 class RecordStore:
@@ -109,6 +131,7 @@ class RecordStore:
         self._put = client.register_script(_PUT)
         self._delete = client.register_script(_DELETE)
         self._update = client.register_script(_UPDATE)
+        self._refeature = client.register_script(_REFEATURE)
 
     def put(self, record: PictureRecord, features: Mapping[str, bytes], codes: Mapping[str, bytes],
             image: tuple[bytes, str] | None = None, client: redis.client.Pipeline | None = None) -> bool:
@@ -129,6 +152,16 @@ class RecordStore:
         if not raw:
             return None
         return PictureRecord.from_hash(picture_id, dict(zip(raw[::2], raw[1::2], strict=True)))
+
+    def refeature(self, picture_id: str, features: Mapping[str, bytes], codes: Mapping[str, bytes],
+                  feature_versions: Mapping[str, int]) -> bool:
+        """Replace a stored picture's features, index codes and versions at once; False when absent.
+
+        Features and codes of algorithms not in ``features`` are dropped with the old ones.
+        """
+        argv = [encode_versions(feature_versions), 2 * len(features), 2 * len(codes),
+                *_flat(features), *_flat(codes)]
+        return bool(self._write(self._refeature, keys.picture_keys(picture_id)[:3], argv))
 
     def update(self, picture_id: str, *, tags: Iterable[str] | None = None,
                metadata: Mapping | None = None) -> bool:
@@ -202,19 +235,19 @@ class RecordStore:
         return self.redis.hget(keys.features(picture_id), name)
 
     def index_entries(self, ids: Iterable[str]) -> dict[str, IndexEntry]:
-        """Codes, cluster and time added of the ids that exist (one pipeline)."""
+        """Codes, cluster, time added and feature versions of the ids that exist (one pipeline)."""
         ids = list(ids)
         pipe = self.redis.pipeline(transaction=False)
         for picture_id in ids:
             pipe.hgetall(keys.codes(picture_id))
-            pipe.hmget(keys.picture(picture_id), "cluster", "added")
+            pipe.hmget(keys.picture(picture_id), "cluster", "added", "versions")
         replies = pipe.execute()
         out = {}
         for n, picture_id in enumerate(ids):
-            codes, (cluster, added) = replies[2 * n], replies[2 * n + 1]
+            codes, (cluster, added, stored_versions) = replies[2 * n], replies[2 * n + 1]
             if cluster is not None:
                 out[picture_id] = IndexEntry(picture_id, {k.decode(): v for k, v in codes.items()},
-                                             int(cluster), float(added or 0))
+                                             int(cluster), float(added or 0), stored_versions or b"")
         return out
 
     def scan_entries(self, batch: int = 1000) -> Iterator[IndexEntry]:
