@@ -1,19 +1,23 @@
-"""Build a reproducible evaluation set: references, their modified copies, and unseen negatives.
+"""Build a reproducible evaluation set: references, their modified copies, negatives and distractors.
 
-Where to start: :func:`build_dataset`. For each picked documentation page it
-renders the reference screenshot (1280 x 800 window) and, from the same page
-load, browser re-renders (other window sizes, scrolling, an injected banner,
-a changed heading, as phishing kits do); then Pillow draws the other
-modifications (:mod:`engine.evaluation.modifications`). Unseen pages of the
-same sites are the negatives: they share the reference pages' templates,
-which is the hard case. Photos (wallpapers) get photo modifications, and
-unseen photos are negatives too.
+Where to start: :func:`build_dataset`. :mod:`engine.evaluation.plan` decides
+which page plays which role. For each reference page the browser renders the
+reference screenshot (1280 x 800 window) and, from the same page load, its
+re-renders (:mod:`engine.evaluation.page_captures`); then Pillow draws the
+other modifications (:mod:`engine.evaluation.modifications`). Negatives are
+unseen pages of the same sites, which share the references' templates (the
+hard case): ``unseen-page`` / ``unseen-app-page``, ``sibling`` (an unseen
+template sibling of a stored page, a few lines apart) and
+``sibling-synthetic`` (a stored page with another page's title and first
+paragraphs). Distractors are stored pages no query is made from: they fill
+the store with pages of the same templates. Photos (wallpapers) get photo
+modifications, and unseen photos are negatives too.
 
-Labels are checked, not assumed: a negative whose screenshot differs from a
-reference of its site in under :data:`AMBIGUOUS_SHARE` of its pixels (release
-notes of two versions that differ by a number) has no clear label, so it is
-dropped (:func:`prune_ambiguous` applies the same rule to an existing set),
-and so is a reference that duplicates an earlier one.
+Only true duplicates are dropped (under :data:`DUPLICATE_SHARE` of changed
+pixels): a reference that repeats a stored page, a distractor or a negative
+that repeats a stored page. Every page negative records ``changed_share``,
+its smallest share of changed pixels against a stored page of its site, so
+near-identical negatives can be told apart in the report.
 """
 
 from __future__ import annotations
@@ -29,44 +33,52 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.evaluation import sources
+from engine.evaluation import page_captures, sources
 from engine.evaluation.manifest import Entry, read_manifest, write_manifest
 from engine.evaluation.modifications import PHOTO_MODIFICATIONS, SCREENSHOT_MODIFICATIONS
+from engine.evaluation.plan import Pick, plan_pages
 from engine.evaluation.render import Renderer, RenderError, open_renderer
 
-WINDOW = (1280, 800)  # pixels: the reference window size
-OTHER_WINDOWS = ((1024, 768), (1366, 768), (1440, 900), (1920, 1080), (800, 1000))
+WINDOW = page_captures.WINDOW
 PHOTO_SIDE = 1600  # pixels: long side of a reference photo
 DUPLICATE_SHARE = 0.002  # share of changed pixels under which two screenshots are one picture
-# Under this share of changed pixels, another page is "the same page with a few words changed": DESIGN.md
-# says to-review (pixels cannot tell it from a phishing edit, 0.3-1.4 %), so it is no clean negative.
+# Kept for :func:`prune_ambiguous` on sets built before siblings were labelled: under this share of changed
+# pixels another page is "the same page with a few words changed" (0.3-1.4 %).
 AMBIGUOUS_SHARE = 0.015
-BANNER_TEXTS = (
-    "Security notice: your session has expired. Sign in again to continue.",
-    "Your account will be suspended in 24 hours - verify your identity now",
-    "Important: update your payment details to avoid service interruption",
-    "This site uses cookies to improve your experience.",
-    "We value your privacy. By continuing you accept our cookie policy.",
-)
-HEADINGS = ("Sign in to continue", "Verify your account", "Document shared with you",
-            "Update required", "Confirm your identity", "Login")
-BANNER_COLOURS = ("#c0392b", "#1f6feb", "#333333", "#e67e22", "#2e7d32")
+PIXEL_CHANGE = 24  # grey levels: a thumbnail pixel that moves more than this has changed
 
 
 @dataclass(frozen=True)
 class Size:
-    """How many pictures of each role to make."""
+    """How many pictures of each role to make.
+
+    ``siblings``: stored pages each with an unseen template sibling as a
+    negative; ``sibling_references``: pairs of siblings both stored;
+    ``synthetic_siblings``: references that also give a negative with
+    another page's title and first paragraphs; ``full_page_references``:
+    references stored as full-page captures, queried by their viewport.
+    """
 
     pages: int
     page_negatives: int
     photos: int
     photo_negatives: int
+    siblings: int = 0
+    sibling_references: int = 0
+    synthetic_siblings: int = 0
+    distractors: int = 0
+    full_page_references: int = 0
 
 
 SIZES = {
-    "tiny": Size(3, 2, 1, 1),
-    "small": Size(14, 8, 4, 2),
-    "full": Size(180, 150, 24, 6),
+    "tiny": Size(3, 2, 1, 1, siblings=1, sibling_references=1, synthetic_siblings=1, distractors=3,
+                 full_page_references=1),
+    "small": Size(14, 8, 4, 2, siblings=4, sibling_references=2, synthetic_siblings=3, distractors=30,
+                  full_page_references=2),
+    "full": Size(180, 150, 24, 6, siblings=60, sibling_references=20, synthetic_siblings=30, distractors=600,
+                 full_page_references=20),
+    "large": Size(260, 1250, 24, 6, siblings=200, sibling_references=40, synthetic_siblings=100,
+                  distractors=5000, full_page_references=30),
 }
 
 
@@ -74,23 +86,26 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
                   sites: tuple[sources.Site, ...] = sources.SITES) -> list[Entry]:
     """Write the set into ``out`` (pictures, ``manifest.jsonl``, ``dataset.json``); return the entries.
 
-    ``sites`` narrows the documentation sites used (tests use one or two).
+    ``sites`` narrows the sites used (tests use one or two).
     """
     size = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
-    for role in ("references", "variants", "negatives"):
+    for role in ("references", "variants", "negatives", "distractors"):
         (out / role).mkdir(parents=True, exist_ok=True)
-    refs, negs = _split_pages(size, seed, sites)
+    plan = plan_pages(size, seed, sites)
     photo_refs, photo_negs = _split_photos(size, seed)
-    bar = _bar(len(refs) + len(negs) + len(photo_refs) + len(photo_negs), progress)
+    bar = _bar(len(plan) + len(photo_refs) + len(photo_negs), progress)
     entries: list[Entry] = []
-    thumbs: dict[str, list[np.ndarray]] = {}
+    stored = StoredThumbs()
     with open_renderer() as renderer:
-        for site, index, page in refs:
-            entries += _page_reference(renderer, out, site, index, page, seed, thumbs)
+        for pick in plan.references:
+            entries += _page_reference(renderer, out, pick, seed, stored)
             bar.update()
-        for site, index, page in negs:
-            entries += _page_negative(renderer, out, site, index, page, seed, thumbs)
+        for pick in plan.distractors:
+            entries += _distractor(renderer, out, pick, seed, stored)
+            bar.update()
+        for pick in plan.negatives:
+            entries += _page_negative(renderer, out, pick, seed, stored)
             bar.update()
     for index, photo in enumerate(photo_refs):
         entries += _photo_reference(out, index, photo, seed)
@@ -100,20 +115,47 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
         bar.update()
     bar.close()
     write_manifest(out, entries)
-    _write_summary(out, entries, size, seed)
+    _write_summary(out, entries, size, seed, plan, bar)
     return entries
 
 
-def _split_pages(size: Size, seed: int, sites: tuple[sources.Site, ...]) -> tuple[list, list]:
-    """Per site, the first share of the shuffled pages are references, the rest negatives."""
-    total = size.pages + size.page_negatives
-    picked = sources.pick_pages(total, seed, sites)
-    refs, negs = [], []
-    for site, pages in picked.items():
-        cut = max(1, round(len(pages) * size.pages / total))
-        refs += [(site, i, p) for i, p in enumerate(pages[:cut])]
-        negs += [(site, i, p) for i, p in enumerate(pages[cut:])]
-    return refs, negs
+class StoredThumbs:
+    """Small grey thumbnails of the stored pages of each site, to find duplicates and measure closeness."""
+
+    def __init__(self) -> None:
+        self._thumbs: dict[str, list[np.ndarray]] = {}
+        self._ids: dict[str, list[str]] = {}
+
+    def nearest(self, site: str, image: Image.Image) -> tuple[float, str | None]:
+        """The smallest share of changed pixels against a stored page of ``site``, and that page's id."""
+        thumbs = self._thumbs.get(site)
+        if not thumbs:
+            return 1.0, None
+        shares = changed_shares(np.stack(thumbs), thumb(image))
+        best = int(np.argmin(shares))
+        return float(shares[best]), self._ids[site][best]
+
+    def add(self, site: str, page_id: str, image: Image.Image) -> None:
+        self._thumbs.setdefault(site, []).append(thumb(image))
+        self._ids.setdefault(site, []).append(page_id)
+
+    def has(self, site: str, page_id: str) -> bool:
+        return page_id in self._ids.get(site, [])
+
+    def share_to(self, site: str, page_id: str, image: Image.Image) -> float:
+        """The share of changed pixels against one stored page."""
+        index = self._ids[site].index(page_id)
+        return float(changed_shares(self._thumbs[site][index][None], thumb(image))[0])
+
+
+def thumb(image: Image.Image) -> np.ndarray:
+    """A 640 x 400 grey thumbnail (the size the duplicate rule was measured at)."""
+    return np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
+
+
+def changed_shares(thumbs: np.ndarray, one: np.ndarray) -> np.ndarray:
+    """Per thumbnail of the stack, the share of its pixels that differ from ``one``."""
+    return np.mean(np.abs(thumbs - one) > PIXEL_CHANGE, axis=(1, 2))
 
 
 def _split_photos(size: Size, seed: int) -> tuple[list[Path], list[Path]]:
@@ -123,66 +165,106 @@ def _split_photos(size: Size, seed: int) -> tuple[list[Path], list[Path]]:
     return refs, photos[size.photos: size.photos + size.photo_negatives]
 
 
-def _page_reference(renderer: Renderer, out: Path, site: str, index: int, page: Path, seed: int,
-                    thumbs: dict) -> list[Entry]:
-    ref_id = f"{site}-{index:04d}"
-    rng = random.Random(f"{seed}:{ref_id}")
+def _load(renderer: Renderer, page: Path) -> bytes | None:
     try:
         renderer.load(page, *WINDOW)
-        reference_png = renderer.screenshot_png()
+        return renderer.screenshot_png()
     except RenderError as exc:
         print(f"skipped {page}: {exc}", file=sys.stderr)
+        return None
+
+
+def _page_reference(renderer: Renderer, out: Path, pick: Pick, seed: int,
+                    stored: StoredThumbs) -> list[Entry]:
+    ref_id, site, page = pick.id, pick.site.name, pick.page
+    rng = random.Random(f"{seed}:{ref_id}")
+    reference_png = _load(renderer, page)
+    if reference_png is None:
         return []
     reference = Image.open(io.BytesIO(reference_png)).convert("RGB")
-    if _duplicate(reference, thumbs.setdefault(site, [])):
+    share, _ = stored.nearest(site, reference)
+    if share < DUPLICATE_SHARE:
         return []
+    stored.add(site, ref_id, reference)
+    params = {"width": WINDOW[0], "height": WINDOW[1]}
+    if pick.sibling_of:
+        params["sibling_of"] = pick.sibling_of
+    if pick.full_page:
+        return _full_page_reference(renderer, out, pick, seed, reference_png, params)
     entries = [_save(out, "references", ref_id, reference_png, "reference", ref_id, "original", page, site,
-                     seed, {"width": WINDOW[0], "height": WINDOW[1]})]
-
-    def variant(kind: str, image: Image.Image | bytes, params: dict, suffix: str = "") -> None:
-        entries.append(_save(out, "variants", f"{ref_id}--{kind}{suffix}", image, "variant", ref_id, kind,
-                             page, site, seed, params))
-
-    for number, (w, h) in enumerate(rng.sample(OTHER_WINDOWS, 2)):
-        variant("window-size", renderer.screenshot_png(w, h), {"width": w, "height": h}, f"-{number}")
-    renderer.resize(*WINDOW)
-    offset = renderer.scroll(rng.randint(120, 450))
-    if offset >= 60:
-        variant("scroll", renderer.screenshot_png(), {"offset": offset})
-    renderer.undo()
-    text, colour = rng.choice(BANNER_TEXTS), rng.choice(BANNER_COLOURS)
-    if rng.random() < 0.5:
-        height = rng.randint(36, 64)
-        renderer.top_banner(text, colour, height)
-        variant("banner", renderer.screenshot_png(), {"style": "top", "height": height, "text": text})
-    else:
-        height = rng.randint(56, 90)
-        renderer.cookie_banner(text, colour, height)
-        variant("banner", renderer.screenshot_png(), {"style": "overlay", "height": height, "text": text})
-    renderer.undo()
-    heading = rng.choice(HEADINGS)
-    if renderer.change_heading(heading):
-        variant("heading", renderer.screenshot_png(), {"text": heading})
-    renderer.undo()
+                     seed, params)]
+    if pick.synthetic_sibling:
+        entries += _synthetic_sibling(renderer, out, pick, seed)
+    try:
+        for kind, image, params in page_captures.browser_variants(renderer, page, rng):
+            suffix = f"-{params.pop('number')}" if "number" in params else ""
+            entries.append(_save(out, "variants", f"{ref_id}--{kind}{suffix}", image, "variant", ref_id, kind,
+                                 page, site, seed, params))
+    except RenderError as exc:  # the copies made before the failure are kept
+        print(f"some copies of {page} are missing: {exc}", file=sys.stderr)
     for kind, modify in SCREENSHOT_MODIFICATIONS.items():
         image, params = modify(reference, random.Random(f"{seed}:{ref_id}:{kind}"))
-        variant(kind, image, params)
+        entries.append(_save(out, "variants", f"{ref_id}--{kind}", image, "variant", ref_id, kind, page, site,
+                             seed, params))
     return entries
 
 
-def _page_negative(renderer: Renderer, out: Path, site: str, index: int, page: Path, seed: int,
-                   thumbs: dict) -> list[Entry]:
-    try:
-        renderer.load(page, *WINDOW)
-        image_png = renderer.screenshot_png()
-    except RenderError as exc:
-        print(f"skipped {page}: {exc}", file=sys.stderr)
+def _full_page_reference(renderer: Renderer, out: Path, pick: Pick, seed: int, viewport_png: bytes,
+                         params: dict) -> list[Entry]:
+    """A reference stored as the whole page (as Lookyloo stores it), queried by its viewport capture."""
+    site = pick.site.name
+    full_png = renderer.full_page_png()
+    height = Image.open(io.BytesIO(full_png)).height
+    return [
+        _save(out, "references", pick.id, full_png, "reference", pick.id, "original", pick.page, site, seed,
+              {**params, "capture": "full-page", "height": height}),
+        _save(out, "variants", f"{pick.id}--viewport", viewport_png, "variant", pick.id,
+              "viewport-of-full-page", pick.page, site, seed, {"width": WINDOW[0], "height": WINDOW[1]}),
+    ]
+
+
+def _synthetic_sibling(renderer: Renderer, out: Path, pick: Pick, seed: int) -> list[Entry]:
+    rng = random.Random(f"{seed}:{pick.id}:synthetic-sibling")
+    made = page_captures.synthetic_sibling(renderer, sources.site_pages(pick.site), pick.page, rng)
+    if made is None:
         return []
-    if _duplicate(Image.open(io.BytesIO(image_png)), thumbs.get(site, []), remember=False,
-                  share=AMBIGUOUS_SHARE):
+    shot, donor = made
+    share = float(changed_shares(thumb(Image.open(io.BytesIO(shot)))[None],
+                                 thumb(Image.open(io.BytesIO(renderer.screenshot_png()))))[0])
+    return [_save(out, "negatives", f"{pick.id}--sibling-synthetic", shot, "negative", None,
+                  "sibling-synthetic", pick.page, pick.site.name, seed,
+                  {"sibling_of": pick.id, "donor": str(donor), "changed_share": round(share, 4)})]
+
+
+def _distractor(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: StoredThumbs) -> list[Entry]:
+    png = _load(renderer, pick.page)
+    if png is None:
         return []
-    return [_save(out, "negatives", f"{site}-n{index:04d}", image_png, "negative", None, "unseen-page", page,
-                  site, seed, {"width": WINDOW[0], "height": WINDOW[1]})]
+    image = Image.open(io.BytesIO(png))
+    share, _ = stored.nearest(pick.site.name, image)
+    if share < DUPLICATE_SHARE:
+        return []
+    stored.add(pick.site.name, pick.id, image)
+    return [_save(out, "distractors", pick.id, png, "distractor", None, "distractor", pick.page,
+                  pick.site.name, seed, {"width": WINDOW[0], "height": WINDOW[1]})]
+
+
+def _page_negative(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: StoredThumbs) -> list[Entry]:
+    png = _load(renderer, pick.page)
+    if png is None:
+        return []
+    image = Image.open(io.BytesIO(png))
+    share, nearest = stored.nearest(pick.site.name, image)
+    if share < DUPLICATE_SHARE:
+        return []
+    params = {"width": WINDOW[0], "height": WINDOW[1], "changed_share": round(share, 4), "nearest": nearest}
+    if pick.sibling_of:
+        if not stored.has(pick.site.name, pick.sibling_of):
+            return []  # its stored sibling could not be rendered: an ordinary unseen page now
+        params["sibling_of"] = pick.sibling_of
+        params["sibling_share"] = round(stored.share_to(pick.site.name, pick.sibling_of, image), 4)
+    return [_save(out, "negatives", pick.id, png, "negative", None, pick.kind, pick.page, pick.site.name,
+                  seed, params)]
 
 
 def _photo_reference(out: Path, index: int, photo: Path, seed: int) -> list[Entry]:
@@ -224,32 +306,20 @@ def _save(out: Path, folder: str, name: str, image: Image.Image | bytes, role: s
                  site=site, seed=seed, params=params)
 
 
-def _thumb(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
-
-
-def _duplicate(image: Image.Image, seen: list[np.ndarray], remember: bool = True,
-               share: float = DUPLICATE_SHARE) -> bool:
-    """True when ``image`` differs from a seen screenshot in under ``share`` of its pixels."""
-    thumb = _thumb(image)
-    for other in seen:
-        if float(np.mean(np.abs(thumb - other) > 24)) < share:
-            return True
-    if remember:
-        seen.append(thumb)
-    return False
-
-
 def prune_ambiguous(folder: Path, share: float = AMBIGUOUS_SHARE) -> list[str]:
-    """Drop negatives within ``share`` changed pixels of a same-site reference; returns their ids."""
+    """Drop negatives within ``share`` changed pixels of a same-site reference; returns their ids.
+
+    For sets built before near-identical siblings were labelled negatives of
+    their own kinds; :func:`build_dataset` keeps them.
+    """
     folder = Path(folder)
     entries = read_manifest(folder)
-    refs: dict[str, list[np.ndarray]] = {}
+    refs = StoredThumbs()
     for e in entries:
         if e.role == "reference" and e.site != "photos":
-            refs.setdefault(e.site, []).append(_thumb(Image.open(folder / e.path)))
-    dropped = [e.id for e in entries if e.role == "negative" and e.site in refs
-               and _duplicate(Image.open(folder / e.path), refs[e.site], remember=False, share=share)]
+            refs.add(e.site, e.id, Image.open(folder / e.path))
+    dropped = [e.id for e in entries if e.role == "negative" and e.site != "photos"
+               and refs.nearest(e.site, Image.open(folder / e.path))[0] < share]
     if dropped:
         write_manifest(folder, [e for e in entries if e.id not in dropped])
         summary = folder / "dataset.json"
@@ -269,10 +339,22 @@ def _counts(entries: Iterable[Entry]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _write_summary(out: Path, entries: Iterable[Entry], size: Size, seed: int) -> None:
+def _write_summary(out: Path, entries: list[Entry], size: Size, seed: int, plan, bar) -> None:
+    elapsed = bar.format_dict.get("elapsed", 0.0)
+    pages = sum(1 for e in entries if e.site != "photos")
     summary = {"seed": seed, "size": size.__dict__, "window": list(WINDOW), "counts": _counts(entries),
-               "sites": [s.name for s in sources.SITES]}
+               "sites": sorted({p.site.name for p in plan.references + plan.negatives + plan.distractors}),
+               "per_site": _per_site(entries), "build_seconds": round(elapsed, 1),
+               "pictures_per_second": round(pages / elapsed, 2) if elapsed else None}
     (out / "dataset.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+def _per_site(entries: Iterable[Entry]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for e in entries:
+        counts.setdefault(e.site, {}).setdefault(e.role, 0)
+        counts[e.site][e.role] += 1
+    return counts
 
 
 def _bar(total: int, enabled: bool):

@@ -1,11 +1,15 @@
 """The dataset manifest: one JSON object per line, one line per picture.
 
 Fields: ``path`` (relative to the dataset folder), ``role`` (``reference`` |
-``variant`` | ``negative``), ``reference`` (the reference id a variant is a
-copy of; a reference's own id; ``null`` for negatives), ``id``, ``kind``
-(the modification, ``original`` for references, ``unseen-page`` /
-``unseen-photo`` for negatives), ``source`` (the page or photo it was made
-from), ``site``, ``seed`` and ``params`` (what the modification drew).
+``variant`` | ``negative`` | ``distractor``: a stored page no query is made
+from), ``reference`` (the reference id a variant is a copy of; a
+reference's own id; ``null`` for negatives and distractors), ``id``,
+``kind`` (the modification, ``original`` for references, ``unseen-page`` /
+``unseen-app-page`` / ``sibling`` / ``sibling-synthetic`` / ``unseen-photo``
+for negatives, ``distractor``), ``source`` (the page or photo it was made
+from), ``site`` (the website or template; ``photos``), ``seed`` and
+``params`` (what the modification drew; ``sibling_of`` names the stored page
+a sibling negative or reference is a template sibling of).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pathlib import Path
 from engine.errors import BadInput
 
 MANIFEST_NAME = "manifest.jsonl"
-ROLES = ("reference", "variant", "negative")
+ROLES = ("reference", "variant", "negative", "distractor")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 Modification = Callable[[Image.Image, random.Random], tuple[Image.Image, dict]]
@@ -192,3 +193,49 @@ PHOTO_MODIFICATIONS: dict[str, Modification] = {
     "watermark": watermark,
     "aspect": aspect,
 }
+
+
+DESKTOP = (1920, 1080)  # pixels: the sandbox's screen
+DESKTOP_TASKBAR = 40  # pixels
+DESKTOP_CHROME = 84  # pixels: title bar with tabs, and the address bar, above the page
+SANDBOX_WIDTHS = (1024, 1280)  # pixels: what sandbox reports scale the screen down to
+
+
+def desktop_window_size(rng: random.Random) -> tuple[tuple[int, int], bool]:
+    """The browser's page area on the desktop: maximised, or a window of its own size; and which."""
+    if rng.random() < 0.5:
+        return (DESKTOP[0], DESKTOP[1] - DESKTOP_TASKBAR - DESKTOP_CHROME), True
+    return (rng.randint(1100, 1600), rng.randint(640, 860)), False
+
+
+def desktop_screenshot(page: Image.Image, rng: random.Random, maximised: bool) -> tuple[Image.Image, dict]:
+    """``page`` (the browser's page area) in a browser window on a 1920 x 1080 desktop, scaled down.
+
+    The desktop has a gradient wallpaper and a task bar; the window a title
+    bar with a tab and an address bar. The whole screen is then scaled to
+    1024 or 1280 pixels wide, as sandbox reports (CAPE, ANY.RUN, Joe Sandbox)
+    show their screenshots.
+    """
+    top, bottom = (tuple(rng.randint(20, 200) for _ in range(3)) for _ in range(2))
+    ramp = np.linspace(0.0, 1.0, DESKTOP[1])[:, None, None]
+    wallpaper = (np.array(top) * (1 - ramp) + np.array(bottom) * ramp).astype(np.uint8)
+    screen = Image.fromarray(np.repeat(wallpaper, DESKTOP[0], axis=1), "RGB")
+    win_w, win_h = page.width, page.height + DESKTOP_CHROME
+    x = 0 if maximised else rng.randint(0, DESKTOP[0] - win_w)
+    y = 0 if maximised else rng.randint(0, DESKTOP[1] - DESKTOP_TASKBAR - win_h)
+    draw = ImageDraw.Draw(screen)
+    draw.rectangle((x, y, x + win_w - 1, y + DESKTOP_CHROME - 1), fill=(222, 225, 230))
+    draw.rectangle((x + 8, y + 6, x + 8 + min(260, win_w // 3), y + 38), fill=(255, 255, 255))
+    draw.text((x + 20, y + 14), "Sign in", fill=(40, 40, 40), font=font(13))
+    url = f"https://{rng.choice(_URL_HOSTS)}/{rng.randint(100, 999)}/login"
+    draw.rounded_rectangle((x + 96, y + 46, x + win_w - 60, y + 76), radius=12, fill=(255, 255, 255))
+    draw.text((x + 116, y + 52), url, fill=(40, 40, 40), font=font(14))
+    screen.paste(page, (x, y + DESKTOP_CHROME))
+    draw.rectangle((0, DESKTOP[1] - DESKTOP_TASKBAR, DESKTOP[0], DESKTOP[1]), fill=(28, 28, 36))
+    draw.rectangle((6, DESKTOP[1] - DESKTOP_TASKBAR + 6, 60, DESKTOP[1] - 6), fill=(60, 120, 200))
+    clock = (DESKTOP[0] - 70, DESKTOP[1] - DESKTOP_TASKBAR + 12)
+    draw.text(clock, "10:42", fill=(230, 230, 230), font=font(13))
+    width = rng.choice(SANDBOX_WIDTHS)
+    scaled = screen.resize((width, round(DESKTOP[1] * width / DESKTOP[0])), Image.Resampling.LANCZOS)
+    return scaled, {"width": width, "maximised": maximised, "x": x, "y": y,
+                    "page": [page.width, page.height], "url": url}

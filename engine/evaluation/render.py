@@ -23,6 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.errors import QuaidError
+from engine.evaluation import page_edits
 
 CHROMIUM = os.environ.get("QUAID_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -33,6 +34,10 @@ CHROMIUM_FLAGS = (
 LOAD_TIMEOUT_MS = 20_000
 CAPTURE_ATTEMPTS = 4  # a transient capture failure is retried (see Renderer.screenshot_png)
 CAPTURE_RETRY_MS = 250
+FULL_PAGE_MAX_HEIGHT = 6_000  # CSS pixels: where a full-page capture of an endless page stops
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}  # an iPhone 12-15 in CSS pixels
+PHONE_USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+                    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
 
 # Phishing kits and injected notices: a bar pushed on top of the page, or a fixed overlay.
 _TOP_BANNER_JS = """([text, colour, height]) => {
@@ -60,13 +65,6 @@ _HEADING_JS = """(text) => {
   if (!h) return false;
   h.dataset.quaidOriginal = h.innerHTML; h.textContent = text; return true;
 }"""
-_UNDO_JS = """() => {
-  document.querySelectorAll('[data-quaid-injected]').forEach((e) => e.remove());
-  document.querySelectorAll('[data-quaid-original]').forEach((e) => {
-    e.innerHTML = e.dataset.quaidOriginal; delete e.dataset.quaidOriginal;
-  });
-  window.scrollTo(0, 0);
-}"""
 _SCROLL_JS = """(offset) => {
   const room = document.scrollingElement.scrollHeight - window.innerHeight;
   const y = Math.min(offset, Math.max(room, 0));
@@ -84,10 +82,16 @@ class Renderer:
     def __init__(self, page) -> None:
         self._page = page
         self._cdp = page.context.new_cdp_session(page)
+        self._user_agent = str(page.evaluate("navigator.userAgent"))
+        self._view = (1280, 720)
+        self.resize(*self._view)
 
     def load(self, path: Path, width: int, height: int) -> None:
         """Open a local HTML file at a window size; scripts run, the network is unused."""
-        self._page.set_viewport_size({"width": width, "height": height})
+        self.resize(width, height)
+        self._goto(path)
+
+    def _goto(self, path: Path) -> None:
         try:
             self._page.goto(path.resolve().as_uri(), wait_until="load", timeout=LOAD_TIMEOUT_MS)
         except Exception as exc:  # Playwright raises its own Error / TimeoutError types
@@ -95,7 +99,13 @@ class Renderer:
 
     def resize(self, width: int, height: int) -> None:
         """Change the window size; the browser lays the page out again."""
-        self._page.set_viewport_size({"width": width, "height": height})
+        self._emulate({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+    def _emulate(self, metrics: dict) -> None:
+        # Every window change goes through this one DevTools session: Playwright's own viewport setting
+        # lives in another session, and Chromium then lays out at one size and captures at the other.
+        self._cdp.send("Emulation.setDeviceMetricsOverride", metrics)
+        self._view = (metrics["width"], metrics["height"])
 
     def screenshot_png(self, width: int | None = None, height: int | None = None) -> bytes:
         """The visible window as PNG bytes, after re-laying the page out at a new size if given.
@@ -105,10 +115,50 @@ class Renderer:
         """
         if width and height:
             self.resize(width, height)
+        return self._capture({})
+
+    def full_page_png(self, max_height: int = FULL_PAGE_MAX_HEIGHT) -> bytes:
+        """The whole page at the window's width, as Lookyloo and AIL's crawler store it (to max_height)."""
+        metrics = self._cdp.send("Page.getLayoutMetrics")
+        content = metrics.get("cssContentSize") or metrics["contentSize"]
+        width, height = self._view
+        height = max(height, min(int(content["height"]), max_height))
+        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
+        return self._capture({"captureBeyondViewport": True, "clip": clip})
+
+    def hidpi_png(self, scale: float = 2.0) -> bytes:
+        """The window as a HiDPI screen shows it: same layout, ``scale`` device pixels per CSS pixel."""
+        width, height = self._view
+        self._emulate({"width": width, "height": height, "deviceScaleFactor": scale, "mobile": False})
+        try:
+            return self._capture({})
+        finally:
+            self.resize(width, height)
+
+    def mobile_png(self, path: Path) -> bytes:
+        """``path`` loaded again as a phone shows it: 390 CSS pixels wide, device scale 3, a phone's UA.
+
+        The page is reloaded so that its scripts see the phone; the window and
+        user agent are the desktop's again afterwards.
+        """
+        width, height = self._view
+        self._cdp.send("Emulation.setUserAgentOverride", {"userAgent": PHONE_USER_AGENT})
+        self._cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+        self._emulate(PHONE)
+        try:
+            self._goto(path)
+            return self._capture({})
+        finally:
+            self._cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": False})
+            self._cdp.send("Emulation.setUserAgentOverride", {"userAgent": self._user_agent})
+            self.resize(width, height)
+
+    def _capture(self, params: dict) -> bytes:
         attempt = 1
         while True:
             try:
-                answer = self._cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+                answer = self._cdp.send("Page.captureScreenshot",
+                                        {"format": "png", "optimizeForSpeed": True, **params})
                 return base64.b64decode(answer["data"])
             except Exception as exc:  # Playwright's Error
                 # Chromium answers "Unable to capture screenshot" while the compositor has no frame
@@ -136,9 +186,21 @@ class Renderer:
         """Replace the page's main heading; False when the page has none."""
         return bool(self._page.evaluate(_HEADING_JS, text))
 
+    def consent_modal(self, style: str, title: str, text: str, dim: float) -> None:
+        """A cookie-consent dialog centred over the page, dimmed by a backdrop of opacity ``dim``."""
+        self._page.evaluate(page_edits.CONSENT_MODAL, [style, title, text, dim])
+
+    def replace_title_and_summary(self, title: str, paragraphs: list[str]) -> int:
+        """Put another page's title and first paragraphs in; the number of elements replaced (0: none)."""
+        return int(self._page.evaluate(page_edits.REPLACE_TITLE_AND_SUMMARY, [title, paragraphs]))
+
+    def break_images(self) -> int:
+        """Make every picture of the page fail to load; the number of pictures it had."""
+        return int(self._page.evaluate(page_edits.BREAK_IMAGES))
+
     def undo(self) -> None:
         """Remove injected banners, restore the heading, scroll back to the top."""
-        self._page.evaluate(_UNDO_JS)
+        self._page.evaluate(page_edits.UNDO)
 
 
 @contextmanager

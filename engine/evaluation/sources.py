@@ -14,6 +14,7 @@ evaluation uses them.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from dataclasses import dataclass
@@ -22,30 +23,86 @@ from pathlib import Path
 from PIL import Image
 
 MIN_PAGE_BYTES = 3_000  # bytes; smaller files are redirects or empty stubs
+TEMPLATES = Path(os.environ.get("QUAID_TEMPLATES", Path.home() / ".cache" / "quaid" / "templates"))
 
 
 @dataclass(frozen=True)
 class Site:
-    """One documentation site: a folder and a glob of its HTML pages."""
+    """One website: a folder and the globs (``|``-separated) of its HTML pages.
+
+    ``families`` globs the pages that are template siblings of each other (the
+    SQL command pages of PostgreSQL, git's command man pages, one function per
+    page of an API reference): pages differing by a few lines, which the set
+    uses as near-identical negatives. ``first`` is a regular expression on the
+    page's file name for pages picked before the others (the login, register,
+    password-reset and dashboard pages of a web application).
+    """
 
     name: str
     root: Path
     pattern: str
     weight: float  # share of the pages picked from this site
+    families: str = ""
+    first: str = ""
+    app: bool = False  # a web-application template rather than a documentation site
 
 
+_DOC = Path("/usr/share/doc")
+_GTK_DOC = Path("/usr/share/gtk-doc/html")
+_AUTH_PAGES = r"(log-?in|sign-?in|sign-?up|register|forgot|reset|password|lock|index|dashboard)"
 SITES: tuple[Site, ...] = (
-    Site("python", Path("/usr/share/doc/python3.11/html"), "**/*.html", 0.20),
-    Site("postgresql", Path("/usr/share/doc/postgresql-doc-15/html"), "*.html", 0.20),
-    Site("apache", Path("/usr/share/doc/apache2-doc/manual/en"), "**/*.html", 0.16),
-    Site("django", Path("/usr/share/doc/python-django-doc/html"), "**/*.html", 0.18),
-    Site("git", Path("/usr/share/doc/git-doc"), "*.html", 0.14),
-    Site("sphinx", Path("/usr/share/doc/sphinx-doc/html"), "**/*.html", 0.08),
+    Site("python", _DOC / "python3.11/html", "**/*.html", 0.20, families="library/*.html"),
+    Site("postgresql", _DOC / "postgresql-doc-15/html", "*.html", 0.20, families="sql-*.html"),
+    Site("apache", _DOC / "apache2-doc/manual/en", "**/*.html", 0.16, families="mod/mod_*.html"),
+    Site("django", _DOC / "python-django-doc/html", "**/*.html", 0.18, families="ref/**/*.html"),
+    Site("git", _DOC / "git-doc", "*.html", 0.14, families="git-*.html"),
+    Site("sphinx", _DOC / "sphinx-doc/html", "**/*.html", 0.08),
     Site("debian-reference", Path("/usr/share/debian-reference"), "*.en.html", 0.04),
+    Site("cmake", _DOC / "cmake-doc/html", "**/*.html", 0.20,
+         families="command/*.html|variable/*.html|prop_tgt/*.html|module/*.html"),
+    Site("glib", _GTK_DOC, "glib/*.html|gio/*.html|gobject/*.html", 0.12,
+         families="gio/G*.html|glib/glib-*.html"),
+    Site("gtk", _GTK_DOC, "gtk3/*.html|gdk3/*.html", 0.12, families="gtk3/Gtk*.html"),
+    Site("sqlalchemy", _DOC / "python-sqlalchemy-doc/html", "**/*.html", 0.06, families="orm/*.html"),
+    Site("flask", _DOC / "python-flask-doc/html", "**/*.html", 0.02),
+    Site("celery", _DOC / "python-celery-doc/html", "**/*.html", 0.08,
+         families="reference/celery.*.html"),
+    Site("pillow", _DOC / "python-pil-doc/html", "**/*.html", 0.04, families="reference/*.html"),
+    Site("tornado", _DOC / "python-tornado-doc/html", "**/*.html", 0.03),
+    Site("scipy", _DOC / "python-scipy-doc/html", "**/*.html", 0.30,
+         families="reference/generated/scipy.*.html"),
+    Site("sympy", _DOC / "python-sympy-doc/html", "**/*.html", 0.15, families="modules/**/*.html"),
+    Site("app-adminbsb", TEMPLATES / "adminbsb-materialdesign", "index.html|pages/**/*.html", 0.012,
+         first=_AUTH_PAGES, app=True),
+    Site("app-argon", TEMPLATES / "creative-tim-official-argon-dashboard", "pages/*.html", 0.004,
+         first=_AUTH_PAGES, app=True),
+    Site("app-backstrap", TEMPLATES / "digitallyhappy-backstrap", "dist/**/*.html", 0.01,
+         first=_AUTH_PAGES, app=True),
+    Site("app-equation", TEMPLATES / "equation-admin-template", "ltr/*.html", 0.03, first=_AUTH_PAGES,
+         app=True),
+    Site("app-gentelella", TEMPLATES / "gentelella", "production/*.html", 0.015, first=_AUTH_PAGES,
+         app=True),
+    Site("app-material", TEMPLATES / "material-dashboard", "pages/*.html", 0.004, first=_AUTH_PAGES,
+         app=True),
+    Site("app-sneat", TEMPLATES / "sneat-bootstrap-html-admin-template-free", "html/*.html", 0.012,
+         first=_AUTH_PAGES, app=True),
+    Site("app-soft-ui", TEMPLATES / "soft-ui-dashboard", "pages/*.html", 0.004, first=_AUTH_PAGES,
+         app=True),
+    Site("app-stisla", TEMPLATES / "stisla", "*.html", 0.02, first=_AUTH_PAGES, app=True),
+    Site("app-tabler", TEMPLATES / "tabler-ui", "dist/*.html", 0.01, first=_AUTH_PAGES, app=True),
+    Site("app-adminator", TEMPLATES / "adminator", "src/*.html", 0.006, first=_AUTH_PAGES, app=True),
+) + tuple(
+    Site(f"landing-{name}", TEMPLATES / f"startbootstrap-{name}", "dist/index.html", 0.001, app=True)
+    for name in ("freelancer", "creative", "grayscale", "resume", "new-age")
 )
 PHOTO_ROOTS: tuple[Path, ...] = (Path("/usr/share/wallpapers"),)
-_SKIPPED_PARTS = {"_sources", "_static", "_downloads", "_images", "search.html", "genindex.html"}
+_SKIPPED_PARTS = {"_sources", "_static", "_downloads", "_images", "_modules", "search.html", "genindex.html",
+                  "node_modules", "plugins", "vendors", "vendor", "documentation", "docs"}
 _FAMILY_SUFFIX = re.compile(r"(_?wallpaper|LockScreen|WithLogo|Inksplat)$")
+
+
+def _globbed(root: Path, patterns: str) -> set[Path]:
+    return {p for pattern in patterns.split("|") if pattern for p in root.glob(pattern)}
 
 
 def site_pages(site: Site) -> list[Path]:
@@ -53,10 +110,37 @@ def site_pages(site: Site) -> list[Path]:
     if not site.root.is_dir():
         return []
     pages = [
-        p for p in site.root.glob(site.pattern)
-        if not (_SKIPPED_PARTS & set(p.parts)) and p.is_file() and p.stat().st_size >= MIN_PAGE_BYTES
+        p for p in _globbed(site.root, site.pattern)
+        if not (_SKIPPED_PARTS & set(p.relative_to(site.root).parts)) and p.is_file()
+        and (site.app or p.stat().st_size >= MIN_PAGE_BYTES)
     ]
     return sorted(pages)
+
+
+def shuffled_pages(site: Site, seed: int) -> list[Path]:
+    """The site's pages in a seeded order; pages matching ``site.first`` come first."""
+    pages = site_pages(site)
+    random.Random(f"{seed}:{site.name}").shuffle(pages)
+    if site.first:
+        wanted = re.compile(site.first, re.IGNORECASE)
+        pages.sort(key=lambda p: not wanted.search(p.stem))
+    return pages
+
+
+def sibling_pairs(site: Site, seed: int) -> list[tuple[Path, Path]]:
+    """Disjoint pairs of template siblings, neighbours in name order, in a seeded order.
+
+    Neighbours in name order are the closest siblings a site has: the man
+    pages of ``git-cherry`` and ``git-cherry-pick``, PostgreSQL's
+    ``ALTER INDEX`` and ``ALTER LANGUAGE``, two functions of one module.
+    """
+    if not site.families or not site.root.is_dir():
+        return []
+    real = set(site_pages(site))
+    pages = sorted(p for p in _globbed(site.root, site.families) if p in real)
+    pairs = [(pages[i], pages[i + 1]) for i in range(0, len(pages) - 1, 2)]
+    random.Random(f"{seed}:{site.name}:siblings").shuffle(pairs)
+    return pairs
 
 
 def pick_pages(count: int, seed: int, sites: tuple[Site, ...] = SITES) -> dict[str, list[Path]]:
