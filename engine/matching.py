@@ -146,7 +146,9 @@ class Matcher:
         else:
             best = min((algorithm.compare(f, stored, bound) for f in features), key=lambda c: c.distance)
         distance = min(1.0, max(0.0, best.distance))
-        return AlgorithmResult(distance, vote_for(distance, yes, maybe, best.reason), best.reason)
+        vote = vote_for(distance, yes, maybe, best.reason)
+        # a reason explains why a close pair is not accepted; on a rejected pair it would say nothing
+        return AlgorithmResult(distance, vote, best.reason if vote is not Vote.NO else None)
 
     def compare(self, query: Query | Picture, stored: Mapping[str, bytes]) -> Verdict:
         """Compare a query with one stored picture's features.

@@ -53,8 +53,9 @@ RANK_CELL_CAP = 3  # ... at most this many per cell
 RANK_KEYPOINTS = 300  # rank() matches the query's first (grid-spread) keypoints only: half the work
 RANK_ITERATIONS = 200  # RANSAC iterations for rank(): a copy's matches are mostly inliers
 SAME_TEMPLATE = "same-template"  # the reason given for a pair that must go to review
-SIBLING_REGIONS = 3  # distinct changed regions from which a pair is another page of the template
-SIBLING_SPREAD = 0.5  # share of the content's height that changed rows span, from which likewise
+STRONG_CHANGE = 0.10  # share of a cell's pixels that differ for a strong change (replaced text)
+SIBLING_STRONG_SHARE = 0.03  # strongly changed share of the content cells from which a pair is a sibling
+SIBLING_REGIONS = 3  # distinct strongly changed regions from which likewise
 
 
 class Orb(Algorithm):
@@ -213,15 +214,23 @@ def flat_distance(fa: OrbFeature, fb: OrbFeature) -> float:
 
 
 def same_template_reason(ab: aligned_diff.Difference, ba: aligned_diff.Difference) -> str | None:
-    """``"same-template"`` when the changed cells are laid out as another page's content, else None.
+    """``"same-template"`` when the changed cells look like another page's content, else None.
 
-    A phishing edit is one compact region (a banner, a heading, a cookie bar);
-    a sibling page differs in several regions spread over its content column.
-    Both directions are read and the more telling one kept: a region hidden
-    by the other picture's overlap in one direction shows in the other.
+    Only *strong* changes count (over STRONG_CHANGE of a cell's pixels differ:
+    text replaced, not a glyph resampled by a frame, a crop or a rescale). A
+    sibling page replaces the title, the summary and a paragraph: strong changes
+    over SIBLING_STRONG_SHARE of the content, or in SIBLING_REGIONS separate
+    places. A phishing edit (one heading, one banner) is one region and, at the
+    same share of changed cells, fewer strong ones. Both directions are read and
+    the more telling one kept. Measured with ``benchmarks/probe_siblings.py``
+    (calibrated on python, postgresql and apache pages, checked on django, git,
+    sphinx and debian-reference).
     """
     for diff in (ab, ba):
-        regions = changed_regions(diff.changed, diff.content)
-        if regions.count >= SIBLING_REGIONS or regions.spread >= SIBLING_SPREAD:
+        if diff.changed is None or diff.content is None or diff.strength is None:
+            continue
+        strong = diff.changed & (diff.strength > STRONG_CHANGE)
+        share = float(strong.sum()) / max(1, int(diff.content.sum()))
+        if share >= SIBLING_STRONG_SHARE or changed_regions(strong, diff.content).count >= SIBLING_REGIONS:
             return SAME_TEMPLATE
     return None
