@@ -29,6 +29,8 @@ from pathlib import Path
 from engine.config import load_settings
 from engine.core import StoredQuery
 from engine.decision import Decision
+from engine.evaluation import page_captures
+from engine.evaluation.render import open_renderer
 from engine.matching import Matcher
 from engine.picture import load_picture
 from tests import screenshots
@@ -74,7 +76,26 @@ def render(cache: Path, count: int, seed: int) -> dict[str, dict[str, dict[str, 
                 for name, image in images.items():
                     image.save(folder / f"{name}.png")
                 out[site][page.stem] = {p.stem: p for p in sorted(folder.glob("*.png"))}
+    _render_synthetic_siblings(cache, count, seed, out)
     return out
+
+
+def _render_synthetic_siblings(cache: Path, count: int, seed: int, out: dict) -> None:
+    """Each page with another page's title and first paragraphs (``sibling.png``), as match-data's
+    ``sibling-synthetic`` negatives are made (engine.evaluation.page_captures.synthetic_sibling)."""
+    todo = [(site, page) for site in FAMILIES for page in family_pages(site, count, seed)
+            if not (cache / site / page.stem / "sibling.png").exists()]
+    if not todo:
+        return
+    with open_renderer() as renderer:
+        for site, page in todo:
+            root, pattern, _ = FAMILIES[site]
+            donors = sorted(p for p in Path(root).glob(pattern) if p.stat().st_size > MIN_BYTES)
+            renderer.load(page, 1280, 800)
+            made = page_captures.synthetic_sibling(renderer, donors, page, random.Random(f"{seed}:{page}"))
+            if made is not None:
+                (cache / site / page.stem / "sibling.png").write_bytes(made[0])
+                out[site][page.stem]["sibling"] = cache / site / page.stem / "sibling.png"
 
 
 def features(matcher: Matcher, paths: list[Path]) -> dict[Path, dict[str, bytes]]:
@@ -106,7 +127,10 @@ def measure(data: dict, matcher: Matcher, feature: dict[Path, dict[str, bytes]],
         pages = data[site]
         for shots in pages.values():
             for kind, path in shots.items():
-                if kind != "original":
+                if kind == "sibling":
+                    decision = decide(path, shots["original"])
+                    siblings[f"{site} (synthetic)"].append((decision, f"{site}: {path.parent.name}"))
+                elif kind != "original":
                     copies[kind].append(decide(path, shots["original"]))
         for (name_a, a), (name_b, b) in itertools.combinations(pages.items(), 2):
             decision = decide(a["original"], b["original"])
@@ -123,17 +147,21 @@ def report(copies: dict, siblings: dict) -> None:
               f"{_share(votes, {Decision.ACCEPTED, Decision.TO_REVIEW}):>8.0%}")
     print(f"{'all copies':<16}{len(every):>5}{_share(every, {Decision.ACCEPTED}):>10.1%}"
           f"{_share(every, {Decision.ACCEPTED, Decision.TO_REVIEW}):>8.1%}")
-    print(f"{'siblings of':<16}{'n':>5}{'accepted':>10}{'review':>8}")
+    print(f"{'siblings of':<28}{'n':>5}{'accepted':>10}{'review':>8}")
     pairs = []
     for site, votes in sorted(siblings.items()):
         pairs += votes
         plain = [v for v, _ in votes]
-        print(f"{site:<16}{len(votes):>5}{_share(plain, {Decision.ACCEPTED}):>10.1%}{_share(plain, {Decision.TO_REVIEW}):>8.1%}")
-    plain = [v for v, _ in pairs]
-    print(f"{'all siblings':<16}{len(pairs):>5}{_share(plain, {Decision.ACCEPTED}):>10.1%}{_share(plain, {Decision.TO_REVIEW}):>8.1%}")
+        _sibling_row(site, plain)
+    _sibling_row("all siblings", [v for v, _ in pairs])
     for vote, name in pairs:
         if vote == Decision.ACCEPTED:
             print(f"  accepted sibling: {name}")
+
+
+def _sibling_row(name: str, decisions: list[Decision]) -> None:
+    print(f"{name:<28}{len(decisions):>5}{_share(decisions, {Decision.ACCEPTED}):>10.1%}"
+          f"{_share(decisions, {Decision.TO_REVIEW}):>8.1%}")
 
 
 def _share(votes: list[Decision], wanted: set[Decision]) -> float:
@@ -149,7 +177,8 @@ def main() -> None:
     args = parser.parse_args()
     data = render(args.cache, args.pages, args.seed)
     matcher = Matcher(load_settings())
-    feature = features(matcher, [p for pages in data.values() for shots in pages.values() for p in shots.values()])
+    paths = [p for pages in data.values() for shots in pages.values() for p in shots.values()]
+    feature = features(matcher, paths)
     copies, siblings = measure(data, matcher, feature, set(args.sites.split(",")))
     report(copies, siblings)
 

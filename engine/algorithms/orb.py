@@ -8,7 +8,11 @@ Where to start: :meth:`Orb.distance`. Steps:
 2. Lowe ratio test and sequential RANSAC similarity models
    (:mod:`engine.algorithms.alignment`);
 3. the share of content cells that differ once aligned
-   (:mod:`engine.algorithms.aligned_diff`), in both directions, the larger kept.
+   (:mod:`engine.algorithms.aligned_diff`), in both directions, the larger kept;
+4. where the strongly changed cells lie (:func:`same_template_reason`,
+   :mod:`engine.algorithms.changed_regions`): a pair whose change is laid out
+   as another page's content gets the reason ``"same-template"``, which keeps
+   it out of ``accepted`` whatever its distance (:meth:`Orb.compare`).
 
 The distance *is* that share, in [0, 1]: 0 for identical pictures, about
 0.00-0.12 for a copy with a banner, a frame, a scroll or recompression, and
