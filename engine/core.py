@@ -85,10 +85,14 @@ class Match:
         return self.verdict.decision
 
     def to_json(self) -> dict:
+        """The match as the API answers it; ``reason`` only when the verdict gives one."""
         verdict = self.verdict.to_json()
-        return {"id": self.id, "name": self.name, "distance": verdict["distance"],
-                "decision": verdict["decision"], "cluster": self.cluster, "tags": list(self.tags),
-                "algorithms": verdict["algorithms"]}
+        answer = {"id": self.id, "name": self.name, "distance": verdict["distance"],
+                  "decision": verdict["decision"], "cluster": self.cluster, "tags": list(self.tags),
+                  "algorithms": verdict["algorithms"]}
+        if "reason" in verdict:
+            answer["reason"] = verdict["reason"]
+        return answer
 
 
 @dataclass(frozen=True)

@@ -37,19 +37,24 @@ VOTE_TO_DECISION = {Vote.YES: Decision.ACCEPTED, Vote.MAYBE: Decision.TO_REVIEW,
 
 @dataclass(frozen=True)
 class AlgorithmResult:
-    """One algorithm's distance (0 = identical, 1 = unrelated) and vote."""
+    """One algorithm's distance (0 = identical, 1 = unrelated), vote, and why it withheld a YES."""
 
     distance: float
     vote: Vote
+    reason: str | None = None
 
     def to_json(self) -> dict:
-        return {"distance": round(self.distance, 6), "decision": self.vote.value}
+        answer = {"distance": round(self.distance, 6), "decision": self.vote.value}
+        if self.reason:
+            answer["reason"] = self.reason
+        return answer
 
 
-def vote_for(distance: float, yes_threshold: float, maybe_threshold: float) -> Vote:
-    """distance <= yes -> YES, <= maybe -> MAYBE, else NO."""
+def vote_for(distance: float, yes_threshold: float, maybe_threshold: float,
+             reason: str | None = None) -> Vote:
+    """distance <= yes -> YES, <= maybe -> MAYBE, else NO; a ``reason`` turns a YES into a MAYBE."""
     if distance <= yes_threshold:
-        return Vote.YES
+        return Vote.MAYBE if reason else Vote.YES
     if distance <= maybe_threshold:
         return Vote.MAYBE
     return Vote.NO
@@ -62,10 +67,14 @@ class Verdict:
     distance: float
     decision: Decision
     algorithms: dict[str, AlgorithmResult] = field(default_factory=dict)
+    reason: str | None = None  # why it is not accepted, e.g. "same-template" (same site, other content)
 
     def to_json(self) -> dict:
-        return {
+        answer = {
             "distance": round(self.distance, 6),
             "decision": self.decision.value,
             "algorithms": {name: r.to_json() for name, r in self.algorithms.items()},
         }
+        if self.reason:
+            answer["reason"] = self.reason
+        return answer

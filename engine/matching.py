@@ -140,14 +140,15 @@ class Matcher:
         algorithm = self.algorithm(name)
         yes, maybe = self._thresholds[name]
         features = query.features(name)
-        if settle:
-            distance = min(algorithm.distance_within(f, stored, maybe) for f in features)
-        elif len(features) == 1:  # the usual query (no orientations): ~50 x 5 calls a search
-            distance = algorithm.distance(features[0], stored)
+        bound = maybe if settle else None
+        if len(features) == 1:  # the usual query (no orientations): ~50 x 5 calls a search
+            best = algorithm.compare(features[0], stored, bound)
         else:
-            distance = min(algorithm.distance(f, stored) for f in features)
-        distance = min(1.0, max(0.0, distance))
-        return AlgorithmResult(distance, vote_for(distance, yes, maybe))
+            best = min((algorithm.compare(f, stored, bound) for f in features), key=lambda c: c.distance)
+        distance = min(1.0, max(0.0, best.distance))
+        vote = vote_for(distance, yes, maybe, best.reason)
+        # a reason explains why a close pair is not accepted; on a rejected pair it would say nothing
+        return AlgorithmResult(distance, vote, best.reason if vote is not Vote.NO else None)
 
     def compare(self, query: Query | Picture, stored: Mapping[str, bytes]) -> Verdict:
         """Compare a query with one stored picture's features.
@@ -229,8 +230,12 @@ class Matcher:
         return (-max(known) if known else 0.0, cheap.distance, ident)
 
     def _verdict(self, results: dict[str, AlgorithmResult], decision: Decision) -> Verdict:
+        """The merged verdict; an algorithm's reason (a verifier's "same-template") forbids accepted."""
         distance = self._merge_distance([(r.distance, self._weights[n]) for n, r in results.items()])
-        return Verdict(distance, decision, results)
+        reason = next((r.reason for r in results.values() if r.reason), None)
+        if reason and decision is Decision.ACCEPTED:
+            decision = Decision.TO_REVIEW
+        return Verdict(distance, decision, results, reason)
 
     def _tiers(self, stored: Mapping[str, bytes]) -> list[list[Algorithm]]:
         """Cheap algorithms, then costly verifiers (``cost >= COSTLY``); empty tiers dropped."""

@@ -37,12 +37,20 @@ _KERNEL = np.ones((3, 3), np.uint8)
 
 @dataclass(frozen=True)
 class Difference:
-    """``share``: counted cells that differ; ``coverage``: share of the first picture's cells compared."""
+    """``share``: counted cells that differ; ``coverage``: share of the first picture's cells compared.
+
+    ``changed`` and ``content``: the grid of differing cells and of counted cells (rows x cols,
+    in the first picture's frame), where :mod:`engine.algorithms.changed_regions` reads the layout
+    of a change; None when nothing was compared.
+    """
 
     share: float
     counted: int
     differing: int
     coverage: float
+    changed: np.ndarray | None = None
+    content: np.ndarray | None = None
+    strength: np.ndarray | None = None  # per cell: share of its pixels that differ (inf outside the overlap)
 
 
 def cell_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +94,7 @@ def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
     # (benchmarks/bench_orb.py), dividing by the area narrows the gap between modified copies and
     # other pages (the closest other page drops from 0.28 to 0.10 while a cookie bar stays at 0.10).
     share = n_diff / n_counted if n_counted else 0.0
-    return Difference(share, n_counted, n_diff, float(overlap.mean()))
+    return Difference(share, n_counted, n_diff, float(overlap.mean()), differing, counted, best_diff)
 
 
 def _cell_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:

@@ -12,6 +12,7 @@ Where to start: subclass :class:`Algorithm`, set the class attributes, write
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 from PIL import Image
@@ -31,6 +32,19 @@ ORIENTATIONS: tuple[Image.Transpose | None, ...] = (
     Image.Transpose.TRANSPOSE,
     Image.Transpose.TRANSVERSE,
 )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One algorithm's comparison of two features.
+
+    ``reason``: why the pair must not be accepted whatever its distance, or None.
+    A verifier sets it when its evidence says "same template, other content"
+    (``"same-template"``): the pair then goes to review, never to accepted.
+    """
+
+    distance: float
+    reason: str | None = None
 
 
 class Algorithm(ABC):
@@ -85,6 +99,14 @@ class Algorithm(ABC):
         the distance.
         """
         return self.distance(a, b)
+
+    def compare(self, a: bytes, b: bytes, bound: float | None = None) -> Comparison:
+        """The distance (exact up to ``bound`` when given, see :meth:`distance_within`) and a reason.
+
+        Algorithms that only measure a distance give no reason; a verifier with
+        more evidence than a distance overrides this.
+        """
+        return Comparison(self.distance(a, b) if bound is None else self.distance_within(a, b, bound))
 
     def rank(self, query: bytes, stored: bytes) -> float | None:
         """A quick similarity (higher = more alike) that orders a shortlist before verification.

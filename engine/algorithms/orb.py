@@ -8,7 +8,11 @@ Where to start: :meth:`Orb.distance`. Steps:
 2. Lowe ratio test and sequential RANSAC similarity models
    (:mod:`engine.algorithms.alignment`);
 3. the share of content cells that differ once aligned
-   (:mod:`engine.algorithms.aligned_diff`), in both directions, the larger kept.
+   (:mod:`engine.algorithms.aligned_diff`), in both directions, the larger kept;
+4. where the strongly changed cells lie (:func:`same_template_reason`,
+   :mod:`engine.algorithms.changed_regions`): a pair whose change is laid out
+   as another page's content gets the reason ``"same-template"``, which keeps
+   it out of ``accepted`` whatever its distance (:meth:`Orb.compare`).
 
 The distance *is* that share, in [0, 1]: 0 for identical pictures, about
 0.00-0.12 for a copy with a banner, a frame, a scroll or recompression, and
@@ -34,7 +38,8 @@ import numpy as np
 
 from engine.algorithms import aligned_diff
 from engine.algorithms.alignment import align, invert, rescale
-from engine.algorithms.base import Algorithm
+from engine.algorithms.base import Algorithm, Comparison
+from engine.algorithms.changed_regions import changed_regions
 from engine.algorithms.orb_feature import OrbFeature, pack, unpack
 from engine.picture import Picture
 
@@ -51,6 +56,10 @@ RANK_GRID = 8  # rank(): inliers are counted per cell of a RANK_GRID x RANK_GRID
 RANK_CELL_CAP = 3  # ... at most this many per cell
 RANK_KEYPOINTS = 300  # rank() matches the query's first (grid-spread) keypoints only: half the work
 RANK_ITERATIONS = 200  # RANSAC iterations for rank(): a copy's matches are mostly inliers
+SAME_TEMPLATE = "same-template"  # the reason given for a pair that must go to review
+STRONG_CHANGE = 0.10  # share of a cell's pixels that differ for a strong change (replaced text)
+SIBLING_STRONG_SHARE = 0.03  # strongly changed share of the content cells from which a pair is a sibling
+SIBLING_REGIONS = 3  # distinct strongly changed regions from which likewise
 
 
 class Orb(Algorithm):
@@ -88,34 +97,35 @@ class Orb(Algorithm):
         return pack(grey.shape[1], grey.shape[0], points, descriptors, picture.grey_thumbnail)
 
     def distance(self, a: bytes, b: bytes) -> float:
-        return self._distance(a, b, None)
+        return self.compare(a, b).distance
 
     def distance_within(self, a: bytes, b: bytes, bound: float) -> float:
-        """Stops after the first direction of the aligned difference when it already exceeds ``bound``.
+        return self.compare(a, b, bound).distance
 
-        The distance is the larger of both directions, so one direction above
-        ``bound`` settles it: a sibling page rejected by the verifier costs one
-        pixel comparison instead of two.
+    def compare(self, a: bytes, b: bytes, bound: float | None = None) -> Comparison:
+        """The aligned content difference, and ``"same-template"`` when its layout is a sibling page's.
+
+        ``bound``: the distance is the larger of both directions, so one
+        direction above ``bound`` settles it: a sibling page rejected by the
+        verifier costs one pixel comparison instead of two.
         """
-        return self._distance(a, b, bound)
-
-    def _distance(self, a: bytes, b: bytes, bound: float | None) -> float:
         if a > b:  # matching and RANSAC are not symmetric; a fixed order makes the distance so
             a, b = b, a
         fa, fb = unpack(a), unpack(b)
         if len(fa.points) < MIN_KEYPOINTS or len(fb.points) < MIN_KEYPOINTS:
-            return flat_distance(fa, fb)
+            return Comparison(flat_distance(fa, fb))
         alignment = align(fa.points, fa.descriptors, fb.points, fb.descriptors)
         if not alignment.models:
-            return 1.0
+            return Comparison(1.0)
         forward = [rescale(m, fa.thumb_scale, fb.thumb_scale) for m in alignment.models]
         ab = aligned_diff.difference(fa.thumb, fb.thumb, forward, fa.cell_stats)
         if bound is not None and ab.share > bound:
-            return float(min(1.0, ab.share))  # the distance is at least this
+            return Comparison(float(min(1.0, ab.share)))  # the distance is at least this
         ba = aligned_diff.difference(fb.thumb, fa.thumb, [invert(m) for m in forward], fb.cell_stats)
         if max(ab.coverage, ba.coverage) < MIN_COVERAGE:
-            return 1.0
-        return float(min(1.0, max(ab.share, ba.share)))
+            return Comparison(1.0)
+        distance = float(min(1.0, max(ab.share, ba.share)))
+        return Comparison(distance, same_template_reason(ab, ba))
 
     def rank(self, query: bytes, stored: bytes) -> float:
         """How much of the query the strongest alignment explains: inliers counted per grid cell, capped.
@@ -205,3 +215,26 @@ def flat_distance(fa: OrbFeature, fb: OrbFeature) -> float:
     ta = cv2.resize(fa.thumb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     tb = cv2.resize(fb.thumb, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     return float(min(1.0, np.abs(ta - tb).mean() / 64.0))
+
+
+def same_template_reason(ab: aligned_diff.Difference, ba: aligned_diff.Difference) -> str | None:
+    """``"same-template"`` when the changed cells look like another page's content, else None.
+
+    Only *strong* changes count (over STRONG_CHANGE of a cell's pixels differ:
+    text replaced, not a glyph resampled by a frame, a crop or a rescale). A
+    sibling page replaces the title, the summary and a paragraph: strong changes
+    over SIBLING_STRONG_SHARE of the content, or in SIBLING_REGIONS separate
+    places. A phishing edit (one heading, one banner) is one region and, at the
+    same share of changed cells, fewer strong ones. Both directions are read and
+    the more telling one kept. Measured with ``benchmarks/probe_siblings.py``
+    (calibrated on python, postgresql and apache pages, checked on django, git,
+    sphinx and debian-reference).
+    """
+    for diff in (ab, ba):
+        if diff.changed is None or diff.content is None or diff.strength is None:
+            continue
+        strong = diff.changed & (diff.strength > STRONG_CHANGE)
+        share = float(strong.sum()) / max(1, int(diff.content.sum()))
+        if share >= SIBLING_STRONG_SHARE or changed_regions(strong, diff.content).count >= SIBLING_REGIONS:
+            return SAME_TEMPLATE
+    return None

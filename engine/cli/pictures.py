@@ -288,8 +288,9 @@ def _print_json(value: dict) -> None:
 def _search_table(answer: dict) -> str:
     lines = [f"{printable(answer['query'])}: {answer['decision']}"]
     for rank, match in enumerate(answer["matches"], 1):
+        reason = f"  ({match['reason']})" if match.get("reason") else ""
         lines.append(f"  {rank:>3}. {match['decision']:<9} {match['distance']:.4f}  "
-                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {printable(match['name'])}")
+                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {printable(match['name'])}{reason}")
     if not answer["matches"]:
         lines.append("  (no match)")
     return "\n".join(lines)

@@ -15,6 +15,8 @@ from engine.service.auth import Access, requires
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 _DECISION = {"type": "string", "enum": ["accepted", "to-review", "rejected"]}
+_REASON = {"type": "string", "enum": ["same-template"],
+           "description": "why the pair is not accepted: same template (site, kit), other content"}
 _ID = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 hex of the picture bytes"}
 
 SCHEMAS: dict = {
@@ -22,11 +24,13 @@ SCHEMAS: dict = {
               "properties": {"error": {"type": "string", "description": "one-line reason"}}},
     "AlgorithmResult": {"type": "object", "properties": {
         "distance": {"type": "number", "minimum": 0, "maximum": 1},
-        "decision": {"type": "string", "enum": ["yes", "maybe", "no"]}}},
+        "decision": {"type": "string", "enum": ["yes", "maybe", "no"]},
+        "reason": _REASON}},
     "Match": {"type": "object", "properties": {
         "id": _ID, "name": {"type": "string"}, "distance": {"type": "number"},
         "decision": _DECISION, "cluster": {"type": "string", "nullable": True},
         "tags": {"type": "array", "items": {"type": "string"}},
+        "reason": _REASON,
         "algorithms": {"type": "object",
                        "additionalProperties": {"$ref": "#/components/schemas/AlgorithmResult"}}}},
     "SearchResult": {"type": "object", "required": ["decision", "matches"], "properties": {

@@ -1,0 +1,177 @@
+"""Template siblings go to review with a reason; phishing edits of one page stay accepted.
+
+Region counter on synthetic cell grids, then the ORB verifier and the merged
+decision on drawn pages of one template (tests/test_orb.py's ``site_page``):
+a sibling differs from its page in the title, the summary and a paragraph
+lower down; a modified copy in one banner or one heading.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from engine.algorithms.changed_regions import changed_regions
+from engine.algorithms.orb import SAME_TEMPLATE, Orb
+from engine.config import AlgorithmSettings, Settings, load_settings
+from engine.core import Match, StoredQuery
+from engine.decision import AlgorithmResult, Decision, Vote
+from engine.matching import Matcher
+from engine.picture import load_picture
+from tests.test_orb import BIG, FONT, site_page
+
+ORB = Orb()
+
+
+def grid(rows: int, cols: int, changed: list[tuple[slice, slice]]) -> tuple[np.ndarray, np.ndarray]:
+    """A content grid with ink everywhere and the given blocks changed."""
+    content = np.ones((rows, cols), bool)
+    diff = np.zeros((rows, cols), bool)
+    for block in changed:
+        diff[block] = True
+    return diff, content
+
+
+def test_no_change_is_no_region() -> None:
+    regions = changed_regions(*grid(20, 32, []))
+    assert (regions.count, regions.spread, regions.largest) == (0, 0.0, 0)
+    assert changed_regions(None, None).count == 0
+
+
+def test_one_banner_is_one_compact_region() -> None:
+    regions = changed_regions(*grid(20, 32, [(slice(0, 2), slice(0, 32))]))
+    assert regions.count == 1
+    assert regions.largest == 64
+    assert regions.spread == pytest.approx(2 / 20)
+
+
+def test_lines_of_one_paragraph_make_one_region() -> None:
+    """Changed cells one empty cell apart (every other text line) are bridged into one region."""
+    lines = [(slice(row, row + 1), slice(10, 28)) for row in (4, 6, 8)]
+    assert changed_regions(*grid(20, 32, lines)).count == 1
+
+
+def test_title_summary_and_body_are_separate_regions_spread_down_the_page() -> None:
+    blocks = [(slice(1, 2), slice(8, 20)), (slice(5, 6), slice(8, 26)), (slice(14, 16), slice(8, 30))]
+    regions = changed_regions(*grid(20, 32, blocks))
+    assert regions.count == 3
+    assert regions.spread == pytest.approx(15 / 20)
+
+
+def test_isolated_cells_are_noise() -> None:
+    """Single changed cells (a resampled glyph) are not regions."""
+    specks = [(slice(r, r + 1), slice(c, c + 1)) for r, c in ((1, 1), (9, 20), (18, 5))]
+    assert changed_regions(*grid(20, 32, specks)).count == 0
+
+
+def test_spread_is_measured_against_the_content_height() -> None:
+    """A short page (content in the top half) changed at its top and bottom spreads fully."""
+    diff, content = grid(20, 32, [(slice(0, 2), slice(0, 20)), (slice(8, 10), slice(0, 20))])
+    content[10:] = False
+    assert changed_regions(diff, content).spread == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ drawn pages
+
+
+def sibling_page(seed: int, variant: int, lines: int = 2) -> Image.Image:
+    """``site_page(seed)`` as another page of its reference: title, summary and ``lines`` lines of
+    one paragraph differ.
+
+    Like two command pages of one manual: the same template and most of the
+    same boilerplate text, a different name, one-line summary and description.
+    """
+    page = site_page(seed)
+    draw = ImageDraw.Draw(page)
+    rng = random.Random(1000 * seed + variant)
+    word = lambda: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 9)))  # noqa: E731
+    draw.rectangle((270, 95, 1270, 135), fill="white")
+    draw.text((280, 100), f"Command {word()} reference", fill=(18, 53, 91), font=BIG)
+    for top in (150, 470):  # the summary line under the title, a paragraph further down
+        draw.rectangle((270, top, 1270, top + 24 * lines - 2), fill="white")
+        for line in range(lines):
+            x = 280
+            while x < 1150:
+                text = word()
+                draw.text((x, top + 2 + 24 * line), text, fill=(30, 30, 30), font=FONT)
+                x += int(draw.textlength(text, font=FONT)) + 6
+    return page
+
+
+def feature(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return ORB.extract(load_picture(out.getvalue()))
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, bytes]:
+    return {
+        "page": feature(site_page(5)),
+        "sibling1": feature(sibling_page(5, 1)),
+        "sibling2": feature(sibling_page(5, 2)),
+        "banner": feature(site_page(5, banner=60)),
+        "heading": feature(site_page(5, heading="Please confirm your card details")),
+    }
+
+
+@pytest.mark.parametrize("name", ["sibling1", "sibling2"])
+def test_sibling_is_close_by_share_but_carries_the_reason(pages, name: str) -> None:
+    comparison = ORB.compare(pages[name], pages["page"])
+    shipped_yes = Matcher(load_settings()).thresholds("orb")[0]
+    assert comparison.distance <= shipped_yes  # the share alone would accept it
+    assert comparison.reason == SAME_TEMPLATE
+
+
+@pytest.mark.parametrize("name", ["banner", "heading"])
+def test_phishing_edit_is_yes_without_reason(pages, name: str) -> None:
+    comparison = ORB.compare(pages[name], pages["page"])
+    assert comparison.distance <= ORB.yes_threshold
+    assert comparison.reason is None
+
+
+def test_sibling_is_never_accepted_by_the_matcher_and_the_answer_says_why(pages) -> None:
+    """The reason overrules a YES by share (thresholds here accept any share) and any merged YES."""
+    matcher = Matcher(Settings(algorithms={"orb": AlgorithmSettings(yes=1.0, maybe=1.0)}))
+    query = StoredQuery(matcher, {"orb": pages["sibling1"]})
+    result = matcher.score(query, "orb", pages["page"])
+    assert result.reason == SAME_TEMPLATE and result.vote is Vote.MAYBE
+    verdict = matcher.compare(query, {"orb": pages["page"]})
+    assert verdict.decision is Decision.TO_REVIEW and verdict.reason == SAME_TEMPLATE
+    answer = Match("0" * 64, "sibling", 1, (), verdict).to_json()
+    assert answer["decision"] == "to-review" and answer["reason"] == SAME_TEMPLATE
+    assert answer["algorithms"]["orb"]["reason"] == SAME_TEMPLATE
+
+
+def test_merged_accept_is_downgraded_when_an_algorithm_gives_a_reason() -> None:
+    """Whatever the merger, an algorithm's reason keeps the merged decision out of accepted."""
+    matcher = Matcher(Settings(decision_merge="majority"))
+    results = {"phash": AlgorithmResult(0.0, Vote.YES), "dhash": AlgorithmResult(0.0, Vote.YES),
+               "orb": AlgorithmResult(0.01, Vote.MAYBE, SAME_TEMPLATE)}
+    verdict = matcher._verdict(results, Decision.ACCEPTED)
+    assert verdict.decision is Decision.TO_REVIEW and verdict.reason == SAME_TEMPLATE
+    plain = matcher._verdict({"phash": AlgorithmResult(0.0, Vote.YES)}, Decision.ACCEPTED)
+    assert plain.decision is Decision.ACCEPTED and plain.reason is None and "reason" not in plain.to_json()
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_search_path_reviews_the_sibling_and_accepts_the_edits(quaid) -> None:
+    """Through add/search with the shipped defaults: the sibling is to-review with the reason."""
+    quaid.add(_png(site_page(5)), name="page")
+    quaid.add(_png(site_page(6)), name="other page")
+    sibling = quaid.search(_png(sibling_page(5, 1))).to_json()
+    assert sibling["decision"] == "to-review", sibling
+    assert sibling["matches"][0]["name"] == "page" and sibling["matches"][0]["reason"] == SAME_TEMPLATE
+    for edit in (site_page(5, banner=60), site_page(5, heading="Please confirm your card details")):
+        answer = quaid.search(_png(edit)).to_json()
+        assert answer["decision"] == "accepted" and answer["matches"][0]["name"] == "page", answer
+        assert "reason" not in answer["matches"][0]
