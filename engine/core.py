@@ -2,7 +2,8 @@
 
 CONTRACT (used by the CLI and the service):
 
-    q = Quaid.open(settings)                     # starts embedded Redis when settings.redis_url is None
+    q = Quaid.open(settings)                     # starts embedded Redis when settings.redis_url is None;
+                                                 # StaleStore when features of other versions are stored
     q.add(data: bytes, name: str = "", tags=(), metadata=None) -> AddResult   # .id .name .status ("added"|"duplicate") .cluster ; .to_json()
     q.search(data: bytes, top: int = 10, include_rejected=False) -> SearchResult  # .decision .matches[Match] ; .to_json()
     q.get(id) -> PictureRecord (.to_json())      # raises NotFound
@@ -13,6 +14,7 @@ CONTRACT (used by the CLI and the service):
     q.stats() -> dict
     q.close()
     q.resolve(id_or_prefix) -> str               # full id from a unique prefix (CLI convenience)
+    Quaid.open(settings, allow_stale=True).refeature(id, original_bytes) -> bool   # quaid reindex
 Errors are engine.errors.* exceptions.
 
 Search (issue 3): decode the query, take its prefilter codes, ask the candidate index

@@ -44,13 +44,16 @@ class ReindexResult:
 
 def originals_in(folders: Iterable[Path], limit: int) -> dict[str, Path]:
     """Files under ``folders`` (recursively) keyed by the SHA-256 of their bytes; files over
-    ``limit`` bytes are skipped (the store never accepted them)."""
+    ``limit`` bytes are skipped (the store never accepted them), unreadable ones too, with a warning."""
     found: dict[str, Path] = {}
     for folder in folders:
         paths = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
         for path in paths:
-            if path.stat().st_size <= limit:
-                found.setdefault(hashlib.sha256(path.read_bytes()).hexdigest(), path)
+            try:
+                if path.stat().st_size <= limit:
+                    found.setdefault(hashlib.sha256(path.read_bytes()).hexdigest(), path)
+            except OSError as exc:
+                log.warning("%s: skipped: %s", path, exc.strerror or exc)
     return found
 
 
@@ -69,19 +72,17 @@ def reindex(quaid: Quaid, originals: Mapping[str, Path], drop_missing: bool = Fa
     """Re-extract every stale picture of ``quaid``'s store (opened with ``allow_stale``)."""
     result = ReindexResult()
     for picture_id in _bar(sorted(quaid.mirror.stale), progress):
-        data = original_bytes(quaid, picture_id, originals)
-        if data is None:
-            if drop_missing:
+        try:
+            data = original_bytes(quaid, picture_id, originals)
+            if data is None and drop_missing:
                 quaid.delete(picture_id)
                 result.dropped.append(picture_id)
-            else:
+            elif data is None:
                 result.missing.append(picture_id)
-            continue
-        try:
-            if quaid.refeature(picture_id, data):
+            elif quaid.refeature(picture_id, data):
                 result.reindexed.append(picture_id)
-        except QuaidError as exc:  # an original the current decoder refuses: reported, the rest goes on
-            result.failed.append((picture_id, str(exc)))
+        except (QuaidError, OSError) as exc:  # an original gone or refused now: reported, the rest goes on
+            result.failed.append((picture_id, getattr(exc, "strerror", None) or str(exc)))
     return result
 
 

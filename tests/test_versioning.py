@@ -21,7 +21,7 @@ import pytest
 
 from engine.algorithms.pdq import PDQ
 from engine.core import Quaid
-from engine.errors import StaleStore
+from engine.errors import NotAPicture, StaleStore
 from engine.reindex import originals_in, reindex
 from engine.store import keys
 from engine.store.versions import VersionCheck, decode, encode
@@ -194,6 +194,25 @@ def test_reindex_never_uses_a_thumbnail_and_takes_originals_from_a_folder(redis,
         assert list(quaid.mirror.stale) == [sha(pictures[2])]
     with pytest.raises(StaleStore, match="1 picture"):
         Quaid(redis, quaid_settings)
+
+
+def test_a_picture_that_fails_to_re_extract_fails_alone(redis, quaid_settings, older_pdq, monkeypatch):
+    settings = replace(quaid_settings, keep="original")
+    pictures = [drawn(40 + n) for n in range(3)]
+    add_old(redis, settings, pictures, older_pdq)
+    with Quaid(redis, settings, allow_stale=True) as quaid:
+        load = quaid._load
+
+        def refuse_one(data: bytes):
+            if data == pictures[1]:
+                raise NotAPicture("cannot decode: truncated")
+            return load(data)
+
+        monkeypatch.setattr(quaid, "_load", refuse_one)
+        result = reindex(quaid, {}, progress=False)
+        assert result.failed == [(sha(pictures[1]), "cannot decode: truncated")]
+        assert sorted(result.reindexed) == sorted(sha(p) for p in (pictures[0], pictures[2]))
+        assert list(quaid.mirror.stale) == [sha(pictures[1])]
 
 
 def test_reindex_cli_reports_missing_originals_and_drops_them_only_when_asked(redis, redis_server,

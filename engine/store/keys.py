@@ -11,7 +11,8 @@ Layout (``<id>`` is the picture's SHA-256 hex):
 =====================================  ======  ==================================================
 key                                    type    content
 =====================================  ======  ==================================================
-``quaid:picture:{<id>}``               hash    the record: name, tags, metadata (JSON), added, ...
+``quaid:picture:{<id>}``               hash    the record: name, tags, metadata (JSON), added, ...,
+                                               ``versions`` (JSON: algorithm -> feature version)
 ``quaid:features:{<id>}``              hash    one field per algorithm: the feature bytes
 ``quaid:codes:{<id>}``                 hash    one field per prefilter code: packed bits (index)
 ``quaid:image:{<id>}``                 hash    ``data`` (original or thumbnail bytes), ``type``

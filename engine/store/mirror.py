@@ -58,7 +58,8 @@ class Mirror:
         self._pending: dict[str, float] = {}  # add events whose record is not written yet
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
-        """Load every stored picture; returns how many. ``progress(n)`` is called every 10 000."""
+        """Load every stored picture (those of other feature versions into :attr:`stale` only);
+        returns how many were read. ``progress(n)`` is called every 10 000."""
         started = time.monotonic()
         with self.lock:
             self.index, self.clusters = new_views(self._backend)
@@ -67,11 +68,12 @@ class Mirror:
             self.position = self.changes.last_id()
             count = 0
             for batch in self.records.scan_batches():
-                count += len(batch)
+                scanned = len(batch)
+                count += scanned
                 batch = [e for e in batch if not self._held_out(e)]
                 self.index.extend([(e.id, e.codes) for e in batch])
                 self.clusters.extend([(e.id, e.cluster, e.added) for e in batch])
-                if progress and count // 10_000 > (count - len(batch)) // 10_000:
+                if progress and count // 10_000 > (count - scanned) // 10_000:
                     progress(count)
             self.sync()
             release_free_memory()  # the batches' and regrown arrays' holes in the C heap
