@@ -214,6 +214,20 @@ def test_decision_tags_are_local_and_leave_a_published_event_published(quaid_url
     assert e1["published"] and e2["published"]
 
 
+def test_local_tags_need_the_host_organisation_and_global_tags_are_the_way_out(quaid_url, capsys):
+    misp = MISPStandIn(host_org="9")  # the key's organisation is not the instance's host organisation
+    e1, a1, e2, a2 = pair(misp, 221, {}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 1
+        err = capsys.readouterr().err
+        assert "Local tags can only be added by users of the host organisation" in err
+        assert "(run with --global-tags)" in err
+        assert tags(a1) == tags(a2) == set()
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only", "--global-tags") == 0
+    assert tags(a1) == tags(a2) == ACCEPTED_TAGS
+    assert not any(t["local"] for t in a1["Tag"] + a2["Tag"])
+
+
 def test_objects_unpublish_and_the_run_says_so_or_republishes(quaid_url, capsys):
     misp = MISPStandIn()
     e1, _, e2, _ = pair(misp, 161, {"published": True}, {})
