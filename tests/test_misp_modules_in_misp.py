@@ -143,7 +143,8 @@ def test_a_large_import_answers_within_misps_limit_and_hands_the_rest_to_a_job(
     uploaded = {o["Attribute"][0]["value"]: o for o in resolved["Object"] if not o.get("ObjectReference")}
     assert set(uploaded) == set(pictures), "every picture is in the answer, imported or queued"
     queued = {name for name, o in uploaded.items() if "batch job" in o["comment"]}
-    print(f"import of {len(pictures)} pictures: {len(pictures) - len(queued)} done, {len(queued)} queued, {elapsed:.1f} s")
+    done = len(pictures) - len(queued)
+    print(f"import of {len(pictures)} pictures: {done} done, {len(queued)} queued, {elapsed:.1f} s")
     assert queued and len(queued) < len(pictures)
     [job] = {
         o["comment"].split("batch job ")[1].split(" ")[0]
