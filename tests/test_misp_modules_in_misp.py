@@ -306,3 +306,14 @@ def test_every_quaid_call_carries_the_request_header(modules_url, config):
         "search",
     ]
     assert all(headers.get("X-Quaid-Request") == "1" for _, headers in recorder.headers)
+
+
+def test_standin_refuses_an_empty_required_string_as_misp_does(modules_url, config, monkeypatch):
+    """Without ``"validation": "0"`` an empty String field stops the import before the module is called."""
+    front = ModuleFront(MISPStandIn(), modules_url)
+    meta = front.module("quaid_import")
+    del meta["mispattributes"]["userConfig"]["tags"]["validation"]
+    monkeypatch.setattr(front, "module", lambda name: meta)
+    monkeypatch.setattr(front, "_query", lambda *a: pytest.fail("the module must not be called"))
+    with pytest.raises(MISPRefused, match="^Tags: Field cannot be empty.$"):
+        front.import_file("quaid_import", {"id": "1"}, drawn(1), "a.png", config, {"tags": ""})
