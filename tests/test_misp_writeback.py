@@ -194,6 +194,16 @@ def test_what_names_another_event_is_never_shared_wider_than_it(quaid_url, optio
     assert all(a["to_ids"] is False for a in in_e1["Attribute"] + in_e2["Attribute"])
 
 
+def test_links_use_the_public_url(quaid_url):
+    misp = MISPStandIn()
+    e1, _, e2, a2 = pair(misp, 231, {}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--public-url", "https://quaid.example/") == 0
+    [proxy] = proxies(e1)
+    link = next(a["value"] for a in proxy["Attribute"] if a["object_relation"] == "link")
+    assert link == f"https://quaid.example/#/picture/{hashlib.sha256(variant(drawn(231))).hexdigest()}"
+
+
 def test_tag_only_names_nothing_of_the_other_event(quaid_url):
     misp = MISPStandIn()
     e1, a1, e2, a2 = pair(misp, 141, {}, {})
