@@ -371,3 +371,37 @@ def test_a_malware_sample_bomb_is_dropped_without_being_decompressed():
         tracemalloc.stop()
     assert peak < 8 << 20, f"{peak >> 20} MiB traced"
     assert attachment_bytes(picture) == drawn(7)
+
+
+@pytest.mark.parametrize(
+    "ceiling, first, second, expected",
+    [
+        (3, {"distribution": "3"}, {"distribution": "2"}, (2, "0")),
+        (1, {"distribution": "3"}, {"distribution": "2"}, (1, "0")),
+        (
+            3,
+            {"distribution": "4", "sharing_group_id": "5"},
+            {"distribution": "4", "sharing_group_id": "5"},
+            (4, "5"),
+        ),
+        (
+            0,
+            {"distribution": "4", "sharing_group_id": "5"},
+            {"distribution": "4", "sharing_group_id": "5"},
+            (0, "0"),
+        ),
+        (
+            3,
+            {"distribution": "4", "sharing_group_id": "5"},
+            {"distribution": "4", "sharing_group_id": "6"},
+            (0, "0"),
+        ),
+        (3, {"distribution": "4", "sharing_group_id": "5"}, {"distribution": "1"}, (0, "0")),
+    ],
+)
+def test_narrowest_sharing_of_two_events(ceiling, first, second, expected):
+    """Sharing groups are not ordered against the levels: only the same group on both sides keeps it."""
+    from quaid_misp_sync.policy import narrowest
+
+    sharing = narrowest(ceiling, first, second)
+    assert (sharing.distribution, sharing.sharing_group_id) == expected
