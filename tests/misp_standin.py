@@ -58,9 +58,16 @@ NOT_UNIQUE = {"uuid": ["The UUID provided is not unique"]}
 
 
 class MISPStandIn:
-    def __init__(self, key: str = "misp-test-key", site_admin: bool = False, max_unpaged: int = 50):
+    def __init__(
+        self,
+        key: str = "misp-test-key",
+        site_admin: bool = False,
+        max_unpaged: int = 50,
+        host_org: str = MINE,
+    ):
         self.key = key
         self.site_admin = site_admin
+        self.host_org = host_org  # MISP.host_org_id: only its users may set local tags
         self.max_unpaged = max_unpaged
         self.events: list[dict] = []
         self.writes: list[tuple[str, dict]] = []
@@ -323,6 +330,16 @@ class MISPStandIn:
         body = request.get_json(force=True)
         self.writes.append(("tag", body))
         local = bool(body.get("local"))
+        if local and self.host_org != MINE:
+            reasons = json.dumps({"0": "Local tags can only be added by users of the host organisation."})
+            message = f"Failed to attach 1 tags. Reasons: {reasons}"
+            return jsonify(
+                saved=False,
+                name="Could not attachTagToObject Tags",
+                message=message,
+                url=request.path,
+                errors=message,
+            ), 403
         found = self.attribute_by_uuid(body["uuid"])
         if found is None or not self.visible(found[0]):
             return _refused("Invalid Target.", 404)

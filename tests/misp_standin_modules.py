@@ -81,12 +81,9 @@ class ModuleFront:
         """``importModule`` with a file upload: userConfig validated first, then the query."""
         meta = self.module(module)
         for name, spec in (meta["mispattributes"].get("userConfig") or {}).items():
-            value = user_config.get(name, "")
-            if spec.get("validation") == "0" and spec.get("type") == "String":
-                continue
-            if spec.get("type") == "String" and not value:
-                raise MISPRefused(f"{name.capitalize()}: Field cannot be empty.")
-            config = {**config, name: value}
+            optional = spec.get("validation") == "0" and spec.get("type") == "String"
+            if spec.get("type") == "String" and not optional and not user_config.get(name):
+                raise MISPRefused(f"{name.capitalize()}: Field cannot be empty.")  # validateStringField
         payload = {
             "module": module,
             "event_id": event["id"],

@@ -320,3 +320,15 @@ class _silent_server:
         self.sock.close()
         for conn in self.held:
             conn.close()
+
+
+def test_links_use_the_public_url_not_the_api_url(modules_url, config):
+    public = "https://quaid.analysts.example"
+    settings = {**config, "public_url": public + "/"}
+    answer = query(modules_url, expansion(attachment(variant(drawn(12))), settings))
+    [obj] = as_event(answer["results"]).objects
+    link = obj.get_attributes_by_relation("link")[0].value
+    assert link == f"{public}/#/picture/{hashlib.sha256(drawn(12)).hexdigest()}"
+    settings = {**config, "public_url": "javascript:alert(1)"}
+    bad = query(modules_url, expansion(attachment(drawn(12)), settings))
+    assert "public_url must start with http:// or https://" in bad["error"]

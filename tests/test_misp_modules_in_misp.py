@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import io
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -125,7 +126,7 @@ def test_a_large_import_answers_within_misps_limit_and_hands_the_rest_to_a_job(
     config,
     quaid_url,
 ):
-    pictures = {f"page-{n:03d}.png": drawn(4000 + n) for n in range(80)}
+    pictures = {f"page-{n:03d}.png": drawn(4000 + n) for n in range(150)}
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
         for name, data in pictures.items():
@@ -137,10 +138,13 @@ def test_a_large_import_answers_within_misps_limit_and_hands_the_rest_to_a_job(
     resolved = front.import_file(
         "quaid_import", event, archive.getvalue(), "kit.zip", {**config, "timeout": "4"}, {"tags": "kit:x"}
     )
-    assert time.monotonic() - started < 6
+    elapsed = time.monotonic() - started
+    assert elapsed < 6
     uploaded = {o["Attribute"][0]["value"]: o for o in resolved["Object"] if not o.get("ObjectReference")}
     assert set(uploaded) == set(pictures), "every picture is in the answer, imported or queued"
     queued = {name for name, o in uploaded.items() if "batch job" in o["comment"]}
+    done = len(pictures) - len(queued)
+    print(f"import of {len(pictures)} pictures: {done} done, {len(queued)} queued, {elapsed:.1f} s")
     assert queued and len(queued) < len(pictures)
     [job] = {
         o["comment"].split("batch job ")[1].split(" ")[0]
@@ -229,3 +233,87 @@ def test_a_zip_bomb_is_read_member_by_member_under_a_budget(tmp_path, config):
     assert "error" in answer and "not read: the zip passes 64 MiB decompressed" in answer["error"]
     print(f"misp-modules peak RSS grew by {growth:.0f} MiB for a {len(data) / 1024:.0f} KiB zip of 540 MiB")
     assert growth < 200
+
+
+# -- the header quaid requires on writes (no cross-site form or no-cors fetch can send it) --------
+
+
+class _recording_quaid:
+    """A quaid look-alike that records the headers of every request and finds nothing."""
+
+    def __enter__(self) -> _recording_quaid:
+        from flask import Flask, jsonify, request
+        from werkzeug.serving import make_server
+
+        self.headers: list[tuple[str, dict]] = []
+        app = Flask("recording-quaid")
+
+        @app.post("/api/v1/<path:path>")
+        def record(path):
+            self.headers.append((path, dict(request.headers)))
+            if path == "search":
+                return jsonify(decision="rejected", matches=[])
+            return jsonify(id="0" * 64, status="added", cluster=1), 201
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+
+
+def test_every_quaid_call_carries_the_request_header(modules_url, config):
+    from quaid_misp_sync.quaid_api import QuaidAPI
+
+    with _recording_quaid() as recorder:
+        url = recorder.url
+        attribute = {
+            "uuid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+            "type": "attachment",
+            "value": "a.png",
+            "data": base64.b64encode(drawn(5)).decode(),
+        }
+        payload = {
+            "module": "quaid_similarity",
+            "event_id": "7",
+            "attribute": attribute,
+            "config": {**config, "url": url, "register": "1"},
+        }
+        assert (
+            "no known picture"
+            in requests.post(f"{modules_url}/query", json=payload, timeout=30).json()["error"]
+        )
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("b.png", drawn(6))
+        payload = {
+            "module": "quaid_import",
+            "event_id": "7",
+            "data": base64.b64encode(archive.getvalue()).decode(),
+            "config": {**config, "url": url},
+        }
+        assert "results" in requests.post(f"{modules_url}/query", json=payload, timeout=30).json()
+        QuaidAPI(url).add(drawn(7), "c.png", {})
+        QuaidAPI(url).search(drawn(7), "c.png", 5)
+    assert [path for path, _ in recorder.headers] == [
+        "search",
+        "pictures",
+        "search",
+        "pictures",
+        "pictures",
+        "search",
+    ]
+    assert all(headers.get("X-Quaid-Request") == "1" for _, headers in recorder.headers)
+
+
+def test_standin_refuses_an_empty_required_string_as_misp_does(modules_url, config, monkeypatch):
+    """Without ``"validation": "0"`` an empty String field stops the import before the module is called."""
+    front = ModuleFront(MISPStandIn(), modules_url)
+    meta = front.module("quaid_import")
+    del meta["mispattributes"]["userConfig"]["tags"]["validation"]
+    monkeypatch.setattr(front, "module", lambda name: meta)
+    monkeypatch.setattr(front, "_query", lambda *a: pytest.fail("the module must not be called"))
+    with pytest.raises(MISPRefused, match="^Tags: Field cannot be empty.$"):
+        front.import_file("quaid_import", {"id": "1"}, drawn(1), "a.png", config, {"tags": ""})

@@ -194,6 +194,16 @@ def test_what_names_another_event_is_never_shared_wider_than_it(quaid_url, optio
     assert all(a["to_ids"] is False for a in in_e1["Attribute"] + in_e2["Attribute"])
 
 
+def test_links_use_the_public_url(quaid_url):
+    misp = MISPStandIn()
+    e1, _, e2, a2 = pair(misp, 231, {}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--public-url", "https://quaid.example/") == 0
+    [proxy] = proxies(e1)
+    link = next(a["value"] for a in proxy["Attribute"] if a["object_relation"] == "link")
+    assert link == f"https://quaid.example/#/picture/{hashlib.sha256(variant(drawn(231))).hexdigest()}"
+
+
 def test_tag_only_names_nothing_of_the_other_event(quaid_url):
     misp = MISPStandIn()
     e1, a1, e2, a2 = pair(misp, 141, {}, {})
@@ -212,6 +222,20 @@ def test_decision_tags_are_local_and_leave_a_published_event_published(quaid_url
         assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 0
     assert all(t["local"] for t in a1["Tag"] + a2["Tag"])
     assert e1["published"] and e2["published"]
+
+
+def test_local_tags_need_the_host_organisation_and_global_tags_are_the_way_out(quaid_url, capsys):
+    misp = MISPStandIn(host_org="9")  # the key's organisation is not the instance's host organisation
+    e1, a1, e2, a2 = pair(misp, 221, {}, {})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 1
+        err = capsys.readouterr().err
+        assert "Local tags can only be added by users of the host organisation" in err
+        assert "(run with --global-tags)" in err
+        assert tags(a1) == tags(a2) == set()
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only", "--global-tags") == 0
+    assert tags(a1) == tags(a2) == ACCEPTED_TAGS
+    assert not any(t["local"] for t in a1["Tag"] + a2["Tag"])
 
 
 def test_objects_unpublish_and_the_run_says_so_or_republishes(quaid_url, capsys):
@@ -347,3 +371,37 @@ def test_a_malware_sample_bomb_is_dropped_without_being_decompressed():
         tracemalloc.stop()
     assert peak < 8 << 20, f"{peak >> 20} MiB traced"
     assert attachment_bytes(picture) == drawn(7)
+
+
+@pytest.mark.parametrize(
+    "ceiling, first, second, expected",
+    [
+        (3, {"distribution": "3"}, {"distribution": "2"}, (2, "0")),
+        (1, {"distribution": "3"}, {"distribution": "2"}, (1, "0")),
+        (
+            3,
+            {"distribution": "4", "sharing_group_id": "5"},
+            {"distribution": "4", "sharing_group_id": "5"},
+            (4, "5"),
+        ),
+        (
+            0,
+            {"distribution": "4", "sharing_group_id": "5"},
+            {"distribution": "4", "sharing_group_id": "5"},
+            (0, "0"),
+        ),
+        (
+            3,
+            {"distribution": "4", "sharing_group_id": "5"},
+            {"distribution": "4", "sharing_group_id": "6"},
+            (0, "0"),
+        ),
+        (3, {"distribution": "4", "sharing_group_id": "5"}, {"distribution": "1"}, (0, "0")),
+    ],
+)
+def test_narrowest_sharing_of_two_events(ceiling, first, second, expected):
+    """Sharing groups are not ordered against the levels: only the same group on both sides keeps it."""
+    from quaid_misp_sync.policy import narrowest
+
+    sharing = narrowest(ceiling, first, second)
+    assert (sharing.distribution, sharing.sharing_group_id) == expected

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="send the pictures of MISP events to quaid and record the matches in MISP",
         description="For the picture attachments of the selected MISP events: register them in quaid, "
         "search them, and record accepted / to-review matches with pictures of other events as decision "
-        "tags, image objects and 'similar' references. Re-running changes nothing already recorded.",
+        "tags, image objects and 'similar' references, shared no wider than the narrower of the two events "
+        "(default: your organisation only). Re-running changes nothing already recorded.",
     )
     cli.add_arguments(parser)
     parser.set_defaults(func=cli.run)

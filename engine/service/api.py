@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.errors import BadInput, NotFound
+from engine.neighbours import stored_matches
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
     MAX_NAME_LENGTH,
@@ -75,6 +76,15 @@ def picture_image(pid: str) -> Response:
         raise NotFound("no image kept for this picture (the service stores features only)")
     data, content_type = found
     return Response(data, mimetype=content_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+@blueprint.get("/pictures/<pid>/matches")
+@requires(Access.READ)
+def picture_matches(pid: str) -> Response:
+    """The stored picture's accepted and to-review matches (the web UI's picture page)."""
+    pid = picture_id(pid)
+    top = int_arg(request.args.get("top"), "top", 10, 1, MAX_TOP)
+    return jsonify(id=pid, matches=stored_matches(quaid(), pid, top))
 
 
 @blueprint.patch("/pictures/<pid>")

@@ -157,6 +157,11 @@ def document() -> dict:
             "The stored bytes or thumbnail (per the server's `keep` setting)",
             {"200": {"description": "picture", "content": {"image/*": {"schema": _FILE}}}},
             errors="400 404", params=[_PID])},
+        "/api/v1/pictures/{id}/matches": {"get": _op(
+            "A stored picture's accepted and to-review matches, best first, with every algorithm's vote",
+            {"200": _json({"type": "object", "properties": {
+                "id": _ID, "matches": {"type": "array", "items": _ref("Match")}}})},
+            errors="400 404", params=[_PID, _query("top", _TOP)])},
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
             {"200": _json(_ref("SearchResult"))}, errors="400 413 415", tag="search",

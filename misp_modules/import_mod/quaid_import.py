@@ -124,19 +124,23 @@ def import_pictures(request: dict) -> dict:
 class _Import:
     """One import under one deadline (the module's ``timeout``, below MISP's 10 s
     ``Import_timeout``): pictures are searched and registered one by one while the time left
-    allows one more (judged on the slowest so far); the rest are handed to one quaid batch job
-    (``POST /api/v1/jobs``) whose id their objects' comments report, or, with ``register``
-    off, named as not searched. Nothing is left half-done without saying so."""
+    allows one more (judged on the median time of those done so far), each under a deadline
+    that keeps ``JOB_RESERVE`` for the hand-over; a picture that runs out of time and the rest
+    are handed to one quaid batch job (``POST /api/v1/jobs``) whose id their objects' comments
+    report, or, with ``register`` off, named as not searched. Nothing is left half-done
+    without saying so."""
 
     def __init__(self, client, tags: tuple, event_id: str, register: bool):
-        self.client = client
+        self.client = client  # its deadline is the import's
+        self.work = common.QuaidClient(client.config)  # the same, minus the hand-over's reserve
+        self.work.deadline = client.deadline - JOB_RESERVE
         self.tags = tags
         self.event_id = event_id
         self.register = register
         self.event = MISPEvent()
         self.errors: list[str] = []
         self.later: list[tuple[MISPObject, str, bytes]] = []
-        self.slowest = FIRST_PICTURE_GUESS
+        self.durations: list[float] = []
 
     def take(self, member) -> None:
         if member.data is None:
@@ -146,29 +150,36 @@ class _Import:
             self.errors.append(f"{member.name}: not a picture (PNG, JPEG, GIF, BMP, TIFF or WebP)")
             return
         obj = _picture_object(self.client, member.name, member.data)
-        if self.later or self.client.left() < JOB_RESERVE + 1.5 * self.slowest:
+        if self.later or self.work.left() < 1.5 * self._typical():
             self.later.append((obj, member.name, member.data))
             return
         started = time.monotonic()
         try:
             self._import_one(obj, member.name, member.data)
         except common.ModuleError as exc:
-            self.errors.append(f"{member.name}: {exc}")
-        self.slowest = max(self.slowest, time.monotonic() - started)
+            if self.work.left() > 0.05:
+                self.errors.append(f"{member.name}: {exc}")
+            else:  # out of time half-way: the job registers it (adding twice is harmless)
+                self.later.append((obj, member.name, member.data))
+        self.durations.append(time.monotonic() - started)
+
+    def _typical(self) -> float:
+        """Seconds one picture takes: the median so far (the first one warms caches up)."""
+        done = sorted(self.durations)
+        return done[len(done) // 2] if done else FIRST_PICTURE_GUESS
 
     def _import_one(self, obj: MISPObject, name: str, picture: bytes) -> None:
-        found = self.client.search(picture, name, self.client.config.top)
+        found = self.work.search(picture, name, self.work.config.top)
         status = "searched only (register is off)"
         if self.register:
-            status = self.client.add(picture, name, tags=self.tags, metadata=self._location(obj)).get(
-                "status", "added"
-            )
-        obj.comment = f"quaid {status}: id {hashlib.sha256(picture).hexdigest()}" + self._tag_note()
-        self.event.add_object(obj)
+            added = self.work.add(picture, name, tags=self.tags, metadata=self._location(obj))
+            status = added.get("status", "added")
         picture_id = hashlib.sha256(picture).hexdigest()
+        obj.comment = f"quaid {status}: id {picture_id}" + self._tag_note()
+        self.event.add_object(obj)
         matches = [m for m in found.get("matches") or [] if m.get("decision") in ANSWERED]
-        for match in [m for m in matches if m.get("id") != picture_id][: self.client.config.top]:
-            self.event.add_object(common.match_object(self.client, match, obj.uuid))
+        for match in [m for m in matches if m.get("id") != picture_id][: self.work.config.top]:
+            self.event.add_object(common.match_object(self.work, match, obj.uuid))
 
     def hand_over(self) -> None:
         """The pictures that did not fit in the time: one batch job, or named as not searched."""

@@ -260,10 +260,52 @@ async function loadReview() {
   }
 }
 
+// ---- one picture (#/picture/<id>: the page MISP and AIL link to) -------------
+const QUAID_REQUEST = { "X-Quaid-Request": "1" };
+
+function matchCard(m, thumb) {
+  const link = el("a", { href: `#/picture/${encodeURIComponent(m.id)}`, class: "name", text: m.name || "(no name)" });
+  return el("li", { class: "match" }, thumb, link, el("div", { class: "id", text: m.id }),
+    el("div", {}, badge(m.decision), document.createTextNode(` distance ${Number(m.distance).toFixed(3)}`),
+      m.cluster ? document.createTextNode(` · cluster ${m.cluster}`) : null),
+    (m.tags && m.tags.length) ? el("div", { class: "muted", text: "tags: " + m.tags.join(", ") }) : null,
+    algorithmTable(m.algorithms));
+}
+
+function recordList(record) {
+  const rows = [["id", record.id], ["tags", (record.tags || []).join(", ") || "none"],
+    ["cluster", String(record.cluster || "none")], ["added", record.added],
+    ["picture", `${record.width} × ${record.height} ${record.format}, ${Math.round(record.size / 1024)} KiB`]];
+  for (const [k, v] of Object.entries(record.metadata || {})) rows.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
+  return rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]);
+}
+
+async function loadPicture(id) {
+  releaseBlobs();
+  const path = `/api/v1/pictures/${encodeURIComponent(id)}`;
+  const [record, found] = await Promise.all([api(path, { headers: QUAID_REQUEST }),
+    api(`${path}/matches?top=20`, { headers: QUAID_REQUEST })]);
+  $("picture-name").textContent = record.name || "(no name)";
+  $("picture-image").replaceChildren(await thumbnail(`${path}/image`, record.name || record.id));
+  $("picture-record").replaceChildren(...recordList(record));
+  $("picture-match-total").textContent = `${found.matches.length} match(es)`;
+  $("picture-no-match").hidden = found.matches.length > 0;
+  const list = $("picture-matches"); list.replaceChildren();
+  for (const m of found.matches) list.append(matchCard(m, await thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id)));
+}
+
 // ---- navigation and start ---------------------------------------------------
 const loaders = { clusters: loadClusters, graph: loadGraph, review: loadReview };
 
 async function showTab() {
+  const picture = /^#\/picture\/([0-9a-fA-F]{4,64})$/.exec(location.hash);
+  if (picture) {
+    document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== "tab-picture"; });
+    document.querySelectorAll("nav a").forEach((a) => a.classList.remove("active"));
+    say("");
+    try { await loadPicture(picture[1]); } catch (e) { say(`Cannot load picture ${picture[1]} — ${e.message}`); }
+    return;
+  }
   const tab = (location.hash || "#search").slice(1);
   document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== "tab-" + tab; });
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.tab === tab));

@@ -1,4 +1,4 @@
-"""The three calls of the quaid HTTP API (issue 4) the write-back needs: add, search, get.
+"""The three calls of the quaid HTTP API the write-back needs: add, search, get.
 
 A small client of its own rather than ``engine.client``: the write-back runs next to MISP
 and must work with only ``requests`` and ``pymisp`` installed.

@@ -208,7 +208,8 @@ class Recorder:
     @staticmethod
     def _check(answer, what: str) -> dict:
         if isinstance(answer, dict) and answer.get("errors"):
-            raise MISPWriteError(f"MISP refused the {what}: {answer['errors']}")
+            hint = " (run with --global-tags)" if "host organisation" in str(answer["errors"]) else ""
+            raise MISPWriteError(f"MISP refused the {what}: {answer['errors']}{hint}")
         return answer
 
 
