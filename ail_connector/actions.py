@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ail_connector.ail_objects import AILRef
+from ail_connector.client import BadAnswer
 from ail_connector.tags import DEFAULT_ACCEPTED_TAGS, DEFAULT_REVIEW_TAGS
 
 ACCEPTED = "accepted"
@@ -77,7 +78,7 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
     correlations: list[Correlation] = []
     skipped: list[tuple[str, str]] = []
     best = REJECTED
-    for match in answer.get("matches") or []:
+    for match in _matches(answer):
         match_id, decision = str(match.get("id", "")), str(match.get("decision", REJECTED))
         if decision not in _RANK or decision == REJECTED:
             continue
@@ -99,6 +100,21 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
                 skipped.append((match_id, "correlation limit"))
     tags = policy.accepted_tags if best == ACCEPTED else policy.review_tags if best == TO_REVIEW else ()
     return Plan(subject, best, tuple(tags), tuple(correlations), tuple(skipped))
+
+
+def _matches(answer: Mapping) -> list:
+    """The answer's matches if they have the documented shape, else :class:`BadAnswer`: a proxy
+    or another service answering in quaid's place must not become tags or correlations."""
+    matches = answer.get("matches") or []
+    if not isinstance(matches, list):
+        raise BadAnswer("search answer: 'matches' is not a list")
+    for match in matches:
+        distance = match.get("distance", 0.0) if isinstance(match, dict) else None
+        if not (isinstance(match, dict) and isinstance(match.get("id", ""), str)
+                and isinstance(match.get("decision", ""), str)
+                and isinstance(distance, (int, float)) and not isinstance(distance, bool)):
+            raise BadAnswer("search answer: a match without a string id and decision and a numeric distance")
+    return matches
 
 
 def _wants_correlation(decision: str, policy: Policy) -> bool:

@@ -140,7 +140,7 @@ class QuaidClient:
 
     def search(self, data: bytes, filename: str, top: int) -> dict:
         """``POST /api/v1/search``: the decision and the matches, best first."""
-        return self._post("/api/v1/search", data, filename, {"top": str(top)})
+        return checked_search_answer(self._post("/api/v1/search", data, filename, {"top": str(top)}))
 
     def add(self, data: bytes, filename: str, tags: tuple = (), metadata: dict | None = None) -> dict:
         """``POST /api/v1/pictures``: register a picture (idempotent: same bytes, same id)."""
@@ -211,6 +211,23 @@ class QuaidClient:
         if left <= 0.05:
             raise ModuleError(f"quaid service did not answer within {self.config.timeout:g} s")
         return left
+
+
+def checked_search_answer(answer: dict) -> dict:
+    """``answer`` if it has the documented search shape (``matches``: a list of objects with a
+    string ``id`` and ``decision`` and a numeric ``distance``), else a one-line ModuleError:
+    a proxy or another service answering in quaid's place must not be read as matches."""
+    matches = answer.get("matches", [])
+    if not isinstance(matches, list):
+        raise ModuleError("quaid's search answer is not of the documented shape: 'matches' is not a list")
+    for match in matches:
+        if not (isinstance(match, dict) and isinstance(match.get("id"), str)
+                and isinstance(match.get("decision"), str)
+                and isinstance(match.get("distance", 0.0), (int, float))
+                and not isinstance(match.get("distance", 0.0), bool)):
+            raise ModuleError("quaid's search answer is not of the documented shape: a match without "
+                              "a string id and decision and a numeric distance")
+    return answer
 
 
 def _answer(response: requests.Response) -> dict:
