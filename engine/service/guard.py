@@ -67,6 +67,7 @@ def install(app: Flask, settings: Settings) -> None:
 
 
 def check_request() -> Response | None:
+    """The checks of this module, in order; None lets the request on to the API keys."""
     guard: Guard = current_app.extensions["quaid_guard"]
     if not guard.host_allowed(request.host):
         name = _host_name(request.host)[:80]
