@@ -185,6 +185,7 @@ def test_no_answer_can_be_embedded_by_another_site(client, quaid):
     ({"cors_origins": ("https://misp.example/path",)}, "cors_origins"),
     ({"public_hosts": ("",)}, "public_hosts"), ({"public_hosts": ("*",)}, "public_hosts"),
     ({"public_hosts": ("https://quaid.example",)}, "public_hosts"),
+    ({"public_hosts": ("quaid.example:8443",)}, "public_hosts"),
 ])
 def test_origin_and_host_settings_that_would_open_everything_are_refused(values, problem):
     with pytest.raises(BadInput, match=problem):
