@@ -1,4 +1,4 @@
-"""Capacity figures for the README's capacity model (issue 9): memory, search and add cost per core.
+"""Capacity figures for the README's capacity model: memory, search and add cost per core.
 
 Measured, on real screenshots (documentation pages rendered by Chromium, see
 ``bench_search.py``; cached in ``--shots``) added to a fresh embedded Redis:

@@ -1,4 +1,4 @@
-"""Load test on loopback (issue 8): sustained searches per second and latency with 10 000 pictures.
+"""Load test on loopback: sustained searches per second and latency with 10 000 pictures.
 
 Starts ``quaid serve`` on 127.0.0.1 with a fresh QUAID_HOME (its embedded Redis), adds
 ``--pictures`` small distinct pictures through ``POST /api/v1/pictures`` (several client

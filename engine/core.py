@@ -17,7 +17,7 @@ CONTRACT (used by the CLI and the service):
     Quaid.open(settings, allow_stale=True).refeature(id, original_bytes) -> bool   # quaid reindex
 Errors are engine.errors.* exceptions.
 
-Search (issue 3): decode the query, take its prefilter codes, ask the candidate index
+Search: decode the query, take its prefilter codes, ask the candidate index
 for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
 features and records in one pipeline, score each with the cheap algorithms, verify
 the unsure ones with the costly verifier in rank order within the verification

@@ -1,6 +1,6 @@
 """The candidate index: a bounded shortlist of stored pictures close to a query, in milliseconds.
 
-Why: search must not run every algorithm against every stored picture (issue 3).
+Why: search must not run every algorithm against every stored picture.
 Each picture contributes compact binary codes (packed bits whose Hamming distance is
 meaningful: PDQ's 256 bits, 64/256-bit dHash/pHash, ...; see
 ``Matcher.prefilter_codes``). For a query the index computes the Hamming distance

@@ -151,7 +151,7 @@ def pyramidal(tiers: Iterable[Tier]) -> Vote:
     ran decides by weighted majority, so a verifier (ORB with alignment and
     content difference) overrules the global hashes both ways: it accepts a
     copy with an injected banner the hashes doubt, and vetoes another page of
-    the same site that the hashes call identical (DESIGN.md: global hashes
+    the same site that the hashes call identical (global hashes
     cannot tell pages sharing a template apart). With one tier this is the
     weighted majority of that tier.
     """

@@ -1,4 +1,4 @@
-"""Helpers of the reliability tests (issue 8) and of ``benchmarks/load_test.py``.
+"""Helpers of the reliability tests and of ``benchmarks/load_test.py``.
 
 * :func:`distinct_picture` — many small pictures that differ in layout, fast to make;
 * :func:`store_snapshot` — every key quaid keeps per picture, to prove nothing changed;

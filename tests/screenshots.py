@@ -7,7 +7,7 @@ phishing targets and documentation sites do:
   sidebar, article, footer), one site, content drawn from a seeded word list;
 * local HTML documentation installed by Debian (Python, Sphinx, Django,
   PostgreSQL, Git manuals): real sites with sidebars and menus that fill much
-  of the screen, the hard case of DESIGN.md.
+  of the screen, the hard case for global hashes.
 
 Headless Chromium (Debian's ``/usr/bin/chromium`` driven by Playwright)
 renders them. Modified copies are produced the way they occur in the wild: the

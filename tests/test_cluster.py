@@ -1,4 +1,4 @@
-"""quaid on a real Redis Cluster (issue 9): URLs, the review queue, two services, a master killed.
+"""quaid on a real Redis Cluster: URLs, the review queue, two services, a master killed.
 
 The store and job tests run on a cluster too (``@pytest.mark.cluster`` in test_store.py and
 test_jobs.py, see conftest.py). Here, on a 3-master + 3-replica cluster of Debian

@@ -265,7 +265,7 @@ def template_page(content: int, size: tuple[int, int] = (1280, 800)) -> Image.Im
 
 
 def test_other_pages_of_one_template_are_rejected(matcher: Matcher) -> None:
-    """Global hashes call some of these pages the same; the default decision must not (DESIGN.md)."""
+    """Global hashes call some of these pages the same; the default decision must not."""
     stored = matcher.extract(as_picture(template_page(1)))
     hash_yes = 0
     for content in (2, 3, 4):

@@ -1,4 +1,4 @@
-"""Hostile input on the HTTP API (issue 8), against a real ``quaid serve`` and its embedded Redis.
+"""Hostile input on the HTTP API, against a real ``quaid serve`` and its embedded Redis.
 
 What test_api.py already covers is not repeated here (each error code, the corpus on
 ``/search``, a 5 GB Content-Length answered from the headers alone). Added here:

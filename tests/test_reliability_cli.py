@@ -1,4 +1,4 @@
-"""Hostile files through the ``quaid`` command line (issue 8), as real processes on a QUAID_HOME.
+"""Hostile files through the ``quaid`` command line, as real processes on a QUAID_HOME.
 
 test_cli.py checks one broken file in a folder. Here the whole bad-input corpus plus a
 5 GB (sparse) file go through ``quaid add`` and ``quaid search`` next to good pictures:

@@ -1,4 +1,4 @@
-"""Concurrent clients against ONE ``quaid serve`` process (issue 8): nothing lost, nothing twice.
+"""Concurrent clients against ONE ``quaid serve`` process: nothing lost, nothing twice.
 
 8 client threads add 2 000 distinct small pictures (``QUAID_RELIABILITY_PICTURES`` changes
 the count) while 4 others search; on top of that all 8 adders send the same 40 pictures

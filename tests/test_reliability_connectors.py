@@ -1,4 +1,4 @@
-"""The bad-input corpus through the MISP modules and the AIL connector (issue 8).
+"""The bad-input corpus through the MISP modules and the AIL connector.
 
 Their own tests check a few bad payloads each (a PDF, bad base64, a missing ``data``;
 one non-picture through the AIL library). Here every case of ``tests/badinput.py`` goes

@@ -1,4 +1,4 @@
-"""Faults (issue 8): kill -9 of the service mid-write, Redis dying under it, Redis absent at start.
+"""Faults: kill -9 of the service mid-write, Redis dying under it, Redis absent at start.
 
 test_jobs.py kills a service once during a job and checks the job resumes; test_api.py
 stops an external Redis and checks 503 then recovery. Added here:

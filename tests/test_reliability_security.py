@@ -1,4 +1,4 @@
-"""Security checks as tests (issue 8): no pickle, no secrets, names are data, bind refusal via config.
+"""Security checks as tests: no pickle, no secrets, names are data, bind refusal via config.
 
 test_auth.py covers API keys (401/403, logging without the key) and ``--host 0.0.0.0``
 without keys. Added here:

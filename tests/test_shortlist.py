@@ -1,6 +1,6 @@
 """Matcher.compare_shortlist: the verifier ranks a shortlist and spends a bounded budget on it.
 
-The shortlist here is the template case of DESIGN.md: many pages of one site
+The shortlist here is the template case: many pages of one site
 (which the global hashes cannot tell apart, so the cheap tier leaves them all
 unsure) and one modified copy of the page searched for, placed last.
 """

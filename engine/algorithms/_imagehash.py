@@ -4,7 +4,7 @@ ImageHash (J. Buchner) computes a ``hash_size x hash_size`` boolean matrix; we
 store it as packed bits (``hash_size**2 / 8`` bytes, row-major, MSB first), so
 the feature doubles as the prefilter code and the distance is the share of
 differing bits. The classic 64-bit hashes (hash_size 8) put different pages of
-one site within 3-6 bits of each other (DESIGN.md); the 256-bit variants
+one site within 3-6 bits of each other; the 256-bit variants
 (hash_size 16) resolve finer structure at the same cost of a popcount.
 
 The hash is ImageHash's own, on the picture's shared grey copy: exactly what

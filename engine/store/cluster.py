@@ -1,6 +1,6 @@
 """Redis Cluster support: open a cluster from a URL, and the few operations that differ.
 
-Why a cluster (issue 9): one Redis holds roughly 10 M pictures per 100 GB of RAM (see the
+Why a cluster: one Redis holds roughly 10 M pictures per 100 GB of RAM (see the
 capacity model in the README); past that, Redis Cluster shards the keys over several
 masters by hash slot (CRC16 of the key, or of its ``{hash tag}``, modulo 16384). quaid's
 keys are designed for it (:mod:`engine.store.keys`): every write that must be atomic

@@ -1,6 +1,6 @@
 """Every Redis key quaid uses, from named templates in one place.
 
-Cluster-safe from the first line (issue 9): all keys of one picture carry the same
+Cluster-safe from the first line: all keys of one picture carry the same
 hash tag ``{<id>}``, so they live in one Redis Cluster slot and the one script that
 writes or deletes a picture touches a single slot. Global keys (the change stream,
 the cluster counter) are single keys written by single commands; nothing ever spans
