@@ -28,7 +28,7 @@ COPY_TOLERANCE: dict[tuple[str, str], float] = {
 }
 # Smallest distance (exclusive) an unrelated picture must have; default: the MAYBE threshold.
 # Two light pages with different layouts share much white space: the 64-bit and the
-# aHash/dHash/wHash 256-bit codes only keep them out of YES (the template problem: pages of one site a few bits apart).
+# aHash/dHash/wHash 256-bit codes only keep them out of YES (pages of one site are a few bits apart).
 UNRELATED_FLOOR: dict[tuple[str, str], float] = {
     ("tlsh", "photo"): 0.25, ("tlsh", "page"): 0.5, ("ahash", "page"): 0.156, ("dhash", "page"): 0.15,
     ("ahash256", "page"): 0.12, ("dhash256", "page"): 0.15, ("whash256", "page"): 0.15,
