@@ -9,11 +9,13 @@ service process's ``VmRSS`` before, its peak (``VmHWM``) and ``VmRSS`` a second 
 the last answer, from ``/proc/<pid>/status``.
 
     .venv/bin/python benchmarks/bench_memory.py [--mode P] [--clients 8] [--rounds 2]
-        [--budget-megapixels 60]
+        [--budget-megapixels 60] [--arenas 2] [--side 7680]
 
 ``--mode``: ``P`` (palette; decoded 1 byte a pixel, widened to RGB at full size: the
 costly case), ``L`` (grey) or ``RGB`` (the libspng fast path). Prints the figures in MB
 and the answers' status codes (200, or 503 when a request waited past ``decode_wait``).
+``--arenas`` sets glibc's ``MALLOC_ARENA_MAX`` for the service: each request thread's
+arena otherwise keeps its own share of freed memory.
 """
 
 from __future__ import annotations
@@ -62,15 +64,20 @@ def status_mb(pid: int, field: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("P", "L", "RGB"), default="P")
+    parser.add_argument("--side", type=int, default=SIDE, help="side of the large square picture (7680)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--budget-megapixels", type=int, default=None,
                         help="QUAID_DECODE_BUDGET_MEGAPIXELS for the service (default: quaid's)")
+    parser.add_argument("--arenas", type=int, default=None,
+                        help="MALLOC_ARENA_MAX for the service (default: glibc's, 8 per core)")
     args = parser.parse_args()
-    data = flat_png(args.mode, SIDE)
+    data = flat_png(args.mode, args.side)
     env = {"QUAID_DECODE_WAIT": "120"}  # measure memory, not refusals
     if args.budget_megapixels:
         env["QUAID_DECODE_BUDGET_MEGAPIXELS"] = str(args.budget_megapixels)
+    if args.arenas:
+        env["MALLOC_ARENA_MAX"] = str(args.arenas)
     with tempfile.TemporaryDirectory(prefix="quaid-bench-memory-") as home:
         with ServerProcess(Path(home), env=env, args=("--threads", str(args.clients)), workers=0) as server:
             pid = server.process.pid
@@ -85,7 +92,8 @@ def main() -> None:
             time.sleep(1.0)
             peak, after = status_mb(pid, "VmHWM"), status_mb(pid, "VmRSS")
     print(f"{args.clients} clients x {args.rounds} rounds, {len(data) / 1024:.0f} KB {args.mode} PNG of "
-          f"{SIDE * SIDE / 1e6:.0f} Mpx, budget {args.budget_megapixels or 'default'} Mpx: "
+          f"{args.side ** 2 / 1e6:.0f} Mpx, budget {args.budget_megapixels or 'default'} Mpx, "
+          f"{args.arenas or 'default'} malloc arenas: "
           f"RSS before {before:.0f} MB, peak {peak:.0f} MB, after {after:.0f} MB; "
           f"answers {dict(codes)} in {elapsed:.1f} s")
 

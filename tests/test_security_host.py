@@ -200,3 +200,12 @@ def _foreign_server(socket_path: Path, tmp_path: Path):
         process.terminate()
         process.wait(timeout=20)
         socket_path.unlink(missing_ok=True)
+
+
+def test_a_shared_folder_as_home_is_refused_not_narrowed(tmp_path):
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # as /tmp
+    result = run_quaid(shared, "stats")
+    assert result.returncode != 0 and "is a shared folder" in result.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777

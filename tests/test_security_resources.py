@@ -213,3 +213,30 @@ def test_a_job_over_its_size_budget_is_413_and_leaves_nothing(redis):
     with pytest.raises(PictureTooLarge, match="at most 25 bytes"):
         queue.submit("add", (JobFile(f"f{n}", b"x" * 10) for n in range(3)))
     assert list(redis.scan_iter(match="*job*")) == []
+
+
+def test_a_job_worker_waits_out_a_busy_budget_instead_of_failing_the_file(redis):
+    from engine.service.jobs import JobFile, JobQueue, Worker
+
+    calls = []
+
+    def busy_twice(action, data, name, options):
+        calls.append(name)
+        if len(calls) <= 2:
+            raise ServiceBusy("busy decoding other large pictures: retry shortly", retry_after=0)
+        return {"status": "added"}
+
+    queue = JobQueue(redis)
+    job = queue.submit("add", [JobFile("big.png", b"x")])
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(redis, busy_twice, stop, block=0.1).run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while queue.status(job)["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert queue.status(job)["results"] == [{"file": "big.png", "status": "added"}]
+    assert len(calls) == 3

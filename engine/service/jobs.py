@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import redis
 
-from engine.errors import BadInput, NotFound, PictureTooLarge, QuaidError
+from engine.errors import BadInput, NotFound, PictureTooLarge, QuaidError, ServiceBusy
 from engine.store import keys
 
 log = logging.getLogger("quaid.service.jobs")
@@ -259,6 +259,8 @@ class Worker:
                 self._finish(job, "failed", "the job's files expired before they were processed")
                 return True
             result = self._one(state["action"], data, name, options)
+            if result is None:
+                return False  # stopped while waiting for decoding budget
             pipe = self.redis.pipeline(transaction=True)
             pipe.hset(keys.job_results(job), str(index), json.dumps(result))
             pipe.expire(keys.job_results(job), int(JOB_TTL))
@@ -269,11 +271,17 @@ class Worker:
         self._finish(job, "done")
         return True
 
-    def _one(self, action: str, data: bytes, name: str, options: dict) -> dict:
-        try:
-            return {"file": name, **self.handle(action, data, name, options)}
-        except QuaidError as exc:
-            return {"file": name, "status": "error", "error": str(exc)}
+    def _one(self, action: str, data: bytes, name: str, options: dict) -> dict | None:
+        """The file's result; a busy decoding budget (engine.budget) is waited out, not recorded:
+        a batch is not in a hurry. None when ``stop`` is set meanwhile."""
+        while True:
+            try:
+                return {"file": name, **self.handle(action, data, name, options)}
+            except ServiceBusy as exc:
+                if self.stop.wait(exc.retry_after):
+                    return None
+            except QuaidError as exc:
+                return {"file": name, "status": "error", "error": str(exc)}
 
     def _heartbeat(self, entry_id: bytes) -> None:
         """Claiming our own entry again resets its idle time, so nobody takes it over."""

@@ -7,7 +7,8 @@ every local user could read them. Here:
 
 * :func:`private_dir` creates a directory 0700, or takes an existing one that
   this user owns and narrows it to 0700; a directory owned by another user is
-  refused (it may hold files that user controls);
+  refused (it may hold files that user controls), and so is a shared one that
+  must stay open (``/tmp``, ``/``, the home folder);
 * :data:`PRIVATE_UMASK` is the umask the embedded ``redis-server`` runs with, so
   its dump, append-only file, log, pid file and socket are created 0600/0700;
 * :func:`narrow_tree` narrows files a previous version left readable;
@@ -45,8 +46,19 @@ def private_dir(path: Path) -> Path:
         raise StoreUnavailable(f"{path} belongs to user id {info.st_uid}, not to this user: "
                                "refusing to use it")
     if stat.S_IMODE(info.st_mode) != DIR_MODE:
+        if _shared(path, info):
+            raise StoreUnavailable(f"{path} is a shared folder (mode {stat.S_IMODE(info.st_mode):o}): "
+                                   "set QUAID_HOME to a folder of its own")
         os.chmod(path, DIR_MODE)
     return path
+
+
+def _shared(path: Path, info: os.stat_result) -> bool:
+    """A folder others rely on being open (``/tmp``: sticky; ``/``; the home folder): never narrowed."""
+    if info.st_mode & stat.S_ISVTX:
+        return True
+    resolved = path.resolve()
+    return resolved == Path(resolved.anchor) or resolved == Path.home().resolve()
 
 
 def narrow_tree(root: Path) -> None:
