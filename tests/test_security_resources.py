@@ -139,7 +139,7 @@ def test_the_service_answers_413_above_the_budget_and_415_for_other_formats(smal
 def test_tags_that_are_objects_are_a_400_not_their_repr(small_budget_server):
     answer = small_budget_server.post("/api/v1/pictures", files={"file": ("a.png", drawn(9))},
                                       data={"tags": '[{"a": 1}]'})
-    assert answer.status_code == 400 and "tag must be a string" in answer.json()["error"]
+    assert answer.status_code == 400 and "must be a string" in answer.json()["error"]
 
 
 # --- memory ---------------------------------------------------------------------------------------

@@ -17,15 +17,16 @@ from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
     MAX_NAME_LENGTH,
     MAX_TOP,
-    all_files,
     bool_arg,
     check_metadata,
     clean_text,
     cluster_id,
+    file_parts,
     int_arg,
     json_object_body,
     metadata_from,
     picture_id,
+    read_upload,
     single_file,
     tags_from,
 )
@@ -133,7 +134,7 @@ def jobs() -> JobQueue:
 @blueprint.post("/jobs")
 @requires(Access.READ)  # search jobs only read; add jobs are checked below
 def submit_job() -> tuple[Response, int]:
-    files = all_files()
+    parts = file_parts()
     action = request.form.get("action") or request.args.get("action") or ""
     if action == "add":
         require_access(Access.WRITE)
@@ -142,8 +143,9 @@ def submit_job() -> tuple[Response, int]:
         "tags": tags_from(request.form.getlist("tags") + request.form.getlist("tag")),
         "metadata": metadata_from(request.form.get("metadata")),
     }
-    job = jobs().submit(action, [JobFile(f.filename, f.data) for f in files], options, caller=caller_id())
-    response = jsonify(job=job, status="queued", total=len(files))
+    files = (JobFile(upload.filename, upload.data) for upload in map(read_upload, parts))  # one at a time
+    job = jobs().submit(action, files, options, caller=caller_id())
+    response = jsonify(job=job, status="queued", total=len(parts))
     response.headers["Location"] = f"/api/v1/jobs/{job}"
     return response, 202
 

@@ -95,13 +95,16 @@ def single_file() -> Upload:
     return read_upload(parts[0] if parts else None)
 
 
-def all_files() -> list[Upload]:
-    """Every ``file`` (or ``files``) part of a multipart request, in order; at least one."""
+def file_parts() -> list[FileStorage]:
+    """Every ``file`` (or ``files``) part of a multipart request, in order, unread; at least one.
+
+    Werkzeug keeps each large part in a temporary file: reading them one at a time
+    (:func:`read_upload`) keeps one file of a batch in memory, not the whole batch."""
     require_multipart()
     parts = request.files.getlist("file") + request.files.getlist("files")
     if not parts:
         raise BadInput("missing multipart part 'file' (repeat it for several files)")
-    return [read_upload(p) for p in parts]
+    return parts
 
 
 def tags_from(values: list[str]) -> list[str]:

@@ -146,7 +146,10 @@ def read_input(request: dict):
 def _from_object(obj: dict):
     if obj.get("name") not in INPUT_OBJECTS:
         raise common.ModuleError(f"unsupported object {obj.get('name')!r}: expected image or file")
-    for attribute in obj.get("Attribute") or []:
+    attributes = obj.get("Attribute") or []
+    if not isinstance(attributes, list):
+        raise common.ModuleError(f"the {obj.get('name')} object's 'Attribute' is not a list")
+    for attribute in attributes:
         if isinstance(attribute, dict) and attribute.get("type") in INPUT_ATTRIBUTES and "data" in attribute:
             data, filename = common.picture_from_attribute(attribute)
             return common.Submitted(
