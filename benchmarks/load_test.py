@@ -60,6 +60,7 @@ def fill(url: str, count: int, clients: int, limit_seconds: float) -> tuple[list
 
     def work() -> None:
         session = requests.Session()
+        session.headers["X-Quaid-Request"] = "1"  # quaid refuses changes without it
         while time.monotonic() < deadline:
             with lock:
                 seed = next(next_seed, None)
@@ -116,6 +117,7 @@ def load(url: str, planned: list[tuple[str, int, bytes]], clients: int, seconds:
 
     def work() -> None:
         session = requests.Session()
+        session.headers["X-Quaid-Request"] = "1"  # quaid refuses changes without it
         while time.monotonic() < deadline:
             with lock:
                 query = next(issued, None)

@@ -88,8 +88,10 @@ def check_access_settings(settings: Settings) -> None:
         if any(not isinstance(key, str) or not key.strip() for key in getattr(settings, name)):
             raise BadInput(f"setting {name}: empty or blank API key; remove it or give a real key")
     for name in settings.public_hosts:
-        if not isinstance(name, str) or not name.strip() or "/" in name or name.strip() == "*":
-            raise BadInput(f"setting public_hosts: {name!r} is not a host name (e.g. quaid.example.org)")
+        if not isinstance(name, str) or not name.strip() or "/" in name or name.strip() == "*" \
+                or name.count(":") == 1:  # "name:port": the port is not part of the name (IPv6 has 2+)
+            raise BadInput(f"setting public_hosts: {name!r} is not a host name without port "
+                           "(e.g. quaid.example.org)")
     for origin in settings.cors_origins:
         scheme, sep, rest = str(origin).partition("://")
         if scheme not in ("http", "https") or not sep or not rest or "/" in rest:

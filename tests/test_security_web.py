@@ -164,6 +164,10 @@ def test_cors_is_closed_unless_an_origin_is_configured(quaid):
     from_misp = {"Origin": "https://misp.example", "Sec-Fetch-Site": "cross-site"}
     read = opened.get("/api/v1/export", headers=from_misp)
     assert read.status_code == 200 and read.headers["Access-Control-Allow-Origin"] == "https://misp.example"
+    form = opened.post("/api/v1/pictures", data=upload(seed=21), headers=from_misp)  # a form on its pages
+    assert form.status_code == 403 and stored(quaid) == 0
+    script = opened.post("/api/v1/pictures", data=upload(seed=21), headers={**from_misp, **OURS})
+    assert script.status_code == 201 and script.headers["Access-Control-Allow-Origin"] == "https://misp.example"
     other = opened.get("/api/v1/export", headers={"Origin": "https://evil.example"})
     assert other.status_code == 403 and "Access-Control-Allow-Origin" not in other.headers
 
@@ -181,6 +185,7 @@ def test_no_answer_can_be_embedded_by_another_site(client, quaid):
     ({"cors_origins": ("https://misp.example/path",)}, "cors_origins"),
     ({"public_hosts": ("",)}, "public_hosts"), ({"public_hosts": ("*",)}, "public_hosts"),
     ({"public_hosts": ("https://quaid.example",)}, "public_hosts"),
+    ({"public_hosts": ("quaid.example:8443",)}, "public_hosts"),
 ])
 def test_origin_and_host_settings_that_would_open_everything_are_refused(values, problem):
     with pytest.raises(BadInput, match=problem):

@@ -67,20 +67,23 @@ def install(app: Flask, settings: Settings) -> None:
 
 
 def check_request() -> Response | None:
+    """The checks of this module, in order; None lets the request on to the API keys."""
     guard: Guard = current_app.extensions["quaid_guard"]
     if not guard.host_allowed(request.host):
         name = _host_name(request.host)[:80]
         return _refuse(421, f"host name {name!r} not served here: add it to public_hosts "
                             "(QUAID_PUBLIC_HOSTS) if quaid should answer to it")
     origin = request.headers.get("Origin", "")
-    if origin and guard.cors_allowed(origin):
-        return _preflight() if _is_preflight() else None
+    trusted = bool(origin) and guard.cors_allowed(origin)
+    if trusted and _is_preflight():
+        return _preflight()
     if request.endpoint in OPEN_PAGES and request.method in SAFE_METHODS:
         return None
-    if origin and not _same_origin(origin, request.host):
+    if origin and not trusted and not _same_origin(origin, request.host):
         return _refuse(403, "cross-origin request refused (Origin is not this service)")
-    if request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_SITES:
+    if not trusted and request.headers.get("Sec-Fetch-Site", "").lower() in FOREIGN_SITES:
         return _refuse(403, "cross-site request refused (Sec-Fetch-Site)")
+    # Even from a configured origin: a form on one of its pages must not change anything.
     if request.method not in SAFE_METHODS and not (request.headers.get(HEADER) or request.is_json):
         return _refuse(403, f"send the header '{HEADER}: 1' (or a JSON body) with every change: "
                             "requests a web page could forge are refused")
