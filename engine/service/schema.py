@@ -183,7 +183,10 @@ def _type_schema(kind: Any, ref: str) -> dict:
         schemas = [_type_schema(o, ref) for o in options]
         nullable = len(options) < len(args)
         if len(schemas) == 1 and "type" in schemas[0] and nullable:
-            return {**schemas[0], "type": [schemas[0]["type"], "null"]}
+            schema = {**schemas[0], "type": [schemas[0]["type"], "null"]}
+            if "enum" in schema:
+                schema["enum"] = [*schema["enum"], None]
+            return schema
         return {"oneOf": schemas + ([{"type": "null"}] if nullable else [])}
     if origin is Literal:
         return {"type": _SCALARS[type(args[0])], "enum": list(args)}
