@@ -9,7 +9,9 @@ request here fails. 503 (store down) has its own tests in test_reliability_fault
 from __future__ import annotations
 
 import io
+import re
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -221,3 +223,27 @@ def test_too_many_jobs_is_429_as_documented(tmp_path):
         assert second.status_code == 429 and int(second.headers["Retry-After"]) > 0
         queued = call("GET", "/api/v1/jobs/{job}", f"/api/v1/jobs/{first.json()['job']}", key=None)
         assert queued.json()["status"] == "queued"
+
+
+def readme_operations() -> set[tuple[str, str]]:
+    """(path, method) named in the README's endpoint table: `GET/PATCH /path`; a path without
+    methods takes those of the cell's previous one."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = text.split("| endpoint | what |", 1)[1].split("\n\n", 1)[0]
+    found = set()
+    for row in table.splitlines()[2:]:
+        methods: list[str] = []
+        for span in row.split("|")[1].split("`")[1::2]:
+            words = span.split()
+            if len(words) == 2:
+                methods = words[0].lower().split("/")
+            path = re.sub(r"<(\w+)>", r"{\1}", words[-1].split("?")[0])
+            found |= {(path, method) for method in methods}
+    return found
+
+
+def test_the_readme_table_lists_every_documented_operation_and_no_other():
+    from engine.service.openapi import document
+
+    documented = {(path, method) for path, ops in document()["paths"].items() for method in ops}
+    assert readme_operations() == documented
