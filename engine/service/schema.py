@@ -19,6 +19,7 @@ a field declared with :func:`optional` is left out when empty. Schema keywords
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, Literal, Union
@@ -98,8 +99,7 @@ def _instance(model: type, data: Any, where: str) -> Any:
     if isinstance(data, model):
         return data
     _expect(data, dict, where)
-    hints = typing.get_type_hints(model)
-    fields = {f.name: f for f in dataclasses.fields(model)}
+    hints, fields = _hints(model), _fields(model)
     unknown = set(data) - set(fields)
     if unknown:
         raise ModelError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -111,6 +111,16 @@ def _instance(model: type, data: Any, where: str) -> Any:
         elif not f.metadata.get(_OPTIONAL):
             raise ModelError(f"{where}: missing field {name!r}")
     return model(**values)
+
+
+@functools.cache
+def _hints(model: type) -> dict[str, Any]:
+    return typing.get_type_hints(model)
+
+
+@functools.cache
+def _fields(model: type) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(model)}
 
 
 def _union(options: tuple, data: Any, where: str) -> Any:
