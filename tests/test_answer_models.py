@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -74,3 +75,11 @@ def test_schema_of_a_model_names_its_required_fields():
     assert "results" not in schema["required"] and "error" not in schema["required"]
     assert {"job", "status", "total", "done"} <= set(schema["required"])
     assert schema["additionalProperties"] is False
+
+
+def test_json_bodies_are_sent_only_through_the_models():
+    """A view calling ``jsonify`` itself would send a body no model checks (the document is the
+    one exception: it is not an answer model)."""
+    service = Path(models.__file__).parent
+    callers = {p.name for p in service.glob("*.py") if "jsonify(" in p.read_text()}
+    assert callers == {"models.py", "openapi.py"}
