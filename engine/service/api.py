@@ -2,9 +2,10 @@
 
 A thin layer over :class:`engine.core.Quaid` (see its CONTRACT docstring): each
 view checks its inputs (:mod:`engine.service.inputs`), calls the facade and
-returns its JSON; errors are exceptions turned into status codes by
-:mod:`engine.service.errors`. The OpenAPI document (:mod:`engine.service.openapi`)
-describes every route here; a test checks that none is missing.
+answers with one of the typed models of :mod:`engine.service.models`; errors are
+exceptions turned into status codes by :mod:`engine.service.errors`. The OpenAPI
+document (:mod:`engine.service.openapi`) describes every route here with schemas
+generated from the same models; a test checks that none is missing.
 """
 
 from __future__ import annotations
