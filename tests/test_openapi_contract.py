@@ -3,7 +3,7 @@
 The document is fetched from the server and validated (openapi-spec-validator); each answer,
 status and body, is validated against it with jsonschema (:mod:`openapi_contract`). A final
 check compares the operations exercised with the Flask url_map, so a new route without a
-request here fails. 503 (store down) has its own tests in test_reliability_faults.py.
+request here fails.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from serverproc import CLIENT_HEADER, ServerProcess
 
 from engine.config import Settings
 from engine.service.app import create_app
+from engine.store import EmbeddedRedis
 from tests.test_orb import site_page
 from tests.test_same_template import sibling_page
 
@@ -247,3 +248,19 @@ def test_the_readme_table_lists_every_documented_operation_and_no_other():
 
     documented = {(path, method) for path, ops in document()["paths"].items() for method in ops}
     assert readme_operations() == documented
+
+
+def test_store_down_is_503_as_documented(tmp_path):
+    """/status answers its own Unavailable body, other endpoints the Error body."""
+    redis_server = EmbeddedRedis(tmp_path / "external-redis")  # stands for an external, supervised Redis
+    redis_server.acquire()
+    try:
+        with ServerProcess(tmp_path / "home", {"QUAID_REDIS_URL": redis_server.url}, workers=0) as down:
+            call = Caller(down, Contract(down.get("/api/v1/openapi.json").json()))
+            redis_server.stop()
+            ready = call("GET", "/status", "/status", key=None, write_header=False)
+            assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+            listed = call("GET", "/api/v1/clusters", "/api/v1/clusters", key=None)
+            assert listed.status_code == 503 and listed.json()["error"].startswith("store unavailable")
+    finally:
+        redis_server.stop()

@@ -57,7 +57,7 @@ def _op(summary: str, ok: dict, *, errors: str = "", access: str = "read", body:
         params: list | None = None, tag: str = "pictures") -> dict:
     responses = dict(ok)
     for code in ("401", "403", "421", "503") + tuple(errors.split()):
-        responses[code] = {"$ref": f"#/components/responses/E{code}"}
+        responses.setdefault(code, {"$ref": f"#/components/responses/E{code}"})
     op = {"summary": summary, "tags": [tag], "responses": responses,
           "description": f"Needs a {access} key when keys are configured."}
     if body:
