@@ -2,8 +2,9 @@
 
 Its schemas are generated from the answer models the views send
 (:mod:`engine.service.models`), so an answer and its description cannot differ;
-the paths, parameters and request bodies are listed here, and ``tests/test_api.py``
-checks that every route the app serves is described and nothing else.
+the paths, parameters and request bodies are listed here. The tests check that every
+route the app serves is described and nothing else, and validate real answers, errors
+included, against this document.
 """
 
 from __future__ import annotations
