@@ -34,6 +34,8 @@ TEST_REQUIRES = [
     "playwright>=1.44",
     "ruff>=0.5",
     "vermin>=1.6",  # the AIL connector must run on Python 3.8 (AIL's virtualenv)
+    "jsonschema>=4.18",  # answers validated against the OpenAPI document (tests/openapi_contract.py)
+    "openapi-spec-validator>=0.7",  # the document itself is valid OpenAPI 3.1
 ]
 
 setup(

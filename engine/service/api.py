@@ -2,17 +2,19 @@
 
 A thin layer over :class:`engine.core.Quaid` (see its CONTRACT docstring): each
 view checks its inputs (:mod:`engine.service.inputs`), calls the facade and
-returns its JSON; errors are exceptions turned into status codes by
-:mod:`engine.service.errors`. The OpenAPI document (:mod:`engine.service.openapi`)
-describes every route here; a test checks that none is missing.
+answers with one of the typed models of :mod:`engine.service.models`; errors are
+exceptions turned into status codes by :mod:`engine.service.errors`. The OpenAPI
+document (:mod:`engine.service.openapi`) describes every route here with schemas
+generated from the same models; a test checks that none is missing.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 
 from engine.errors import BadInput, NotFound
 from engine.neighbours import stored_matches
+from engine.service import models
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
     MAX_NAME_LENGTH,
@@ -31,6 +33,7 @@ from engine.service.inputs import (
     tags_from,
 )
 from engine.service.jobs import JobFile, JobQueue
+from engine.service.models import answer
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -52,19 +55,19 @@ def search_and_record(data: bytes, name: str, top: int, include_rejected: bool =
 
 @blueprint.post("/pictures")
 @requires(Access.WRITE)
-def add_picture() -> tuple[Response, int]:
+def add_picture() -> Response:
     upload = single_file()
     name = clean_text(request.form.get("name") or upload.filename, MAX_NAME_LENGTH, "name")
     tags = tags_from(request.form.getlist("tags") + request.form.getlist("tag"))
     metadata = metadata_from(request.form.get("metadata"))
     result = quaid().add(upload.data, name=name, tags=tags, metadata=metadata).to_json()
-    return jsonify(result), 201 if result.get("status") == "added" else 200
+    return answer(models.AddAnswer, result, 201 if result.get("status") == "added" else 200)
 
 
 @blueprint.get("/pictures/<pid>")
 @requires(Access.READ)
 def get_picture(pid: str) -> Response:
-    return jsonify(quaid().get(picture_id(pid)).to_json())
+    return answer(models.Picture, quaid().get(picture_id(pid)).to_json())
 
 
 @blueprint.get("/pictures/<pid>/image")
@@ -85,7 +88,7 @@ def picture_matches(pid: str) -> Response:
     """The stored picture's accepted and to-review matches (the web UI's picture page)."""
     pid = picture_id(pid)
     top = int_arg(request.args.get("top"), "top", 10, 1, MAX_TOP)
-    return jsonify(id=pid, matches=stored_matches(quaid(), pid, top))
+    return answer(models.PictureMatches, {"id": pid, "matches": stored_matches(quaid(), pid, top)})
 
 
 @blueprint.patch("/pictures/<pid>")
@@ -103,7 +106,7 @@ def update_picture(pid: str) -> Response:
         metadata = check_metadata(metadata)
     tags = tags_from(tags) if tags is not None else None
     record = quaid().update(picture_id(pid), tags=tags, metadata=metadata)
-    return jsonify(record.to_json())
+    return answer(models.Picture, record.to_json())
 
 
 @blueprint.delete("/pictures/<pid>")
@@ -111,7 +114,7 @@ def update_picture(pid: str) -> Response:
 def delete_picture(pid: str) -> Response:
     pid = picture_id(pid)
     quaid().delete(pid)
-    return jsonify(id=pid, status="deleted")
+    return answer(models.Deleted, {"id": pid, "status": "deleted"})
 
 
 # --- search -----------------------------------------------------------------
@@ -122,7 +125,7 @@ def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
-    return jsonify(search_and_record(upload.data, upload.filename, top, include_rejected))
+    return answer(models.SearchAnswer, search_and_record(upload.data, upload.filename, top, include_rejected))
 
 
 # --- batch jobs -------------------------------------------------------------
@@ -133,7 +136,7 @@ def jobs() -> JobQueue:
 
 @blueprint.post("/jobs")
 @requires(Access.READ)  # search jobs only read; add jobs are checked below
-def submit_job() -> tuple[Response, int]:
+def submit_job() -> Response:
     parts = file_parts()
     action = request.form.get("action") or request.args.get("action") or ""
     if action == "add":
@@ -145,15 +148,15 @@ def submit_job() -> tuple[Response, int]:
     }
     files = (JobFile(upload.filename, upload.data) for upload in map(read_upload, parts))  # one at a time
     job = jobs().submit(action, files, options, caller=caller_id())
-    response = jsonify(job=job, status="queued", total=len(parts))
+    response = answer(models.JobQueued, {"job": job, "status": "queued", "total": len(parts)}, 202)
     response.headers["Location"] = f"/api/v1/jobs/{job}"
-    return response, 202
+    return response
 
 
 @blueprint.get("/jobs/<job>")
 @requires(Access.READ)
 def job_status(job: str) -> Response:
-    return jsonify(jobs().status(job))
+    return answer(models.Job, jobs().status(job))
 
 
 # --- clusters and export ----------------------------------------------------
@@ -161,13 +164,13 @@ def job_status(job: str) -> Response:
 @blueprint.get("/clusters")
 @requires(Access.READ)
 def clusters() -> Response:
-    return jsonify(clusters=quaid().clusters())
+    return answer(models.Clusters, {"clusters": quaid().clusters()})
 
 
 @blueprint.get("/clusters/<cid>")
 @requires(Access.READ)
 def cluster(cid: str) -> Response:
-    return jsonify(quaid().cluster(cluster_id(cid)))
+    return answer(models.ClusterDetail, quaid().cluster(cluster_id(cid)))
 
 
 @blueprint.get("/export")
@@ -176,4 +179,4 @@ def export() -> Response:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "graph"):
         raise BadInput("format must be json or graph")
-    return jsonify(quaid().export(fmt))
+    return answer(models.Export if fmt == "json" else models.Graph, quaid().export(fmt))

@@ -21,19 +21,19 @@ import threading
 import time
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response
 from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import QuaidError, StoreUnavailable
+from engine.service.models import Error, answer
 
 log = logging.getLogger("quaid.service")
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     """The one error shape of the API: ``{"error": message}`` with ``status``."""
-    response = jsonify(error=one_line(message))
-    response.status_code = status
+    response = answer(Error, {"error": one_line(message)}, status)
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response

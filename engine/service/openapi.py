@@ -1,8 +1,10 @@
-"""The OpenAPI 3 document of the service, served at ``/api/v1/openapi.json``.
+"""The OpenAPI 3.1 document of the service, served at ``/api/v1/openapi.json``.
 
-Written by hand (no generator dependency) from small helpers; ``tests/test_api.py``
-checks that every route the app serves is described here and vice versa, so
-the document cannot silently fall behind the code.
+Its schemas are generated from the answer models the views send
+(:mod:`engine.service.models`), so an answer and its description cannot differ;
+the paths, parameters and request bodies are listed here. The tests check that every
+route the app serves is described and nothing else, and validate real answers, errors
+included, against this document.
 """
 
 from __future__ import annotations
@@ -10,64 +12,27 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from engine import __version__
+from engine.service import models
 from engine.service.auth import Access, requires
+from engine.service.guard import HEADER
+from engine.service.schema import json_schema, models_in
 
 blueprint = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
-_DECISION = {"type": "string", "enum": ["accepted", "to-review", "rejected"]}
-_REASON = {"type": "string", "enum": ["same-template"],
-           "description": "why the pair is not accepted: same template (site, kit), other content"}
-_ID = {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "SHA-256 hex of the picture bytes"}
+_ID = {"type": "string", "pattern": models.PICTURE_ID, "description": "SHA-256 hex of the picture bytes"}
+_ITEM = {"type": "string", "pattern": models.ITEM_ID}
 
-SCHEMAS: dict = {
-    "Error": {"type": "object", "required": ["error"],
-              "properties": {"error": {"type": "string", "description": "one-line reason"}}},
-    "AlgorithmResult": {"type": "object", "properties": {
-        "distance": {"type": "number", "minimum": 0, "maximum": 1},
-        "decision": {"type": "string", "enum": ["yes", "maybe", "no"]},
-        "reason": _REASON}},
-    "Match": {"type": "object", "properties": {
-        "id": _ID, "name": {"type": "string"}, "distance": {"type": "number"},
-        "decision": _DECISION, "cluster": {"type": "string", "nullable": True},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "reason": _REASON,
-        "algorithms": {"type": "object",
-                       "additionalProperties": {"$ref": "#/components/schemas/AlgorithmResult"}}}},
-    "SearchResult": {"type": "object", "required": ["decision", "matches"], "properties": {
-        "decision": {**_DECISION, "description": "best decision among matches; rejected when none"},
-        "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"},
-                    "description": "best first; rejected candidates omitted"}}},
-    "AddResult": {"type": "object", "required": ["id", "status"], "properties": {
-        "id": _ID, "name": {"type": "string"}, "status": {"type": "string", "enum": ["added", "duplicate"]},
-        "cluster": {"type": "string", "nullable": True}}},
-    "Picture": {"type": "object", "description": "the stored record", "properties": {
-        "id": _ID, "name": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
-        "metadata": {"type": "object"}, "added": {"type": "number"}, "size": {"type": "integer"},
-        "width": {"type": "integer"}, "height": {"type": "integer"}, "format": {"type": "string"},
-        "cluster": {"type": "string", "nullable": True}}, "additionalProperties": True},
-    "Cluster": {"type": "object", "additionalProperties": True, "properties": {
-        "id": {"type": "string"}, "representative": _ID, "size": {"type": "integer"},
-        "members": {"type": "array", "items": {"type": "string"}}}},
-    "Job": {"type": "object", "required": ["job", "status"], "properties": {
-        "job": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        "action": {"type": "string", "enum": ["add", "search"]},
-        "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
-        "total": {"type": "integer"}, "done": {"type": "integer"}, "attempts": {"type": "integer"},
-        "created": {"type": "number"}, "updated": {"type": "number"}, "error": {"type": "string"},
-        "results": {"type": "array", "description": "per file, in submission order, once done: the add or "
-                    "search result with `file`, or {file, status: error, error}",
-                    "items": {"type": "object"}}}},
-    "ReviewItem": {"type": "object", "properties": {
-        "item": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "query": _ID,
-        "query_name": {"type": "string"},
-        "match": _ID, "match_name": {"type": "string"}, "distance": {"type": "number"},
-        "algorithms": {"type": "object"}, "recorded": {"type": "number"},
-        "verdict": {"type": "string", "enum": ["accepted", "rejected"], "nullable": True},
-        "reviewed": {"type": "number"}}},
-    "Label": {"type": "object", "properties": {
-        "query": _ID, "match": _ID, "same": {"type": "boolean"}, "verdict": {"type": "string"},
-        "distance": {"type": "number"}, "algorithms": {"type": "object"}}},
-}
+ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.AddAnswer, models.Picture,
+           models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
+           models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.ReviewPage,
+           models.ReviewItem, models.Labels)
+
+
+def schemas() -> dict:
+    """Every answer model and the models they contain, generated from their classes."""
+    found = [m for answer in ANSWERS for m in models_in(answer)]
+    return {m.__name__: json_schema(m) for m in dict.fromkeys(found)}
+
 
 _ERRORS = {
     "400": "bad input (parameter, JSON, missing file part)", "401": "missing or unknown API key",
@@ -93,7 +58,7 @@ def _op(summary: str, ok: dict, *, errors: str = "", access: str = "read", body:
         params: list | None = None, tag: str = "pictures") -> dict:
     responses = dict(ok)
     for code in ("401", "403", "421", "503") + tuple(errors.split()):
-        responses[code] = {"$ref": f"#/components/responses/E{code}"}
+        responses.setdefault(code, {"$ref": f"#/components/responses/E{code}"})
     op = {"summary": summary, "tags": [tag], "responses": responses,
           "description": f"Needs a {access} key when keys are configured."}
     if body:
@@ -125,33 +90,53 @@ _PID = _path_param("id", _ID)
 _ALL = {"type": "boolean", "default": False, "description": "also list rejected candidates"}
 
 
-def document() -> dict:
-    """The whole OpenAPI 3.0.3 document."""
-    paths = {
-        "/status/live": {"get": {**_op("Process alive", {"200": _json({"type": "object"})}, tag="status"),
+_WRITE_HEADER = {"name": HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+                 "description": "required on every change: a web page cannot send it to another site"}
+_JSON_WRITE_HEADER = {**_WRITE_HEADER, "required": False,
+                      "description": "not needed with a JSON body (a web page cannot send one cross-site)"}
+_ITEM_PARAM = _path_param("item", _ITEM)
+
+
+def _model(model: type, description: str = "OK") -> dict:
+    return _json(_ref(model.__name__), description)
+
+
+def _free_object(description: str) -> dict:
+    return _json({"type": "object", "description": description})
+
+
+def _json_body(properties: dict, required: list[str]) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "properties": properties, "required": required, "additionalProperties": False}}}}
+
+
+def paths() -> dict:
+    """Every route the service answers, with its parameters, bodies and answers."""
+    return {
+        "/status/live": {"get": {**_op("Process alive", {"200": _model(models.Live)}, tag="status"),
                                  "security": [], "description": "No key needed."}},
         "/status": {"get": {**_op("Ready: store reachable, engine loaded; counts",
-                                  {"200": _json({"type": "object"})}, tag="status"),
+                                  {"200": _model(models.Ready),
+                                   "503": _model(models.Unavailable, "store unavailable")}, tag="status"),
                             "security": [], "description": "No key needed; 503 when the store is down."}},
-        "/api/v1/openapi.json": {"get": {**_op("This document", {"200": _json({"type": "object"})},
+        "/api/v1/openapi.json": {"get": {**_op("This document", {"200": _free_object("OpenAPI 3.1")},
                                                tag="status"), "security": []}},
         "/api/v1/pictures": {"post": _op(
             "Add a picture (idempotent: the id is the SHA-256 of the bytes)",
-            {"201": _json(_ref("AddResult"), "added"), "200": _json(_ref("AddResult"), "already stored")},
-            errors="400 413 415", access="write",
+            {"201": _model(models.AddAnswer, "added"), "200": _model(models.AddAnswer, "already stored")},
+            errors="400 413 415", access="write", params=[_WRITE_HEADER],
             body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META},
                             ["file"]))},
         "/api/v1/pictures/{id}": {
-            "get": _op("A stored picture's record", {"200": _json(_ref("Picture"))}, errors="400 404",
+            "get": _op("A stored picture's record", {"200": _model(models.Picture)}, errors="400 404",
                        params=[_PID]),
-            "patch": _op("Replace tags and/or metadata", {"200": _json(_ref("Picture"))}, errors="400 404",
-                         access="write", params=[_PID], body={"required": True, "content": {
-                             "application/json": {"schema": {"type": "object", "properties": {
-                                 "tags": {"type": "array", "items": {"type": "string"}},
-                                 "metadata": {"type": "object"}}}}}}),
+            "patch": _op("Replace tags and/or metadata", {"200": _model(models.Picture)},
+                         errors="400 404 413 415", access="write", params=[_PID, _JSON_WRITE_HEADER],
+                         body=_json_body({"tags": {"type": "array", "items": {"type": "string"}},
+                                          "metadata": {"type": "object"}}, [])),
             "delete": _op("Delete a picture (and its features, index entry, cluster membership)",
-                          {"200": _json({"type": "object"})}, errors="400 404", access="write",
-                          params=[_PID]),
+                          {"200": _model(models.Deleted)}, errors="400 404", access="write",
+                          params=[_PID, _WRITE_HEADER]),
         },
         "/api/v1/pictures/{id}/image": {"get": _op(
             "The stored bytes or thumbnail (per the server's `keep` setting)",
@@ -159,77 +144,98 @@ def document() -> dict:
             errors="400 404", params=[_PID])},
         "/api/v1/pictures/{id}/matches": {"get": _op(
             "A stored picture's accepted and to-review matches, best first, with every algorithm's vote",
-            {"200": _json({"type": "object", "properties": {
-                "id": _ID, "matches": {"type": "array", "items": _ref("Match")}}})},
-            errors="400 404", params=[_PID, _query("top", _TOP)])},
+            {"200": _model(models.PictureMatches)}, errors="400 404", params=[_PID, _query("top", _TOP)])},
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
-            {"200": _json(_ref("SearchResult"))}, errors="400 413 415", tag="search",
+            {"200": _model(models.SearchAnswer)}, errors="400 413 415", tag="search",
             body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
-            params=[_query("top", _TOP), _query("all", _ALL)])},
+            params=[_query("top", _TOP), _query("all", _ALL), _WRITE_HEADER])},
         "/api/v1/jobs": {"post": _op(
             "Submit a batch job: several files, action add (write key) or search",
-            {"202": _json({"type": "object", "properties": {"job": {"type": "string"},
-                                                            "status": {"type": "string"},
-                                                            "total": {"type": "integer"}}}, "queued")},
-            errors="400 413 415 429", tag="jobs",
+            {"202": _model(models.JobQueued, "queued")}, errors="400 413 415 429", tag="jobs",
+            params=[_WRITE_HEADER],
             body=_multipart({"file": {"type": "array", "items": _FILE, "description": "repeat for each file"},
                              "action": {"type": "string", "enum": ["add", "search"]}, "top": _TOP,
                              "tags": _TAGS, "metadata": _META}, ["file", "action"]))},
         "/api/v1/jobs/{job}": {"get": _op(
-            "A job's state; per-file results once done", {"200": _json(_ref("Job"))}, errors="404",
+            "A job's state; per-file results once done", {"200": _model(models.Job)}, errors="404",
             tag="jobs", params=[_path_param("job", {"type": "string"})])},
         "/api/v1/clusters": {"get": _op(
-            "Every cluster of near-identical pictures", {"200": _json({"type": "object", "properties": {
-                "clusters": {"type": "array", "items": _ref("Cluster")}}})}, tag="clusters")},
+            "Every cluster of near-identical pictures", {"200": _model(models.Clusters)}, tag="clusters")},
         "/api/v1/clusters/{id}": {"get": _op(
-            "One cluster with its members", {"200": _json(_ref("Cluster"))}, errors="400 404",
-            tag="clusters", params=[_path_param("id", {"type": "string"})])},
+            "One cluster with its members", {"200": _model(models.ClusterDetail)}, errors="400 404",
+            tag="clusters", params=[_path_param("id", {"type": "integer", "minimum": 0})])},
         "/api/v1/export": {"get": _op(
             "Export pictures and clusters; `graph`: nodes, edges, clusters for a graph viewer",
-            {"200": _json({"type": "object"})}, errors="400", tag="clusters",
+            {"200": _json({"oneOf": [_ref("Export"), _ref("Graph")]})}, errors="400", tag="clusters",
             params=[_query("format", {"type": "string", "enum": ["json", "graph"], "default": "json"})])},
         "/api/v1/review": {"get": _op(
             "Review queue: pending items oldest first, or reviewed items newest first",
-            {"200": _json({"type": "object", "properties": {
-                "status": {"type": "string"}, "total": {"type": "integer"},
-                "items": {"type": "array", "items": _ref("ReviewItem")}}})}, errors="400", tag="review",
+            {"200": _model(models.ReviewPage)}, errors="400", tag="review",
             params=[_query("status", {"type": "string", "enum": ["pending", "done"], "default": "pending"}),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
                     _query("offset", {"type": "integer", "minimum": 0, "default": 0})])},
         "/api/v1/review/labels": {"get": _op(
             "Every judged pair as a labelled list (input of `quaid calibrate`)",
-            {"200": _json({"type": "object", "properties": {
-                "labels": {"type": "array", "items": _ref("Label")}}})}, tag="review")},
+            {"200": _model(models.Labels)}, tag="review")},
         "/api/v1/review/{item}": {
-            "get": _op("One review item", {"200": _json(_ref("ReviewItem"))}, errors="404", tag="review",
-                       params=[_path_param("item", {"type": "string"})]),
-            "post": _op("Give the analyst's verdict", {"200": _json(_ref("ReviewItem"))}, errors="400 404",
-                        access="write", tag="review", params=[_path_param("item", {"type": "string"})],
-                        body={"required": True, "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["verdict"], "properties": {
-                                "verdict": {"type": "string", "enum": ["accepted", "rejected"]}}}}}}),
+            "get": _op("One review item", {"200": _model(models.ReviewItem)}, errors="404", tag="review",
+                       params=[_ITEM_PARAM]),
+            "post": _op("Give the analyst's verdict", {"200": _model(models.ReviewItem)},
+                        errors="400 404 413",
+                        access="write", tag="review", params=[_ITEM_PARAM, _JSON_WRITE_HEADER],
+                        body=_json_body({"verdict": {"type": "string", "enum": ["accepted", "rejected"]}},
+                                        ["verdict"])),
         },
         "/api/v1/review/{item}/image": {"get": _op(
             "Thumbnail of the searched picture (JPEG)",
             {"200": {"description": "JPEG", "content": {"image/jpeg": {"schema": _FILE}}}}, errors="404",
-            tag="review", params=[_path_param("item", {"type": "string"})])},
+            tag="review", params=[_ITEM_PARAM])},
     }
+
+
+# operationId of each operation: the method names a client generated from the document gets
+OPERATION_IDS = {
+    ("/status/live", "get"): "live", ("/status", "get"): "ready", ("/api/v1/openapi.json", "get"): "openapi",
+    ("/api/v1/pictures", "post"): "add_picture", ("/api/v1/pictures/{id}", "get"): "get_picture",
+    ("/api/v1/pictures/{id}", "patch"): "update_picture",
+    ("/api/v1/pictures/{id}", "delete"): "delete_picture",
+    ("/api/v1/pictures/{id}/image", "get"): "picture_image",
+    ("/api/v1/pictures/{id}/matches", "get"): "picture_matches", ("/api/v1/search", "post"): "search",
+    ("/api/v1/jobs", "post"): "submit_job", ("/api/v1/jobs/{job}", "get"): "get_job",
+    ("/api/v1/clusters", "get"): "list_clusters", ("/api/v1/clusters/{id}", "get"): "get_cluster",
+    ("/api/v1/export", "get"): "export", ("/api/v1/review", "get"): "list_review",
+    ("/api/v1/review/labels", "get"): "review_labels", ("/api/v1/review/{item}", "get"): "get_review_item",
+    ("/api/v1/review/{item}", "post"): "judge_review_item",
+    ("/api/v1/review/{item}/image", "get"): "review_image",
+}
+
+
+def _named(table: dict) -> dict:
+    """``table`` with each operation's ``operationId`` (a KeyError names an operation without one)."""
+    return {path: {method: {"operationId": OPERATION_IDS[(path, method)], **op} for method, op in ops.items()}
+            for path, ops in table.items()}
+
+
+def document() -> dict:
+    """The whole OpenAPI 3.1 document."""
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "quaid", "version": __version__,
                  "description": "Picture correlation for threat intelligence: accepted / to-review / "
                                 "rejected answers for a new picture against known ones. Every change "
-                                "(POST, PATCH, DELETE) needs the header 'X-Quaid-Request: 1' or a JSON "
-                                "body: a web page cannot send either to another site."},
+                                f"(POST, PATCH, DELETE) needs the header '{HEADER}: 1' or a JSON "
+                                "body: a web page cannot send either to another site. Every error "
+                                "answers {\"error\": \"<one line>\"}."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
-        "paths": paths,
+        "paths": _named(paths()),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "read or read-write API key"}},
-            "responses": {f"E{code}": _json(_ref("Error"), text) for code, text in _ERRORS.items()},
+                                           "description": "read or read-write API key; none needed when "
+                                                          "the service has no keys (loopback only)"}},
+            "responses": {f"E{code}": _model(models.Error, text) for code, text in _ERRORS.items()},
         },
     }
 

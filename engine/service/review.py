@@ -22,12 +22,14 @@ import time
 import warnings
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from PIL import Image
 
 from engine.errors import BadInput, NotFound
+from engine.service import models
 from engine.service.auth import Access, requires
 from engine.service.inputs import int_arg
+from engine.service.models import answer
 from engine.store import keys
 
 THUMB_SIDE = 320  # pixels, long side of the stored query thumbnail
@@ -177,13 +179,13 @@ def list_items() -> Response:
     status = request.args.get("status", "pending")
     limit = int_arg(request.args.get("limit"), "limit", 50, 1, 500)
     offset = int_arg(request.args.get("offset"), "offset", 0, 0, 10_000_000)
-    return jsonify(queue().items(status, limit, offset))
+    return answer(models.ReviewPage, queue().items(status, limit, offset))
 
 
 @blueprint.get("/labels")
 @requires(Access.READ)
 def labels() -> Response:
-    return jsonify(labels=queue().labels())
+    return answer(models.Labels, {"labels": queue().labels()})
 
 
 @blueprint.get("/<item>")
@@ -192,7 +194,7 @@ def get_item(item: str) -> Response:
     found = queue().get(item)
     if found is None:
         raise NotFound(f"no review item {item[:80]}")
-    return jsonify(found)
+    return answer(models.ReviewItem, found)
 
 
 @blueprint.get("/<item>/image")
@@ -213,4 +215,4 @@ def judge(item: str) -> Response:
     verdict = body.get("verdict") if isinstance(body, dict) else None
     if not isinstance(verdict, str):
         raise BadInput("send {\"verdict\": \"accepted\" | \"rejected\"}")
-    return jsonify(queue().judge(item, verdict))
+    return answer(models.ReviewItem, queue().judge(item, verdict))

@@ -1,0 +1,326 @@
+"""Every JSON body the service answers, as typed models (see :mod:`engine.service.schema`).
+
+The views build these from what the engine returns and send them; the OpenAPI
+document's schemas are generated from the same classes, so the two cannot differ.
+Timestamps: ``Picture.added`` is an ISO 8601 string (UTC); job and review times are
+seconds since the epoch (numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from flask import Response, jsonify
+
+from engine.service.schema import build, dump, info, optional
+
+Decision = Literal["accepted", "to-review", "rejected"]
+Vote = Literal["yes", "maybe", "no"]
+Reason = Literal["same-template"]
+Verdict = Literal["accepted", "rejected"]
+
+PICTURE_ID = r"^[0-9a-f]{64}$"
+ITEM_ID = r"^[0-9a-f]{32}$"
+_ID = {"pattern": PICTURE_ID, "description": "SHA-256 hex of the picture bytes"}
+_REASON = {"description": "why the pair is not accepted: same template (site, kit), other content"}
+_DISTANCE = {"minimum": 0, "maximum": 1, "description": "0 = identical, 1 = unrelated"}
+_CLUSTER = {"minimum": 0, "description": "number of the picture's cluster of near-identical pictures"}
+
+
+@dataclass(frozen=True)
+class Error:
+    """Every error answer: one line saying why."""
+
+    error: str
+
+
+@dataclass(frozen=True)
+class AlgorithmVote:
+    """One algorithm's distance and vote for a pair."""
+
+    distance: float = info(**_DISTANCE)
+    decision: Vote = info()
+    reason: Reason | None = optional(**_REASON)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A stored picture compared with the query, with every algorithm's vote."""
+
+    id: str = info(**_ID)
+    name: str = info()
+    distance: float = info(**_DISTANCE)
+    decision: Decision = info()
+    cluster: int = info(**_CLUSTER)
+    tags: list[str] = info()
+    algorithms: dict[str, AlgorithmVote] = info()
+    reason: Reason | None = optional(**_REASON)
+
+
+@dataclass(frozen=True)
+class SearchAnswer:
+    """Matches of a searched picture, best first (rejected ones only when asked)."""
+
+    decision: Decision = info(description="best decision among the matches; rejected when none")
+    matches: list[Match] = info()
+
+
+@dataclass(frozen=True)
+class AddAnswer:
+    """A picture added, or found already stored (same bytes)."""
+
+    id: str = info(**_ID)
+    name: str = info()
+    status: Literal["added", "duplicate"] = info()
+    cluster: int = info(**_CLUSTER)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A stored picture's record (its features are not sent)."""
+
+    id: str = info(**_ID)
+    name: str = info()
+    tags: list[str] = info()
+    metadata: dict = info(description="the JSON object given when added or patched, as is")
+    added: str = info(format="date-time", description="when it was added, ISO 8601 UTC")
+    size: int = info(description="bytes submitted")
+    width: int = info(description="pixels, as submitted")
+    height: int = info(description="pixels, as submitted")
+    format: str = info(description="decoded format, e.g. PNG, JPEG")
+    cluster: int = info(**_CLUSTER)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A picture deleted with its features, index entry and cluster membership."""
+
+    id: str = info(**_ID)
+    status: Literal["deleted"] = info()
+
+
+@dataclass(frozen=True)
+class PictureMatches:
+    """A stored picture's accepted and to-review matches, best first."""
+
+    id: str = info(**_ID)
+    matches: list[Match] = info()
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    """A cluster of near-identical pictures; its representative is its oldest member."""
+
+    cluster: int = info(**_CLUSTER)
+    representative: str = info(**_ID)
+    size: int = info()
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Every cluster, largest first."""
+
+    clusters: list[ClusterSummary]
+
+
+@dataclass(frozen=True)
+class ClusterDetail:
+    """One cluster with its members' records, oldest first."""
+
+    cluster: int = info(**_CLUSTER)
+    representative: str = info(**_ID)
+    size: int = info()
+    members: list[Picture] = info()
+
+
+@dataclass(frozen=True)
+class ClusterMembers:
+    """One cluster with its members' ids."""
+
+    cluster: int = info(**_CLUSTER)
+    representative: str = info(**_ID)
+    size: int = info()
+    members: list[str] = info()
+
+
+@dataclass(frozen=True)
+class Export:
+    """Every record and every cluster (``format=json``)."""
+
+    pictures: list[Picture]
+    clusters: list[ClusterMembers]
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """A picture in the graph export."""
+
+    id: str = info(**_ID)
+    name: str = info()
+    cluster: int = info(**_CLUSTER)
+    representative: bool = info(description="true for its cluster's representative")
+    tags: list[str] = info()
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """Two pictures the candidate index pairs and the algorithms do not reject."""
+
+    source: str = info(**_ID)
+    target: str = info(**_ID)
+    distance: float = info(**_DISTANCE)
+    decision: Decision = info()
+    algorithms: dict[str, AlgorithmVote] = info()
+    reason: Reason | None = optional(**_REASON)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The store as a graph (``format=graph``): components are those of the accepted edges."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    clusters: list[ClusterMembers]
+    components: list[list[str]]
+
+
+@dataclass(frozen=True)
+class JobQueued:
+    """A batch job accepted; poll the ``Location`` header's URL."""
+
+    job: str = info(pattern=ITEM_ID)
+    status: Literal["queued"] = info()
+    total: int = info(description="files in the job")
+
+
+@dataclass(frozen=True)
+class AddedFile(AddAnswer):
+    """One file of an add job, added or found already stored."""
+
+    file: str = info(description="the file's name as submitted")
+
+
+@dataclass(frozen=True)
+class SearchedFile(SearchAnswer):
+    """One file of a search job."""
+
+    file: str = info(description="the file's name as submitted")
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """One file of a job that could not be added or searched; the others are not affected."""
+
+    file: str = info(description="the file's name as submitted")
+    status: Literal["error"] = info()
+    error: str = info()
+
+
+@dataclass(frozen=True)
+class Job:
+    """A batch job's state; its per-file results once done or failed, in submission order."""
+
+    job: str = info(pattern=ITEM_ID)
+    action: Literal["add", "search"] = info()
+    status: Literal["queued", "running", "done", "failed"] = info()
+    total: int = info()
+    done: int = info()
+    attempts: int = info()
+    created: float = info(description="seconds since the epoch")
+    updated: float = info(description="seconds since the epoch")
+    error: str | None = optional(description="why the job failed")
+    results: list[AddedFile | SearchedFile | FailedFile] | None = optional()
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A to-review match queued for an analyst, with the algorithms' votes when it was searched."""
+
+    item: str = info(pattern=ITEM_ID)
+    query: str = info(**_ID)
+    query_name: str = info()
+    match: str = info(**_ID)
+    match_name: str = info()
+    distance: float = info(**_DISTANCE)
+    algorithms: dict[str, AlgorithmVote] = info()
+    recorded: float = info(description="seconds since the epoch")
+    verdict: Verdict | None = info(description="the analyst's verdict; null while pending")
+    reviewed: float | None = optional(description="seconds since the epoch")
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """Pending items oldest first, or reviewed items newest first."""
+
+    status: Literal["pending", "done"] = info()
+    total: int = info()
+    items: list[ReviewItem] = info()
+
+
+@dataclass(frozen=True)
+class Label:
+    """A judged pair: the input of ``quaid calibrate``."""
+
+    query: str = info(**_ID)
+    match: str = info(**_ID)
+    same: bool = info(description="the analyst's answer: the same picture")
+    verdict: Verdict = info()
+    distance: float = info(**_DISTANCE)
+    algorithms: dict[str, AlgorithmVote] = info()
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Every judged pair."""
+
+    labels: list[Label]
+
+
+@dataclass(frozen=True)
+class Live:
+    """The process serves requests."""
+
+    status: Literal["alive"] = info()
+    version: str = info()
+    uptime: float = info(description="seconds since the process started")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts of the store."""
+
+    pictures: int = info()
+    clusters: int = info()
+    store_bytes: int = info(description="memory used by Redis")
+    index_backend: str = info()
+    redis: str = info(description="where the store is (credentials removed)")
+    disk_bytes: int | None = optional(description="disk used by the embedded Redis")
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The store answers and the engine is loaded."""
+
+    status: Literal["ready"] = info()
+    version: str = info()
+    stats: Stats = info()
+    jobs_queued: int = info()
+    max_upload_bytes: int = info()
+    auth: bool = info(description="true when API keys are required")
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """The store does not answer (``/status`` only; other endpoints answer :class:`Error`)."""
+
+    status: Literal["unavailable"] = info()
+    error: str = info()
+
+
+
+def answer(model: type, data: Any, status: int = 200) -> Response:
+    """The JSON response of ``data`` built as ``model``: the only way a view sends a JSON body."""
+    response = jsonify(dump(build(model, data)))
+    response.status_code = status
+    return response
