@@ -222,9 +222,12 @@ class QuaidClient:
         timeout = self._timeout()
         try:
             response = self.session.request(method, self.url + path, timeout=timeout, **kwargs)
-        except requests.Timeout:
-            raise ServiceUnavailable(f"quaid service at {self.url} did not answer within "
-                                     f"{_seconds(timeout)} s") from None
+        except requests.Timeout as exc:
+            waited = _seconds(timeout, connecting=isinstance(exc, requests.ConnectTimeout))
+            if self.left() <= LAST_CALL:  # the deadline ran out, not the call's own timeout
+                waited = f"{self.budget:g}"
+            raise ServiceUnavailable(f"quaid service at {self.url} did not answer within {waited} s") \
+                from None
         except requests.ConnectionError:
             raise ServiceUnavailable(f"quaid service at {self.url} is unreachable") from None
         except requests.RequestException as exc:
@@ -255,8 +258,11 @@ def _reason(response: requests.Response) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _seconds(timeout: Timeout) -> str:
-    return f"{max(timeout):g}" if isinstance(timeout, tuple) else f"{timeout:g}"
+def _seconds(timeout: Timeout, connecting: bool) -> str:
+    """The timeout that ran out: the connect or the read one of a (connect, read) pair."""
+    if isinstance(timeout, tuple):
+        timeout = timeout[0] if connecting else timeout[1]
+    return f"{timeout:g}"
 
 
 def _pictures_under(root: Path) -> Iterator[Path]:
@@ -270,7 +276,9 @@ def _pictures_under(root: Path) -> Iterator[Path]:
 def _session(retries: int, backoff: float) -> requests.Session:
     """A session that reconnects when the connection is refused, and never resends a sent request."""
     session = requests.Session()
-    retry = Retry(total=retries, connect=retries, read=0, status=0, backoff_factor=backoff)
+    # read=False: an error after the request went out (a timeout, a reset) is raised as it is,
+    # neither retried nor wrapped into a connection error.
+    retry = Retry(total=retries, connect=retries, read=False, status=0, backoff_factor=backoff)
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     return session

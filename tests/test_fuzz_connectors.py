@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from ail_connector.actions import Policy, plan_actions
 from ail_connector.ail_objects import AILRef, id_from_rel_path, is_tags_safe
-from ail_connector.client import BadAnswer
 from ail_connector.config import read_policy
+from quaid_client import BadAnswer
 from tests.drawing import drawn
 
 ROOT = Path(__file__).resolve().parent.parent
