@@ -34,7 +34,7 @@ TEST_REQUIRES = [
     "hypothesis>=6.100",
     "playwright>=1.44",
     "ruff>=0.5",
-    "vermin>=1.6",  # the AIL connector and quaid_client must run on Python 3.8 (AIL's virtualenv)
+    "vermin>=1.6",  # the AIL connector must run on Python 3.8 (AIL's virtualenv)
 ]
 
 setup(
