@@ -1,4 +1,5 @@
-"""Packaging for quaid: installs the ``engine`` and ``ail_connector`` packages and the ``quaid`` command.
+"""Packaging for quaid: installs the ``engine``, ``quaid_client`` and ``ail_connector`` packages and the
+``quaid`` command.
 
 ``misp_modules/`` is deliberately *not* installed: it is a misp-modules custom
 root loaded with ``misp-modules -c <path>``, and a top-level package named
@@ -46,7 +47,8 @@ setup(
     long_description_content_type="text/markdown",
     license="AGPL-3.0-or-later",
     python_requires=">=3.11",
-    packages=find_packages(include=["engine", "engine.*", "ail_connector", "ail_connector.*"])
+    packages=find_packages(include=["engine", "engine.*", "ail_connector", "ail_connector.*",
+                                    "quaid_client"])
     + ["quaid_misp_sync"],
     # The MISP write-back library lives beside the misp-modules custom root; it is installed
     # under its own name (never as ``misp_modules``) so that ``quaid misp-sync`` works installed.

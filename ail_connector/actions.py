@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from quaid_client import BadAnswer
+
 from ail_connector.ail_objects import AILRef
-from ail_connector.client import BadAnswer
 from ail_connector.tags import DEFAULT_ACCEPTED_TAGS, DEFAULT_REVIEW_TAGS
 
 ACCEPTED = "accepted"

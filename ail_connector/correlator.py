@@ -16,6 +16,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from quaid_client import QuaidClient
+
 from ail_connector.actions import Plan, Policy, Resolver, SafetyCheck, plan_actions
 from ail_connector.ail_objects import (
     PICTURE_TYPES,
@@ -26,7 +28,6 @@ from ail_connector.ail_objects import (
     is_tags_safe,
     sha256_hex,
 )
-from ail_connector.client import QuaidService
 
 log = logging.getLogger("quaid.ail")
 
@@ -66,7 +67,7 @@ def skip_reason(subject: AILRef, data: bytes, tags: Iterable[str] = (), tags_saf
 class Correlator:
     """Runs one object through the service and plans the AIL actions."""
 
-    def __init__(self, service: QuaidService, policy: Policy, resolve: Resolver,
+    def __init__(self, service: QuaidClient, policy: Policy, resolve: Resolver,
                  is_safe: SafetyCheck) -> None:
         self.service = service
         self.policy = policy
@@ -75,7 +76,7 @@ class Correlator:
 
     def process(self, subject: AILRef, data: bytes, tags: Iterable[str] = (),
                 tags_safe: bool | None = None) -> Outcome:
-        """Skip, or add + search + plan. Raises :class:`~ail_connector.client.ServiceError`."""
+        """Skip, or add + search + plan. Raises :class:`quaid_client.ServiceError`."""
         reason = skip_reason(subject, data, tags, tags_safe)
         if reason:
             log.debug("skip %s: %s", subject.global_id, reason)
@@ -84,7 +85,7 @@ class Correlator:
             log.warning("%s: file bytes do not hash to the object id", subject.global_id)
         added = self.service.add(data, name=subject.global_id, tags=[f"ail:{subject.type}"],
                                  metadata={"ail_global_id": subject.global_id})
-        answer = self.service.search(data, top=self.policy.top + 1)  # +1: the picture itself
+        answer = self.service.search(data, top=self.policy.top + 1, name=subject.global_id)  # +1: itself
         self_id = str(added.get("id", ""))
         answer = {**answer, "matches": [m for m in answer.get("matches") or [] if m.get("id") != self_id]}
         plan = plan_actions(subject, answer, self.policy, self.resolve, self.is_safe)

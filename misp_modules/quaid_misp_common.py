@@ -2,15 +2,16 @@
 reading of MISP payloads, and the MISP ``image`` objects that carry quaid's answer.
 
 Where to start: :func:`run_module` wraps a module's work so that it never raises;
-:class:`QuaidClient` is the only place that talks HTTP; :func:`match_object` turns one
+:class:`ModuleClient` makes the module's quaid calls through ``quaid_client`` (the one client
+of quaid's API, :func:`load_client`) under one deadline; :func:`match_object` turns one
 quaid match into the MISP object an analyst sees.
 
 Why a plain file next to ``expansion/`` and ``import_mod/``: misp-modules loads a custom
 root (``misp-modules -c <root>``) file by file with ``importlib`` (``import_from_path``),
 so module files are not in a package and cannot import each other relatively. Each module
-loads this file by path once (:func:`load_common` in the module). It imports nothing from
-``engine``: misp-modules runs in its own virtual environment, next to MISP, and only needs
-``requests`` and ``pymisp``.
+loads this file by path once (:func:`load_common` in the module), and this file loads
+``quaid_client`` the same way. It imports nothing from ``engine``: misp-modules runs in its
+own virtual environment, next to MISP, and only needs ``requests`` and ``pymisp``.
 
 MISP conventions used here:
 - misp_standard results (``{"results": {"Attribute": [...], "Object": [...]}}``) built with
@@ -25,18 +26,43 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
+import importlib.util
 import io
 import json
 import logging
-import time
+import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import requests
 from pymisp import MISPEvent, MISPObject
+
+
+def load_client():
+    """``quaid_client``, the one client of quaid's API, loaded by path from the repository this
+    custom root belongs to (misp-modules' environment has ``requests`` but not quaid), or
+    imported when it is installed and this root was copied elsewhere."""
+    name = "quaid_client"
+    folder = Path(__file__).resolve().parent.parent / name
+    if name not in sys.modules and (folder / "__init__.py").is_file():
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return importlib.import_module(name)
+
+
+client = load_client()
 
 LOGGER = logging.getLogger("quaid-misp")
 
@@ -127,90 +153,83 @@ def _boolean(value: Any) -> bool:
     return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
-class QuaidClient:
-    """Calls of the quaid HTTP API with one overall deadline.
+class ModuleClient:
+    """The quaid calls of one module request, all under one deadline (``config.timeout`` seconds
+    from now, below MISP's 10 s), through :class:`quaid_client.QuaidClient`; a failure becomes a
+    :class:`ModuleError` worded for the analyst.
 
-    Thread-safe: no shared session or state; misp-modules runs handlers on a thread pool.
-    Every call gets the time left before the deadline, so the module answers MISP in time.
+    Thread-safe: one instance per request (misp-modules runs handlers on a thread pool).
     """
 
     def __init__(self, config: Config):
         self.config = config
-        self.deadline = time.monotonic() + config.timeout
+        self.http = client.QuaidClient(config.url, config.api_key or None, timeout=config.timeout,
+                                       retries=0, budget=config.timeout)
+
+    @property
+    def deadline(self) -> float:
+        """The ``time.monotonic()`` instant after which no call starts."""
+        return self.http.deadline
+
+    @deadline.setter
+    def deadline(self, instant: float) -> None:
+        self.http.deadline = instant
 
     def search(self, data: bytes, filename: str, top: int) -> dict:
         """``POST /api/v1/search``: the decision and the matches, best first."""
-        return checked_search_answer(self._post("/api/v1/search", data, filename, {"top": str(top)}))
+        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename))
 
     def add(self, data: bytes, filename: str, tags: tuple = (), metadata: dict | None = None) -> dict:
         """``POST /api/v1/pictures``: register a picture (idempotent: same bytes, same id)."""
-        fields: dict[str, Any] = {"name": filename, "tags": list(tags)}
-        if metadata:
-            fields["metadata"] = json.dumps(metadata)
-        return self._post("/api/v1/pictures", data, filename, fields)
+        return self._call(self.http.add, data, name=filename, tags=tags, metadata=metadata)
 
     def image(self, picture_id: str) -> tuple[bytes, str] | None:
         """The stored picture or its thumbnail, with its content type; None when unavailable."""
         try:
-            response = requests.get(
-                f"{self.config.url}/api/v1/pictures/{picture_id}/image",
-                headers=self._headers(),
-                timeout=self._left(),
-            )
-        except (requests.RequestException, ModuleError):
+            data, content_type = self.http.image(picture_id)
+        except client.ServiceError:
             return None
-        if response.status_code != 200 or not response.content:
-            return None
-        return response.content, response.headers.get("Content-Type", "")
+        return (data, content_type) if data else None
 
     def submit_job(self, pictures: list[tuple[str, bytes]], tags: tuple, metadata: dict | None) -> str:
         """``POST /api/v1/jobs`` (action ``add``): quaid registers ``pictures`` in the background;
         returns the job id (``GET /api/v1/jobs/<id>`` tells its progress)."""
-        fields: dict[str, Any] = {"action": "add", "tags": list(tags)}
-        if metadata:
-            fields["metadata"] = json.dumps(metadata)
-        files = [("file", (name or "picture", data, "application/octet-stream")) for name, data in pictures]
-        return str(self._send("/api/v1/jobs", files, fields)["job"])
+        return self._call(self.http.submit, pictures, action="add", tags=tags, metadata=metadata)
 
     def left(self) -> float:
         """Seconds left before the deadline (negative once past it)."""
-        return self.deadline - time.monotonic()
+        return self.http.left()
 
     def ui_link(self, picture_id: str) -> str:
         """The picture's page in quaid's web UI, at the address analysts reach (``public_url``)."""
         return f"{self.config.public_url}/#/picture/{picture_id}"
 
-    def _post(self, path: str, data: bytes, filename: str, fields: dict) -> dict:
-        return self._send(path, {"file": (filename or "picture", data, "application/octet-stream")}, fields)
+    def close(self) -> None:
+        self.http.close()
 
-    def _send(self, path: str, files, fields: dict) -> dict:
+    def __enter__(self) -> ModuleClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Callable, *args: Any, **kwargs: Any) -> Any:
         try:
-            response = requests.post(
-                self.config.url + path,
-                files=files,
-                data=fields,
-                headers=self._headers(),
-                timeout=self._left(),
-            )
-        except requests.Timeout:
-            raise ModuleError(f"quaid service at {self.config.url} did not answer in time") from None
-        except requests.ConnectionError:
-            raise ModuleError(f"quaid service at {self.config.url} is unreachable") from None
-        except requests.RequestException as exc:
-            raise ModuleError(f"quaid request failed: {type(exc).__name__}") from None
-        return _answer(response)
+            return method(*args, **kwargs)
+        except client.ServiceError as exc:
+            raise ModuleError(_analyst_message(exc)) from None
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json", "X-Quaid-Request": "1"}  # quaid refuses writes without it
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        return headers
 
-    def _left(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0.05:
-            raise ModuleError(f"quaid service did not answer within {self.config.timeout:g} s")
-        return left
+def _analyst_message(error: Exception) -> str:
+    """One line for the analyst from a :class:`quaid_client.ServiceError`."""
+    status, reason = getattr(error, "status", None), getattr(error, "reason", "")
+    if isinstance(error, client.AuthError):
+        return f"quaid refused the API key ({status})"
+    if status == 415:
+        return f"not a picture: {reason or 'unsupported data'}"
+    if status is not None:
+        return reason or f"quaid service answered HTTP {status}"
+    return str(error)  # nothing answered: unreachable, or no answer in time
 
 
 def checked_search_answer(answer: dict) -> dict:
@@ -228,22 +247,6 @@ def checked_search_answer(answer: dict) -> dict:
             raise ModuleError("quaid's search answer is not of the documented shape: a match without "
                               "a string id and decision and a numeric distance")
     return answer
-
-
-def _answer(response: requests.Response) -> dict:
-    """The JSON body of a 2xx answer, or a ModuleError naming quaid's one-line reason."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if 200 <= response.status_code < 300 and isinstance(body, dict):
-        return body
-    reason = body.get("error") if isinstance(body, dict) else None
-    if response.status_code in (401, 403):
-        reason = f"quaid refused the API key ({response.status_code})"
-    elif response.status_code == 415:
-        reason = f"not a picture: {reason or 'unsupported data'}"
-    raise ModuleError(reason or f"quaid service answered HTTP {response.status_code}")
 
 
 # -- reading MISP payloads ------------------------------------------------------------------
@@ -384,7 +387,7 @@ def describe(match: dict) -> str:
     return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}"
 
 
-def match_object(client: QuaidClient, match: dict, source_uuid: str, with_image: bool = True) -> MISPObject:
+def match_object(quaid: ModuleClient, match: dict, source_uuid: str, with_image: bool = True) -> MISPObject:
     """An ``image`` object for one match: filename, UI link, quaid's picture (thumbnail),
     the explanation in the comment, decision tags, and a reference to the queried picture.
 
@@ -401,9 +404,9 @@ def match_object(client: QuaidClient, match: dict, source_uuid: str, with_image:
     obj.comment = describe(match)
     obj.add_attribute("filename", value=name, disable_correlation=True, to_ids=False, Tag=tags)
     obj.add_attribute(
-        "link", value=client.ui_link(picture_id), comment=f"quaid id {picture_id}", to_ids=False, Tag=tags
+        "link", value=quaid.ui_link(picture_id), comment=f"quaid id {picture_id}", to_ids=False, Tag=tags
     )
-    image = client.image(picture_id) if with_image and picture_id else None
+    image = quaid.image(picture_id) if with_image and picture_id else None
     if image:
         data, content_type = image
         shown = name if _same_kind(name, content_type) else f"{name}.thumbnail.{content_type.split('/')[-1]}"

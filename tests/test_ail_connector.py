@@ -1,6 +1,7 @@
 """The AIL connector library: AIL conventions, decision -> actions, the sweep and its state
-file, the HTTP client's errors, and the library against a real ``quaid serve`` process.
-The AIL module itself is tested in ``test_ail_module.py``.
+file, and the library with its client (``quaid_client``) against a real ``quaid serve`` process.
+The AIL module itself is tested in ``test_ail_module.py``; the client's statuses, retries and
+deadline against a scripted server in ``test_client.py``.
 """
 
 from __future__ import annotations
@@ -9,28 +10,14 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import requests
 from ail_standin import free_port, gif, page, png, reencoded, sha, start_service
 
-from ail_connector import (
-    AILRef,
-    AuthError,
-    BadAnswer,
-    Correlator,
-    Policy,
-    QuaidService,
-    RequestRefused,
-    ServiceError,
-    ServiceUnavailable,
-    plan_actions,
-    skip_reason,
-)
+from ail_connector import AILRef, Correlator, Policy, plan_actions, skip_reason
 from ail_connector.ail_objects import (
     PLACEHOLDER_SCREENSHOTS,
     id_from_rel_path,
@@ -42,6 +29,7 @@ from ail_connector.config import read_policy
 from ail_connector.sweep import FolderSweeper, SweepStateError
 from ail_connector.tags import POSSIBLY_SIMILAR as POSSIBLY
 from ail_connector.tags import REVIEW, SIMILAR
+from quaid_client import AuthError, QuaidClient, RequestRefused, ServiceUnavailable
 
 CE = 'dark-web:topic="pornography-child-exploitation"'
 
@@ -210,7 +198,7 @@ def test_sweep_without_backfill_ignores_existing_and_respects_interval(tmp_path)
 # --- the library against a real quaid service ---------------------------------------------------
 
 def test_correlator_against_real_service(service):
-    client = QuaidService(service.url)
+    client = QuaidClient(service.url)
     known = png(page(101))
     known_ref = AILRef("screenshot", sha(known))
     refs = {known_ref.id: known_ref}
@@ -241,7 +229,7 @@ def test_correlator_against_real_service(service):
 
 
 def test_skipped_objects_never_reach_the_service(service):
-    correlator = Correlator(QuaidService(service.url), Policy(), lambda i: None, lambda r: True)
+    correlator = Correlator(QuaidClient(service.url), Policy(), lambda i: None, lambda r: True)
     animated = gif(page(303))
     assert correlator.process(AILRef("image", sha(animated)), animated).reason == "GIF"
     unsafe = png(page(304))
@@ -251,22 +239,23 @@ def test_skipped_objects_never_reach_the_service(service):
 
 def test_service_errors_are_clear(service):
     with pytest.raises(RequestRefused) as err:
-        QuaidService(service.url).add(b"not a picture at all")
+        QuaidClient(service.url).add(b"not a picture at all")
     assert err.value.status == 415 and not err.value.transient
-    dead = QuaidService(f"http://127.0.0.1:{free_port()}", timeout=(0.5, 1.0), retries=0)
+    dead = QuaidClient(f"http://127.0.0.1:{free_port()}", timeout=(0.5, 1.0), retries=0)
     with pytest.raises(ServiceUnavailable) as err:
         dead.search(png(page(1)))
     assert err.value.status is None and "unreachable" in str(err.value) and err.value.transient
 
 
 def test_the_client_covers_the_api_against_the_real_service(service):
-    client = QuaidService(service.url)
+    client = QuaidClient(service.url)
     data, copy = png(page(1101)), reencoded(page(1101))
     added = client.add(data, name="image::x", tags=["ail:image"], metadata={"ail_global_id": "image::x"})
     pid = added["id"]
     assert pid == sha(data) and client.get(pid)["name"] == "image::x"
     assert client.update(pid, tags=["ail:image", "seen"])["tags"] == ["ail:image", "seen"]
-    assert client.image(pid)[:3] == b"\xff\xd8\xff"  # the stored thumbnail, a JPEG
+    data_kept, content_type = client.image(pid)
+    assert data_kept[:3] == b"\xff\xd8\xff" and content_type == "image/jpeg"  # the stored thumbnail
     found = client.search(copy, top=3, include_rejected=True)
     assert found["matches"][0]["id"] == pid
     state = client.wait(client.submit([("copy.png", copy), ("other.png", png(page(1102)))]), timeout=120)
@@ -288,78 +277,12 @@ def test_a_wrong_api_key_is_an_auth_error_from_the_real_service():
     try:
         for key in (None, "a-wrong-key"):
             with pytest.raises(AuthError) as err:
-                QuaidService(keyed.url, api_key=key).add(png(page(7)))
+                QuaidClient(keyed.url, api_key=key).add(png(page(7)))
             assert err.value.status == 401 and not err.value.transient
-        assert QuaidService(keyed.url, api_key="the-right-key").add(png(page(7)))["status"] == "added"
+        assert QuaidClient(keyed.url, api_key="the-right-key").add(png(page(7)))["status"] == "added"
     finally:
         keyed.stop()
         shutil.rmtree(home, ignore_errors=True)
-
-
-# --- the client's error classes and headers, against a scripted HTTP server --------------------
-
-class Scripted(BaseHTTPRequestHandler):
-    """Answers each request with the next (status, body, delay) of ``server.script``; records headers."""
-
-    def _answer(self) -> None:
-        self.server.seen.append(dict(self.headers))
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, body, delay = self.server.script.pop(0)
-        time.sleep(delay)
-        data = body.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the timeout test)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def scripted():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    server.script, server.seen = [], []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.mark.parametrize(("status", "body", "error", "transient"), [
-    (401, '{"error": "missing API key"}', AuthError, False),
-    (403, '{"error": "read-only key"}', AuthError, False),
-    (415, '{"error": "not a picture"}', RequestRefused, False),
-    (413, '{"error": "too large"}', RequestRefused, False),
-    (429, '{"error": "slow down"}', ServiceUnavailable, True),
-    (503, '{"error": "store unavailable"}', ServiceUnavailable, True),
-    (500, "<html>proxy error</html>", ServiceUnavailable, True),
-    (200, "<html>a captive portal</html>", BadAnswer, False),
-])
-def test_each_status_has_its_error_class(scripted, status, body, error, transient):
-    scripted.script.append((status, body, 0))
-    with pytest.raises(error) as err:
-        QuaidService(f"http://127.0.0.1:{scripted.server_port}").search(b"x")
-    assert isinstance(err.value, ServiceError) and err.value.transient is transient
-    assert err.value.status == status and "\n" not in str(err.value)
-    if body.startswith("{"):
-        assert json.loads(body)["error"] in str(err.value)
-
-
-def test_client_sends_the_request_header_and_key_and_times_out(scripted):
-    scripted.script += [(200, '{"id": "x", "status": "added"}', 0), (200, "{}", 2.0)]
-    client = QuaidService(f"http://127.0.0.1:{scripted.server_port}", api_key="k", timeout=(1.0, 0.5))
-    assert client.add(b"x", name="image::x")["status"] == "added"
-    assert scripted.seen[0]["X-Quaid-Request"] == "1" and scripted.seen[0]["Authorization"] == "Bearer k"
-    with pytest.raises(ServiceUnavailable, match="no answer within"):
-        client.search(b"x")
 
 
 # --- the sweep's state file -------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The AIL connector as its own distribution: Python >= 3.8 (AIL builds its virtualenv from the
-system ``python3``: 3.8 on Ubuntu 20.04) and ``requests`` as its only dependency.
+system ``python3``: 3.8 on Ubuntu 20.04) and ``requests`` as its only dependency; it carries
+``quaid_client`` (the repository's client of quaid's API, under the same rules) inside it.
 
 Checked three ways: ``vermin`` (minimum Python version of every file), an import that loads
 nothing of quaid's engine, and a real Python 3.8 when one is installed (pyenv's or
-``python3.8`` on PATH): ``pip install ./ail_connector`` into a fresh virtualenv, then the
-package used there.
+``python3.8`` on PATH): ``pip install ./ail_connector`` into a fresh virtualenv, from a copy
+of the repository's layout, then both packages used there.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "ail_connector"
+CLIENT = ROOT / "quaid_client"
 BIN = Path(sys.executable).parent
-LIBRARY_MODULES = ("actions", "ail_objects", "client", "config", "correlator", "layout", "sweep", "tags",
-                   "ail_module", "ail_module.launch")
+LIBRARY_MODULES = tuple("ail_connector." + name for name in (
+    "actions", "ail_objects", "config", "correlator", "layout", "sweep", "tags", "ail_module",
+    "ail_module.launch"))
+MODULES = (*LIBRARY_MODULES, "quaid_client", "quaid_client.client", "quaid_client.errors")
 
 
 def vermin(*args: str) -> subprocess.CompletedProcess:
@@ -32,7 +36,7 @@ def vermin(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_vermin_finds_nothing_newer_than_python_3_8():
-    done = vermin(str(PACKAGE))
+    done = vermin(str(PACKAGE), str(CLIENT))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -46,8 +50,9 @@ def test_vermin_would_catch_a_newer_feature(tmp_path):
     assert done.returncode != 0 and "zoneinfo" in done.stdout
 
 
-def test_ruff_checks_the_connector_for_python_3_8():
-    settings = subprocess.run([str(BIN / "ruff"), "check", "--show-settings", str(PACKAGE / "client.py")],
+@pytest.mark.parametrize("path", [PACKAGE / "correlator.py", CLIENT / "client.py"])
+def test_ruff_checks_the_connector_and_its_client_for_python_3_8(path):
+    settings = subprocess.run([str(BIN / "ruff"), "check", "--show-settings", str(path)],
                               capture_output=True, text=True, timeout=120, cwd=ROOT).stdout
     assert "linter.unresolved_target_version = 3.8\n" in settings
 
@@ -55,8 +60,8 @@ def test_ruff_checks_the_connector_for_python_3_8():
 def test_the_package_imports_without_the_engine():
     code = textwrap.dedent(f"""
         import importlib, sys
-        for name in {LIBRARY_MODULES!r}:
-            importlib.import_module("ail_connector." + name)
+        for name in {MODULES!r}:
+            importlib.import_module(name)
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in
                        ("engine", "numpy", "PIL", "cv2", "flask", "redis", "faiss", "pymisp"))
         print(heavy)
@@ -78,8 +83,10 @@ def py38_venv(tmp_path_factory):
     if interpreter is None:
         pytest.skip("no Python 3.8 interpreter on this host (python3.8 on PATH or pyenv 3.8.x)")
     base = tmp_path_factory.mktemp("py38")
-    source = base / "ail_connector"  # a copy: pip builds in the source folder
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    source = base / "ail_connector"  # a copy of the layout it builds from: pip builds in the source folder
+    for folder in (PACKAGE, CLIENT):
+        shutil.copytree(folder, base / folder.name,
+                        ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
     venv = base / "venv"
     subprocess.run([interpreter, "-m", "venv", str(venv)], check=True, timeout=300)
     install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(source)],
@@ -93,8 +100,15 @@ def test_installs_and_works_on_python_3_8(py38_venv, tmp_path):
     code = textwrap.dedent(f"""
         import importlib, sys
         assert sys.version_info[:2] == (3, 8), sys.version
-        for name in {LIBRARY_MODULES!r}:
-            importlib.import_module("ail_connector." + name)
+        for name in {MODULES!r}:
+            importlib.import_module(name)
+        import quaid_client
+        try:
+            quaid_client.QuaidClient("http://127.0.0.1:1", retries=0, timeout=1).status()
+        except quaid_client.ServiceUnavailable as exc:
+            assert "unreachable" in str(exc), exc
+        else:
+            raise AssertionError("nothing listens on port 1")
         from ail_connector.config import read_settings
         from ail_connector.tags import DEFAULT_ACCEPTED_TAGS, DEFAULT_REVIEW_TAGS, TaxonomyIndex
         index = TaxonomyIndex.shipped()  # the JSON extract is installed with the package

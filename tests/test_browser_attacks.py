@@ -25,7 +25,7 @@ import requests
 from drawing import drawn
 from serverproc import ServerProcess
 
-from engine.service.review import ReviewQueue
+from engine.review import ReviewQueue
 from engine.store import EmbeddedRedis
 
 pytestmark = pytest.mark.browser

@@ -1,7 +1,7 @@
 """``quaid calibrate --review``: thresholds from the review queue's verdicts, run as a real program.
 
 The store is real (the embedded Redis of a fresh QUAID_HOME), filled through
-:class:`engine.service.review.ReviewQueue`'s own ``record`` / ``judge``; the
+:class:`engine.review.ReviewQueue`'s own ``record`` / ``judge``; the
 command runs as ``python -m engine`` and its settings file is read back with
 :func:`engine.config.load_settings`.
 """
@@ -19,7 +19,7 @@ import pytest
 
 from engine.config import load_settings
 from engine.core import Quaid
-from engine.service.review import ReviewQueue
+from engine.review import ReviewQueue
 from engine.store import EmbeddedRedis
 from tests.drawing import drawn
 from tests.serverproc import ServerProcess

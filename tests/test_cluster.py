@@ -25,7 +25,7 @@ from drawing import drawn, variant
 from redis.cluster import RedisCluster
 from serverproc import ServerProcess
 
-from engine.service.review import ReviewQueue
+from engine.review import ReviewQueue
 from engine.store import keys
 from engine.store.cluster import parse_cluster_url, used_memory
 from tests.cluster_fixture import LocalCluster, all_keys

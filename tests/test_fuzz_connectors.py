@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 from ail_connector.actions import Policy, plan_actions
 from ail_connector.ail_objects import AILRef, id_from_rel_path, is_tags_safe
-from ail_connector.client import BadAnswer
 from ail_connector.config import read_policy
+from quaid_client import BadAnswer
 from tests.drawing import drawn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,8 @@ documented_reply = st.tuples(st.sampled_from([200, 201, 400, 401, 413, 415, 500,
                              | st.just(None))
 
 class StandIn:
-    """The quaid service as the modules see it through ``requests``: replies drawn by Hypothesis."""
+    """The quaid service as the modules see it through ``requests`` (``quaid_client``'s session):
+    replies drawn by Hypothesis."""
 
     def __init__(self, replies: list[tuple[int, object]]) -> None:
         self.replies = list(replies)
@@ -115,8 +116,7 @@ class StandIn:
 
 def run_handler(module: ModuleType, request: object, replies, monkeypatch) -> dict:
     stand_in = StandIn(replies)
-    monkeypatch.setattr(requests, "post", stand_in)
-    monkeypatch.setattr(requests, "get", stand_in)
+    monkeypatch.setattr(requests.Session, "request", stand_in)  # quaid_client's one HTTP call
     query = request if isinstance(request, str) else json.dumps(request)
     result = module.handler(query)
     assert isinstance(result, dict), result

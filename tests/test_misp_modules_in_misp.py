@@ -265,7 +265,7 @@ class _recording_quaid:
 
 
 def test_every_quaid_call_carries_the_request_header(modules_url, config):
-    from quaid_misp_sync.quaid_api import QuaidAPI
+    from quaid_client import QuaidClient  # the write-back's client
 
     with _recording_quaid() as recorder:
         url = recorder.url
@@ -295,8 +295,8 @@ def test_every_quaid_call_carries_the_request_header(modules_url, config):
             "config": {**config, "url": url},
         }
         assert "results" in requests.post(f"{modules_url}/query", json=payload, timeout=30).json()
-        QuaidAPI(url).add(drawn(7), "c.png", {})
-        QuaidAPI(url).search(drawn(7), "c.png", 5)
+        QuaidClient(url).add(drawn(7), "c.png")
+        QuaidClient(url).search(drawn(7), 5, name="c.png")
     assert [path for path, _ in recorder.headers] == [
         "search",
         "pictures",

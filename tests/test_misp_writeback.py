@@ -275,6 +275,7 @@ def test_a_picture_in_an_event_the_key_cannot_see_is_never_named(quaid_url, caps
     requests.post(  # registered in quaid by the partner's own run, with its MISP location
         f"{quaid_url}/api/v1/pictures",
         files={"file": ("partner-secret.png", drawn(191))},
+        headers={"X-Quaid-Request": "1"},  # quaid refuses changes without the header
         data={
             "metadata": json.dumps({"misp_event_uuid": hidden["uuid"], "misp_attribute_uuid": secret["uuid"]})
         },

@@ -26,8 +26,9 @@ from badinput import bad_inputs
 from misp_support import malware_sample_zip, start_misp_modules, start_quaid, stop
 from reliability_support import store_snapshot
 
-from ail_connector import AILRef, Correlator, Policy, QuaidService, ServiceError
+from ail_connector import AILRef, Correlator, Policy
 from engine.store import EmbeddedRedis
+from quaid_client import QuaidClient, ServiceError
 
 UPLOAD_LIMIT = 3_000_000  # bytes, of the quaid service below
 CORPUS = list(bad_inputs()) + [("over-the-limit", os.urandom(UPLOAD_LIMIT + 1), "error")]
@@ -124,7 +125,7 @@ def test_corpus_through_the_misp_import_module(quaid_service, modules_url):
 
 def test_corpus_through_the_ail_library(quaid_service):
     url, quaid_process, store = quaid_service
-    correlator = Correlator(QuaidService(url), Policy(), lambda ident: None, lambda ref: True)
+    correlator = Correlator(QuaidClient(url), Policy(), lambda ident: None, lambda ref: True)
     before = store_snapshot(store)
     for name, data, expected in CORPUS:
         subject = AILRef("image", sha(data))

@@ -13,7 +13,7 @@ import requests
 from drawing import drawn, variant
 from serverproc import ServerProcess
 
-from engine.service.review import ReviewQueue
+from engine.review import ReviewQueue
 from engine.store import EmbeddedRedis
 
 pytestmark = pytest.mark.browser

@@ -38,10 +38,10 @@ from lib import Tag, correlations_engine  # noqa: E402
 from lib.ConfigLoader import ConfigLoader  # noqa: E402
 from lib.objects import Images, Screenshots  # noqa: E402
 from modules.abstract_module import AbstractModule  # noqa: E402
+from quaid_client import AuthError, QuaidClient, ServiceError  # noqa: E402
 
 from ail_connector import AILRef, Correlator  # noqa: E402
 from ail_connector.ail_objects import IMAGE, PICTURE_TYPES, SCREENSHOT, is_sha256  # noqa: E402
-from ail_connector.client import AuthError, QuaidService, ServiceError  # noqa: E402
 from ail_connector.config import SECTION, ConfigError, read_settings  # noqa: E402
 from ail_connector.sweep import FolderSweeper  # noqa: E402
 from ail_connector.tags import TaxonomyIndex  # noqa: E402
@@ -74,8 +74,8 @@ class QuaidImages(AbstractModule):
             self.logger.critical(f'{self.module_name}: {err}')
             sys.exit(f'{self.module_name}: {err}')
         settings = self.settings
-        service = QuaidService(settings.url, api_key=settings.api_key, timeout=(5.0, settings.timeout),
-                               retries=settings.retries)
+        service = QuaidClient(settings.url, api_key=settings.api_key, timeout=(5.0, settings.timeout),
+                              retries=settings.retries)
         self.correlator = Correlator(service, settings.policy, self.resolve, self.is_safe)
         self.sweepers = self._sweepers()
         self.lock_file = None

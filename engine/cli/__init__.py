@@ -12,8 +12,9 @@ How to add commands (other engineers: this is the only place to touch):
 Conventions every command follows: progress bars go to stderr (:mod:`tqdm`), results
 to stdout; ``--json`` prints one JSON object per line; a failure on one input is
 reported on stderr in one line and the command goes on, returning 1 at the end;
-:class:`engine.errors.QuaidError` raised by a command becomes a one-line message and
-exit code 2 (no traceback).
+:class:`engine.errors.QuaidError` raised by a command, or
+:class:`quaid_client.ServiceError` from a running service (``--server``), becomes a one-line
+message and exit code 2 (no traceback).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 
 from engine import __version__
 from engine.errors import QuaidError
+from quaid_client import ServiceError
 
 # Explicit list, in help order. Modules not yet written are skipped (see module docstring).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -62,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except QuaidError as exc:
+    except (QuaidError, ServiceError) as exc:
         print(f"quaid {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -21,18 +21,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ail_connector.ail_objects import PLACEHOLDER_SCREENSHOTS, SCREENSHOT, AILRef, is_gif, sha256_hex
-from ail_connector.client import QuaidService, ServiceError
 from ail_connector.layout import PictureFile, walk_pictures
+from engine.cli.backend import Backend, open_backend
 from engine.errors import BadInput, QuaidError
+from quaid_client import ServiceError
 
 REPORT_FIELDS = ("screenshot", "match", "decision", "distance")
 _RANK = {"accepted": 0, "to-review": 1, "rejected": 2}
@@ -64,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--top must be at least 1")
     pictures = list(walk_pictures(folder, SCREENSHOT))
     failures = 0
-    with _backend(args) as backend:
+    with open_backend(args.server, args.api_key) as backend:
         indexed, counts, failures = _index(backend, pictures)
         rows, search_failures = _correlate(backend, indexed, args.top, args.include_rejected)
     failures += search_failures
@@ -83,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _index(backend, pictures: list[PictureFile]) -> tuple[dict[str, PictureFile], dict[str, int], int]:
+def _index(backend: Backend,
+           pictures: list[PictureFile]) -> tuple[dict[str, PictureFile], dict[str, int], int]:
     """Phase 1: add every screenshot; returns quaid id -> file for those indexed."""
     indexed: dict[str, PictureFile] = {}
     counts = {"added": 0, "duplicate": 0, "skipped": 0}
@@ -109,7 +108,7 @@ def _index(backend, pictures: list[PictureFile]) -> tuple[dict[str, PictureFile]
     return indexed, counts, failures
 
 
-def _correlate(backend, indexed: dict[str, PictureFile], top: int,
+def _correlate(backend: Backend, indexed: dict[str, PictureFile], top: int,
                include_rejected: bool) -> tuple[list[dict], int]:
     """Phase 2: search with every indexed screenshot; one row per unordered pair."""
     rows: list[dict] = []
@@ -119,7 +118,7 @@ def _correlate(backend, indexed: dict[str, PictureFile], top: int,
                                   unit="pic", file=sys.stderr, disable=None):
         try:
             answer = backend.search(picture.path.read_bytes(), top=top + 1,
-                                    include_rejected=include_rejected)
+                                    include_rejected=include_rejected, name=f"screenshot::{picture.id}")
         except (QuaidError, ServiceError, OSError) as exc:
             failures += 1
             tqdm.write(f"quaid ail-import: {picture.path}: {_reason(exc)}", file=sys.stderr)
@@ -145,53 +144,6 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(path)
-
-
-# --- backends: the local store or a running service, behind the same two calls ---------------
-
-class _LocalBackend:
-    """The local store through :class:`engine.core.Quaid`."""
-
-    def __init__(self, quaid) -> None:
-        self.quaid = quaid
-
-    def add(self, data: bytes, name: str, tags: list[str], metadata: dict) -> dict:
-        return self.quaid.add(data, name=name, tags=tags, metadata=metadata).to_json()
-
-    def search(self, data: bytes, top: int, include_rejected: bool) -> dict:
-        return self.quaid.search(data, top=top, include_rejected=include_rejected).to_json()
-
-
-class _RemoteBackend:
-    """A running service through :class:`ail_connector.client.QuaidService`."""
-
-    def __init__(self, service: QuaidService) -> None:
-        self.service = service
-
-    def add(self, data: bytes, name: str, tags: list[str], metadata: dict) -> dict:
-        return self.service.add(data, name=name, tags=tags, metadata=metadata)
-
-    def search(self, data: bytes, top: int, include_rejected: bool) -> dict:
-        return self.service.search(data, top=top)  # the service leaves rejected candidates out
-
-
-@contextmanager
-def _backend(args: argparse.Namespace) -> Iterator[_LocalBackend | _RemoteBackend]:
-    if args.server:
-        service = QuaidService(args.server, api_key=args.api_key or os.environ.get("QUAID_API_KEY"))
-        try:
-            yield _RemoteBackend(service)
-        finally:
-            service.close()
-        return
-    from engine.config import load_settings
-    from engine.core import Quaid  # imported late: `quaid --help` must not need Redis
-
-    quaid = Quaid.open(load_settings())
-    try:
-        yield _LocalBackend(quaid)
-    finally:
-        quaid.close()
 
 
 def _reason(exc: BaseException) -> str:

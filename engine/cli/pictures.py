@@ -1,9 +1,11 @@
 """Picture commands of the ``quaid`` CLI: add, search, show, delete, stats, export.
 
 Each command opens the local store through :class:`engine.core.Quaid` once (so a
-search of many pictures loads the candidate index once), reports one line per
-input, and keeps going when one input fails: its reason goes to stderr and the
-exit code is 1 at the end.
+search of many pictures loads the candidate index once), or, for ``add`` and
+``search`` with ``--server``, a running service (:mod:`engine.cli.backend`); it
+reports one line per input, and keeps going when one input fails: its reason
+goes to stderr and the exit code is 1 at the end. A search queues its to-review
+matches in the review queue, locally as through the service.
 
 Inputs obey the API's rules (:mod:`engine.validation`): tags and metadata are
 checked once before the batch (a bad one stops the command with one line); a
@@ -25,9 +27,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from engine.cli.backend import open_backend
 from engine.config import load_settings
 from engine.errors import BadInput, PictureTooLarge, QuaidError
 from engine.validation import check_metadata, check_name, check_tags, file_name, printable
+from quaid_client import ServiceError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -108,21 +112,21 @@ def run_add(args: argparse.Namespace) -> int:
     files = list(iter_files(args.paths))
     limit = load_settings().max_upload_bytes
     failures = 0
-    with _open_quaid(args) as quaid:
+    with open_backend(args.server) as quaid:
         for path in tqdm(files, desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
                 name = check_name(file_name(path))
                 result = quaid.add(read_picture(path, limit), name=name, tags=tags, metadata=metadata)
-            except (QuaidError, OSError) as exc:
+            except (QuaidError, ServiceError, OSError) as exc:
                 failures += 1
                 _fail(args, "add", path, exc, {"id": None, "name": file_name(path), "status": "error",
                                                 "cluster": None})
                 continue
             if args.json:
-                _print_json(result.to_json())
+                _print_json(result)
             else:
-                tqdm.write(f"{result.status:<9} {result.id}  cluster {result.cluster}  "
-                           f"{printable(result.name)}", file=sys.stdout)
+                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
+                           f"{printable(result['name'])}", file=sys.stdout)
     return 1 if failures or not files else 0
 
 
@@ -132,17 +136,17 @@ def run_search(args: argparse.Namespace) -> int:
     files = list(iter_files(args.paths))
     limit = load_settings().max_upload_bytes
     failures = 0
-    with _open_quaid(args) as quaid:
+    with open_backend(args.server) as quaid:
         for path in tqdm(files, desc="search", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
                 result = quaid.search(read_picture(path, limit), top=args.top,
-                                      include_rejected=args.include_rejected)
-            except (QuaidError, OSError) as exc:
+                                      include_rejected=args.include_rejected, name=file_name(path))
+            except (QuaidError, ServiceError, OSError) as exc:
                 failures += 1
                 _fail(args, "search", path, exc, {"query": file_name(path), "decision": None,
                                                    "matches": [], "status": "error"})
                 continue
-            answer = {"query": file_name(path), **result.to_json()}
+            answer = {"query": file_name(path), **result}
             if args.json:
                 _print_json(answer)
             else:
@@ -242,11 +246,7 @@ _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFB
           stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 
-def _open_quaid(args: argparse.Namespace | None = None):
-    if getattr(args, "server", None):  # through a running service (engine.client), same results
-        from engine.client import RemoteQuaid
-
-        return RemoteQuaid(args.server)
+def _open_quaid():
     from engine.core import Quaid  # imported late: `quaid --help` must not need Redis
 
     return Quaid.open(load_settings())

@@ -62,10 +62,11 @@ class ReviewCalibration:
 def fetch_labels(server: str | None, store_settings: Settings) -> list[dict]:
     """The judged pairs, from a running service (``$QUAID_API_KEY``) or from the local store."""
     if server:
-        from engine.client import QuaidClient
+        from quaid_client import QuaidClient
 
-        return QuaidClient(server, os.environ.get("QUAID_API_KEY")).labels()
-    from engine.service.review import ReviewQueue
+        with QuaidClient(server, os.environ.get("QUAID_API_KEY")) as client:
+            return client.labels()
+    from engine.review import ReviewQueue
     from engine.store.connect import connect
 
     connection = connect(store_settings.redis_url, store_settings.home)

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 
 from engine.errors import BadInput, NotFound
 from engine.neighbours import stored_matches
+from engine.review import search_and_record
 from engine.service import models
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
@@ -41,14 +42,6 @@ blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 def quaid():
     """The engine facade of this app (one per process, shared by the request threads)."""
     return current_app.extensions["quaid"]
-
-
-def search_and_record(data: bytes, name: str, top: int, include_rejected: bool = False) -> dict:
-    """Search, queue to-review matches for an analyst, and return the search JSON (no ``query``)."""
-    result = quaid().search(data, top=top, include_rejected=include_rejected).to_json()
-    result.pop("query", None)
-    current_app.extensions["quaid_review"].record(data, name, result)
-    return result
 
 
 # --- pictures ---------------------------------------------------------------
@@ -125,7 +118,9 @@ def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
-    return answer(models.SearchAnswer, search_and_record(upload.data, upload.filename, top, include_rejected))
+    reviews = current_app.extensions["quaid_review"]
+    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected)
+    return answer(models.SearchAnswer, found)
 
 
 # --- batch jobs -------------------------------------------------------------

@@ -18,6 +18,7 @@ import redis
 from flask import Flask
 
 from engine.config import Settings
+from engine.review import ReviewQueue, search_and_record
 from engine.service import api, auth, guard, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
 from engine.service.inputs import FORM_FIELDS, FormRequest
@@ -54,7 +55,7 @@ def create_app(settings: Settings, quaid: object | None = None) -> Flask:
         quaid=quaid, quaid_redis=connection, quaid_settings=settings,
         quaid_jobs=JobQueue(connection, limits=JobLimits(settings.max_job_files, settings.max_jobs_per_key,
                                                           settings.max_queued_jobs)),
-        quaid_review=review.ReviewQueue(connection),
+        quaid_review=ReviewQueue(connection),
     )
     guard.install(app, settings)  # first: refuse browser-borne requests before looking at keys
     auth.install(app, settings)
@@ -88,9 +89,7 @@ def job_handler(app: Flask) -> Callable[[str, bytes, str, dict], dict]:
         if action == "add":
             return quaid.add(data, name=name, tags=options.get("tags") or (),
                              metadata=options.get("metadata")).to_json()
-        result = quaid.search(data, top=int(options.get("top") or 10)).to_json()
-        result.pop("query", None)
-        app.extensions["quaid_review"].record(data, name, result)
-        return result
+        return search_and_record(quaid, app.extensions["quaid_review"], data, name,
+                                 top=int(options.get("top") or 10))
 
     return handle

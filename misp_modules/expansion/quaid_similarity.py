@@ -90,21 +90,21 @@ def expand(request: dict) -> dict:
         raise common.ModuleError(
             f"not a picture: {submitted.filename or 'the file'} is not PNG, JPEG, GIF, BMP, TIFF or WebP"
         )
-    client = common.QuaidClient(config)
-    answer = client.search(submitted.data, submitted.filename, config.top)
-    if config.register:
-        client.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
-    own_id = hashlib.sha256(submitted.data).hexdigest()
-    matches = [m for m in answer.get("matches") or [] if _answered(m, own_id)]
-    if not matches:
-        registered = " (registered in quaid)" if config.register else ""
-        raise common.ModuleError(
-            f"quaid: no known picture is the same or nearly the same as {submitted.filename or 'this one'}"
-            f"{registered}"
-        )
-    event = MISPEvent()
-    for match in matches[: config.top]:
-        event.add_object(common.match_object(client, match, submitted.source_uuid))
+    with common.ModuleClient(config) as quaid:
+        answer = quaid.search(submitted.data, submitted.filename, config.top)
+        if config.register:
+            quaid.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
+        own_id = hashlib.sha256(submitted.data).hexdigest()
+        matches = [m for m in answer.get("matches") or [] if _answered(m, own_id)]
+        if not matches:
+            registered = " (registered in quaid)" if config.register else ""
+            name = submitted.filename or "this one"
+            raise common.ModuleError(
+                f"quaid: no known picture is the same or nearly the same as {name}{registered}"
+            )
+        event = MISPEvent()
+        for match in matches[: config.top]:
+            event.add_object(common.match_object(quaid, match, submitted.source_uuid))
     return common.results(event)
 
 

@@ -109,10 +109,13 @@ def import_pictures(request: dict) -> dict:
         raise common.ModuleError("the zip holds no file")
     raw_register = (request.get("config") or {}).get("register")
     register = config.register or raw_register is None or str(raw_register).strip() == ""  # default: on
-    run = _Import(common.QuaidClient(config), _tags(request), str(request.get("event_id") or ""), register)
-    for member in members:
-        run.take(member)
-    run.hand_over()
+    run = _Import(common.ModuleClient(config), _tags(request), str(request.get("event_id") or ""), register)
+    try:
+        for member in members:
+            run.take(member)
+        run.hand_over()
+    finally:
+        run.close()
     if not run.event.objects:
         raise common.ModuleError("; ".join(run.errors[:5]) or "nothing imported")
     answer = common.results(run.event)
@@ -132,7 +135,7 @@ class _Import:
 
     def __init__(self, client, tags: tuple, event_id: str, register: bool):
         self.client = client  # its deadline is the import's
-        self.work = common.QuaidClient(client.config)  # the same, minus the hand-over's reserve
+        self.work = common.ModuleClient(client.config)  # the same, minus the hand-over's reserve
         self.work.deadline = client.deadline - JOB_RESERVE
         self.tags = tags
         self.event_id = event_id
@@ -141,6 +144,10 @@ class _Import:
         self.errors: list[str] = []
         self.later: list[tuple[MISPObject, str, bytes]] = []
         self.durations: list[float] = []
+
+    def close(self) -> None:
+        self.client.close()
+        self.work.close()
 
     def take(self, member) -> None:
         if member.data is None:

@@ -24,8 +24,10 @@ run says which published events it left unpublished, or publishes them again whe
 
 Where to start: :func:`quaid_misp_sync.sync.run_sync`; the command line is
 :mod:`quaid_misp_sync.cli` (``python -m quaid_misp_sync --help`` with ``misp_modules/writeback``
-on ``sys.path``). It talks to quaid over HTTP only and imports nothing from ``engine``.
+and the repository root on ``sys.path``). It talks to quaid over HTTP only, through
+``quaid_client`` (the one client of quaid's API), and imports nothing from ``engine``.
 """
 
-__all__ = ["__version__"]
+__all__ = ["DEFAULT_TOP", "__version__"]
 __version__ = "1.0"
+DEFAULT_TOP = 10  # quaid matches considered per picture

@@ -28,8 +28,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from quaid_misp_sync import DEFAULT_TOP
 from quaid_misp_sync.policy import LEVEL_NAMES, ORG_ONLY, WritePolicy
-from quaid_misp_sync.quaid_api import DEFAULT_TOP, QuaidAPI
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     # PyMISP is imported here, not at module level: ``quaid``'s parser imports this module.
     from pymisp import PyMISP, PyMISPError
 
+    from quaid_client import QuaidClient
     from quaid_misp_sync.sync import Selection, SyncError, run_sync
 
     if not args.key:
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     selection = Selection(event=args.event, since=args.since, tag=args.tag)
     try:
         misp = PyMISP(args.url, args.key, ssl=not args.insecure, timeout=args.timeout, tool="quaid misp-sync")
-        quaid = QuaidAPI(args.quaid, args.quaid_key, timeout=args.timeout)
+        quaid = QuaidClient(args.quaid, args.quaid_key or None, timeout=args.timeout)
         policy = WritePolicy(
             distribution=args.distribution,
             tag_only=args.tag_only,

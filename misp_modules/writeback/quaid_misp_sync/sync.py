@@ -26,9 +26,10 @@ from dataclasses import dataclass
 
 from pymisp import MISPEvent, PyMISP, PyMISPError
 
+from quaid_client import QuaidClient, ServiceError
+from quaid_misp_sync import DEFAULT_TOP
 from quaid_misp_sync.pictures import PictureRef, event_pictures
 from quaid_misp_sync.policy import Sharing, WritePolicy, event_sharing
-from quaid_misp_sync.quaid_api import DEFAULT_TOP, QuaidAPI, QuaidAPIError
 from quaid_misp_sync.recorder import MISPWriteError, Recorder, Target
 
 LOGGER = logging.getLogger("quaid-misp-sync")
@@ -88,7 +89,7 @@ def own_organisation(misp: PyMISP) -> str:
 
 def run_sync(
     misp: PyMISP,
-    quaid: QuaidAPI,
+    quaid: QuaidClient,
     selection: Selection,
     dry_run: bool = False,
     top: int = DEFAULT_TOP,
@@ -118,7 +119,7 @@ def run_sync(
     for picture in progress([p for p in pictures if p.event.uuid in writable], "search and record"):
         try:
             matches = _matches(quaid, picture, top)
-        except QuaidAPIError as exc:
+        except ServiceError as exc:
             _fail(counts, picture, exc)
             continue
         counts["matches"] += len(matches)
@@ -153,20 +154,20 @@ def _publish_state(recorder: Recorder, was_published: set[str], counts: Counter)
             print(f"quaid misp-sync: event {event_uuid}: publishing failed: {exc}", file=sys.stderr)
 
 
-def _register(quaid: QuaidAPI, picture: PictureRef, counts: Counter) -> None:
+def _register(quaid: QuaidClient, picture: PictureRef, counts: Counter) -> None:
     try:
-        answer = quaid.add(picture.data, picture.name, picture.location)
+        answer = quaid.add(picture.data, name=picture.name, metadata=picture.location)
         counts[f"pictures {answer.get('status', 'added')}"] += 1
-    except QuaidAPIError as exc:
-        if exc.status == 0:
+    except ServiceError as exc:
+        if exc.status is None:  # nothing answered: no other picture would fare better
             raise SyncError(str(exc)) from None
         _fail(counts, picture, exc)
 
 
-def _matches(quaid: QuaidAPI, picture: PictureRef, top: int) -> list[dict]:
+def _matches(quaid: QuaidClient, picture: PictureRef, top: int) -> list[dict]:
     """Accepted and to-review matches; the picture's own bytes count as an accepted match
     (the same file attached to several events), whether or not quaid lists itself."""
-    answer = quaid.search(picture.data, picture.name, top)
+    answer = quaid.search(picture.data, top=top, name=picture.name)
     matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
     if not any(m.get("id") == picture.picture_id for m in matches):
         matches.append(
@@ -179,7 +180,7 @@ class _Locations:
     """Where the pictures of matches are in MISP: this run's pictures, then quaid's metadata
     checked against MISP (the event must be visible to this key and still hold the attachment)."""
 
-    def __init__(self, quaid: QuaidAPI, misp: PyMISP, here: dict[str, list[PictureRef]]):
+    def __init__(self, quaid: QuaidClient, misp: PyMISP, here: dict[str, list[PictureRef]]):
         self.quaid = quaid
         self.misp = misp
         self.here = here
@@ -248,7 +249,7 @@ class _Locations:
             try:
                 record = self.quaid.get(picture_id)
                 self.metadata[picture_id] = (record.get("metadata") or {}) | {"name": record.get("name")}
-            except QuaidAPIError:
+            except ServiceError:
                 self.metadata[picture_id] = {}
         return self.metadata[picture_id]
 
@@ -285,7 +286,7 @@ def describe(match: dict) -> str:
 
 def _fail(counts: Counter, picture: PictureRef, exc: Exception) -> None:
     counts["errors"] += 1
-    if isinstance(exc, QuaidAPIError) and exc.status == 415:
+    if isinstance(exc, ServiceError) and exc.status == 415:
         counts["errors"] -= 1
         counts["not pictures"] += 1
         return

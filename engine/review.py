@@ -1,0 +1,175 @@
+"""The review queue: to-review matches, an analyst's verdicts, and the labelled list they make.
+
+Why: "to-review" means the engine could not decide, so a human looks. Each
+verdict is a labelled pair (same / different) with every algorithm's distance
+at the time — exactly what ``quaid calibrate`` needs to move thresholds so that
+fewer pairs land in review next time.
+
+Items are recorded by :func:`search_and_record`, the one search every path
+runs: the API, the web UI, batch jobs, and the local ``quaid search`` and
+``quaid ail-import`` (with ``--server`` they go through the API).
+Re-searching the same picture does not duplicate an item, and a pair already
+judged is not queued again. Evaluation and calibration search without
+recording: their queries are test pictures, not cases for an analyst.
+
+The HTTP side is :mod:`engine.service.review`.
+
+Storage: one hash per item (:func:`keys.review_item`) holding the query's
+thumbnail (JPEG, ``THUMB_SIDE`` pixels, since the query itself is not stored)
+and two sorted sets indexing pending and reviewed items. The pending queue is
+capped (``MAX_PENDING``): the oldest unreviewed items are dropped first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import warnings
+
+import redis
+from PIL import Image
+
+from engine.errors import BadInput, NotFound
+from engine.store import keys
+
+THUMB_SIDE = 320  # pixels, long side of the stored query thumbnail
+MAX_PENDING = 10_000  # unreviewed items kept
+VERDICTS = ("accepted", "rejected")
+
+
+class ReviewQueue:
+    """Record to-review matches and verdicts; the connection is passed in (binary responses)."""
+
+    def __init__(self, connection: redis.Redis) -> None:
+        self.redis = connection
+
+    def record(self, query_bytes: bytes, query_name: str, result: dict) -> list[str]:
+        """Queue every to-review match of a search ``result`` (search JSON); returns item ids."""
+        matches = [m for m in result.get("matches", []) if m.get("decision") == "to-review"]
+        if not matches:
+            return []
+        query = hashlib.sha256(query_bytes).hexdigest()
+        thumb = _thumbnail(query_bytes)
+        recorded = []
+        for match in matches:
+            item = item_id(query, match["id"])
+            fields = {
+                "query": query, "query_name": query_name, "match": match["id"],
+                "match_name": match.get("name", ""), "distance": match.get("distance", 0.0),
+                "algorithms": json.dumps(match.get("algorithms", {})),
+                "recorded": time.time(), "verdict": "", "thumb": thumb,
+            }
+            if self.redis.hsetnx(keys.review_item(item), "query", query):  # first time seen
+                self.redis.hset(keys.review_item(item), mapping=fields)
+                self.redis.zadd(keys.REVIEW_PENDING, {item: fields["recorded"]})
+                recorded.append(item)
+        self._cap()
+        return recorded
+
+    def items(self, status: str = "pending", limit: int = 50, offset: int = 0) -> dict:
+        """Pending items oldest first, or reviewed items newest first."""
+        if status not in ("pending", "done"):
+            raise BadInput("status must be pending or done")
+        index = keys.REVIEW_PENDING if status == "pending" else keys.REVIEW_DONE
+        if status == "pending":
+            ids = self.redis.zrange(index, offset, offset + limit - 1)
+        else:
+            ids = self.redis.zrevrange(index, offset, offset + limit - 1)
+        items = [self.get(_text(i)) for i in ids]
+        return {"status": status, "total": self.redis.zcard(index),
+                "items": [i for i in items if i is not None]}
+
+    def get(self, item: str) -> dict | None:
+        raw = self.redis.hgetall(keys.review_item(item)) if _valid_item(item) else {}
+        if not raw:
+            return None
+        fields = {_text(k): v for k, v in raw.items() if _text(k) != "thumb"}
+        text = {k: _text(v) for k, v in fields.items()}
+        out = {
+            "item": item, "query": text["query"], "query_name": text.get("query_name", ""),
+            "match": text["match"], "match_name": text.get("match_name", ""),
+            "distance": float(text.get("distance") or 0.0),
+            "algorithms": json.loads(text.get("algorithms") or "{}"),
+            "recorded": float(text.get("recorded") or 0.0), "verdict": text.get("verdict") or None,
+        }
+        if text.get("reviewed"):
+            out["reviewed"] = float(text["reviewed"])
+        return out
+
+    def thumbnail(self, item: str) -> bytes:
+        data = self.redis.hget(keys.review_item(item), "thumb") if _valid_item(item) else None
+        if not data:
+            raise NotFound(f"no review item {item[:80]}")
+        return data
+
+    def judge(self, item: str, verdict: str) -> dict:
+        """Store an analyst's verdict (accepted / rejected); judging again overwrites it."""
+        if verdict not in VERDICTS:
+            raise BadInput(f"verdict must be one of {', '.join(VERDICTS)}")
+        if self.get(item) is None:
+            raise NotFound(f"no review item {item[:80]}")
+        now = time.time()
+        self.redis.hset(keys.review_item(item), mapping={"verdict": verdict, "reviewed": now})
+        self.redis.zrem(keys.REVIEW_PENDING, item)
+        self.redis.zadd(keys.REVIEW_DONE, {item: now})
+        return self.get(item)  # type: ignore[return-value]
+
+    def labels(self) -> list[dict]:
+        """Every judged pair: ``{"query", "match", "same": bool, "distance", "algorithms"}``.
+
+        ``same`` is the analyst's answer; ``algorithms`` holds each algorithm's
+        distance when the pair was searched, which is what calibration fits.
+        """
+        out = []
+        for raw in self.redis.zrange(keys.REVIEW_DONE, 0, -1):
+            item = self.get(_text(raw))
+            if item and item["verdict"]:
+                out.append({"query": item["query"], "match": item["match"],
+                            "same": item["verdict"] == "accepted", "verdict": item["verdict"],
+                            "distance": item["distance"], "algorithms": item["algorithms"]})
+        return out
+
+    def _cap(self) -> None:
+        excess = self.redis.zcard(keys.REVIEW_PENDING) - MAX_PENDING
+        if excess > 0:
+            for raw, _ in self.redis.zpopmin(keys.REVIEW_PENDING, excess):
+                self.redis.delete(keys.review_item(_text(raw)))
+
+
+def search_and_record(quaid, reviews: ReviewQueue, data: bytes, name: str, top: int = 10,
+                      include_rejected: bool = False) -> dict:
+    """Search ``data`` with the engine facade and queue its to-review matches for an analyst;
+    the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue."""
+    result = quaid.search(data, top=top, include_rejected=include_rejected).to_json()
+    reviews.record(data, name, result)
+    return result
+
+
+def item_id(query: str, match: str) -> str:
+    """Stable id of a (query, match) pair: 32 hex characters."""
+    return hashlib.sha256(f"{query}:{match}".encode()).hexdigest()[:32]
+
+
+def _thumbnail(data: bytes) -> bytes:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+            image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+            image = image.convert("RGB")
+            image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=80)
+            return out.getvalue()
+    except Exception:  # the search already decoded it; a thumbnail is a convenience
+        return b""
+
+
+def _valid_item(item: str) -> bool:
+    return len(item) == 32 and all(c in "0123456789abcdef" for c in item)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
