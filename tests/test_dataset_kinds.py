@@ -215,3 +215,51 @@ def test_plan_roles_are_disjoint_and_siblings_point_at_stored_pages():
     assert sum(p.synthetic_sibling for p in plan.references) == 2
     assert sum(p.full_page for p in plan.references) == 1
     assert len(plan.distractors) == 10 and plan_pages(size, 5, SITES) == plan
+
+
+SMALL_SITES = tuple(s for s in SITES if s.name in ("python", "git"))
+ONE_EACH = Size(pages=2, page_negatives=1, photos=0, photo_negatives=0, distractors=2)
+
+
+def test_an_interrupted_build_resumes_without_rendering_again(tmp_path, monkeypatch):
+    from engine.evaluation import dataset
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset, "_distractor", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            build_dataset(tmp_path, ONE_EACH, seed=2, progress=False, sites=SMALL_SITES)
+    assert not (tmp_path / "manifest.jsonl").exists()
+    references = sorted(p.name for p in (tmp_path / "references").iterdir())
+    assert len(references) == 2
+
+    def rendered_again(*args):
+        raise AssertionError("a finished reference was rendered again")
+
+    monkeypatch.setattr(dataset, "_page_reference", rendered_again)
+    entries = build_dataset(tmp_path, ONE_EACH, seed=2, progress=False, sites=SMALL_SITES)
+    assert sorted(e.path.split("/")[1] for e in entries if e.role == "reference") == references
+    assert {e.role for e in entries} == {"reference", "variant", "negative", "distractor"}
+    assert not (tmp_path / "progress").exists()
+
+
+def test_a_resumed_build_with_other_options_is_refused(tmp_path):
+    from engine.errors import BadInput
+    from engine.evaluation import journal
+
+    journal.check_plan(tmp_path, {"seed": 1})
+    journal.record(tmp_path, "git", "git-0000", [])
+    with (tmp_path / journal.FOLDER / "git.jsonl").open("a") as lines:
+        lines.write('{"pick": "git-00')  # a line cut short by an interruption
+    assert journal.done(tmp_path) == {"git-0000": []}
+    with pytest.raises(BadInput, match="another size, seed or sites"):
+        journal.check_plan(tmp_path, {"seed": 2})
+
+
+def test_two_workers_make_the_same_set_as_one(tmp_path):
+    one = build_dataset(tmp_path / "one", ONE_EACH, seed=2, progress=False, sites=SMALL_SITES)
+    two = build_dataset(tmp_path / "two", ONE_EACH, seed=2, progress=False, sites=SMALL_SITES, workers=2)
+    assert [(e.id, e.kind, e.source) for e in one] == [(e.id, e.kind, e.source) for e in two]
+    assert len({e.site for e in two}) == 2

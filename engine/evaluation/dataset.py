@@ -24,20 +24,23 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import random
 import sys
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from engine.evaluation import page_captures, sources
+from engine.evaluation import journal, page_captures, sources
 from engine.evaluation.manifest import Entry, read_manifest, write_manifest
 from engine.evaluation.modifications import PHOTO_MODIFICATIONS, SCREENSHOT_MODIFICATIONS
-from engine.evaluation.plan import Pick, plan_pages
+from engine.evaluation.plan import Pick, Plan, plan_pages
 from engine.evaluation.render import Renderer, RenderError, open_renderer
 
 WINDOW = page_captures.WINDOW
@@ -84,30 +87,30 @@ SIZES = {
 
 
 def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress: bool = True,
-                  sites: tuple[sources.Site, ...] = sources.SITES) -> list[Entry]:
+                  sites: tuple[sources.Site, ...] = sources.SITES, workers: int = 1) -> list[Entry]:
     """Write the set into ``out`` (pictures, ``manifest.jsonl``, ``dataset.json``); return the entries.
 
-    ``sites`` narrows the sites used (tests use one or two).
+    ``sites`` narrows the sites used (tests use one or two). ``workers``
+    browsers render at once, each its own sites (the set is the same for any
+    number). An interrupted build started again with the same options
+    resumes where it stopped (:mod:`engine.evaluation.journal`).
     """
     size = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
     for role in ("references", "variants", "negatives", "distractors"):
         (out / role).mkdir(parents=True, exist_ok=True)
     plan = plan_pages(size, seed, sites)
+    journal.check_plan(out, {"size": size.__dict__, "seed": seed, "sites": [s.name for s in sites]})
     photo_refs, photo_negs = _split_photos(size, seed)
     bar = _bar(len(plan) + len(photo_refs) + len(photo_negs), progress)
-    entries: list[Entry] = []
-    stored = StoredThumbs()
-    with open_renderer() as renderer:
-        for pick in plan.references:
-            entries += _page_reference(renderer, out, pick, seed, stored)
-            bar.update()
-        for pick in plan.distractors:
-            entries += _distractor(renderer, out, pick, seed, stored)
-            bar.update()
-        for pick in plan.negatives:
-            entries += _page_negative(renderer, out, pick, seed, stored)
-            bar.update()
+    bar.update(journal.count(out))
+    groups = split_by_site(plan, workers)
+    if len(groups) == 1:
+        _render(out, groups[0], seed, bar.update)
+    else:
+        _render_in_parallel(out, groups, seed, bar)
+    finished = journal.done(out)
+    entries = [e for pick in plan.references + plan.distractors + plan.negatives for e in finished[pick.id]]
     for index, photo in enumerate(photo_refs):
         entries += _photo_reference(out, index, photo, seed)
         bar.update()
@@ -117,7 +120,60 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
     bar.close()
     write_manifest(out, entries)
     _write_summary(out, entries, size, seed, plan, bar)
+    journal.close(out)
     return entries
+
+
+def split_by_site(plan: Plan, workers: int) -> list[Plan]:
+    """At most ``workers`` plans of whole sites with about as much work each (a reference counts 8 pages)."""
+    work: dict[str, int] = {}
+    for pick in plan.references + plan.distractors + plan.negatives:
+        work[pick.site.name] = work.get(pick.site.name, 0) + (8 if pick.role == "reference" else 1)
+    bins: list[tuple[int, set[str]]] = [(0, set()) for _ in range(max(1, min(workers, len(work))))]
+    for site in sorted(work, key=lambda name: -work[name]):
+        load, names = min(bins, key=lambda b: b[0])
+        bins[bins.index((load, names))] = (load + work[site], names | {site})
+    return [Plan(*([p for p in role if p.site.name in names]
+                   for role in (plan.references, plan.negatives, plan.distractors))) for _, names in bins]
+
+
+def _render(out: Path, plan: Plan, seed: int, tick=lambda: None) -> None:
+    """Render the pages of ``plan`` not done yet, noting each in the journal (after recalling those done)."""
+    finished = journal.done(out)
+    stored = StoredThumbs()
+    for pick in plan.references + plan.distractors:
+        for entry in finished.get(pick.id, []):
+            if entry.role in ("reference", "distractor"):
+                _recall(out, stored, entry)
+    steps = [(p, _page_reference) for p in plan.references] + [(p, _distractor) for p in plan.distractors]
+    steps += [(p, _page_negative) for p in plan.negatives]
+    with open_renderer() as renderer:
+        for pick, make in steps:
+            if pick.id in finished:
+                continue
+            journal.record(out, pick.site.name, pick.id, make(renderer, out, pick, seed, stored))
+            tick()
+
+
+def _recall(out: Path, stored: StoredThumbs, entry: Entry) -> None:
+    path = out / entry.path
+    if entry.params.get("capture") == "full-page":  # compared by its window, as when it was made
+        path = out / "variants" / f"{entry.id}--viewport.png"
+    with Image.open(path) as image:
+        stored.add(entry.site, entry.id, image, path)
+
+
+def _render_in_parallel(out: Path, groups: list[Plan], seed: int, bar) -> None:
+    # Forked before any browser starts (each worker starts its own), so nothing of Playwright is shared;
+    # a fork also spares re-importing the main module, which `python -m engine` does not guard.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(groups), mp_context=context) as pool:
+        running = [pool.submit(_render, out, group, seed) for group in groups]
+        while not all(f.done() for f in running):
+            time.sleep(1.0)
+            bar.update(journal.count(out) - bar.n)
+        for future in running:
+            future.result()  # a worker's error stops the build (the journal keeps what was done)
 
 
 class StoredThumbs:
