@@ -19,10 +19,11 @@ import pytest
 from PIL import Image
 
 from engine.evaluation import sources
-from engine.evaluation.dataset import DUPLICATE_SHARE, Size, StoredThumbs, _page_negative, build_dataset
+from engine.evaluation.dataset import DUPLICATE_SHARE, Size, _page_negative, build_dataset
 from engine.evaluation.manifest import read_manifest
 from engine.evaluation.modifications import DESKTOP, desktop_screenshot
 from engine.evaluation.plan import Pick, allocate, plan_pages
+from engine.evaluation.thumbs import StoredThumbs
 
 # The template gets a documentation site's weight, so that a tiny set has some of its pages.
 SITES = tuple(replace(s, weight=0.2) if s.app else s for s in sources.SITES
@@ -263,3 +264,38 @@ def test_two_workers_make_the_same_set_as_one(tmp_path):
     two = build_dataset(tmp_path / "two", ONE_EACH, seed=2, progress=False, sites=SMALL_SITES, workers=2)
     assert [(e.id, e.kind, e.source) for e in one] == [(e.id, e.kind, e.source) for e in two]
     assert len({e.site for e in two}) == 2
+
+
+def test_rendering_stays_offline(tmp_path):
+    """A page that hot-links a picture from a live local web server: the browser never asks for it."""
+    import http.server
+    import threading
+
+    from engine.evaluation.render import open_renderer
+
+    asked: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        page = tmp_path / "page.html"
+        page.write_text(f'<html><head><link rel="stylesheet" href="{url}/style.css"></head><body>'
+                        f'<h1>Sign in</h1><img src="{url}/logo.png" alt="logo" width="120" height="60">'
+                        f'<script src="{url}/app.js"></script></body></html>')
+        with open_renderer() as renderer:
+            renderer.load(page, 640, 400)
+            assert renderer.screenshot().size == (640, 400)
+            renderer.mobile_png(page)
+    finally:
+        server.shutdown()
+    assert asked == []
