@@ -277,7 +277,7 @@ def _page_negative(renderer: Renderer, out: Path, pick: Pick, seed: int, stored:
     params = {"width": WINDOW[0], "height": WINDOW[1], "changed_share": round(share, 4), "nearest": nearest}
     if pick.sibling_of:
         if not stored.has(pick.site.name, pick.sibling_of):
-            return []  # its stored sibling could not be rendered: an ordinary unseen page now
+            return []  # its stored sibling could not be rendered (or repeated another page): dropped
         params["sibling_of"] = pick.sibling_of
         params["sibling_share"] = round(stored.share_to(pick.sibling_of, image), 4)
     return [_save(out, "negatives", pick.id, png, "negative", None, pick.kind, pick.page, pick.site.name,
