@@ -24,14 +24,20 @@ from engine.errors import BadInput
 def register(subparsers: argparse._SubParsersAction) -> None:
     dataset = subparsers.add_parser(
         "dataset", help="build the evaluation set (rendered doc pages, photos, modifications)",
-        description="Build a labelled evaluation set from Debian documentation pages rendered by headless "
-                    "Chromium and wallpaper photos, with real-world modifications and unseen pages of the "
-                    "same sites as negatives.")
+        description="Build a labelled evaluation set from Debian documentation pages and npm web-application "
+                    "templates rendered by headless Chromium, and wallpaper photos, with real-world "
+                    "modifications, unseen pages of the same sites (template siblings included) as negatives "
+                    "and stored pages of the same sites as distractors.")
     actions = dataset.add_subparsers(dest="dataset_command", metavar="ACTION")
     build = actions.add_parser("build", help="write a dataset folder (pictures + manifest.jsonl)")
     build.add_argument("out", type=Path, help="folder to write (created)")
-    build.add_argument("--size", choices=("tiny", "small", "full"), default="small")
+    build.add_argument("--size", choices=("tiny", "small", "full", "large"), default="small",
+                       help="tiny (tests), small, full, or large (5000 distractors, 1500 unseen pages; "
+                            "needs scripts/install-system-packages.sh --evaluation)")
     build.add_argument("--seed", type=int, default=1, help="same seed, same set (default 1)")
+    build.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="browsers rendering at once, each its own sites (default 1); an interrupted "
+                            "build resumes when started again with the same options")
     build.set_defaults(func=run_build)
     dataset.set_defaults(func=lambda args: (dataset.print_help(), 2)[1])
 
@@ -83,8 +89,10 @@ def _settings(config: Path | None):
 def run_build(args: argparse.Namespace) -> int:
     from engine.evaluation.dataset import build_dataset
 
-    entries = build_dataset(args.out, args.size, args.seed)
-    roles = ("reference", "variant", "negative")
+    if args.workers < 1:
+        raise BadInput("--workers must be at least 1")
+    entries = build_dataset(args.out, args.size, args.seed, workers=args.workers)
+    roles = ("reference", "variant", "negative", "distractor")
     counts = {role: sum(1 for e in entries if e.role == role) for role in roles}
     print(json.dumps({"dataset": str(args.out), **counts}))
     return 0

@@ -24,20 +24,23 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import random
 import sys
+import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from engine.evaluation import page_captures, sources
+from engine.evaluation import journal, page_captures, sources
 from engine.evaluation.manifest import Entry, read_manifest, write_manifest
 from engine.evaluation.modifications import PHOTO_MODIFICATIONS, SCREENSHOT_MODIFICATIONS
-from engine.evaluation.plan import Pick, plan_pages
+from engine.evaluation.plan import Pick, Plan, plan_pages
 from engine.evaluation.render import Renderer, RenderError, open_renderer
+from engine.evaluation.thumbs import StoredThumbs, changed_shares, thumb
 
 WINDOW = page_captures.WINDOW
 PHOTO_SIDE = 1600  # pixels: long side of a reference photo
@@ -45,7 +48,6 @@ DUPLICATE_SHARE = 0.002  # share of changed pixels under which two screenshots a
 # Kept for :func:`prune_ambiguous` on sets built before siblings were labelled: under this share of changed
 # pixels another page is "the same page with a few words changed" (0.3-1.4 %).
 AMBIGUOUS_SHARE = 0.015
-PIXEL_CHANGE = 24  # grey levels: a thumbnail pixel that moves more than this has changed
 
 
 @dataclass(frozen=True)
@@ -77,36 +79,36 @@ SIZES = {
                   full_page_references=2),
     "full": Size(180, 150, 24, 6, siblings=60, sibling_references=20, synthetic_siblings=30, distractors=600,
                  full_page_references=20),
-    "large": Size(260, 1250, 24, 6, siblings=200, sibling_references=40, synthetic_siblings=100,
+    "large": Size(260, 1300, 24, 6, siblings=200, sibling_references=40, synthetic_siblings=100,
                   distractors=5000, full_page_references=30),
 }
 
 
 def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress: bool = True,
-                  sites: tuple[sources.Site, ...] = sources.SITES) -> list[Entry]:
+                  sites: tuple[sources.Site, ...] = sources.SITES, workers: int = 1) -> list[Entry]:
     """Write the set into ``out`` (pictures, ``manifest.jsonl``, ``dataset.json``); return the entries.
 
-    ``sites`` narrows the sites used (tests use one or two).
+    ``sites`` narrows the sites used (tests use one or two). ``workers``
+    browsers render at once, each its own sites (the set is the same for any
+    number). An interrupted build started again with the same options
+    resumes where it stopped (:mod:`engine.evaluation.journal`).
     """
     size = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
     for role in ("references", "variants", "negatives", "distractors"):
         (out / role).mkdir(parents=True, exist_ok=True)
     plan = plan_pages(size, seed, sites)
+    journal.check_plan(out, {"size": size.__dict__, "seed": seed, "sites": [s.name for s in sites]})
     photo_refs, photo_negs = _split_photos(size, seed)
     bar = _bar(len(plan) + len(photo_refs) + len(photo_negs), progress)
-    entries: list[Entry] = []
-    stored = StoredThumbs()
-    with open_renderer() as renderer:
-        for pick in plan.references:
-            entries += _page_reference(renderer, out, pick, seed, stored)
-            bar.update()
-        for pick in plan.distractors:
-            entries += _distractor(renderer, out, pick, seed, stored)
-            bar.update()
-        for pick in plan.negatives:
-            entries += _page_negative(renderer, out, pick, seed, stored)
-            bar.update()
+    bar.update(journal.count(out))
+    groups = split_by_site(plan, workers)
+    if len(groups) == 1:
+        _render(out, groups[0], seed, bar.update)
+    else:
+        _render_in_parallel(out, groups, seed, bar)
+    finished = journal.done(out)
+    entries = [e for pick in plan.references + plan.distractors + plan.negatives for e in finished[pick.id]]
     for index, photo in enumerate(photo_refs):
         entries += _photo_reference(out, index, photo, seed)
         bar.update()
@@ -116,46 +118,60 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
     bar.close()
     write_manifest(out, entries)
     _write_summary(out, entries, size, seed, plan, bar)
+    journal.close(out)
     return entries
 
 
-class StoredThumbs:
-    """Small grey thumbnails of the stored pages of each site, to find duplicates and measure closeness."""
-
-    def __init__(self) -> None:
-        self._thumbs: dict[str, list[np.ndarray]] = {}
-        self._ids: dict[str, list[str]] = {}
-
-    def nearest(self, site: str, image: Image.Image) -> tuple[float, str | None]:
-        """The smallest share of changed pixels against a stored page of ``site``, and that page's id."""
-        thumbs = self._thumbs.get(site)
-        if not thumbs:
-            return 1.0, None
-        shares = changed_shares(np.stack(thumbs), thumb(image))
-        best = int(np.argmin(shares))
-        return float(shares[best]), self._ids[site][best]
-
-    def add(self, site: str, page_id: str, image: Image.Image) -> None:
-        self._thumbs.setdefault(site, []).append(thumb(image))
-        self._ids.setdefault(site, []).append(page_id)
-
-    def has(self, site: str, page_id: str) -> bool:
-        return page_id in self._ids.get(site, [])
-
-    def share_to(self, site: str, page_id: str, image: Image.Image) -> float:
-        """The share of changed pixels against one stored page."""
-        index = self._ids[site].index(page_id)
-        return float(changed_shares(self._thumbs[site][index][None], thumb(image))[0])
+def split_by_site(plan: Plan, workers: int) -> list[Plan]:
+    """At most ``workers`` plans of whole sites with about as much work each (a reference counts 8 pages)."""
+    work: dict[str, int] = {}
+    for pick in plan.references + plan.distractors + plan.negatives:
+        work[pick.site.name] = work.get(pick.site.name, 0) + (8 if pick.role == "reference" else 1)
+    bins: list[tuple[int, set[str]]] = [(0, set()) for _ in range(max(1, min(workers, len(work))))]
+    for site in sorted(work, key=lambda name: -work[name]):
+        load, names = min(bins, key=lambda b: b[0])
+        bins[bins.index((load, names))] = (load + work[site], names | {site})
+    return [Plan(*([p for p in role if p.site.name in names]
+                   for role in (plan.references, plan.negatives, plan.distractors))) for _, names in bins]
 
 
-def thumb(image: Image.Image) -> np.ndarray:
-    """A 640 x 400 grey thumbnail (the size the duplicate rule was measured at)."""
-    return np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
+def _render(out: Path, plan: Plan, seed: int, tick=lambda: None) -> None:
+    """Render the pages of ``plan`` not done yet, noting each in the journal (after recalling those done)."""
+    finished = journal.done(out)
+    stored = StoredThumbs()
+    for pick in plan.references + plan.distractors:
+        for entry in finished.get(pick.id, []):
+            if entry.role in ("reference", "distractor"):
+                _recall(out, stored, entry)
+    steps = [(p, _page_reference) for p in plan.references] + [(p, _distractor) for p in plan.distractors]
+    steps += [(p, _page_negative) for p in plan.negatives]
+    with open_renderer() as renderer:
+        for pick, make in steps:
+            if pick.id in finished:
+                continue
+            journal.record(out, pick.site.name, pick.id, make(renderer, out, pick, seed, stored))
+            tick()
 
 
-def changed_shares(thumbs: np.ndarray, one: np.ndarray) -> np.ndarray:
-    """Per thumbnail of the stack, the share of its pixels that differ from ``one``."""
-    return np.mean(np.abs(thumbs - one) > PIXEL_CHANGE, axis=(1, 2))
+def _recall(out: Path, stored: StoredThumbs, entry: Entry) -> None:
+    path = out / entry.path
+    if entry.params.get("capture") == "full-page":  # compared by its window, as when it was made
+        path = out / "variants" / f"{entry.id}--viewport.png"
+    with Image.open(path) as image:
+        stored.add(entry.site, entry.id, image, path)
+
+
+def _render_in_parallel(out: Path, groups: list[Plan], seed: int, bar) -> None:
+    # Forked before any browser starts (each worker starts its own), so nothing of Playwright is shared;
+    # a fork also spares re-importing the main module, which `python -m engine` does not guard.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(groups), mp_context=context) as pool:
+        running = [pool.submit(_render, out, group, seed) for group in groups]
+        while not all(f.done() for f in running):
+            time.sleep(1.0)
+            bar.update(journal.count(out) - bar.n)
+        for future in running:
+            future.result()  # a worker's error stops the build (the journal keeps what was done)
 
 
 def _split_photos(size: Size, seed: int) -> tuple[list[Path], list[Path]]:
@@ -185,7 +201,8 @@ def _page_reference(renderer: Renderer, out: Path, pick: Pick, seed: int,
     share, _ = stored.nearest(site, reference)
     if share < DUPLICATE_SHARE:
         return []
-    stored.add(site, ref_id, reference)
+    # A full-page reference is compared by its window (its picture on disk is the whole page).
+    stored.add(site, ref_id, reference, None if pick.full_page else out / "references" / f"{ref_id}.png")
     params = {"width": WINDOW[0], "height": WINDOW[1]}
     if pick.sibling_of:
         params["sibling_of"] = pick.sibling_of
@@ -244,7 +261,7 @@ def _distractor(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: St
     share, _ = stored.nearest(pick.site.name, image)
     if share < DUPLICATE_SHARE:
         return []
-    stored.add(pick.site.name, pick.id, image)
+    stored.add(pick.site.name, pick.id, image, out / "distractors" / f"{pick.id}.png")
     return [_save(out, "distractors", pick.id, png, "distractor", None, "distractor", pick.page,
                   pick.site.name, seed, {"width": WINDOW[0], "height": WINDOW[1]})]
 
@@ -260,9 +277,9 @@ def _page_negative(renderer: Renderer, out: Path, pick: Pick, seed: int, stored:
     params = {"width": WINDOW[0], "height": WINDOW[1], "changed_share": round(share, 4), "nearest": nearest}
     if pick.sibling_of:
         if not stored.has(pick.site.name, pick.sibling_of):
-            return []  # its stored sibling could not be rendered: an ordinary unseen page now
+            return []  # its stored sibling could not be rendered (or repeated another page): dropped
         params["sibling_of"] = pick.sibling_of
-        params["sibling_share"] = round(stored.share_to(pick.site.name, pick.sibling_of, image), 4)
+        params["sibling_share"] = round(stored.share_to(pick.sibling_of, image), 4)
     return [_save(out, "negatives", pick.id, png, "negative", None, pick.kind, pick.page, pick.site.name,
                   seed, params)]
 
@@ -317,7 +334,8 @@ def prune_ambiguous(folder: Path, share: float = AMBIGUOUS_SHARE) -> list[str]:
     refs = StoredThumbs()
     for e in entries:
         if e.role == "reference" and e.site != "photos":
-            refs.add(e.site, e.id, Image.open(folder / e.path))
+            with Image.open(folder / e.path) as image:
+                refs.add(e.site, e.id, image, folder / e.path)
     dropped = [e.id for e in entries if e.role == "negative" and e.site != "photos"
                and refs.nearest(e.site, Image.open(folder / e.path))[0] < share]
     if dropped:

@@ -1,14 +1,21 @@
-"""Where the evaluation pictures come from: Debian documentation sites and wallpaper photos.
+"""Where the evaluation pictures come from: documentation sites, web-application templates, wallpapers.
 
 Why documentation sites: each one is a real website whose pages share one
 template (header, sidebar, menus, fonts), exactly the situation that makes
 global hashes call two different pages of one site "the same picture". They
-are installed by Debian packages (``scripts/`` installs them), so the set can
-be rebuilt offline on any machine.
+are installed by Debian packages (``scripts/install-system-packages.sh``), so
+the set can be rebuilt offline on any machine. Web applications are HTML
+admin and website templates from npm (``scripts/install-web-templates.sh``
+unpacks them under :data:`TEMPLATES`): their login, register and
+password-reset pages look alike across applications, and the pages of one
+application share everything but a form. Each site or template is one
+``site`` of the manifest, so a set can be split by site.
 
 Held out on purpose, never read here: the HTML documentation of rustup,
-nodejs, npm, valgrind and libxslt, and the mate-backgrounds /
-gnome-backgrounds photos (``/usr/share/backgrounds``); an independent
+nodejs, npm, valgrind and libxslt, the mate-backgrounds /
+gnome-backgrounds photos (``/usr/share/backgrounds``), and the npm
+templates admin-lte, startbootstrap-sb-admin, -sb-admin-2,
+-modern-business, -clean-blog, -agency and -landing-page; an independent
 evaluation uses them.
 """
 
@@ -23,6 +30,7 @@ from pathlib import Path
 from PIL import Image
 
 MIN_PAGE_BYTES = 3_000  # bytes; smaller files are redirects or empty stubs
+SIBLING_LENGTH_GAP = 0.15  # share of its length by which a page's HTML may differ from a close sibling's
 TEMPLATES = Path(os.environ.get("QUAID_TEMPLATES", Path.home() / ".cache" / "quaid" / "templates"))
 
 
@@ -72,25 +80,22 @@ SITES: tuple[Site, ...] = (
     Site("scipy", _DOC / "python-scipy-doc/html", "**/*.html", 0.30,
          families="reference/generated/scipy.*.html"),
     Site("sympy", _DOC / "python-sympy-doc/html", "**/*.html", 0.15, families="modules/**/*.html"),
-    Site("app-adminbsb", TEMPLATES / "adminbsb-materialdesign", "index.html|pages/**/*.html", 0.012,
+    Site("app-adminbsb", TEMPLATES / "adminbsb-materialdesign", "index.html|pages/**/*.html", 0.024,
          first=_AUTH_PAGES, app=True),
-    Site("app-argon", TEMPLATES / "creative-tim-official-argon-dashboard", "pages/*.html", 0.004,
+    Site("app-argon", TEMPLATES / "creative-tim-official-argon-dashboard", "pages/*.html", 0.008,
          first=_AUTH_PAGES, app=True),
-    Site("app-backstrap", TEMPLATES / "digitallyhappy-backstrap", "dist/**/*.html", 0.01,
+    Site("app-backstrap", TEMPLATES / "digitallyhappy-backstrap", "dist/**/*.html", 0.02,
          first=_AUTH_PAGES, app=True),
-    Site("app-equation", TEMPLATES / "equation-admin-template", "ltr/*.html", 0.03, first=_AUTH_PAGES,
+    Site("app-equation", TEMPLATES / "equation-admin-template", "ltr/*.html", 0.06, first=_AUTH_PAGES,
          app=True),
-    Site("app-gentelella", TEMPLATES / "gentelella", "production/*.html", 0.015, first=_AUTH_PAGES,
+    Site("app-material", TEMPLATES / "material-dashboard", "pages/*.html", 0.008, first=_AUTH_PAGES,
          app=True),
-    Site("app-material", TEMPLATES / "material-dashboard", "pages/*.html", 0.004, first=_AUTH_PAGES,
-         app=True),
-    Site("app-sneat", TEMPLATES / "sneat-bootstrap-html-admin-template-free", "html/*.html", 0.012,
+    Site("app-sneat", TEMPLATES / "sneat-bootstrap-html-admin-template-free", "html/*.html", 0.024,
          first=_AUTH_PAGES, app=True),
-    Site("app-soft-ui", TEMPLATES / "soft-ui-dashboard", "pages/*.html", 0.004, first=_AUTH_PAGES,
+    Site("app-soft-ui", TEMPLATES / "soft-ui-dashboard", "pages/*.html", 0.008, first=_AUTH_PAGES,
          app=True),
-    Site("app-stisla", TEMPLATES / "stisla", "*.html", 0.02, first=_AUTH_PAGES, app=True),
-    Site("app-tabler", TEMPLATES / "tabler-ui", "dist/*.html", 0.01, first=_AUTH_PAGES, app=True),
-    Site("app-adminator", TEMPLATES / "adminator", "src/*.html", 0.006, first=_AUTH_PAGES, app=True),
+    Site("app-stisla", TEMPLATES / "stisla", "*.html", 0.04, first=_AUTH_PAGES, app=True),
+    Site("app-tabler", TEMPLATES / "tabler-ui", "dist/*.html", 0.02, first=_AUTH_PAGES, app=True),
 ) + tuple(
     Site(f"landing-{name}", TEMPLATES / f"startbootstrap-{name}", "dist/index.html", 0.001, app=True)
     for name in ("freelancer", "creative", "grayscale", "resume", "new-age")
@@ -128,18 +133,29 @@ def shuffled_pages(site: Site, seed: int) -> list[Path]:
 
 
 def sibling_pairs(site: Site, seed: int) -> list[tuple[Path, Path]]:
-    """Disjoint pairs of template siblings, neighbours in name order, in a seeded order.
+    """Disjoint pairs of template siblings, neighbours in name order, closest in length first.
 
     Neighbours in name order are the closest siblings a site has: the man
     pages of ``git-cherry`` and ``git-cherry-pick``, PostgreSQL's
-    ``ALTER INDEX`` and ``ALTER LANGUAGE``, two functions of one module.
+    ``DROP ROLE`` and ``DROP ROUTINE``, two methods of one class. Those of
+    about the same length (within :data:`SIBLING_LENGTH_GAP`) come first, in
+    a seeded order: one template with as much content differs by a few lines.
     """
     if not site.families or not site.root.is_dir():
         return []
     real = set(site_pages(site))
     pages = sorted(p for p in _globbed(site.root, site.families) if p in real)
-    pairs = [(pages[i], pages[i + 1]) for i in range(0, len(pages) - 1, 2)]
-    random.Random(f"{seed}:{site.name}:siblings").shuffle(pairs)
+    length = {p: p.stat().st_size for p in pages}
+    candidates = list(zip(pages, pages[1:], strict=False))
+    random.Random(f"{seed}:{site.name}:siblings").shuffle(candidates)
+    candidates.sort(key=lambda pair: abs(length[pair[0]] - length[pair[1]]) > SIBLING_LENGTH_GAP * max(
+        length[pair[0]], length[pair[1]]))
+    taken: set[Path] = set()
+    pairs = []
+    for first, second in candidates:
+        if first not in taken and second not in taken:
+            taken.update((first, second))
+            pairs.append((first, second))
     return pairs
 
 
