@@ -198,3 +198,11 @@ def test_cli_table_shows_the_reason() -> None:
     lines = _search_table(answer).splitlines()
     assert lines[1].endswith("page  (same-template)")
     assert lines[2].endswith("copy")
+
+
+def test_rejected_verdict_carries_no_reason() -> None:
+    matcher = Matcher(Settings(decision_merge="majority"))
+    results = {"phash": AlgorithmResult(0.4, Vote.NO), "dhash": AlgorithmResult(0.4, Vote.NO),
+               "orb": AlgorithmResult(0.1, Vote.MAYBE, SAME_TEMPLATE)}
+    verdict = matcher._verdict(results, Decision.REJECTED)
+    assert verdict.decision is Decision.REJECTED and verdict.reason is None
