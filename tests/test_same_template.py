@@ -13,7 +13,7 @@ import random
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from engine.algorithms.changed_regions import changed_regions
 from engine.algorithms.orb import SAME_TEMPLATE, Orb
@@ -134,6 +134,18 @@ def test_phishing_edit_is_yes_without_reason(pages, name: str) -> None:
     assert comparison.reason is None
 
 
+@pytest.mark.parametrize("make", [
+    lambda im: im.resize((768, 480), Image.Resampling.LANCZOS),
+    lambda im: im.crop((60, 40, 1220, 760)),
+    lambda im: ImageOps.expand(im, border=(12, 90, 12, 12), fill=(220, 222, 228)).resize((1042, 722)),
+    lambda im: ImageEnhance.Contrast(im).enhance(0.7),
+], ids=["downscaled", "cropped", "framed", "less-contrast"])
+def test_resampled_copies_carry_no_reason(pages, make) -> None:
+    """Resampling leaves weak differences all over the page; they are not a sibling's strong ones."""
+    comparison = ORB.compare(feature(make(site_page(5))), pages["page"])
+    assert comparison.distance <= ORB.yes_threshold and comparison.reason is None
+
+
 def test_sibling_is_never_accepted_by_the_matcher_and_the_answer_says_why(pages) -> None:
     """The reason overrules a YES by share (thresholds here accept any share) and any merged YES."""
     matcher = Matcher(Settings(algorithms={"orb": AlgorithmSettings(yes=1.0, maybe=1.0)}))
@@ -175,3 +187,22 @@ def test_search_path_reviews_the_sibling_and_accepts_the_edits(quaid) -> None:
         answer = quaid.search(_png(edit)).to_json()
         assert answer["decision"] == "accepted" and answer["matches"][0]["name"] == "page", answer
         assert "reason" not in answer["matches"][0]
+
+
+def test_cli_table_shows_the_reason() -> None:
+    from engine.cli.pictures import _search_table
+
+    match = {"decision": "to-review", "distance": 0.05, "cluster": 3, "id": "ab" * 32, "name": "page"}
+    matches = [{**match, "reason": SAME_TEMPLATE}, {**match, "decision": "accepted", "name": "copy"}]
+    answer = {"query": "q.png", "decision": "to-review", "matches": matches}
+    lines = _search_table(answer).splitlines()
+    assert lines[1].endswith("page  (same-template)")
+    assert lines[2].endswith("copy")
+
+
+def test_rejected_verdict_carries_no_reason() -> None:
+    matcher = Matcher(Settings(decision_merge="majority"))
+    results = {"phash": AlgorithmResult(0.4, Vote.NO), "dhash": AlgorithmResult(0.4, Vote.NO),
+               "orb": AlgorithmResult(0.1, Vote.MAYBE, SAME_TEMPLATE)}
+    verdict = matcher._verdict(results, Decision.REJECTED)
+    assert verdict.decision is Decision.REJECTED and verdict.reason is None
