@@ -113,3 +113,22 @@ def test_ail_import_refuses_a_missing_folder(own_dir):
     run = quaid(["ail-import", str(own_dir / "nope")], own_dir / "home")
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [f"quaid ail-import: {own_dir / 'nope'}: not a folder"]
+
+
+def test_ail_import_skips_special_files_and_fails_an_oversized_one_alone(crawled, own_dir):
+    folder, ids = crawled
+    fifo = folder / rel_path("f" * 64)
+    fifo.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(fifo)  # never a picture: opening it would block the whole import
+    limit = max(path.stat().st_size for path in folder.rglob("*") if path.is_file()) + 1
+    big_id = put(folder, png(page(16)).ljust(limit + 1, b"\0"))
+    run = subprocess.run([sys.executable, "-m", "engine", "ail-import", str(folder), "--json"], cwd=ROOT,
+                         env={**os.environ, "QUAID_HOME": str(own_dir / "home"),
+                              "QUAID_MAX_UPLOAD_BYTES": str(limit)},
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # one failure, the rest done
+    failed = [line for line in run.stderr.splitlines() if "larger than the upload limit" in line]
+    assert len(failed) == 1 and rel_path(big_id) in failed[0]
+    assert "f" * 64 not in run.stderr + run.stdout  # the FIFO was never taken for a screenshot
+    pairs = {frozenset((row["screenshot"], row["match"])) for row in rows_of(run.stdout)}
+    assert frozenset((ids["original"], ids["copy"])) in pairs

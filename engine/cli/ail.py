@@ -29,6 +29,8 @@ from tqdm import tqdm
 from ail_connector.ail_objects import PLACEHOLDER_SCREENSHOTS, SCREENSHOT, AILRef, is_gif, sha256_hex
 from ail_connector.layout import PictureFile, walk_pictures
 from engine.cli.backend import Backend, open_backend
+from engine.cli.pictures import read_picture
+from engine.config import load_settings
 from engine.errors import BadInput, QuaidError
 from quaid_client import ServiceError
 
@@ -87,9 +89,10 @@ def _index(backend: Backend,
     indexed: dict[str, PictureFile] = {}
     counts = {"added": 0, "duplicate": 0, "skipped": 0}
     failures = 0
+    limit = load_settings().max_upload_bytes
     for picture in tqdm(pictures, desc="index", unit="pic", file=sys.stderr, disable=None):
         try:
-            data = picture.path.read_bytes()
+            data = read_picture(picture.path, limit)  # regular files only, never past the limit
             if picture.id in PLACEHOLDER_SCREENSHOTS or is_gif(data) or not data:
                 counts["skipped"] += 1
                 continue
@@ -114,10 +117,11 @@ def _correlate(backend: Backend, indexed: dict[str, PictureFile], top: int,
     rows: list[dict] = []
     seen: set[frozenset[str]] = set()
     failures = 0
+    limit = load_settings().max_upload_bytes
     for quaid_id, picture in tqdm(sorted(indexed.items(), key=lambda kv: kv[1].id), desc="correlate",
                                   unit="pic", file=sys.stderr, disable=None):
         try:
-            answer = backend.search(picture.path.read_bytes(), top=top + 1,
+            answer = backend.search(read_picture(picture.path, limit), top=top + 1,
                                     include_rejected=include_rejected, name=f"screenshot::{picture.id}")
         except (QuaidError, ServiceError, OSError) as exc:
             failures += 1
