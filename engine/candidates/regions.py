@@ -1,0 +1,69 @@
+"""Region codes: bands of a page at a fixed scale, so moved or contained content still matches.
+
+Why: a whole-picture hash squeezes the picture into one square, so a page scrolled by 300
+px, pushed down by an injected banner, captured in full (a picture five times taller), or
+shown in a browser window on a desktop moves every cell of the hash. A horizontal *band*
+of the page, at a scale fixed by the page's width, keeps its content in both pictures:
+only its vertical position changes. So each stored picture keeps the codes of a few bands
+at fixed offsets from its top (:func:`stored_codes`), and a query offers the code of a band
+at every ``STEP`` of its height (:func:`probe_codes`): some probe lies within ``STEP / 2``
+of where a stored band moved to. This is multi-probe lookup (Lv et al., "Multi-probe LSH",
+VLDB 2007) along the one axis where web pages move.
+
+Each code is a DCT sign hash of the band (Zauner 2010's pHash on a rectangle: the low
+``ROWS x COLS`` frequencies of a small thumbnail against their median), so a dimmed page
+(a consent modal's backdrop) keeps its bits. Flat bands (grey standard deviation below
+``FLAT``) get no code: blank bands would match every short page.
+
+Where to start: :func:`stored_codes` and :func:`probe_codes`; the index keeps one table per
+band slot (``region0`` ...), see :meth:`engine.matching.Matcher.prefilter_codes`.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from engine.picture import Picture
+
+WIDTH = 256  # px: the page is scaled to this width before bands are cut (a scale fixed by width)
+BAND = 0.25  # band height, as a share of the page width (320 px of a 1280 px page)
+OFFSETS = (0.0, 0.125, 0.25, 0.375)  # stored band tops, as shares of the width
+STEP = 1 / 32  # query probe spacing, as a share of the width (40 px of a 1280 px page)
+MAX_PROBES = 96  # probes per query at most (a full-page capture is many widths tall)
+FLAT = 6.0  # grey levels: bands flatter than this get no code
+ROWS, COLS = 4, 16  # DCT frequencies kept: 64 bits
+
+
+def band_code(band: np.ndarray) -> bytes | None:
+    """The 64-bit DCT sign code of a grey band; None when it is flat."""
+    if band.size == 0 or float(band.std()) < FLAT:
+        return None
+    thumb = cv2.resize(band, (4 * COLS, 4 * ROWS), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(thumb)[:ROWS, :COLS].ravel()[1:]  # without the mean (DC): brightness says little
+    return np.packbits(np.append(low > np.median(low), False)).tobytes()
+
+
+def page_grey(picture: Picture | np.ndarray) -> np.ndarray:
+    """The grey picture scaled to WIDTH px wide (area averaging keeps thin text)."""
+    grey = picture.grey if isinstance(picture, Picture) else picture
+    height = max(1, round(grey.shape[0] * WIDTH / grey.shape[1]))
+    return cv2.resize(grey, (WIDTH, height), interpolation=cv2.INTER_AREA)
+
+
+def stored_codes(grey: np.ndarray) -> list[bytes | None]:
+    """One code per stored band slot (``OFFSETS``); None where the band is flat or off the page."""
+    band = round(BAND * WIDTH)
+    out = []
+    for offset in OFFSETS:
+        top = round(offset * WIDTH)
+        out.append(band_code(grey[top: top + band]) if top + band <= len(grey) else None)
+    return out
+
+
+def probe_codes(grey: np.ndarray) -> list[bytes]:
+    """The query's bands at every STEP from its top (at most MAX_PROBES), flat ones left out."""
+    band, step = round(BAND * WIDTH), max(1, round(STEP * WIDTH))
+    tops = range(0, max(1, len(grey) - band + 1), step)[:MAX_PROBES]
+    codes = (band_code(grey[top: top + band]) for top in tops)
+    return [c for c in codes if c is not None]
