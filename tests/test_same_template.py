@@ -13,7 +13,7 @@ import random
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from engine.algorithms.changed_regions import changed_regions
 from engine.algorithms.orb import SAME_TEMPLATE, Orb
@@ -132,6 +132,18 @@ def test_phishing_edit_is_yes_without_reason(pages, name: str) -> None:
     comparison = ORB.compare(pages[name], pages["page"])
     assert comparison.distance <= ORB.yes_threshold
     assert comparison.reason is None
+
+
+@pytest.mark.parametrize("make", [
+    lambda im: im.resize((768, 480), Image.Resampling.LANCZOS),
+    lambda im: im.crop((60, 40, 1220, 760)),
+    lambda im: ImageOps.expand(im, border=(12, 90, 12, 12), fill=(220, 222, 228)).resize((1042, 722)),
+    lambda im: ImageEnhance.Contrast(im).enhance(0.7),
+], ids=["downscaled", "cropped", "framed", "less-contrast"])
+def test_resampled_copies_carry_no_reason(pages, make) -> None:
+    """Resampling leaves weak differences all over the page; they are not a sibling's strong ones."""
+    comparison = ORB.compare(feature(make(site_page(5))), pages["page"])
+    assert comparison.distance <= ORB.yes_threshold and comparison.reason is None
 
 
 def test_sibling_is_never_accepted_by_the_matcher_and_the_answer_says_why(pages) -> None:
