@@ -15,8 +15,12 @@ Each code is a DCT sign hash of the band (Zauner 2010's pHash on a rectangle: th
 (a consent modal's backdrop) keeps its bits. Flat bands (grey standard deviation below
 ``FLAT``) get no code: blank bands would match every short page.
 
-Where to start: :func:`stored_codes` and :func:`probe_codes`; the index keeps one table per
-band slot (``region0`` ...), see :meth:`engine.matching.Matcher.prefilter_codes`.
+The query also offers its bands mirrored (a left-right flip of a re-posted picture moves
+every cell of a whole-picture hash; flipping the query's bands costs ~1 ms) and the bands of
+the page found inside a window or desktop frame (:mod:`engine.candidates.content_box`).
+
+Where to start: :func:`stored_codes` and :func:`query_probes`;
+:class:`engine.algorithms.region_codes.RegionCodes` stores and offers them to the index.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.candidates.content_box import page_box
 from engine.picture import Picture
 
 WIDTH = 256  # px: the page is scaled to this width before bands are cut (a scale fixed by width)
@@ -67,3 +72,14 @@ def probe_codes(grey: np.ndarray) -> list[bytes]:
     tops = range(0, max(1, len(grey) - band + 1), step)[:MAX_PROBES]
     codes = (band_code(grey[top: top + band]) for top in tops)
     return [c for c in codes if c is not None]
+
+
+
+def query_probes(picture: Picture) -> list[bytes]:
+    """The query's band codes: the page as it is, mirrored, and inside a frame when one is found."""
+    grey = page_grey(picture)
+    pages = [grey, grey[:, ::-1]]
+    box = page_box(picture.grey)
+    if box is not None:
+        pages.append(page_grey(box))
+    return [code for page in pages for code in probe_codes(page)]
