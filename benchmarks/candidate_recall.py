@@ -7,16 +7,18 @@ variant, asks :class:`engine.index.CandidateIndex` for the shortlist of ``--k`` 
 (the search's ``settings.shortlist``) and counts how often the variant's reference is in it,
 per modification kind, for each candidate generator:
 
-* ``global``: the shipped codes (:meth:`engine.matching.Matcher.prefilter_codes` /
-  ``query_codes`` with region codes off): pHash, dHash, PDQ of the whole picture.
-* ``+regions``: the same plus region codes (:mod:`engine.candidates.regions`).
-* further rows combine the query-side extras (mirror, content box) one by one.
+* before: the global codes (pHash, dHash, PDQ of the whole picture), code names merged by
+  smallest bit fraction (the index's former ranking);
+* the global codes merged by rank (:meth:`engine.index.CandidateIndex.shortlist`);
+* after: global and region codes (:mod:`engine.candidates.regions`: bands, mirrored bands,
+  bands of the page inside a frame), merged by rank: the shipped search path.
 
 Dataset: a folder with ``manifest.jsonl`` (``quaid dataset build``), or, while one is being
 built, ``references/NAME.png`` and ``variants/NAME--KIND.png`` (KIND's trailing ``-N`` dropped).
 
-Run: ``nice .venv/bin/python benchmarks/candidate_recall.py /work/data/eval-full2
---extra /work/data/verify-sib-small`` (~1 min per 1000 pictures on one core).
+Run (from the repository root):
+``PYTHONPATH=. nice .venv/bin/python benchmarks/candidate_recall.py /work/data/eval-full2
+--extra /work/data/verify-sib-small --mirror`` (~1 min per 1000 pictures on one core).
 """
 
 from __future__ import annotations
@@ -24,19 +26,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from engine.candidates import content_box, regions
-from engine.config import Settings
+from engine.algorithms.region_codes import RegionCodes
+from engine.config import AlgorithmSettings, Settings
 from engine.index import CandidateIndex
 from engine.matching import Matcher
-from engine.picture import Picture, load_picture
+from engine.picture import load_picture
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 
@@ -61,7 +63,9 @@ def load_dataset(folder: Path) -> tuple[list[dict], list[dict]]:
 
 
 def _pictures(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES)
 
 
 def extra_pictures(folders: list[Path], limit: int) -> list[dict]:
@@ -70,84 +74,32 @@ def extra_pictures(folders: list[Path], limit: int) -> list[dict]:
 
 
 Codes = dict[str, list[bytes]]
-
-
-class Generators:
-    """The codes of one picture under each generator (stored side and query side)."""
-
-    def __init__(self) -> None:
-        self.plain = Matcher(Settings())  # the shipped defaults
-
-    def stored(self, picture: Picture) -> dict[str, Codes]:
-        cheap = {a.name: a.extract(picture) for a in self.plain._prefilter()}
-        plain = {n: [c] for n, c in self.plain.prefilter_codes(cheap).items()}
-        bands = regions.stored_codes(regions.page_grey(picture))
-        extra = {f"region{i}": [c] for i, c in enumerate(bands) if c is not None}
-        return {"global": plain, "regions": plain | extra}
-
-    def query(self, picture: Picture) -> tuple[dict[str, dict[str, Codes]], dict[str, float]]:
-        out, ms = {}, {}
-        start = time.process_time()
-        plain = self.plain.query_codes(self.plain.query(picture))
-        ms["global"] = (time.process_time() - start) * 1000
-        start = time.process_time()
-        grey = regions.page_grey(picture)
-        out["regions"] = _region_probes([grey])
-        ms["regions"] = (time.process_time() - start) * 1000
-        start = time.process_time()
-        box = content_box.page_box(picture.grey)
-        boxes = [] if box is None else [regions.page_grey(box)]
-        out["box"] = _region_probes(boxes)
-        ms["box"] = (time.process_time() - start) * 1000
-        start = time.process_time()
-        flipped = grey[:, ::-1]
-        out["mirror"] = _region_probes([flipped]) | {n: [a.code(a.extract(picture.transformed(FLIP)))]
-                                                     for n, a in ((a.name, a) for a in self.plain._prefilter())}
-        ms["mirror"] = (time.process_time() - start) * 1000
-        out["global"] = plain
-        out["mirror_regions"] = _region_probes([flipped])
-        return out, ms
-
-
 FLIP = Image.Transpose.FLIP_LEFT_RIGHT
+GLOBAL_ONLY = Settings(algorithms={"regions": AlgorithmSettings(enabled=False)})
 
 
-def _region_probes(greys: list[np.ndarray]) -> Codes:
-    probes = [c for grey in greys for c in regions.probe_codes(grey)]
-    return {f"region{i}": probes for i in range(len(regions.OFFSETS))} if probes else {}
+def global_only(codes: Mapping[str, object]) -> dict:
+    """The codes of the global hashes alone (the region generator's tables left out)."""
+    return {n: c for n, c in codes.items() if not n.startswith(RegionCodes.name)}
 
 
-def combined(parts: list[dict[str, Codes]]) -> Codes:
-    out: Codes = defaultdict(list)
-    for part in parts:
-        for name, codes in part.items():
-            out[name].extend(codes)
-    return out
-
-
-def fused(index: CandidateIndex, codes: Codes, k: int) -> set[str]:
-    """Experimental: rank by the best rank over code names (ties by distance)."""
-    best: dict[int, tuple[int, float]] = {}
+def by_distance(index: CandidateIndex, codes: Codes, k: int) -> set[str]:
+    """The shortlist as the index merged code names before rank fusion: smallest bit fraction first."""
+    best: dict[int, float] = {}
     for name, probes in codes.items():
         table = index._tables.get(name)
         if table is None or not probes:
             continue
         slots, distances = table.nearest(probes, k)
-        for rank, (slot, dist) in enumerate(zip(slots.tolist(), distances.tolist(), strict=True)):
-            key = (rank, dist / (table.nbytes * 8))
-            if slot not in best or key < best[slot]:
-                best[slot] = key
-    chosen = sorted(best, key=lambda s: best[s])[:k]
+        for slot, dist in zip(slots.tolist(), distances.tolist(), strict=True):
+            best[slot] = min(dist / (8 * table.nbytes), best.get(slot, 1.0))
+    chosen = sorted(best, key=lambda slot: (best[slot], index._ids.name(slot)))[:k]
     return set(index._ids.names(chosen))
 
 
-def shortlist_hits(index: CandidateIndex, queries: list[Codes], truth: list[str], k: int,
-                   fuse: bool = False) -> np.ndarray:
-    hits = []
-    for codes, right in zip(queries, truth, strict=True):
-        found = fused(index, codes, k) if fuse else {c.id for c in index.shortlist(codes, k)}
-        hits.append(right in found)
-    return np.array(hits)
+def fused(index: CandidateIndex, codes: Codes, k: int) -> set[str]:
+    """The shortlist as shipped (:meth:`CandidateIndex.shortlist`: code names merged by rank)."""
+    return {c.id for c in index.shortlist(codes, k)}
 
 
 def report(title: str, kinds: list[str], hits: np.ndarray) -> None:
@@ -166,9 +118,12 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, action="append", default=[],
                         help="a folder of more pictures to store as distractors (repeatable)")
     parser.add_argument("--extra-limit", type=int, default=0, help="at most this many extra pictures")
-    parser.add_argument("--k", type=int, default=Settings().shortlist, help="shortlist size (default: shipped)")
+    parser.add_argument("--k", type=int, default=Settings().shortlist,
+                        help="shortlist size (default: shipped)")
     parser.add_argument("--kinds", help="comma-separated kinds to query (default: all)")
     parser.add_argument("--limit", type=int, default=0, help="at most this many queries (every n-th)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="also query each recompressed copy mirrored (kind 'mirror (synthetic)')")
     args = parser.parse_args()
     stored_entries, variants = load_dataset(args.dataset)
     if args.kinds:
@@ -176,43 +131,44 @@ def main() -> None:
     if args.limit and len(variants) > args.limit:
         variants = variants[:: len(variants) // args.limit][: args.limit]
     extras = extra_pictures(args.extra, args.extra_limit)
-    generators = Generators()
-    indexes = {"global": CandidateIndex(), "regions": CandidateIndex()}
-    start = time.perf_counter()
+    matcher = Matcher(Settings())
+    generators = [a for a in matcher.algorithms if a.prefilter]
+    region_codes = matcher.algorithm(RegionCodes.name)
+    index = CandidateIndex()
+    stored_ms = []
     for entry in stored_entries + extras:
         path = Path(entry["path"]) if entry["id"].startswith("extra:") else args.dataset / entry["path"]
-        codes = generators.stored(load_picture(path.read_bytes()))
-        for name, index in indexes.items():
-            index.upsert(entry["id"], {n: c[0] for n, c in codes[name].items()})
-    print(f"stored {len(stored_entries)} + {len(extras)} extra in {time.perf_counter() - start:.0f} s; "
-          f"{len(variants)} queries, shortlist k={args.k}", file=sys.stderr)
-    queries: list[dict[str, Codes]] = []
-    ms: dict[str, list[float]] = defaultdict(list)
+        picture = load_picture(path.read_bytes())
+        start = time.process_time()
+        features = {a.name: a.extract(picture) for a in generators}
+        stored_ms.append((time.process_time() - start) * 1000)
+        index.upsert(entry["id"], matcher.prefilter_codes(features))
+    queries: list[Codes] = []
+    probe_ms: list[float] = []
     kinds, truth = [], []
     for entry in variants:
         picture = load_picture((args.dataset / entry["path"]).read_bytes())
-        for kind, shown in ((entry["kind"], picture), ("mirror (synthetic)", None)):
-            if shown is None:
-                if entry["kind"] != "recompress":  # one mirrored copy per reference
-                    continue
-                shown = picture.transformed(FLIP)
-            codes, spent = generators.query(shown)
-            queries.append(codes)
+        shown = [(entry["kind"], picture)]
+        if args.mirror and entry["kind"] == "recompress":
+            shown.append(("mirror (synthetic)", picture.transformed(FLIP)))
+        for kind, query in shown:
+            start = time.process_time()
+            region_codes.probes(query)
+            probe_ms.append((time.process_time() - start) * 1000)
+            queries.append(matcher.query_codes(matcher.query(query)))
             kinds.append(kind)
             truth.append(entry["reference"])
-            for name, value in spent.items():
-                ms[name].append(value)
-    print(f"# shortlist recall at k={args.k}: {len(stored_entries)} + {len(extras)} stored, {len(queries)} queries")
-    print("# query-side CPU ms (median): " + ", ".join(f"{n} {np.median(v):.1f}" for n, v in ms.items()))
-    rows = {"global codes (shipped)": ("global", ["global"]),
-            "+ regions": ("regions", ["global", "regions"]),
-            "+ regions + box": ("regions", ["global", "regions", "box"]),
-            "+ regions + box + mirror": ("regions", ["global", "regions", "box", "mirror"]),
-            "+ regions + box + mirror(regions only)": ("regions", ["global", "regions", "box", "mirror_regions"])}
-    for title, (index, parts) in rows.items():
-        codes = [combined([q[p] for p in parts]) for q in queries]
-        report(title, kinds, shortlist_hits(indexes[index], codes, truth, args.k))
-        report(title + " [rank fusion]", kinds, shortlist_hits(indexes[index], codes, truth, args.k, True))
+    print(f"# shortlist recall at k={args.k}: {len(stored_entries)} stored + {len(extras)} distractors, "
+          f"{len(queries)} queries")
+    print(f"# CPU ms per picture (median): stored prefilter features {np.median(stored_ms):.1f}, "
+          f"of which region codes measured apart below; query region probes {np.median(probe_ms):.1f}")
+    runs = {"before: global codes, merged by distance": (by_distance, global_only),
+            "global codes, merged by rank": (fused, global_only),
+            "after: global + region codes, merged by rank (shipped)": (fused, dict)}
+    for title, (shortlist, keep) in runs.items():
+        hits = np.array([right in shortlist(index, keep(codes), args.k)
+                         for codes, right in zip(queries, truth, strict=True)])
+        report(title, kinds, hits)
 
 
 if __name__ == "__main__":
