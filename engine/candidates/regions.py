@@ -31,26 +31,29 @@ import numpy as np
 from engine.candidates.content_box import page_box
 from engine.picture import Picture
 
-WIDTH = 256  # px: the page is scaled to this width before bands are cut (a scale fixed by width)
-BAND = 0.25  # band height, as a share of the page width (320 px of a 1280 px page)
-OFFSETS = (0.0, 0.125, 0.25, 0.375)  # stored band tops, as shares of the width
-STEP = 1 / 32  # query probe spacing, as a share of the width (40 px of a 1280 px page)
-MAX_PROBES = 96  # probes per query at most (a full-page capture is many widths tall)
-FLAT = 6.0  # grey levels: bands flatter than this get no code
 ROWS, COLS = 4, 16  # DCT frequencies kept: 64 bits
+WIDTH = 4 * COLS  # px: the page is scaled to this width, a scale fixed by its width (1/20 of 1280 px)
+BAND = WIDTH // 4  # band height in those px: a quarter of the width (320 px of a 1280 px page)
+OFFSETS = (0, 8, 16, 24)  # stored band tops in those px (0, 160, 320, 480 px of a 1280 px page)
+STEP = 2  # query probe spacing in those px (40 px of a 1280 px page)
+MAX_PROBES = 96  # probes per page at most (a full-page capture is many widths tall)
+FLAT = 4.0  # grey levels: bands flatter than this get no code
 
 
 def band_code(band: np.ndarray) -> bytes | None:
-    """The 64-bit DCT sign code of a grey band; None when it is flat."""
-    if band.size == 0 or float(band.std()) < FLAT:
+    """The 64-bit DCT sign code of a BAND x WIDTH grey band; None when it is flat."""
+    if float(band.std()) < FLAT:
         return None
-    thumb = cv2.resize(band, (4 * COLS, 4 * ROWS), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(thumb)[:ROWS, :COLS].ravel()[1:]  # without the mean (DC): brightness says little
+    low = cv2.dct(band.astype(np.float32))[:ROWS, :COLS].ravel()[1:]  # no DC: brightness says little
     return np.packbits(np.append(low > np.median(low), False)).tobytes()
 
 
 def page_grey(picture: Picture | np.ndarray) -> np.ndarray:
-    """The grey picture scaled to WIDTH px wide (area averaging keeps thin text)."""
+    """The grey picture scaled to WIDTH px wide; bands are cut from it (area averaging keeps thin text).
+
+    One resize serves every band: a band of this small copy is the area average of the same band
+    of the picture, since band tops fall on whole rows of it.
+    """
     grey = picture.grey if isinstance(picture, Picture) else picture
     height = max(1, round(grey.shape[0] * WIDTH / grey.shape[1]))
     return cv2.resize(grey, (WIDTH, height), interpolation=cv2.INTER_AREA)
@@ -58,21 +61,20 @@ def page_grey(picture: Picture | np.ndarray) -> np.ndarray:
 
 def stored_codes(grey: np.ndarray) -> list[bytes | None]:
     """One code per stored band slot (``OFFSETS``); None where the band is flat or off the page."""
-    band = round(BAND * WIDTH)
-    out = []
-    for offset in OFFSETS:
-        top = round(offset * WIDTH)
-        out.append(band_code(grey[top: top + band]) if top + band <= len(grey) else None)
-    return out
+    return [band_code(grey[top: top + BAND]) if top + BAND <= len(grey) else None for top in OFFSETS]
 
 
 def probe_codes(grey: np.ndarray) -> list[bytes]:
-    """The query's bands at every STEP from its top (at most MAX_PROBES), flat ones left out."""
-    band, step = round(BAND * WIDTH), max(1, round(STEP * WIDTH))
-    tops = range(0, max(1, len(grey) - band + 1), step)[:MAX_PROBES]
-    codes = (band_code(grey[top: top + band]) for top in tops)
-    return [c for c in codes if c is not None]
+    """The query's bands at every STEP from its top (at most MAX_PROBES), flat ones left out.
 
+    A page shorter than a band offers itself whole, stretched to a band: a short stored page
+    got no band code, so this probe only finds the bands of longer pages it is the top of.
+    """
+    if len(grey) < BAND:
+        grey = cv2.resize(grey, (WIDTH, BAND), interpolation=cv2.INTER_AREA)
+    tops = range(0, len(grey) - BAND + 1, STEP)[:MAX_PROBES]
+    codes = (band_code(grey[top: top + BAND]) for top in tops)
+    return [c for c in codes if c is not None]
 
 
 def query_probes(picture: Picture) -> list[bytes]:
