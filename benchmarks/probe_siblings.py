@@ -1,7 +1,7 @@
 """Probe the ORB verifier on template siblings against modified copies, per site.
 
-    .venv/bin/python -m benchmarks.probe_siblings --cache /work/data/verify-probe
-    .venv/bin/python -m benchmarks.probe_siblings --cache ... --calibrate python,postgresql,apache
+    .venv/bin/python -m benchmarks.probe_siblings --cache /tmp/quaid-sibling-probe
+    .venv/bin/python -m benchmarks.probe_siblings --cache ... --sites django,git,sphinx,debian-reference
 
 Siblings are pages of one documentation family that share a template and
 differ by a few lines: git's man pages, PostgreSQL's SQL command pages,
@@ -14,8 +14,14 @@ downscale). Every pair of siblings of one family is compared, and every copy
 with its page. The verdict is the verifier's vote alone (what the pyramidal
 merge settles on): YES = accepted, MAYBE = to-review.
 
-Rendered pictures and their ORB features are cached in ``--cache``, so reruns
-only measure.
+Besides the pairs of real pages, every page gets a synthetic sibling: the
+page with another page's title and first paragraphs (``sibling.png``), the
+near-identical case. The same-template evidence of the ORB verifier
+(:func:`engine.algorithms.orb.same_template_reason`) was calibrated on the
+python, postgresql and apache families; ``--sites`` reports on the others.
+
+Rendered pictures and every algorithm's features are cached in ``--cache``,
+so reruns only measure.
 """
 
 from __future__ import annotations

@@ -246,7 +246,7 @@ class Matcher:
         reason = next((r.reason for r in results.values() if r.reason), None)
         if reason and decision is Decision.ACCEPTED:
             decision = Decision.TO_REVIEW
-        return Verdict(distance, decision, results, reason)
+        return Verdict(distance, decision, results, reason if decision is not Decision.REJECTED else None)
 
     def _tiers(self, stored: Mapping[str, bytes]) -> list[list[Algorithm]]:
         """Cheap algorithms, then costly verifiers (``cost >= COSTLY``); empty tiers dropped."""

@@ -19,10 +19,11 @@ import pytest
 from PIL import Image
 
 from engine.evaluation import sources
-from engine.evaluation.dataset import DUPLICATE_SHARE, Size, StoredThumbs, _page_negative, build_dataset
+from engine.evaluation.dataset import DUPLICATE_SHARE, Size, _page_negative, build_dataset
 from engine.evaluation.manifest import read_manifest
 from engine.evaluation.modifications import DESKTOP, desktop_screenshot
 from engine.evaluation.plan import Pick, allocate, plan_pages
+from engine.evaluation.thumbs import StoredThumbs
 
 # The template gets a documentation site's weight, so that a tiny set has some of its pages.
 SITES = tuple(replace(s, weight=0.2) if s.app else s for s in sources.SITES
@@ -215,3 +216,86 @@ def test_plan_roles_are_disjoint_and_siblings_point_at_stored_pages():
     assert sum(p.synthetic_sibling for p in plan.references) == 2
     assert sum(p.full_page for p in plan.references) == 1
     assert len(plan.distractors) == 10 and plan_pages(size, 5, SITES) == plan
+
+
+SMALL_SITES = tuple(s for s in SITES if s.name in ("python", "git"))
+ONE_EACH = Size(pages=2, page_negatives=1, photos=0, photo_negatives=0, distractors=2)
+
+
+def test_an_interrupted_build_resumes_without_rendering_again(tmp_path, monkeypatch):
+    from engine.evaluation import dataset
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(dataset, "_distractor", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            build_dataset(tmp_path, ONE_EACH, seed=2, progress=False, sites=SMALL_SITES)
+    assert not (tmp_path / "manifest.jsonl").exists()
+    references = sorted(p.name for p in (tmp_path / "references").iterdir())
+    assert len(references) == 2
+
+    def rendered_again(*args):
+        raise AssertionError("a finished reference was rendered again")
+
+    monkeypatch.setattr(dataset, "_page_reference", rendered_again)
+    entries = build_dataset(tmp_path, ONE_EACH, seed=2, progress=False, sites=SMALL_SITES)
+    assert sorted(e.path.split("/")[1] for e in entries if e.role == "reference") == references
+    assert {e.role for e in entries} == {"reference", "variant", "negative", "distractor"}
+    assert not (tmp_path / "progress").exists()
+
+
+def test_a_resumed_build_with_other_options_is_refused(tmp_path):
+    from engine.errors import BadInput
+    from engine.evaluation import journal
+
+    journal.check_plan(tmp_path, {"seed": 1})
+    journal.record(tmp_path, "git", "git-0000", [])
+    with (tmp_path / journal.FOLDER / "git.jsonl").open("a") as lines:
+        lines.write('{"pick": "git-00')  # a line cut short by an interruption
+    assert journal.done(tmp_path) == {"git-0000": []}
+    with pytest.raises(BadInput, match="another size, seed or sites"):
+        journal.check_plan(tmp_path, {"seed": 2})
+
+
+def test_two_workers_make_the_same_set_as_one(tmp_path):
+    one = build_dataset(tmp_path / "one", ONE_EACH, seed=2, progress=False, sites=SMALL_SITES)
+    two = build_dataset(tmp_path / "two", ONE_EACH, seed=2, progress=False, sites=SMALL_SITES, workers=2)
+    assert [(e.id, e.kind, e.source) for e in one] == [(e.id, e.kind, e.source) for e in two]
+    assert len({e.site for e in two}) == 2
+
+
+def test_rendering_stays_offline(tmp_path):
+    """A page that hot-links a picture from a live local web server: the browser never asks for it."""
+    import http.server
+    import threading
+
+    from engine.evaluation.render import open_renderer
+
+    asked: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            asked.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        page = tmp_path / "page.html"
+        page.write_text(f'<html><head><link rel="stylesheet" href="{url}/style.css"></head><body>'
+                        f'<h1>Sign in</h1><img src="{url}/logo.png" alt="logo" width="120" height="60">'
+                        f'<script src="{url}/app.js"></script></body></html>')
+        with open_renderer() as renderer:
+            renderer.load(page, 640, 400)
+            assert renderer.screenshot().size == (640, 400)
+            renderer.mobile_png(page)
+    finally:
+        server.shutdown()
+    assert asked == []

@@ -187,3 +187,22 @@ def test_search_path_reviews_the_sibling_and_accepts_the_edits(quaid) -> None:
         answer = quaid.search(_png(edit)).to_json()
         assert answer["decision"] == "accepted" and answer["matches"][0]["name"] == "page", answer
         assert "reason" not in answer["matches"][0]
+
+
+def test_cli_table_shows_the_reason() -> None:
+    from engine.cli.pictures import _search_table
+
+    match = {"decision": "to-review", "distance": 0.05, "cluster": 3, "id": "ab" * 32, "name": "page"}
+    matches = [{**match, "reason": SAME_TEMPLATE}, {**match, "decision": "accepted", "name": "copy"}]
+    answer = {"query": "q.png", "decision": "to-review", "matches": matches}
+    lines = _search_table(answer).splitlines()
+    assert lines[1].endswith("page  (same-template)")
+    assert lines[2].endswith("copy")
+
+
+def test_rejected_verdict_carries_no_reason() -> None:
+    matcher = Matcher(Settings(decision_merge="majority"))
+    results = {"phash": AlgorithmResult(0.4, Vote.NO), "dhash": AlgorithmResult(0.4, Vote.NO),
+               "orb": AlgorithmResult(0.1, Vote.MAYBE, SAME_TEMPLATE)}
+    verdict = matcher._verdict(results, Decision.REJECTED)
+    assert verdict.decision is Decision.REJECTED and verdict.reason is None

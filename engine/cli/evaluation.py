@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="tiny (tests), small, full, or large (5000 distractors, 1500 unseen pages; "
                             "needs scripts/install-system-packages.sh --evaluation)")
     build.add_argument("--seed", type=int, default=1, help="same seed, same set (default 1)")
+    build.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="browsers rendering at once, each its own sites (default 1); an interrupted "
+                            "build resumes when started again with the same options")
     build.set_defaults(func=run_build)
     dataset.set_defaults(func=lambda args: (dataset.print_help(), 2)[1])
 
@@ -103,7 +106,9 @@ def _settings(config: Path | None):
 def run_build(args: argparse.Namespace) -> int:
     from engine.evaluation.dataset import build_dataset
 
-    entries = build_dataset(args.out, args.size, args.seed)
+    if args.workers < 1:
+        raise BadInput("--workers must be at least 1")
+    entries = build_dataset(args.out, args.size, args.seed, workers=args.workers)
     roles = ("reference", "variant", "negative", "distractor")
     counts = {role: sum(1 for e in entries if e.role == role) for role in roles}
     print(json.dumps({"dataset": str(args.out), **counts}))

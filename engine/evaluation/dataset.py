@@ -24,21 +24,23 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 import random
 import sys
-from collections import OrderedDict
+import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from engine.evaluation import page_captures, sources
+from engine.evaluation import journal, page_captures, sources
 from engine.evaluation.manifest import Entry, read_manifest, write_manifest
 from engine.evaluation.modifications import PHOTO_MODIFICATIONS, SCREENSHOT_MODIFICATIONS
-from engine.evaluation.plan import Pick, plan_pages
+from engine.evaluation.plan import Pick, Plan, plan_pages
 from engine.evaluation.render import Renderer, RenderError, open_renderer
+from engine.evaluation.thumbs import StoredThumbs, changed_shares, thumb
 
 WINDOW = page_captures.WINDOW
 PHOTO_SIDE = 1600  # pixels: long side of a reference photo
@@ -46,7 +48,6 @@ DUPLICATE_SHARE = 0.002  # share of changed pixels under which two screenshots a
 # Kept for :func:`prune_ambiguous` on sets built before siblings were labelled: under this share of changed
 # pixels another page is "the same page with a few words changed" (0.3-1.4 %).
 AMBIGUOUS_SHARE = 0.015
-PIXEL_CHANGE = 24  # grey levels: a thumbnail pixel that moves more than this has changed
 
 
 @dataclass(frozen=True)
@@ -84,30 +85,30 @@ SIZES = {
 
 
 def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress: bool = True,
-                  sites: tuple[sources.Site, ...] = sources.SITES) -> list[Entry]:
+                  sites: tuple[sources.Site, ...] = sources.SITES, workers: int = 1) -> list[Entry]:
     """Write the set into ``out`` (pictures, ``manifest.jsonl``, ``dataset.json``); return the entries.
 
-    ``sites`` narrows the sites used (tests use one or two).
+    ``sites`` narrows the sites used (tests use one or two). ``workers``
+    browsers render at once, each its own sites (the set is the same for any
+    number). An interrupted build started again with the same options
+    resumes where it stopped (:mod:`engine.evaluation.journal`).
     """
     size = SIZES[size] if isinstance(size, str) else size
     out = Path(out)
     for role in ("references", "variants", "negatives", "distractors"):
         (out / role).mkdir(parents=True, exist_ok=True)
     plan = plan_pages(size, seed, sites)
+    journal.check_plan(out, {"size": size.__dict__, "seed": seed, "sites": [s.name for s in sites]})
     photo_refs, photo_negs = _split_photos(size, seed)
     bar = _bar(len(plan) + len(photo_refs) + len(photo_negs), progress)
-    entries: list[Entry] = []
-    stored = StoredThumbs()
-    with open_renderer() as renderer:
-        for pick in plan.references:
-            entries += _page_reference(renderer, out, pick, seed, stored)
-            bar.update()
-        for pick in plan.distractors:
-            entries += _distractor(renderer, out, pick, seed, stored)
-            bar.update()
-        for pick in plan.negatives:
-            entries += _page_negative(renderer, out, pick, seed, stored)
-            bar.update()
+    bar.update(journal.count(out))
+    groups = split_by_site(plan, workers)
+    if len(groups) == 1:
+        _render(out, groups[0], seed, bar.update)
+    else:
+        _render_in_parallel(out, groups, seed, bar)
+    finished = journal.done(out)
+    entries = [e for pick in plan.references + plan.distractors + plan.negatives for e in finished[pick.id]]
     for index, photo in enumerate(photo_refs):
         entries += _photo_reference(out, index, photo, seed)
         bar.update()
@@ -117,80 +118,60 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
     bar.close()
     write_manifest(out, entries)
     _write_summary(out, entries, size, seed, plan, bar)
+    journal.close(out)
     return entries
 
 
-class StoredThumbs:
-    """Grey thumbnails of the stored pages of each site, to find duplicates and measure closeness.
-
-    A coarse 160 x 100 thumbnail per page (16 kB: the large set stores
-    thousands) shortlists the closest pages; the share of changed pixels is
-    then measured on 640 x 400 thumbnails (the size the duplicate rule was
-    measured at), read back from the stored pictures.
-    """
-
-    SHORTLIST = 4  # stored pages measured exactly per query
-    RECENT = 256  # exact thumbnails kept in memory (256 kB each)
-
-    def __init__(self) -> None:
-        self._coarse: dict[str, list[np.ndarray]] = {}
-        self._ids: dict[str, list[str]] = {}
-        self._sources: dict[str, Path | Image.Image] = {}
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    def add(self, site: str, page_id: str, image: Image.Image, path: Path | None = None) -> None:
-        """Remember a stored page; with ``path`` only its coarse thumbnail stays in memory."""
-        self._coarse.setdefault(site, []).append(coarse_thumb(image))
-        self._ids.setdefault(site, []).append(page_id)
-        self._sources[page_id] = path if path is not None else image.copy()
-
-    def has(self, site: str, page_id: str) -> bool:
-        return page_id in self._ids.get(site, [])
-
-    def nearest(self, site: str, image: Image.Image) -> tuple[float, str | None]:
-        """The smallest share of changed pixels against a stored page of ``site``, and that page's id."""
-        coarse = self._coarse.get(site)
-        if not coarse:
-            return 1.0, None
-        rough = changed_shares(np.stack(coarse), coarse_thumb(image))
-        one = thumb(image)
-        best = (1.0, None)
-        for index in np.argsort(rough, kind="stable")[: self.SHORTLIST]:
-            page_id = self._ids[site][int(index)]
-            best = min(best, (self._share(page_id, one), page_id), key=lambda pair: pair[0])
-        return best
-
-    def share_to(self, page_id: str, image: Image.Image) -> float:
-        """The share of changed pixels against one stored page."""
-        return self._share(page_id, thumb(image))
-
-    def _share(self, page_id: str, one: np.ndarray) -> float:
-        return float(changed_shares(self._thumb(page_id)[None], one)[0])
-
-    def _thumb(self, page_id: str) -> np.ndarray:
-        if page_id in self._recent:
-            self._recent.move_to_end(page_id)
-            return self._recent[page_id]
-        source = self._sources[page_id]
-        with (Image.open(source) if isinstance(source, Path) else source.copy()) as stored:
-            self._recent[page_id] = thumb(stored).astype(np.uint8)
-        if len(self._recent) > self.RECENT:
-            self._recent.popitem(last=False)
-        return self._recent[page_id]
+def split_by_site(plan: Plan, workers: int) -> list[Plan]:
+    """At most ``workers`` plans of whole sites with about as much work each (a reference counts 8 pages)."""
+    work: dict[str, int] = {}
+    for pick in plan.references + plan.distractors + plan.negatives:
+        work[pick.site.name] = work.get(pick.site.name, 0) + (8 if pick.role == "reference" else 1)
+    bins: list[tuple[int, set[str]]] = [(0, set()) for _ in range(max(1, min(workers, len(work))))]
+    for site in sorted(work, key=lambda name: -work[name]):
+        load, names = min(bins, key=lambda b: b[0])
+        bins[bins.index((load, names))] = (load + work[site], names | {site})
+    return [Plan(*([p for p in role if p.site.name in names]
+                   for role in (plan.references, plan.negatives, plan.distractors))) for _, names in bins]
 
 
-def thumb(image: Image.Image) -> np.ndarray:
-    """A 640 x 400 grey thumbnail (the size the duplicate rule was measured at)."""
-    return np.asarray(image.convert("L").resize((640, 400), Image.Resampling.BILINEAR), dtype=np.int16)
+def _render(out: Path, plan: Plan, seed: int, tick=lambda: None) -> None:
+    """Render the pages of ``plan`` not done yet, noting each in the journal (after recalling those done)."""
+    finished = journal.done(out)
+    stored = StoredThumbs()
+    for pick in plan.references + plan.distractors:
+        for entry in finished.get(pick.id, []):
+            if entry.role in ("reference", "distractor"):
+                _recall(out, stored, entry)
+    steps = [(p, _page_reference) for p in plan.references] + [(p, _distractor) for p in plan.distractors]
+    steps += [(p, _page_negative) for p in plan.negatives]
+    with open_renderer() as renderer:
+        for pick, make in steps:
+            if pick.id in finished:
+                continue
+            journal.record(out, pick.site.name, pick.id, make(renderer, out, pick, seed, stored))
+            tick()
 
 
-def coarse_thumb(image: Image.Image) -> np.ndarray:
-    return np.asarray(image.convert("L").resize((160, 100), Image.Resampling.BOX), dtype=np.uint8)
+def _recall(out: Path, stored: StoredThumbs, entry: Entry) -> None:
+    path = out / entry.path
+    if entry.params.get("capture") == "full-page":  # compared by its window, as when it was made
+        path = out / "variants" / f"{entry.id}--viewport.png"
+    with Image.open(path) as image:
+        stored.add(entry.site, entry.id, image, path)
 
 
-def changed_shares(thumbs: np.ndarray, one: np.ndarray) -> np.ndarray:
-    """Per thumbnail of the stack, the share of its pixels that differ from ``one``."""
-    return np.mean(np.abs(thumbs.astype(np.int16) - one.astype(np.int16)) > PIXEL_CHANGE, axis=(1, 2))
+def _render_in_parallel(out: Path, groups: list[Plan], seed: int, bar) -> None:
+    # Forked before any browser starts (each worker starts its own), so nothing of Playwright is shared;
+    # a fork also spares re-importing the main module, which `python -m engine` does not guard.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(len(groups), mp_context=context) as pool:
+        running = [pool.submit(_render, out, group, seed) for group in groups]
+        while not all(f.done() for f in running):
+            time.sleep(1.0)
+            bar.update(journal.count(out) - bar.n)
+        for future in running:
+            future.result()  # a worker's error stops the build (the journal keeps what was done)
 
 
 def _split_photos(size: Size, seed: int) -> tuple[list[Path], list[Path]]:
@@ -296,7 +277,7 @@ def _page_negative(renderer: Renderer, out: Path, pick: Pick, seed: int, stored:
     params = {"width": WINDOW[0], "height": WINDOW[1], "changed_share": round(share, 4), "nearest": nearest}
     if pick.sibling_of:
         if not stored.has(pick.site.name, pick.sibling_of):
-            return []  # its stored sibling could not be rendered: an ordinary unseen page now
+            return []  # its stored sibling could not be rendered (or repeated another page): dropped
         params["sibling_of"] = pick.sibling_of
         params["sibling_share"] = round(stored.share_to(pick.sibling_of, image), 4)
     return [_save(out, "negatives", pick.id, png, "negative", None, pick.kind, pick.page, pick.site.name,

@@ -30,6 +30,7 @@ from pathlib import Path
 from PIL import Image
 
 MIN_PAGE_BYTES = 3_000  # bytes; smaller files are redirects or empty stubs
+SIBLING_LENGTH_GAP = 0.15  # share of its length by which a page's HTML may differ from a close sibling's
 TEMPLATES = Path(os.environ.get("QUAID_TEMPLATES", Path.home() / ".cache" / "quaid" / "templates"))
 
 
@@ -132,18 +133,29 @@ def shuffled_pages(site: Site, seed: int) -> list[Path]:
 
 
 def sibling_pairs(site: Site, seed: int) -> list[tuple[Path, Path]]:
-    """Disjoint pairs of template siblings, neighbours in name order, in a seeded order.
+    """Disjoint pairs of template siblings, neighbours in name order, closest in length first.
 
     Neighbours in name order are the closest siblings a site has: the man
     pages of ``git-cherry`` and ``git-cherry-pick``, PostgreSQL's
-    ``ALTER INDEX`` and ``ALTER LANGUAGE``, two functions of one module.
+    ``DROP ROLE`` and ``DROP ROUTINE``, two methods of one class. Those of
+    about the same length (within :data:`SIBLING_LENGTH_GAP`) come first, in
+    a seeded order: one template with as much content differs by a few lines.
     """
     if not site.families or not site.root.is_dir():
         return []
     real = set(site_pages(site))
     pages = sorted(p for p in _globbed(site.root, site.families) if p in real)
-    pairs = [(pages[i], pages[i + 1]) for i in range(0, len(pages) - 1, 2)]
-    random.Random(f"{seed}:{site.name}:siblings").shuffle(pairs)
+    length = {p: p.stat().st_size for p in pages}
+    candidates = list(zip(pages, pages[1:], strict=False))
+    random.Random(f"{seed}:{site.name}:siblings").shuffle(candidates)
+    candidates.sort(key=lambda pair: abs(length[pair[0]] - length[pair[1]]) > SIBLING_LENGTH_GAP * max(
+        length[pair[0]], length[pair[1]]))
+    taken: set[Path] = set()
+    pairs = []
+    for first, second in candidates:
+        if first not in taken and second not in taken:
+            taken.update((first, second))
+            pairs.append((first, second))
     return pairs
 
 
