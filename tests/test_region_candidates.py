@@ -162,3 +162,29 @@ def test_probes_follow_the_page_down_its_length() -> None:
     assert stored[0] in probes or any(
         (int.from_bytes(stored[0], "big") ^ int.from_bytes(p, "big")).bit_count() <= 6 for p in probes)
     assert len(regions.probe_codes(grey)) <= regions.MAX_PROBES
+
+
+def test_region_codes_survive_the_store_and_an_index_rebuild(redis, tmp_path, pages) -> None:
+    """Codes written by ``add`` to Redis come back in another process's index (the mirror's rebuild)."""
+    from engine.config import load_settings
+    from engine.core import Quaid
+
+    settings = load_settings(home=tmp_path / "home", shortlist=K)
+    writer = Quaid(redis, settings)
+    try:
+        for n, page in enumerate(pages[:12]):
+            out = io.BytesIO()
+            viewport(page).save(out, "PNG")
+            writer.add(out.getvalue(), name=f"page{n}")
+    finally:
+        writer.close()
+    reader = Quaid(redis, settings)  # a fresh process: its index is rebuilt from Redis
+    try:
+        reader.mirror.sync()
+        full_page = reader.matcher.query(picture(pages[5]))
+        found = reader.mirror.shortlist(reader.matcher.query_codes(full_page), K)
+        assert "page5" in {reader.get(c.id).name for c in found}
+        entries = reader.records.index_entries([c.id for c in found])
+        assert all({f"regions{i}" for i in range(4)} <= set(e.codes) for e in entries.values())
+    finally:
+        reader.close()
