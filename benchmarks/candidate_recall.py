@@ -17,8 +17,8 @@ Dataset: a folder with ``manifest.jsonl`` (``quaid dataset build``), or, while o
 built, ``references/NAME.png`` and ``variants/NAME--KIND.png`` (KIND's trailing ``-N`` dropped).
 
 Run (from the repository root):
-``PYTHONPATH=. nice .venv/bin/python benchmarks/candidate_recall.py /work/data/eval-full2
---extra /work/data/verify-sib-small --mirror`` (~1 min per 1000 pictures on one core).
+``PYTHONPATH=. nice .venv/bin/python benchmarks/candidate_recall.py DATASET --extra DISTRACTORS
+--limit 1500 --mirror`` (~2 min of CPU per 1000 queries on one core).
 """
 
 from __future__ import annotations
