@@ -282,7 +282,15 @@ class CandidateIndex:
         self._count -= 1
 
     def shortlist(self, query_codes: Mapping[str, Sequence[bytes]], k: int) -> list[Candidate]:
-        """At most ``k`` candidates, nearest first (union over code names).
+        """At most ``k`` candidates, best first: each code name's nearest, merged by rank.
+
+        Rank fusion: a stored picture's place is its best rank in any code name's list
+        (ties: the smaller bit fraction, then the id), so every table contributes its
+        nearest pictures. Merging by raw distance instead lets the table whose codes put
+        a site's pages closest (64-bit region codes of a shared header) fill the whole
+        shortlist with siblings and push out the picture another table ranked first
+        (measured: benchmarks/candidate_recall.py). A stored picture's ``distance`` is its
+        smallest bit fraction over the names.
 
         With no usable code (no prefilter algorithm enabled, or no stored code of that
         name yet) the index cannot narrow anything down and returns every picture: a
@@ -291,17 +299,21 @@ class CandidateIndex:
         usable = [name for name in query_codes if name in self._tables and query_codes[name]]
         if not usable:
             return [Candidate(i, 1.0, "") for i in self.ids()]
-        best: dict[int, tuple[float, str]] = {}
+        place: dict[int, tuple[int, float, str]] = {}  # slot -> (best rank, its fraction, code name)
+        nearest: dict[int, float] = {}
         for name in usable:
             table = self._tables[name]
             bits = table.nbytes * 8
             slots, distances = table.nearest(query_codes[name], k)
-            for slot, dist in zip(slots.tolist(), distances.tolist(), strict=True):
+            for rank, (slot, dist) in enumerate(zip(slots.tolist(), distances.tolist(), strict=True)):
                 fraction = dist / bits
-                if slot not in best or fraction < best[slot][0]:
-                    best[slot] = (fraction, name)
-        found = [Candidate(self._ids.name(slot), fraction, name) for slot, (fraction, name) in best.items()]
-        return sorted(found, key=lambda c: (c.distance, c.id))[:k]
+                if slot not in place or (rank, fraction) < place[slot][:2]:
+                    place[slot] = (rank, fraction, name)
+                nearest[slot] = min(fraction, nearest.get(slot, 1.0))
+        found = [(rank, fraction, self._ids.name(slot), slot, name)
+                 for slot, (rank, fraction, name) in place.items()]
+        found.sort(key=lambda item: item[:3])
+        return [Candidate(ident, nearest[slot], name) for _, _, ident, slot, name in found[:k]]
 
     def _table(self, name: str, nbytes: int) -> CodeTable:
         table = self._tables.get(name)

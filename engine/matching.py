@@ -120,11 +120,22 @@ class Matcher:
 
     def prefilter_codes(self, features: Mapping[str, bytes]) -> dict[str, bytes]:
         """Packed-bit codes for the candidate index (the enabled ``prefilter`` algorithms present)."""
-        return {a.name: a.code(features[a.name]) for a in self._prefilter() if a.name in features}
+        codes: dict[str, bytes] = {}
+        for algorithm in self._prefilter():
+            if algorithm.name in features:
+                codes.update(algorithm.codes(features[algorithm.name]))
+        return codes
 
     def query_codes(self, query: Query) -> dict[str, list[bytes]]:
-        """The query's codes for the candidate index, one per orientation when orientations are on."""
-        return {a.name: [a.code(f) for f in query.features(a.name)] for a in self._prefilter()}
+        """The query's codes for the candidate index: one per orientation when orientations are on,
+        and a generator's own probes (region codes)."""
+        codes: dict[str, list[bytes]] = {}
+        for algorithm in self._prefilter():
+            probes = algorithm.probes(query.picture)
+            if probes is None:
+                probes = {algorithm.name: [algorithm.code(f) for f in query.features(algorithm.name)]}
+            codes.update(probes)
+        return codes
 
     def _prefilter(self) -> list[Algorithm]:
         return [a for a in self.algorithms if a.prefilter and a.hamming_bits]
@@ -239,7 +250,7 @@ class Matcher:
 
     def _tiers(self, stored: Mapping[str, bytes]) -> list[list[Algorithm]]:
         """Cheap algorithms, then costly verifiers (``cost >= COSTLY``); empty tiers dropped."""
-        present = [a for a in self.algorithms if a.name in stored]
+        present = [a for a in self.algorithms if a.name in stored and a.votes]
         cheap = [a for a in present if a.cost < COSTLY]
         costly = sorted((a for a in present if a.cost >= COSTLY), key=lambda a: a.cost)
         return [tier for tier in (cheap, costly) if tier]

@@ -36,6 +36,7 @@ RECORDED: dict[str, tuple[int, str]] = {
     "goldberg": (1, "42248625b1e1f18e"),
     "forbild": (1, "7d59de6747d4dd06"),
     "orb": (1, "8dbbcdd924bda94d"),
+    "regions": (1, "d2d0f3721f40dafb"),
 }
 
 

@@ -16,6 +16,7 @@ from engine.algorithms.orb import Orb
 from engine.algorithms.pdq import PDQ
 from engine.algorithms.phash import PHash, PHash256
 from engine.algorithms.pixel_tlsh import PixelTLSH
+from engine.algorithms.region_codes import RegionCodes
 from engine.algorithms.whash import WHash, WHash256
 from engine.errors import BadInput
 
@@ -27,6 +28,7 @@ ALGORITHMS: tuple[type[Algorithm], ...] = (
     Goldberg,
     ForBild,
     Orb,
+    RegionCodes,
 )
 
 

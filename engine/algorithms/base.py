@@ -67,6 +67,8 @@ class Algorithm(ABC):
         ``all_orientations``).
       enabled_by_default: part of the default algorithm set when the settings
         do not mention the algorithm.
+      votes: takes part in decisions. A candidate generator (region codes) sets
+        it False: its codes only widen the shortlist, the others decide.
       version: what ``extract`` stores; raise it whenever a change makes stored
         features differ. Features of another version are never compared: the
         store refuses to open until ``quaid reindex`` re-extracts them.
@@ -80,6 +82,7 @@ class Algorithm(ABC):
     prefilter: ClassVar[bool] = False
     orientable: ClassVar[bool] = False
     enabled_by_default: ClassVar[bool] = True
+    votes: ClassVar[bool] = True
     version: ClassVar[int] = 1
 
     @abstractmethod
@@ -133,6 +136,20 @@ class Algorithm(ABC):
         if len(feature) < size:
             raise BadInput(f"{self.name}: feature of {len(feature)} bytes, expected at least {size}")
         return bytes(feature[:size])
+
+    def codes(self, feature: bytes) -> dict[str, bytes]:
+        """The candidate index's codes of a stored feature, by index table name (one: :meth:`code`).
+
+        A generator with several codes per picture (one per region) names one table per code.
+        """
+        return {self.name: self.code(feature)}
+
+    def probes(self, picture: Picture) -> dict[str, list[bytes]] | None:
+        """The query's codes by table name, when they are not the codes of its features (else None).
+
+        Region codes probe many places of the query against each stored region.
+        """
+        return None
 
 
 #: ``cost`` from which an algorithm counts as a costly verifier (ORB-like: milliseconds a pair).

@@ -111,8 +111,12 @@ def reweighted(per_kind: dict, all_kinds: np.ndarray) -> dict:
 
 
 def algorithms_for(settings: Settings, everything: bool = False) -> list:
-    """Instances of the algorithms to measure: the enabled ones (or all registered ones)."""
-    return [cls() for cls in registry.ALGORITHMS if everything or enabled(settings, cls.name)]
+    """Instances of the algorithms to measure: the enabled ones (or all registered ones).
+
+    Candidate generators (``votes = False``, region codes) decide nothing, so they have no
+    distance to measure; the search path (``search_run``) uses them through the real index."""
+    return [cls() for cls in registry.ALGORITHMS
+            if cls.votes and (everything or enabled(settings, cls.name))]
 
 
 def sample(kinds: np.ndarray, roles: np.ndarray, limit: int | None) -> np.ndarray:

@@ -63,8 +63,8 @@ def labelled(entries: list[Entry]) -> tuple[list[Entry], list[Entry], np.ndarray
 
 
 def all_algorithms() -> list[Algorithm]:
-    """One instance of every registered algorithm, enabled by default or not."""
-    return [cls() for cls in registry.ALGORITHMS]
+    """One instance of every registered algorithm that votes, enabled by default or not."""
+    return [cls() for cls in registry.ALGORITHMS if cls.votes]
 
 
 def compute_table(folder: Path, entries: list[Entry], settings: Settings,

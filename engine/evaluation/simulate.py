@@ -42,7 +42,8 @@ class TableMatcher(Matcher):
 
 def candidates(table: DistanceTable, matcher: Matcher) -> list[list[int]]:
     """Per query, the reference indices the index would shortlist and the table can score."""
-    prefilter = [a.name for a in matcher.algorithms if a.prefilter and a.hamming_bits]
+    # the table holds whole-picture distances: region codes' probes are simulated by nothing here
+    prefilter = [a.name for a in matcher.algorithms if a.prefilter and a.hamming_bits and a.votes]
     costly = [a.name for a in matcher.algorithms if a.cost >= COSTLY]
     n_queries, n_refs = len(table.queries), len(table.references)
     if prefilter:
@@ -59,7 +60,7 @@ def candidates(table: DistanceTable, matcher: Matcher) -> list[list[int]]:
 def simulate(table: DistanceTable, settings: Settings, shortlists: list[list[int]] | None = None) -> Flags:
     """Per-query flags of the merged decision under ``settings``."""
     matcher = TableMatcher(settings, table)
-    names = [a.name for a in matcher.algorithms]
+    names = [a.name for a in matcher.algorithms if a.votes]
     missing = [n for n in names if n not in table.distances]
     if missing:
         raise ValueError(f"distance table lacks {', '.join(missing)}")

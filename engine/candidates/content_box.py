@@ -15,9 +15,9 @@ lines by using morphological operations"), done as a sliding-window count over a
 integral image, ~10x faster than an opening with a kernel this long. Lines within the
 outer ``MARGIN`` of each side are frame candidates. Two boxes are possible per side: the
 line nearest the centre (``inner``) or nearest the border (``outer``). Measured on
-eval-full (benchmarks/prefilter_recall.py), the outer box is the one to use: web pages
+eval-full (benchmarks/candidate_recall.py), the outer box is the one to use: web pages
 have long rules of their own (header bars, sidebars) that the inner box cuts into.
-The crop is only an *extra* query code, so the whole picture's codes still find what they
+The box is only an *extra* query probe, so the whole picture's codes still find what they
 found before. Boxes smaller than ``MIN_AREA`` of the picture, or cutting less than
 ``MIN_CUT`` of every side, are not offered.
 """
@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PIL import Image
-
-from engine.picture import Picture
 
 STEP = 16  # grey levels: a frame border is a clear step (desktop / bar vs page)
 MIN_RUN = 0.45  # share of the picture's width (height) a straight edge must span
@@ -63,19 +60,14 @@ def _boxes(small: np.ndarray, modes: tuple[bool, ...] = (True, False)) -> list[t
     return found
 
 
-def crops(picture: Picture, modes: tuple[bool, ...] = (False,)) -> list[Picture]:
-    """The picture cut to each candidate box, as half-size grey pictures (the query's extra codes).
-
-    Half size: the prefilter hashes shrink to 8 x 8 .. 64 x 64 cells anyway, and hashing a
-    quarter of the pixels makes the crops' codes ~4x cheaper (bits drift slightly from the
-    full-size hash of the same crop; the prefilter tolerates that).
-    """
-    small = _half(picture.grey)
-    out = []
-    for left, top, right, bottom in _boxes(small, modes):
-        image = Image.fromarray(np.ascontiguousarray(small[top:bottom, left:right]), mode="L")
-        out.append(Picture(image, picture.sha256, image.width, image.height, picture.format))
-    return out
+def page_box(grey: np.ndarray) -> np.ndarray | None:
+    """The part of ``grey`` inside the outermost frame lines, or None when no frame is found."""
+    small = _half(grey)
+    found = _boxes(small, (False,))
+    if not found:
+        return None
+    left, top, right, bottom = found[0]
+    return small[top:bottom, left:right]
 
 
 def _lines(grey: np.ndarray, axis: int) -> list[int]:
