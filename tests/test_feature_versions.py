@@ -33,8 +33,10 @@ RECORDED: dict[str, tuple[int, str]] = {
     "whash256": (1, "d832b236b72ffebf"),
     "pdq": (1, "a6d494fe628ca536"),
     "tlsh": (1, "3c5ce6143d3b5898"),
-    "goldberg": (1, "42248625b1e1f18e"),
-    "forbild": (1, "7d59de6747d4dd06"),
+    "goldberg": (2, "5370a6830f779149"),
+    "goldberg-screen": (1, "42248625b1e1f18e"),
+    "forbild": (2, "1e7914ffcc748bfd"),
+    "forbild-screen": (1, "7d59de6747d4dd06"),
     "orb": (1, "8dbbcdd924bda94d"),
 }
 
