@@ -132,7 +132,7 @@ def unpack_bits(feature_bytes: bytes) -> np.ndarray:
 
 
 def to_hex(feature_bytes: bytes) -> str:
-    """The crate's ``to_string_hex``: 256 bits row-major, 4 bits a digit, most significant first, upper case."""
+    """The crate's ``to_string_hex``: 256 bits row-major, 4 a digit, most significant first, upper case."""
     return feature_bytes[:BITS_BYTES].hex().upper()
 
 
