@@ -26,7 +26,7 @@ RECORDED: dict[str, tuple[int, str]] = {
     "ahash": (1, "50f4701f55e3d390"),
     "phash": (1, "40d7cc181616a3f2"),
     "dhash": (1, "1ce9d29734ea2b16"),
-    "whash": (1, "fa300416604396ca"),
+    "whash": (2, "fa3976b89780b687"),
     "ahash256": (1, "1b5d042d6e38962c"),
     "phash256": (1, "79f23bf3081e1137"),
     "dhash256": (1, "a836ed8d1a842057"),
