@@ -103,7 +103,7 @@ def forbild_hex(image: Image.Image) -> str:
 
 
 def _crate_grey(image: Image.Image) -> np.ndarray:
-    """The grey the ``image`` crate's ``grayscale`` gives: grey pictures unchanged, colour through its luma."""
+    """The ``image`` crate's ``grayscale``: grey pictures unchanged, colour ones through its luma."""
     if image.mode in ("1", "L"):
         return np.asarray(image.convert("L"))
     if image.mode == "LA":
