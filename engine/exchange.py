@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from contextlib import nullcontext
 
 import imagehash
 import numpy as np
@@ -44,8 +45,9 @@ from PIL import Image
 
 from engine.algorithms import forbild, goldberg, image_rs
 from engine.algorithms.pixel_tlsh import NULL, PixelTLSH
+from engine.budget import PixelBudget
 from engine.errors import NotAPicture
-from engine.picture import ACCEPTED_FORMATS, DEFAULT_MAX_PIXELS, load_picture
+from engine.picture import ACCEPTED_FORMATS, DEFAULT_MAX_PIXELS, DEFAULT_WORKING_SIDE, load_picture
 
 IMAGEHASHES = (
     ("ahash", imagehash.average_hash),
@@ -55,21 +57,29 @@ IMAGEHASHES = (
 )
 
 
-def hash_record(data: bytes, file: str, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+def hash_record(data: bytes, file: str, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                working_side: int = DEFAULT_WORKING_SIDE, budget: PixelBudget | None = None) -> dict:
     """``{"file", "id", "hashes": {name: value}}`` of one picture file's bytes.
 
     Refuses what quaid refuses (:func:`engine.picture.load_picture`: format, size, damage)
-    before any reference sees the bytes.
+    before any reference sees the bytes; the full-size decode the references need is
+    reserved in ``budget`` like any other decode.
     """
-    picture = load_picture(data, max_pixels=max_pixels)
-    image = _reference_image(data)
+    picture = load_picture(data, max_pixels=max_pixels, working_side=working_side, budget=budget)
+    size = picture.original_width * picture.original_height
+    with budget.reserve(size) if budget is not None else nullcontext():
+        hashes = _reference_hashes(_reference_image(data))
+    digest = PixelTLSH().extract(picture)
+    hashes["tlsh"] = None if digest == NULL else digest.decode("ascii")
+    return {"file": file, "id": picture.sha256, "hashes": hashes}
+
+
+def _reference_hashes(image: Image.Image) -> dict[str, object]:
     hashes: dict[str, object] = {name: str(function(image)) for name, function in IMAGEHASHES}
     hashes["pdq"], hashes["pdq_quality"] = pdq_hex(image)
     hashes["goldberg"] = goldberg.signature(np.asarray(image.convert("RGB"))).tolist()
     hashes["forbild"] = forbild_hex(image)
-    digest = PixelTLSH().extract(picture)
-    hashes["tlsh"] = None if digest == NULL else digest.decode("ascii")
-    return {"file": file, "id": picture.sha256, "hashes": hashes}
+    return hashes
 
 
 def _reference_image(data: bytes) -> Image.Image:

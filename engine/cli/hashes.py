@@ -36,7 +36,7 @@ def run_hash(args: argparse.Namespace) -> int:
     for path in files:
         try:
             record = hash_record(read_picture(path, settings.max_upload_bytes), file_name(path),
-                                 max_pixels=settings.max_pixels)
+                                 max_pixels=settings.max_pixels, working_side=settings.working_side)
         except (QuaidError, OSError) as exc:
             failures += 1
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

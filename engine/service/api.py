@@ -1,4 +1,4 @@
-"""The JSON API under ``/api/v1``: pictures, search, batch jobs, clusters, export.
+"""The JSON API under ``/api/v1``: pictures, search, hashes, batch jobs, clusters, export.
 
 A thin layer over :class:`engine.core.Quaid` (see its CONTRACT docstring): each
 view checks its inputs (:mod:`engine.service.inputs`), calls the facade and
@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from engine.errors import BadInput, NotFound
+from engine.exchange import hash_record
 from engine.neighbours import stored_matches
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
@@ -122,6 +123,16 @@ def search() -> Response:
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
     return jsonify(search_and_record(upload.data, upload.filename, top, include_rejected))
+
+
+@blueprint.post("/hash")
+@requires(Access.READ)
+def hash_picture() -> Response:
+    """The picture's hashes as partners' tools compute them (:mod:`engine.exchange`); stores nothing."""
+    upload = single_file()
+    engine = quaid()
+    return jsonify(hash_record(upload.data, upload.filename, max_pixels=engine.settings.max_pixels,
+                               working_side=engine.settings.working_side, budget=engine.budget))
 
 
 # --- batch jobs -------------------------------------------------------------

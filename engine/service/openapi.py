@@ -37,6 +37,20 @@ SCHEMAS: dict = {
         "decision": {**_DECISION, "description": "best decision among matches; rejected when none"},
         "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"},
                     "description": "best first; rejected candidates omitted"}}},
+    "HashRecord": {"type": "object", "required": ["file", "id", "hashes"], "properties": {
+        "file": {"type": "string"}, "id": _ID,
+        "hashes": {"type": "object", "properties": {
+            **{name: {"type": "string", "pattern": "^[0-9a-f]{16}$", "description": f"ImageHash {name}"}
+               for name in ("ahash", "phash", "dhash", "whash")},
+            "pdq": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+                    "description": "as ThreatExchange's PDQ hasher writes it (hash bit 0 first)"},
+            "pdq_quality": {"type": "integer", "minimum": 0, "maximum": 100},
+            "goldberg": {"type": "array", "items": {"type": "integer", "minimum": -2, "maximum": 2},
+                         "minItems": 648, "maxItems": 648, "description": "image-match's signature"},
+            "forbild": {"type": "string", "pattern": "^[0-9A-F]{64}$",
+                        "description": "256 bits row-major, most significant bit first"},
+            "tlsh": {"type": "string", "nullable": True, "description": "T1 digest; null when TLSH refuses"},
+        }}}},
     "AddResult": {"type": "object", "required": ["id", "status"], "properties": {
         "id": _ID, "name": {"type": "string"}, "status": {"type": "string", "enum": ["added", "duplicate"]},
         "cluster": {"type": "string", "nullable": True}}},
@@ -167,6 +181,11 @@ def document() -> dict:
             {"200": _json(_ref("SearchResult"))}, errors="400 413 415", tag="search",
             body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
             params=[_query("top", _TOP), _query("all", _ALL)])},
+        "/api/v1/hash": {"post": _op(
+            "The picture's hashes as partners' tools compute and write them (ImageHash, PDQ, "
+            "image-match, ForBild, pixel TLSH); stores nothing",
+            {"200": _json(_ref("HashRecord"))}, errors="400 413 415", tag="search",
+            body=_multipart({"file": _FILE}, ["file"]))},
         "/api/v1/jobs": {"post": _op(
             "Submit a batch job: several files, action add (write key) or search",
             {"202": _json({"type": "object", "properties": {"job": {"type": "string"},
