@@ -56,6 +56,7 @@ LOG_SPAN = 7  # doublings of W past WEIGHTED_MATCH that reach distance 1
 
 class ForBildScreen(Algorithm):
     name = "forbild-screen"
+    former_names = ("forbild",)  # its name until forbild became the reference's
     yes_threshold = 0.10
     maybe_threshold = 0.25  # W up to ~ 34
     cost = 2

@@ -54,6 +54,7 @@ NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 
 
 class GoldbergScreen(Algorithm):
     name = "goldberg-screen"
+    former_names = ("goldberg",)  # its name until goldberg became the reference's
     yes_threshold = 0.40
     maybe_threshold = 0.45
     cost = 2
