@@ -12,6 +12,7 @@ References and where their outputs come from:
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -183,3 +184,12 @@ def test_forbild_resize_keeps_a_flat_picture_and_shrinks_to_16():
     flat = np.full((300, 200), 77, np.uint8)
     small = image_rs.resize_gaussian(flat, 16, 16)
     assert small.shape == (16, 16) and (small == 77).all()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 40), (40, 1), (2, 2)])
+def test_tiny_pictures_are_hashed_not_crashed(size):
+    """Pictures one or two pixels wide or high still give every hash (crop, grid and resize hold)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 30)).save(buffer, "PNG")
+    hashes = hash_record(buffer.getvalue(), "tiny.png")["hashes"]
+    assert len(hashes["goldberg"]) == 648 and len(hashes["forbild"]) == 64
