@@ -16,7 +16,9 @@ whash
 pdq         ThreatExchange's ``pdq_hasher`` (pdqhash):    ``np.asarray`` of the picture as opened
             64 hex digits, hash bit 0 first (the most     (``LA`` to RGB, grey repeated in three
             significant), lower case; ``pdq_quality``     channels; palette pictures hash their
-            0-100 beside it                               indices, as the reference does)
+            0-100 beside it; both null for pictures of    indices, as the reference does)
+            more than 8 bits a channel, which the
+            reference refuses
 goldberg    image-match 1.1.2 ``generate_signature``:     ``convert("RGB")`` (transparency
             the 648 signature values as a list of ints    dropped, no EXIF rotation)
 forbild     forbild-hashing (37b28ca) ``to_string_hex``:  the ``image`` crate's: grey pictures as
@@ -95,13 +97,19 @@ def _reference_image(data: bytes) -> Image.Image:
     return image
 
 
-def pdq_hex(image: Image.Image) -> tuple[str, int]:
-    """ThreatExchange's ``pdq_from_bytes``: (64 hex digits, hash bit 0 most significant; quality)."""
+def pdq_hex(image: Image.Image) -> tuple[str | None, int | None]:
+    """ThreatExchange's ``pdq_from_bytes``: (64 hex digits, hash bit 0 most significant; quality).
+
+    (None, None) where that hasher fails: pictures of more than 8 bits a channel (pdqhash
+    takes bytes only).
+    """
     if image.mode == "LA":
         image = image.convert("RGB")
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
+    if array.dtype not in (np.uint8, np.bool_):
+        return None, None
     bits, quality = pdqhash.compute(np.ascontiguousarray(array))
     value = int("".join(str(int(bit)) for bit in bits), 2)
     return f"{value:064x}", int(quality)

@@ -11,7 +11,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from engine.cli import main
 from engine.service.app import create_app
@@ -49,6 +51,18 @@ def test_cli_bad_file_fails_alone_with_a_one_line_reason(tmp_path, capsys):
     assert lines[0]["error"] and lines[0]["hashes"] is None
     _matches_references(lines[1], "page.png")
     assert len(captured.err.strip().splitlines()) == 1 and "notes.png" in captured.err
+
+
+def test_cli_sixteen_bit_picture_gets_no_pdq_but_the_other_hashes(tmp_path, capsys):
+    """ThreatExchange's PDQ hasher refuses more than 8 bits a channel; quaid says null, not a guess."""
+    deep = tmp_path / "deep.png"
+    levels = np.random.default_rng(7).integers(0, 65535, (60, 80), dtype=np.uint16)
+    Image.fromarray(levels).save(deep)
+    assert Image.open(deep).mode.startswith("I;16")
+    assert main(["hash", "--json", str(deep)]) == 0
+    hashes = json.loads(capsys.readouterr().out)["hashes"]
+    assert hashes["pdq"] is None and hashes["pdq_quality"] is None
+    assert len(hashes["phash"]) == 16 and len(hashes["goldberg"]) == 648 and len(hashes["forbild"]) == 64
 
 
 def test_cli_text_output_names_each_hash(capsys):

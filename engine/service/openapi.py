@@ -42,9 +42,10 @@ SCHEMAS: dict = {
         "hashes": {"type": "object", "properties": {
             **{name: {"type": "string", "pattern": "^[0-9a-f]{16}$", "description": f"ImageHash {name}"}
                for name in ("ahash", "phash", "dhash", "whash")},
-            "pdq": {"type": "string", "pattern": "^[0-9a-f]{64}$",
-                    "description": "as ThreatExchange's PDQ hasher writes it (hash bit 0 first)"},
-            "pdq_quality": {"type": "integer", "minimum": 0, "maximum": 100},
+            "pdq": {"type": "string", "pattern": "^[0-9a-f]{64}$", "nullable": True,
+                    "description": "as ThreatExchange's PDQ hasher writes it (hash bit 0 first); "
+                                   "null for pictures of more than 8 bits a channel, which it refuses"},
+            "pdq_quality": {"type": "integer", "minimum": 0, "maximum": 100, "nullable": True},
             "goldberg": {"type": "array", "items": {"type": "integer", "minimum": -2, "maximum": 2},
                          "minItems": 648, "maxItems": 648, "description": "image-match's signature"},
             "forbild": {"type": "string", "pattern": "^[0-9A-F]{64}$",
