@@ -5,6 +5,11 @@
 so a resized copy is hashed at another scale. ``whash256`` fixes the scale at
 128 px, so that resized copies hash alike and the cost does not grow with the
 picture; it has no outside reference.
+
+Decoding: inside quaid both hash the normalised picture (EXIF orientation
+applied, transparency flattened on white, 16-bit scaled to 8); ImageHash on the
+file, as ``quaid hash`` computes it, applies no EXIF orientation and drops
+transparency in its own conversion to grey.
 """
 
 from __future__ import annotations
