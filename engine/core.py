@@ -51,7 +51,7 @@ from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, conn
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
-from engine.store.versions import VersionCheck, current_versions, encode
+from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 log = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ class Quaid:
         self.matcher = matcher if matcher is not None else Matcher(self.settings)
         wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
         self.records = RecordStore(client, wait)
-        self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings))
+        self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings),
+                                     renamed_versions(self.matcher.algorithms))
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
         self._connection = connection
         # one budget for every thread of this process (request threads and job workers share this Quaid)

@@ -24,7 +24,8 @@ from engine.picture import Picture, load_picture
 # Goldberg's grid of 9x9 means moves on flat pages with thin text when resized (0.59 seen);
 # TLSH's trigram statistics of pixels shift with any global change on pages.
 COPY_TOLERANCE: dict[tuple[str, str], float] = {
-    ("goldberg", "page"): 0.62, ("tlsh", "photo"): 0.45, ("tlsh", "page"): 0.9,
+    ("goldberg", "page"): 0.62, ("goldberg-screen", "page"): 0.62,
+    ("tlsh", "photo"): 0.45, ("tlsh", "page"): 0.9,
 }
 # Smallest distance (exclusive) an unrelated picture must have; default: the MAYBE threshold.
 # Two light pages with different layouts share much white space: the 64-bit and the

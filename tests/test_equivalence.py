@@ -19,7 +19,7 @@ from PIL import Image
 from engine import resample
 from engine.algorithms.ahash import AHash, AHash256
 from engine.algorithms.dhash import DHash, DHash256
-from engine.algorithms.goldberg import Goldberg
+from engine.algorithms.goldberg_screen import GoldbergScreen as Goldberg
 from engine.algorithms.phash import PHash, PHash256
 from engine.picture import Picture
 from tests.serverproc import run_python_json

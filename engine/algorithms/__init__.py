@@ -11,7 +11,9 @@ from engine.algorithms.ahash import AHash, AHash256
 from engine.algorithms.base import Algorithm
 from engine.algorithms.dhash import DHash, DHash256
 from engine.algorithms.forbild import ForBild
+from engine.algorithms.forbild_screen import ForBildScreen
 from engine.algorithms.goldberg import Goldberg
+from engine.algorithms.goldberg_screen import GoldbergScreen
 from engine.algorithms.orb import Orb
 from engine.algorithms.pdq import PDQ
 from engine.algorithms.phash import PHash, PHash256
@@ -26,7 +28,9 @@ ALGORITHMS: tuple[type[Algorithm], ...] = (
     PDQ,
     PixelTLSH,
     Goldberg,
+    GoldbergScreen,
     ForBild,
+    ForBildScreen,
     Orb,
     RegionCodes,
 )

@@ -72,6 +72,8 @@ class Algorithm(ABC):
       version: what ``extract`` stores; raise it whenever a change makes stored
         features differ. Features of another version are never compared: the
         store refuses to open until ``quaid reindex`` re-extracts them.
+      former_names: names this algorithm's features were stored under before it
+        was renamed; a store still holding them is refused until ``quaid reindex``.
     """
 
     name: ClassVar[str]
@@ -84,6 +86,7 @@ class Algorithm(ABC):
     enabled_by_default: ClassVar[bool] = True
     votes: ClassVar[bool] = True
     version: ClassVar[int] = 1
+    former_names: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def extract(self, picture: Picture) -> bytes:

@@ -1,33 +1,39 @@
-"""The Goldberg image signature, as image-match computes it.
+"""The Goldberg image signature exactly as image-match computes it.
 
-Wong, Bern, Goldberg, "An image signature for any kind of image" (ICIP 2002);
-image-match (ProvenanceLabs/EdjoLabs) is the implementation analysts know,
-but no longer runs on current scikit-image, so this is a numpy rewrite:
+Wong, Bern, Goldberg, "An image signature for any kind of image" (ICIP 2002).
+The reference is image-match 1.1.2 (PyPI; ``image_match/goldberg.py``),
+``ImageSignature().generate_signature`` with its defaults. image-match pins
+scikit-image < 0.13, which does not install on current Python, so this module
+repeats its numpy operations one for one (same functions, same order, float64),
+which makes the signature bit for bit the one image-match gives for the same
+RGB pixels (``tests/test_conformance_goldberg.py`` checks it against image-match
+itself run with current scikit-image, and against recorded outputs):
 
-1. grey levels in [0, 1];
-2. crop to where the cumulative sums of absolute row/column differences pass
-   5 % and 95 % of their totals (drops uniform borders and frames; the whole
-   picture when the limits cross);
-3. a 9x9 grid of points evenly inside the crop; around each point the mean
-   grey of a P x P square, P = max(2, floor(0.5 + min(width, height) / 20));
-4. for each grid point, the differences to its 8 neighbours (0 off the grid);
-5. |difference| < 2/255 -> 0; positive ones -> 1 or 2 split at their median,
-   negative ones -> -1 or -2 likewise.
+1. grey = scikit-image's ``rgb2gray``: RGB * (1 / 255), weights 0.2125, 0.7154, 0.0721;
+2. crop: cumulative sums of the absolute differences along rows and columns;
+   the limits are where those arrays reach their own 5th and 95th percentiles
+   (``np.percentile`` of the cumulative array, then ``np.searchsorted``); the
+   whole 5-95 % band of the picture when the limits cross;
+3. a 9x9 grid of points inside the crop; around each point the mean grey of a
+   P x P square, P = max(2, int(0.5 + min(height, width) / 20)) of the whole
+   picture, starting at ``int(max(point - P / 2, 0))``;
+4. per point, centre minus each of its 8 neighbours (0 off the grid);
+5. |difference| < 2/255 -> 0; positive differences binned at their 0th, 50th
+   and 100th percentiles into 1 and 2, negative ones into -1 and -2 (in place,
+   in image-match's order, so its edge cases are kept too).
 
-The 648 values are stored as int8 bytes. Distance: ||a - b|| / (||a|| + ||b||)
-(in [0, 1]; 0 for identical signatures). image-match calls 0.40 "very
-similar" and matches at 0.45: those are YES and MAYBE here.
+Decoding, as image-match's in-memory path (``bytestream=True``) does it: the
+picture as Pillow opens it, ``convert("RGB")``: no EXIF rotation, transparency
+dropped (not flattened), 16-bit channels reduced by Pillow. Inside quaid the
+algorithm sees the engine's normalised picture (EXIF applied, transparency on
+white, working size); ``quaid hash`` decodes as image-match does.
 
-Speed: the arithmetic runs on the uint8 grey picture in grey levels (integer
-row/column activity with OpenCV's saturating absdiff, grid means of integer
-sums), never on a float copy of the whole picture: the signature of the
-[0, 1] formulation (its 2/255 dead zone is 2 grey levels here), at ~1 ms
-instead of ~16 ms for 1280x800.
+Distance: image-match's ``normalized_distance`` ||a - b|| / (||a|| + ||b||);
+image-match calls < 0.40 a match and uses 0.45 as its search cut-off.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from engine.algorithms.base import Algorithm, check_length
@@ -35,10 +41,9 @@ from engine.picture import Picture
 
 GRID = 9
 FEATURE_BYTES = GRID * GRID * 8
-IDENTICAL = 2  # grey levels (image-match: 2/255 on [0, 1]): a difference treated as none
-CROP = (0.05, 0.95)  # share of cumulative activity kept by the crop
-# The 8 neighbours as (row, column) offsets, in image-match's order.
-NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+IDENTICAL = 2 / 255  # image-match's identical_tolerance on [0, 1] grey
+PERCENTILES = (5, 95)  # image-match's crop_percentiles
+LUMA = (0.2125, 0.7154, 0.0721)  # scikit-image rgb2gray (Rec.709 primaries)
 
 
 class Goldberg(Algorithm):
@@ -47,86 +52,111 @@ class Goldberg(Algorithm):
     maybe_threshold = 0.45
     cost = 2
     orientable = True
+    enabled_by_default = False  # the defaults use goldberg-screen, calibrated on screenshots
+    version = 2
 
     def extract(self, picture: Picture) -> bytes:
-        return signature(picture.grey).astype(np.int8).tobytes()
+        return signature(picture.rgb).tobytes()
 
     def distance(self, a: bytes, b: bytes) -> float:
         check_length(self.name, a, FEATURE_BYTES)
         check_length(self.name, b, FEATURE_BYTES)
-        va = np.frombuffer(a, dtype=np.int8).astype(np.float64)
-        vb = np.frombuffer(b, dtype=np.int8).astype(np.float64)
+        va = np.frombuffer(a, dtype=np.int8).astype(int)
+        vb = np.frombuffer(b, dtype=np.int8).astype(int)
         norms = np.linalg.norm(va) + np.linalg.norm(vb)
         if norms == 0:
             return 0.0  # two featureless (flat) pictures
-        return float(np.linalg.norm(va - vb) / norms)
+        return float(np.linalg.norm(vb - va) / norms)
 
 
-def signature(grey: np.ndarray) -> np.ndarray:
-    """The 648 quantised neighbour differences of a uint8 grey picture (levels 0-255)."""
-    rows, columns = _crop_limits(grey, axis=1), _crop_limits(grey, axis=0)
-    levels = _grid_means(grey, rows, columns)
-    return _quantise(_differences(levels)).ravel()
-
-
-def _crop_limits(grey: np.ndarray, axis: int) -> tuple[int, int]:
-    """Row (axis=1) or column (axis=0) limits holding the central 90 % of the activity."""
-    size = grey.shape[0] if axis == 1 else grey.shape[1]
-    total = np.cumsum(_activity(grey, axis), dtype=np.int64)
-    if size < 2 * GRID or total[-1] <= 0:
-        return 0, size
-    low = int(np.searchsorted(total, CROP[0] * total[-1], side="right"))
-    high = int(np.searchsorted(total, CROP[1] * total[-1], side="left")) + 1
-    if high - low < GRID:
-        return int(CROP[0] * size), int(np.ceil(CROP[1] * size))
-    return low, min(high, size)
-
-
-def _activity(grey: np.ndarray, axis: int) -> np.ndarray:
-    """Sum of |neighbour differences| along ``axis``, one integer per row (1) or column (0).
-
-    OpenCV's saturating ``absdiff`` on uint8 is exact (|a - b| <= 255) and, with
-    an integer ``reduce``, ~20x faster than numpy's diff on an int16 copy.
-    """
-    if grey.shape[axis] < 2:
-        return np.zeros(grey.shape[1 - axis], np.int64)
-    if axis == 1:
-        diff = cv2.absdiff(grey[:, 1:], grey[:, :-1])
-    else:
-        diff = cv2.absdiff(grey[1:, :], grey[:-1, :])
-    return cv2.reduce(diff, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-
-
-def _grid_means(grey: np.ndarray, rows: tuple[int, int], columns: tuple[int, int]) -> np.ndarray:
-    """Mean grey of a P x P square around each of the GRID x GRID points."""
-    height, width = rows[1] - rows[0], columns[1] - columns[0]
-    side = max(2, int(0.5 + min(height, width) / 20))
+def signature(rgb: np.ndarray) -> np.ndarray:
+    """image-match's 648 int8 signature of an H x W x 3 uint8 picture (or H x W grey levels in [0, 1])."""
+    grey = rgb_to_grey(rgb) if rgb.ndim == 3 else np.asarray(rgb, dtype=np.float64)
+    rows, columns = crop_limits(grey)
     ys = np.linspace(rows[0], rows[1], GRID + 2, dtype=int)[1:-1]
     xs = np.linspace(columns[0], columns[1], GRID + 2, dtype=int)[1:-1]
-    levels = np.empty((GRID, GRID))
+    differences = _differences(_mean_levels(grey, ys, xs))
+    _quantise_in_place(differences)
+    return np.ravel(differences).astype(np.int8)
+
+
+def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
+    """scikit-image's ``rgb2gray`` of uint8 RGB: float64 in [0, 1]."""
+    scaled = np.asarray(rgb[..., :3], dtype=np.uint8).astype(np.float64) * (1.0 / 255)
+    return scaled @ np.array(LUMA, dtype=np.float64)
+
+
+def crop_limits(grey: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(top, bottom), (left, right): image-match's ``crop_image`` with its defaults."""
+    row_activity = np.cumsum(np.sum(np.abs(np.diff(grey, axis=1)), axis=1))
+    column_activity = np.cumsum(np.sum(np.abs(np.diff(grey, axis=0)), axis=0))
+    rows = _limits(row_activity, grey.shape[0])
+    columns = _limits(column_activity, grey.shape[1])
+    return rows, columns
+
+
+def _limits(cumulative: np.ndarray, size: int) -> tuple[int, int]:
+    low_pct, high_pct = PERCENTILES
+    high = int(np.searchsorted(cumulative, np.percentile(cumulative, high_pct), side="left"))
+    low = int(np.searchsorted(cumulative, np.percentile(cumulative, low_pct), side="right"))
+    if low > high:  # nearly featureless: image-match's default band
+        return int(low_pct / 100.0 * size), int(high_pct / 100.0 * size)
+    return low, high
+
+
+def _mean_levels(grey: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Mean grey of the P x P square at each grid point (P from the whole picture's short side)."""
+    side = max(2.0, int(0.5 + min(grey.shape) / 20.0))
+    levels = np.zeros((ys.shape[0], xs.shape[0]))
     for i, y in enumerate(ys):
-        y0 = max(0, y - side // 2)
+        top = int(max(y - side / 2, 0))
+        bottom = int(min(top + side, grey.shape[0]))
         for j, x in enumerate(xs):
-            x0 = max(0, x - side // 2)
-            levels[i, j] = grey[y0 : y0 + side, x0 : x0 + side].mean(dtype=np.float64)
+            left = int(max(x - side / 2, 0))
+            right = int(min(left + side, grey.shape[1]))
+            levels[i, j] = np.mean(grey[top:bottom, left:right])
     return levels
 
 
+#: Neighbour offsets (row, column) in image-match's order: upper left, up, upper right,
+#: left, right, lower left, down, lower right.
+NEIGHBOURS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
 def _differences(levels: np.ndarray) -> np.ndarray:
-    """GRID x GRID x 8: neighbour minus centre, 0 where the neighbour is off the grid."""
-    padded = np.pad(levels, 1, mode="constant", constant_values=np.nan)
-    out = np.empty((GRID, GRID, len(NEIGHBOURS)))
+    """GRID x GRID x 8: centre minus neighbour, 0 where the neighbour is off the grid.
+
+    ``a - b`` rounds to exactly ``-(b - a)``, so this equals image-match's negated
+    ``np.diff`` arrays bit for bit.
+    """
+    n = levels.shape[0]
+    out = np.zeros((n, n, len(NEIGHBOURS)))
     for k, (dy, dx) in enumerate(NEIGHBOURS):
-        out[:, :, k] = padded[1 + dy : 1 + dy + GRID, 1 + dx : 1 + dx + GRID] - levels
-    return np.nan_to_num(out, nan=0.0)
-
-
-def _quantise(diff: np.ndarray) -> np.ndarray:
-    """-2..2: near-zero -> 0, each sign split at the median of its magnitudes."""
-    out = np.zeros(diff.shape, dtype=np.int8)
-    for sign in (1, -1):
-        mask = sign * diff >= IDENTICAL
-        if mask.any():
-            median = np.median(sign * diff[mask])
-            out[mask] = sign * np.where(sign * diff[mask] > median, 2, 1)
+        rows = slice(max(0, -dy), n - max(0, dy))
+        columns = slice(max(0, -dx), n - max(0, dx))
+        shifted = levels[max(0, dy):n + min(0, dy), max(0, dx):n + min(0, dx)]
+        out[rows, columns, k] = levels[rows, columns] - shifted
     return out
+
+
+def _quantise_in_place(diff: np.ndarray, levels: int = 2) -> None:
+    """image-match's ``normalize_and_threshold``, same steps, same order."""
+    mask = np.abs(diff) < IDENTICAL
+    diff[mask] = 0.0
+    if np.all(mask):
+        return
+    positive = _cutoffs(diff[diff > 0.0], np.linspace(0, 100, levels + 1))
+    negative = _cutoffs(diff[diff < 0.0], np.linspace(100, 0, levels + 1))
+    for level in range(len(positive) - 1):
+        low, high = positive[level], positive[level + 1]
+        diff[(diff >= low) & (diff <= high)] = level + 1
+    for level in range(len(negative) - 1):
+        high, low = negative[level], negative[level + 1]
+        diff[(diff <= high) & (diff >= low)] = -(level + 1)
+
+
+def _cutoffs(values: np.ndarray, percentiles: np.ndarray) -> np.ndarray:
+    """``np.percentile``; none when there are no values (image-match would bin nothing)."""
+    if values.size == 0:
+        return np.empty(0)
+    return np.percentile(values, percentiles)

@@ -6,7 +6,11 @@ block, bits against the median. The feature is the 256 bits packed (32 bytes,
 the prefilter code) followed by one byte of PDQ's quality score (0-100): Meta
 advises not to trust hashes of quality below 50 (flat, featureless pictures).
 Thresholds: Meta's match threshold 31/256 bits is YES; 63/256 is MAYBE.
-PDQ computes the eight dihedral hashes from one DCT, so orientations are cheap.
+PDQ computes the eight dihedral hashes from one DCT, so orientations are cheap;
+:meth:`PDQ.extract_orientations` returns them in the reference's order (original,
+rotated 90, 180, 270, flipped vertically, flipped horizontally, the two
+transposes), not in :data:`engine.algorithms.base.ORIENTATIONS`' order: a search takes the smallest
+distance over them, so only the set matters.
 
 Input: the picture's shared grey thumbnail (``Picture.grey_thumbnail``: luma,
 area-averaged to at most 512 px on the long side; the ORB verifier stores the
@@ -15,6 +19,8 @@ and 512 px is 40x faster than 1280. PDQ's own luma of a grey picture is that
 grey (its weights sum to 1). Against PDQ of the whole picture this input moves
 a median 10 of 256 bits, as the former Pillow-bilinear 512-px input did
 (the two differ by a median 2, at most 6 bits: 60 screenshots, 10 photos).
+The PDQ hash partners exchange is pdqhash on the whole file as ThreatExchange
+decodes it (:mod:`engine.exchange`, ``quaid hash``), not this feature.
 """
 
 from __future__ import annotations

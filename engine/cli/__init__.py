@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.ail",  # ail-import (AIL crawled-screenshot folder)
     "engine.cli.misp_sync",  # misp-sync (MISP write-back, misp_modules/writeback)
     "engine.cli.reindex",  # reindex (features stored by another algorithm version)
+    "engine.cli.hashes",  # hash (hashes in the formats partners exchange)
 )
 
 

@@ -1,4 +1,4 @@
-"""The JSON API under ``/api/v1``: pictures, search, batch jobs, clusters, export.
+"""The JSON API under ``/api/v1``: pictures, search, hashes, batch jobs, clusters, export.
 
 A thin layer over :class:`engine.core.Quaid` (see its CONTRACT docstring): each
 view checks its inputs (:mod:`engine.service.inputs`), calls the facade and
@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from engine.errors import BadInput, NotFound
+from engine.exchange import hash_record
 from engine.neighbours import stored_matches
 from engine.review import search_and_record
 from engine.service import models
@@ -121,6 +122,17 @@ def search() -> Response:
     reviews = current_app.extensions["quaid_review"]
     found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected)
     return answer(models.SearchAnswer, found)
+
+
+@blueprint.post("/hash")
+@requires(Access.READ)
+def hash_picture() -> Response:
+    """The picture's hashes as partners' tools compute them (:mod:`engine.exchange`); stores nothing."""
+    upload = single_file()
+    engine = quaid()
+    record = hash_record(upload.data, upload.filename, max_pixels=engine.settings.max_pixels,
+                         working_side=engine.settings.working_side, budget=engine.budget)
+    return answer(models.HashRecord, record)
 
 
 # --- batch jobs -------------------------------------------------------------

@@ -278,6 +278,32 @@ class Labels:
 
 
 @dataclass(frozen=True)
+class ExchangedHashes:
+    """A picture's hashes as partners' tools compute and write them (``quaid hash``)."""
+
+    ahash: str = info(pattern=r"^[0-9a-f]{16}$", description="ImageHash average_hash, str()")
+    phash: str = info(pattern=r"^[0-9a-f]{16}$", description="ImageHash phash, str()")
+    dhash: str = info(pattern=r"^[0-9a-f]{16}$", description="ImageHash dhash, str()")
+    whash: str = info(pattern=r"^[0-9a-f]{16}$", description="ImageHash whash (its defaults), str()")
+    pdq: str | None = info(pattern=r"^[0-9a-f]{64}$",
+                           description="as ThreatExchange's PDQ hasher writes it (hash bit 0 first); "
+                                       "null for pictures of more than 8 bits a channel, which it refuses")
+    pdq_quality: int | None = info(minimum=0, maximum=100)
+    goldberg: list[int] = info(minItems=648, maxItems=648, description="image-match's signature")
+    forbild: str = info(pattern=r"^[0-9A-F]{64}$", description="256 bits row-major, most significant first")
+    tlsh: str | None = info(description="T1 digest of the normalised pixels; null when TLSH refuses")
+
+
+@dataclass(frozen=True)
+class HashRecord:
+    """One picture file's id and exchanged hashes; nothing is stored."""
+
+    file: str = info()
+    id: str = info(**_ID)
+    hashes: ExchangedHashes = info()
+
+
+@dataclass(frozen=True)
 class Live:
     """The process serves requests."""
 

@@ -25,7 +25,7 @@ _ITEM = {"type": "string", "pattern": models.ITEM_ID}
 ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.AddAnswer, models.Picture,
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.ReviewPage,
-           models.ReviewItem, models.Labels)
+           models.ReviewItem, models.Labels, models.HashRecord)
 
 
 def schemas() -> dict:
@@ -150,6 +150,11 @@ def paths() -> dict:
             {"200": _model(models.SearchAnswer)}, errors="400 413 415", tag="search",
             body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
             params=[_query("top", _TOP), _query("all", _ALL), _WRITE_HEADER])},
+        "/api/v1/hash": {"post": _op(
+            "The picture's hashes as partners' tools compute and write them (ImageHash, PDQ, "
+            "image-match, ForBild, pixel TLSH); stores nothing",
+            {"200": _model(models.HashRecord)}, errors="400 413 415", tag="search",
+            body=_multipart({"file": _FILE}, ["file"]), params=[_WRITE_HEADER])},
         "/api/v1/jobs": {"post": _op(
             "Submit a batch job: several files, action add (write key) or search",
             {"202": _model(models.JobQueued, "queued")}, errors="400 413 415 429", tag="jobs",

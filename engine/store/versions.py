@@ -50,8 +50,13 @@ class VersionCheck:
     either (the matcher skips it). Only a version that differs makes a picture stale.
     """
 
-    def __init__(self, current: Mapping[str, int]) -> None:
+    def __init__(self, current: Mapping[str, int],
+                 renamed: Mapping[str, tuple[str, int]] | None = None) -> None:
         self.current = dict(current)
+        #: former name -> (enabled algorithm now holding that job, the version the former name has now):
+        #: a picture still holding features under the former name was written before the rename, so
+        #: the enabled algorithm's features are missing from it (and would silently not vote)
+        self.renamed = dict(renamed or {})
         self._verdicts: dict[bytes, tuple[str, ...]] = {}
 
     def stale_names(self, raw: bytes | str | None) -> tuple[str, ...]:
@@ -63,7 +68,10 @@ class VersionCheck:
             if not stored:  # written before versioning: every enabled algorithm's feature is suspect
                 verdict = tuple(sorted(self.current))
             else:
-                verdict = tuple(sorted(n for n, v in self.current.items() if n in stored and stored[n] != v))
+                stale = {n for n, v in self.current.items() if n in stored and stored[n] != v}
+                stale |= {now for former, (now, version) in self.renamed.items()
+                          if former in stored and stored[former] != version and now not in stored}
+                verdict = tuple(sorted(stale))
             if len(self._verdicts) < 1000:  # a store holds a handful of distinct texts
                 self._verdicts[key] = verdict
         return verdict
@@ -76,6 +84,22 @@ class VersionCheck:
                           for name, n in sorted(counts.items()))
         return (f"the store holds {len(stale)} picture(s) with features from another version of: {names}; "
                 f"run `quaid reindex` to re-extract them")
+
+
+def renamed_versions(algorithms: Iterable) -> dict[str, tuple[str, int]]:
+    """Former names of the enabled ``algorithms``: {former name: (name now, version of the former name now)}.
+
+    The former name may now belong to another algorithm (``goldberg`` became the reference
+    signature, version 2, when the screenshot variant became ``goldberg-screen``); 0 when unused.
+    """
+    from engine import algorithms as registry
+
+    out = {}
+    for algorithm in algorithms:
+        for former in getattr(algorithm, "former_names", ()):
+            version = registry.BY_NAME[former].version if former in registry.BY_NAME else 0
+            out[former] = (algorithm.name, version)
+    return out
 
 
 def current_versions(algorithms: Iterable, settings: object) -> dict[str, int]:
