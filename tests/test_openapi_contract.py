@@ -161,7 +161,8 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert hashed["file"] == "sibling.png" and len(hashed["hashes"]["goldberg"]) == 648
     assert call("POST", "/api/v1/hash", "/api/v1/hash", key=READ,
                 files={"file": ("x", b"GIF89a broken")}).status_code == 415
-    assert call("POST", "/api/v1/hash", "/api/v1/hash", key=READ, data={"top": "1"}).status_code == 400
+    assert call("POST", "/api/v1/hash", "/api/v1/hash", key=READ,
+                files={"other": ("a.png", b"x")}).status_code == 400  # no file part
 
     # batch jobs: an add job with one bad file, a search job, their refusals
     jobs = "/api/v1/jobs"

@@ -207,6 +207,7 @@ OPERATION_IDS = {
     ("/api/v1/pictures/{id}", "delete"): "delete_picture",
     ("/api/v1/pictures/{id}/image", "get"): "picture_image",
     ("/api/v1/pictures/{id}/matches", "get"): "picture_matches", ("/api/v1/search", "post"): "search",
+    ("/api/v1/hash", "post"): "hash_picture",
     ("/api/v1/jobs", "post"): "submit_job", ("/api/v1/jobs/{job}", "get"): "get_job",
     ("/api/v1/clusters", "get"): "list_clusters", ("/api/v1/clusters/{id}", "get"): "get_cluster",
     ("/api/v1/export", "get"): "export", ("/api/v1/review", "get"): "list_review",
