@@ -299,3 +299,15 @@ def test_rendering_stays_offline(tmp_path):
     finally:
         server.shutdown()
     assert asked == []
+
+
+def test_a_synthetic_sibling_that_shows_no_change_is_left_out():
+    from engine.evaluation.dataset import _unchanged_sibling
+    from engine.evaluation.manifest import Entry
+
+    def synthetic(share: float) -> Entry:
+        return Entry("x--sibling-synthetic", "negatives/x.png", "negative", None, "sibling-synthetic",
+                     "x.html", "sqlalchemy", 1, {"changed_share": share, "sibling_of": "x"})
+
+    assert _unchanged_sibling(synthetic(0.0))  # the replaced title was out of sight: the page itself
+    assert not _unchanged_sibling(synthetic(0.03))

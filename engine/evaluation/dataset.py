@@ -108,7 +108,8 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
     else:
         _render_in_parallel(out, groups, seed, bar)
     finished = journal.done(out)
-    entries = [e for pick in plan.references + plan.distractors + plan.negatives for e in finished[pick.id]]
+    entries = [e for pick in plan.references + plan.distractors + plan.negatives for e in finished[pick.id]
+               if not _unchanged_sibling(e)]
     for index, photo in enumerate(photo_refs):
         entries += _photo_reference(out, index, photo, seed)
         bar.update()
@@ -120,6 +121,11 @@ def build_dataset(out: Path, size: Size | str = "small", seed: int = 1, progress
     _write_summary(out, entries, size, seed, plan, bar)
     journal.close(out)
     return entries
+
+
+def _unchanged_sibling(entry: Entry) -> bool:
+    """A synthetic sibling whose replaced text is out of sight (journals of builds that kept them)."""
+    return entry.kind == "sibling-synthetic" and entry.params.get("changed_share", 1.0) < DUPLICATE_SHARE
 
 
 def split_by_site(plan: Plan, workers: int) -> list[Plan]:
@@ -248,6 +254,8 @@ def _synthetic_sibling(renderer: Renderer, out: Path, pick: Pick, seed: int) -> 
     shot, donor = made
     share = float(changed_shares(thumb(Image.open(io.BytesIO(shot)))[None],
                                  thumb(Image.open(io.BytesIO(renderer.screenshot_png()))))[0])
+    if share < DUPLICATE_SHARE:  # the replaced text is out of sight: the page itself, not a sibling
+        return []
     return [_save(out, "negatives", f"{pick.id}--sibling-synthetic", shot, "negative", None,
                   "sibling-synthetic", pick.page, pick.site.name, seed,
                   {"sibling_of": pick.id, "donor": str(donor), "changed_share": round(share, 4)})]
