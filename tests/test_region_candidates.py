@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import random
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -116,7 +117,7 @@ def shortlisted(matcher: Matcher, stored: list[dict[str, bytes]], copy: Image.Im
 
 
 def cheap_matcher(**algorithms: AlgorithmSettings) -> Matcher:
-    off = {name: AlgorithmSettings(enabled=False) for name in ("goldberg", "forbild", "orb")}
+    off = {name: AlgorithmSettings(enabled=False) for name in ("goldberg-screen", "forbild-screen", "orb")}
     return Matcher(Settings(algorithms=off | algorithms))
 
 
@@ -188,3 +189,17 @@ def test_region_codes_survive_the_store_and_an_index_rebuild(redis, tmp_path, pa
         assert all({f"regions{i}" for i in range(4)} <= set(e.codes) for e in entries.values())
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (1, 500), (500, 1), (31, 40), (33, 33), (64, 20)])
+def test_tiny_and_thin_pictures_get_region_probes_without_error(size):
+    """A 1-pixel picture made OpenCV's resize fail in the frame finder (a 500 on search)."""
+    rng = np.random.default_rng(sum(size))
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    matcher = Matcher(Settings())
+    picture = load_picture(buffer.getvalue())
+    matcher.extract(picture)
+    codes = matcher.query_codes(matcher.query(picture))
+    assert {"phash", "dhash", "pdq"} <= set(codes)

@@ -32,10 +32,13 @@ MIN_RUN = 0.45  # share of the picture's width (height) a straight edge must spa
 MARGIN = 0.35  # frame lines are looked for within this share of each side
 MIN_AREA = 0.3  # a box smaller than this share of the picture is not a page
 MIN_CUT = 0.02  # a box must cut at least this share of a side, else it is the whole picture
+MIN_SIDE = 32  # pixels: a picture smaller than this on a side has no frame worth looking for
 
 
 def boxes(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Candidate page boxes (left, top, right, bottom) in ``grey``'s pixels, most trimmed first."""
+    if min(grey.shape) < MIN_SIDE:
+        return []
     return [(2 * a, 2 * b, 2 * c, 2 * d) for a, b, c, d in _boxes(_half(grey))]
 
 
@@ -62,6 +65,8 @@ def _boxes(small: np.ndarray, modes: tuple[bool, ...] = (True, False)) -> list[t
 
 def page_box(grey: np.ndarray) -> np.ndarray | None:
     """The part of ``grey`` inside the outermost frame lines, or None when no frame is found."""
+    if min(grey.shape) < MIN_SIDE:
+        return None
     small = _half(grey)
     found = _boxes(small, (False,))
     if not found:
