@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from browser_support import launched
 from drawing import drawn
 from serverproc import ServerProcess
 
@@ -30,9 +30,7 @@ from engine.store import EmbeddedRedis
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+ATTACK_ARGS = [
         "--host-resolver-rules=MAP rebind.test 127.0.0.1",
         # Recent Chromium blocks a page it got from "public" space (the route below) from calling
         # loopback (Local Network Access); Firefox, Safari and older Chromium do not. Off, so that
@@ -94,12 +92,8 @@ def quaid(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched(*ATTACK_ARGS) as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture

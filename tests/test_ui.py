@@ -6,10 +6,10 @@ and the API-key form when keys are on. Any JavaScript error fails the test.
 from __future__ import annotations
 
 import base64
-import shutil
 
 import pytest
 import requests
+from browser_support import checked_page, launched
 from drawing import drawn, variant
 from serverproc import ServerProcess
 
@@ -18,9 +18,6 @@ from engine.store import EmbeddedRedis
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 KEY = "ui-write-key"
 
 
@@ -32,24 +29,14 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(20_000)
-    yield page
-    context.close()
-    assert errors == []
+    with checked_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        yield page
 
 
 def add(server, data: bytes, name: str, headers: dict | None = None) -> dict:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from browser_support import checked_page, launched
 from drawing import drawn, variant
 from serverproc import ServerProcess
-from test_ui import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 
@@ -73,21 +73,11 @@ def test_unknown_picture_says_so(server, browser_page):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with launched() as instance:
         yield instance
-        instance.close()
 
 
 @pytest.fixture
 def browser_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(20_000)
-    yield page
-    context.close()
-    assert errors == []
+    with checked_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        yield page
