@@ -261,27 +261,35 @@ def _synthetic_sibling(renderer: Renderer, out: Path, pick: Pick, seed: int) -> 
                   {"sibling_of": pick.id, "donor": str(donor), "changed_share": round(share, 4)})]
 
 
-def _distractor(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: StoredThumbs) -> list[Entry]:
+def _unseen_page(renderer: Renderer, pick: Pick,
+                 stored: StoredThumbs) -> tuple[bytes, Image.Image, float, str | None] | None:
+    """The page's screenshot, its picture, and its changed share to (and id of) the nearest stored
+    page of its site; None when it did not render or duplicates a stored page."""
     png = _load(renderer, pick.page)
     if png is None:
-        return []
+        return None
     image = Image.open(io.BytesIO(png))
-    share, _ = stored.nearest(pick.site.name, image)
+    share, nearest = stored.nearest(pick.site.name, image)
     if share < DUPLICATE_SHARE:
+        return None
+    return png, image, share, nearest
+
+
+def _distractor(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: StoredThumbs) -> list[Entry]:
+    page = _unseen_page(renderer, pick, stored)
+    if page is None:
         return []
+    png, image, _, _ = page
     stored.add(pick.site.name, pick.id, image, out / "distractors" / f"{pick.id}.png")
     return [_save(out, "distractors", pick.id, png, "distractor", None, "distractor", pick.page,
                   pick.site.name, seed, {"width": WINDOW[0], "height": WINDOW[1]})]
 
 
 def _page_negative(renderer: Renderer, out: Path, pick: Pick, seed: int, stored: StoredThumbs) -> list[Entry]:
-    png = _load(renderer, pick.page)
-    if png is None:
+    page = _unseen_page(renderer, pick, stored)
+    if page is None:
         return []
-    image = Image.open(io.BytesIO(png))
-    share, nearest = stored.nearest(pick.site.name, image)
-    if share < DUPLICATE_SHARE:
-        return []
+    png, image, share, nearest = page
     params = {"width": WINDOW[0], "height": WINDOW[1], "changed_share": round(share, 4), "nearest": nearest}
     if pick.sibling_of:
         if not stored.has(pick.site.name, pick.sibling_of):
