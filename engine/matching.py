@@ -28,7 +28,7 @@ from engine.algorithms.base import COSTLY, Algorithm
 from engine.config import Settings
 from engine.decision import VOTE_TO_DECISION, AlgorithmResult, Decision, Verdict, Vote, vote_for
 from engine.errors import BadInput
-from engine.merging import Ballot, decision_merger, distance_merger
+from engine.merging import Ballot, decision_merger, distance_merger, plurality
 from engine.picture import Picture
 
 Prefetch = Callable[[Sequence[Mapping[str, bytes]], Sequence[str]], None]
@@ -183,15 +183,21 @@ class Matcher:
         """Compare a query with a whole shortlist, spending the costly verifier where it counts.
 
         With the pyramidal merge and ``settings.verify_budget`` > 0: the cheap tier
-        runs on every candidate and settles those it rejects outright; the others
-        are ordered by the verifier's :meth:`~engine.algorithms.base.Algorithm.rank`
-        (then by their cheap distance) and compared fully in that order until
-        ``verify_budget`` of them have been rejected. The rest are rejected
+        runs on every candidate; then every candidate is ordered by the verifier's
+        :meth:`~engine.algorithms.base.Algorithm.rank` (then cheap-unsure before
+        cheap-rejected, then by the cheap distance) and verified in that order
+        until ``verify_budget`` of them have been rejected. The rest are rejected
         unverified: their verdict lists the cheap algorithms only. Accepted and
         to-review candidates never use up the budget, so a stored cluster of many
         copies is verified whole. This bounds a search's verifier cost at
-        (matches + budget) pairs instead of the whole shortlist; the quality cost
-        is measured by ``quaid evaluate`` (the search path uses this method).
+        (matches + budget) pairs instead of the whole shortlist.
+
+        A candidate the cheap tier rejects outright is still ranked and may be
+        verified: global hashes cannot see a page inside a browser frame, a
+        scrolled or cropped capture or a full-page capture, which the region
+        codes put on the shortlist and the verifier aligns. A verified
+        candidate's decision is the verifier's (the last tier's vote), as the
+        pyramidal merger decides whenever it reaches the verifier.
         Verified candidates the verifier rejects carry a lower bound of its
         distance (:meth:`Algorithm.distance_within`): every vote is exact.
 
@@ -212,13 +218,9 @@ class Matcher:
                 continue
             cheap_tier = tiers[0] if len(tiers) > 1 else []
             cheap = {a.name: self.score(query, a.name, features[a.name]) for a in cheap_tier}
-            # what the pyramid decides when the cheap tier rejects; also the verdict of a candidate
-            # left unverified beyond the budget (the cheap results only)
+            # the verdict of a candidate left unverified beyond the budget: the cheap results only
             cheap_verdict = self._verdict(cheap, Decision.REJECTED) if cheap else \
                 Verdict(1.0, Decision.REJECTED, {})
-            if cheap and all(r.vote is Vote.NO for r in cheap.values()):
-                verdicts[ident] = cheap_verdict
-                continue
             unsure.append((ident, cheap_verdict, tiers[-1][0]))
         if prefetch is not None and unsure:
             prefetch([shortlist[ident] for ident, _, _ in unsure], sorted({v.name for _, _, v in unsure}))
@@ -228,17 +230,28 @@ class Matcher:
             if rejected >= budget:
                 verdicts[ident] = cheap_verdict
                 continue
-            verdicts[ident] = self._compare(query, shortlist[ident], settle=True)
+            verdicts[ident] = self._verified(query, shortlist[ident])
             rejected += verdicts[ident].decision is Decision.REJECTED
         return {ident: verdicts[ident] for ident in shortlist}
 
+    def _verified(self, query: Query, stored: Mapping[str, bytes]) -> Verdict:
+        """Every tier scored; the decision is the last (costly) tier's weighted plurality."""
+        results: dict[str, AlgorithmResult] = {}
+        tiers = self._tiers(stored)
+        ballots: list[Ballot] = []
+        for group in tiers:
+            ballots = self._tier(query, stored, group, results, settle=True)()
+        return self._verdict(results, VOTE_TO_DECISION[plurality(ballots)])
+
     @staticmethod
     def _verify_order(query: Query, stored: Mapping[str, bytes], ident: str, cheap: Verdict,
-                      verifier: Algorithm) -> tuple[float, float, str]:
-        """Sort key: the verifier's rank (highest first), then the cheap merged distance, then the id."""
+                      verifier: Algorithm) -> tuple[float, bool, float, str]:
+        """Sort key: the verifier's rank (highest first), cheap-unsure before cheap-rejected, then the
+        cheap merged distance, then the id."""
         ranks = [verifier.rank(feature, stored[verifier.name]) for feature in query.features(verifier.name)]
         known = [r for r in ranks if r is not None]
-        return (-max(known) if known else 0.0, cheap.distance, ident)
+        cheap_rejected = bool(cheap.algorithms) and all(r.vote is Vote.NO for r in cheap.algorithms.values())
+        return (-max(known) if known else 0.0, cheap_rejected, cheap.distance, ident)
 
     def _verdict(self, results: dict[str, AlgorithmResult], decision: Decision) -> Verdict:
         """The merged verdict; an algorithm's reason (a verifier's "same-template") forbids accepted."""

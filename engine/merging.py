@@ -110,7 +110,7 @@ def _all_ballots(tiers: Iterable[Tier]) -> list[Ballot]:
     return ballots
 
 
-def _plurality(ballots: Sequence[Ballot]) -> Vote:
+def plurality(ballots: Sequence[Ballot]) -> Vote:
     """The vote with the largest total weight; a tie for the top resolves to MAYBE."""
     totals = {vote: 0.0 for vote in Vote}
     for vote, weight in ballots:
@@ -134,12 +134,12 @@ def pareto(tiers: Iterable[Tier]) -> Vote:
 
 def majority(tiers: Iterable[Tier]) -> Vote:
     """The most frequent vote, one algorithm one vote; a tie for the top -> MAYBE."""
-    return _plurality([(vote, 1.0) for vote, _ in _all_ballots(tiers)])
+    return plurality([(vote, 1.0) for vote, _ in _all_ballots(tiers)])
 
 
 def weighted_majority(tiers: Iterable[Tier]) -> Vote:
     """The vote with the largest summed weight; a tie for the top -> MAYBE."""
-    return _plurality(_all_ballots(tiers))
+    return plurality(_all_ballots(tiers))
 
 
 def pyramidal(tiers: Iterable[Tier]) -> Vote:
@@ -160,7 +160,7 @@ def pyramidal(tiers: Iterable[Tier]) -> Vote:
         ballots = tier()
         if not ballots:
             continue
-        decided = _plurality(ballots)
+        decided = plurality(ballots)
         if all(vote is Vote.NO for vote, _ in ballots):
             return Vote.NO
     if decided is None:

@@ -1,9 +1,11 @@
-"""Template siblings go to review with a reason; phishing edits of one page stay accepted.
+"""Template siblings and rewritten text go to review with a reason; added blocks stay accepted.
 
 Region counter on synthetic cell grids, then the ORB verifier and the merged
 decision on drawn pages of one template (tests/test_orb.py's ``site_page``):
 a sibling differs from its page in the title, the summary and a paragraph
-lower down; a modified copy in one banner or one heading.
+lower down; a modified copy adds a banner, a consent dialog over the dimmed
+page, or rewrites its heading (which pixels cannot tell from a sibling's
+title, so it goes to review too).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
-from engine.algorithms.changed_regions import changed_regions
+from engine.algorithms.changed_regions import changed_regions, explain
 from engine.algorithms.orb import SAME_TEMPLATE, Orb
 from engine.config import AlgorithmSettings, Settings, load_settings
 from engine.core import Match, StoredQuery
@@ -75,6 +77,41 @@ def test_spread_is_measured_against_the_content_height() -> None:
     assert changed_regions(diff, content).spread == pytest.approx(1.0)
 
 
+def explained(blocks: list[tuple[slice, slice]], gap: float = 0.0, gain: float = 1.0):
+    """``explain`` on a 20 x 32 content grid; ``blocks`` changed strongly, their mean moved by ``gap``."""
+    changed, content = grid(20, 32, blocks)
+    strength = np.where(changed, 0.5, 0.0)
+    mean_gap = np.where(changed, gap, 0.0)
+    return explain(changed, strength, content, mean_gap, gain)
+
+
+def test_a_filled_strip_across_the_page_is_a_banner() -> None:
+    found = explained([(slice(5, 7), slice(0, 32))], gap=80.0)
+    assert found.kinds == ("banner",) and found.rewritten == 0 and found.explained.sum() == 64
+
+
+def test_a_strip_on_the_page_background_is_rewritten_text() -> None:
+    found = explained([(slice(5, 7), slice(0, 32))], gap=5.0)
+    assert found.kinds == () and found.rewritten == 1 and not found.explained.any()
+
+
+def test_a_box_is_a_dialog_only_over_a_dimmed_page() -> None:
+    box = [(slice(6, 12), slice(10, 22))]
+    assert explained(box, gain=0.4).kinds == ("dialog",)
+    assert explained(box, gain=2.5).kinds == ("dialog",)  # the other direction of the same pair
+    assert explained(box, gain=1.0).rewritten == 1
+
+
+def test_a_change_on_the_outermost_row_is_a_cut_line() -> None:
+    assert explained([(slice(0, 1), slice(3, 12))]).kinds == ("edge",)
+    assert explained([(slice(1, 2), slice(3, 12))]).rewritten == 1
+
+
+def test_added_blocks_over_half_the_picture_are_another_page() -> None:
+    found = explained([(slice(2, 18), slice(4, 28))], gain=0.4)
+    assert found.rewritten == 1 and not found.explained.any()
+
+
 # ------------------------------------------------------------------ drawn pages
 
 
@@ -127,11 +164,48 @@ def test_sibling_is_close_by_share_but_carries_the_reason(pages, name: str) -> N
     assert comparison.reason == SAME_TEMPLATE
 
 
-@pytest.mark.parametrize("name", ["banner", "heading"])
-def test_phishing_edit_is_yes_without_reason(pages, name: str) -> None:
-    comparison = ORB.compare(pages[name], pages["page"])
+def test_added_banner_is_yes_without_reason(pages) -> None:
+    comparison = ORB.compare(pages["banner"], pages["page"])
     assert comparison.distance <= ORB.yes_threshold
     assert comparison.reason is None
+
+
+def test_rewritten_heading_is_close_but_carries_the_reason(pages) -> None:
+    """A heading rewritten in place is the same evidence as a sibling page's title: review, never accept."""
+    comparison = ORB.compare(pages["heading"], pages["page"])
+    assert comparison.distance <= ORB.yes_threshold
+    assert comparison.reason == SAME_TEMPLATE
+
+
+def consent_dialog(page: Image.Image, dim: float = 0.4) -> Image.Image:
+    """The page dimmed behind a white consent dialog, as cookie-consent managers draw it."""
+    dimmed = ImageEnhance.Brightness(page).enhance(dim)
+    draw = ImageDraw.Draw(dimmed)
+    draw.rounded_rectangle((420, 260, 860, 520), radius=12, fill="white")
+    draw.text((450, 290), "We value your privacy", fill=(20, 20, 20), font=BIG)
+    draw.text((450, 350), "We and our partners use cookies to store", fill=(40, 40, 40), font=FONT)
+    draw.rectangle((450, 440, 620, 490), fill=(230, 230, 230))
+    draw.rectangle((660, 440, 830, 490), fill=(20, 90, 200))
+    return dimmed
+
+
+@pytest.mark.parametrize("dim", [0.35, 0.6])
+def test_consent_dialog_over_the_dimmed_page_is_yes_without_reason(pages, dim: float) -> None:
+    """The dimmed page matches once its grey levels are fitted; the dialog is an added block."""
+    comparison = ORB.compare(feature(consent_dialog(site_page(5), dim)), pages["page"])
+    assert comparison.distance <= ORB.yes_threshold and comparison.reason is None
+
+
+def test_a_box_over_the_undimmed_page_is_not_a_dialog(pages) -> None:
+    """Without the dimmed page around it, a block of other content in place is rewritten content."""
+    comparison = ORB.compare(feature(consent_dialog(site_page(5), 1.0)), pages["page"])
+    assert comparison.reason == SAME_TEMPLATE
+
+
+def test_a_paragraph_replaced_across_the_column_is_not_a_banner(pages) -> None:
+    """Rewritten lines across the content's width have the page's own background: not a banner."""
+    comparison = ORB.compare(feature(sibling_page(5, 3, lines=3)), pages["page"])
+    assert comparison.reason == SAME_TEMPLATE
 
 
 @pytest.mark.parametrize("make", [
@@ -176,17 +250,20 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def test_search_path_reviews_the_sibling_and_accepts_the_edits(quaid) -> None:
-    """Through add/search with the shipped defaults: the sibling is to-review with the reason."""
+def test_search_path_reviews_the_sibling_and_accepts_the_added_blocks(quaid) -> None:
+    """Through add/search with the shipped defaults: the sibling and the rewritten heading are
+    to-review with the reason, the banner and the consent dialog accepted."""
     quaid.add(_png(site_page(5)), name="page")
     quaid.add(_png(site_page(6)), name="other page")
     sibling = quaid.search(_png(sibling_page(5, 1))).to_json()
     assert sibling["decision"] == "to-review", sibling
     assert sibling["matches"][0]["name"] == "page" and sibling["matches"][0]["reason"] == SAME_TEMPLATE
-    for edit in (site_page(5, banner=60), site_page(5, heading="Please confirm your card details")):
+    for edit in (site_page(5, banner=60), consent_dialog(site_page(5))):
         answer = quaid.search(_png(edit)).to_json()
         assert answer["decision"] == "accepted" and answer["matches"][0]["name"] == "page", answer
         assert "reason" not in answer["matches"][0]
+    heading = quaid.search(_png(site_page(5, heading="Please confirm your card details"))).to_json()
+    assert heading["decision"] == "to-review" and heading["matches"][0]["reason"] == SAME_TEMPLATE
 
 
 def test_cli_table_shows_the_reason() -> None:

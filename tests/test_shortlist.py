@@ -122,3 +122,27 @@ def test_flat_mergers_verify_everything(features) -> None:
 def test_negative_budget_is_bad_input() -> None:
     with pytest.raises(BadInput):
         Matcher(Settings(verify_budget=-1))
+
+
+def test_a_candidate_every_hash_rejects_is_still_verified_and_accepted() -> None:
+    """A page shown inside a sandbox desktop: global hashes see another picture, the verifier aligns it.
+
+    The region codes put such candidates on the shortlist; the cheap tier's
+    unanimous NO must not settle them unverified.
+    """
+    from PIL import Image, ImageDraw
+
+    matcher = Matcher(Settings())
+    original = template_page(1)
+    desktop = Image.new("RGB", (1920, 1080), (20, 80, 40))
+    for x in range(0, 1920, 80):  # a taskbar
+        ImageDraw.Draw(desktop).rectangle((x, 1040, x + 60, 1075), fill=(200, 200, 200))
+    desktop.paste(original, (300, 120))
+    stored = {"page": matcher.extract(as_picture(original)),
+              **{f"sibling-{n}": matcher.extract(as_picture(template_page(n))) for n in (2, 3)}}
+    q = matcher.query(as_picture(desktop))
+    verdicts = matcher.compare_shortlist(q, stored)
+    page = verdicts["page"]
+    cheap = {name: r for name, r in page.algorithms.items() if name != "orb"}
+    assert cheap and all(r.vote.value == "no" for r in cheap.values())  # the hashes alone reject it
+    assert page.decision is Decision.ACCEPTED and "orb" in page.algorithms

@@ -31,6 +31,7 @@ PIXEL_TOLERANCE = 40  # grey levels beyond the tolerance band that make a pixel 
 INK_STD = 10.0  # grey-level standard deviation above which a cell holds structure
 DIFFERING_PIXELS = 0.04  # share of a cell's pixels that must differ for the cell to differ
 MIN_VALID = 0.9  # share of a cell that must lie inside the overlap to be compared
+MIN_GAIN = 0.3  # a page dimmed behind a modal dialog keeps a third of its contrast or more
 STEP = 3  # the grey-level fit samples every STEP-th pixel of every STEP-th row (sparser changes verdicts)
 _KERNEL = np.ones((3, 3), np.uint8)
 
@@ -51,6 +52,8 @@ class Difference:
     changed: np.ndarray | None = None
     content: np.ndarray | None = None
     strength: np.ndarray | None = None  # per cell: share of its pixels that differ (inf outside the overlap)
+    mean_gap: np.ndarray | None = None  # per cell: difference of the mean grey levels once aligned
+    gain: float = 1.0  # grey-level gain that maps the second picture onto the first (a dimmed page: < 1)
 
 
 def cell_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,9 +80,12 @@ def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
     best_mean_gap = np.zeros((rows, cols))
     a_mean, a_std = a_stats if a_stats is not None else _cell_stats(a, rows, cols)
     a_ink = a_std > INK_STD
+    gain = 1.0
     for index, model in enumerate(models):
         warped, valid = _warp(b, model, a.shape)
-        warped = _match_levels(a, warped, valid)
+        warped, fitted = _match_levels(a, warped, valid)
+        if index == 0:
+            gain = fitted
         diff_share, ink, mean_gap, ok = _compare(a, a_mean, warped, valid, rows, cols)
         if index == 0:
             overlap = ok  # the dominant model defines the overlap; others only explain parts of it
@@ -94,7 +100,8 @@ def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
     # (benchmarks/bench_orb.py), dividing by the area narrows the gap between modified copies and
     # other pages (the closest other page drops from 0.28 to 0.10 while a cookie bar stays at 0.10).
     share = n_diff / n_counted if n_counted else 0.0
-    return Difference(share, n_counted, n_diff, float(overlap.mean()), differing, counted, best_diff)
+    return Difference(share, n_counted, n_diff, float(overlap.mean()), differing, counted, best_diff,
+                      best_mean_gap, gain)
 
 
 def _cell_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -129,21 +136,44 @@ def _warp(b: np.ndarray, model: np.ndarray, shape: tuple[int, int]) -> tuple[np.
     return warped, cv2.erode(valid, _KERNEL) > 0
 
 
-def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Map warped onto a's grey levels with a gain and offset fitted robustly on the overlap.
-
-    Iteratively reweighted least squares from the identity: only pixels that
-    already agree within PIXEL_TOLERANCE vote, so a banner or a cookie bar (large
-    dark outliers) cannot bend the fit and hide the page's own text.
-    """
+def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
+    """Map warped onto a's grey levels with a gain and offset fitted robustly on the overlap; the gain."""
     sampled = valid[::STEP, ::STEP]
     xa = a[::STEP, ::STEP][sampled].astype(np.float64)  # whole grey levels: the fit's sums are exact
     xw = warped[::STEP, ::STEP][sampled].astype(np.float64)
     if len(xa) < 50 or xw.std() < 1.0:
-        return warped
-    gain, offset = 1.0, 0.0
-    if np.mean(np.abs(xa - xw) < PIXEL_TOLERANCE) < 0.5:  # a global colour change: start from plain LS
-        gain, offset = _fit(xa, xw)
+        return warped, 1.0
+    gain, offset = _best_fit(xa, xw)
+    if not MIN_GAIN <= gain <= 1 / MIN_GAIN or (abs(gain - 1.0) < 0.02 and abs(offset) < 2.0):
+        return warped, 1.0
+    return cv2.convertScaleAbs(warped, alpha=gain, beta=offset), gain
+
+
+def _best_fit(xa: np.ndarray, xw: np.ndarray) -> tuple[float, float]:
+    """The gain and offset (xa ~ gain * xw + offset) under which the most samples agree.
+
+    Three robust fits compete: from the identity (a page whose dark parts agree
+    already), from plain least squares (a global colour change), and the
+    inverse of the fit of ``xw`` on ``xa`` (regressing a mostly white page on
+    its dimmed copy fits a constant; the other way round is well posed).
+    """
+    fits = [_robust_fit(xa, xw, False), _robust_fit(xa, xw, True)]
+    if xa.std() >= 1.0:
+        back_gain, back_offset = _robust_fit(xw, xa, True)
+        if back_gain > 1e-3:
+            fits.append((1.0 / back_gain, -back_offset / back_gain))
+    fits = [(g, o) for g, o in fits if MIN_GAIN <= g <= 1 / MIN_GAIN] or [(1.0, 0.0)]
+    return max(fits, key=lambda fit: int((np.abs(xa - (fit[0] * xw + fit[1])) < PIXEL_TOLERANCE).sum()))
+
+
+def _robust_fit(xa: np.ndarray, xw: np.ndarray, from_least_squares: bool) -> tuple[float, float]:
+    """Gain and offset with xa ~ gain * xw + offset, reweighted to the samples that agree with the fit.
+
+    Iteratively reweighted least squares: only samples that already agree within
+    PIXEL_TOLERANCE vote, so a banner or a cookie bar (large dark outliers)
+    cannot bend the fit and hide the page's own text.
+    """
+    gain, offset = _fit(xa, xw) if from_least_squares else (1.0, 0.0)
     voters = None
     for _ in range(3):
         keep = np.abs(xa - (gain * xw + offset)) < PIXEL_TOLERANCE
@@ -153,9 +183,7 @@ def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> np.nd
             break
         gain, offset = _fit(xa[keep], xw[keep])
         voters = keep
-    if not 0.5 <= gain <= 2.0 or (abs(gain - 1.0) < 0.02 and abs(offset) < 2.0):
-        return warped
-    return cv2.convertScaleAbs(warped, alpha=gain, beta=offset)
+    return gain, offset
 
 
 def _fit(xa: np.ndarray, xw: np.ndarray) -> tuple[float, float]:

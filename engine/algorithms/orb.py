@@ -9,14 +9,18 @@ Where to start: :meth:`Orb.distance`. Steps:
    (:mod:`engine.algorithms.alignment`);
 3. the share of content cells that differ once aligned
    (:mod:`engine.algorithms.aligned_diff`), in both directions, the larger kept;
-4. where the strongly changed cells lie (:func:`same_template_reason`,
-   :mod:`engine.algorithms.changed_regions`): a pair whose change is laid out
-   as another page's content gets the reason ``"same-template"``, which keeps
-   it out of ``accepted`` whatever its distance (:meth:`Orb.compare`).
+4. what explains the strongly changed regions (:func:`unexplained`,
+   :func:`engine.algorithms.changed_regions.explain`): blocks a copy adds (a
+   banner on its own background, a dialog over the dimmed page, a line cut at
+   the overlap's edge) do not count; content rewritten in place (a heading,
+   a paragraph, another page of the template) gives the reason
+   ``"same-template"``, which keeps the pair out of ``accepted`` whatever its
+   distance (:meth:`Orb.compare`).
 
-The distance *is* that share, in [0, 1]: 0 for identical pictures, about
-0.00-0.12 for a copy with a banner, a frame, a scroll or recompression, and
-0.28 or more for another page built on the same template. No alignment (too
+The distance is the share of content cells that differ outside the explained
+blocks, in [0, 1]: 0 for identical pictures, a few hundredths for a copy with a
+frame, a scroll or recompression, and 0.28 or more for another page built on
+the same template. No alignment (too
 few inliers, a degenerate fit) gives 1.0. Pictures with almost no keypoints
 (blank or flat pages) are compared by their thumbnails directly.
 
@@ -39,7 +43,7 @@ import numpy as np
 from engine.algorithms import aligned_diff
 from engine.algorithms.alignment import align, invert, rescale
 from engine.algorithms.base import Algorithm, Comparison
-from engine.algorithms.changed_regions import changed_regions
+from engine.algorithms.changed_regions import explain
 from engine.algorithms.orb_feature import OrbFeature, pack, unpack
 from engine.picture import Picture
 
@@ -57,9 +61,6 @@ RANK_CELL_CAP = 3  # ... at most this many per cell
 RANK_KEYPOINTS = 300  # rank() matches the query's first (grid-spread) keypoints only: half the work
 RANK_ITERATIONS = 200  # RANSAC iterations for rank(): a copy's matches are mostly inliers
 SAME_TEMPLATE = "same-template"  # the reason given for a pair that must go to review
-STRONG_CHANGE = 0.10  # share of a cell's pixels that differ for a strong change (replaced text)
-SIBLING_STRONG_SHARE = 0.03  # strongly changed share of the content cells from which a pair is a sibling
-SIBLING_REGIONS = 3  # distinct strongly changed regions from which likewise
 
 
 class Orb(Algorithm):
@@ -119,13 +120,15 @@ class Orb(Algorithm):
             return Comparison(1.0)
         forward = [rescale(m, fa.thumb_scale, fb.thumb_scale) for m in alignment.models]
         ab = aligned_diff.difference(fa.thumb, fb.thumb, forward, fa.cell_stats)
-        if bound is not None and ab.share > bound:
-            return Comparison(float(min(1.0, ab.share)))  # the distance is at least this
+        ab_share, ab_rewritten = unexplained(ab)
+        if bound is not None and ab_share > bound:
+            return Comparison(float(min(1.0, ab_share)))  # the distance is at least this
         ba = aligned_diff.difference(fb.thumb, fa.thumb, [invert(m) for m in forward], fb.cell_stats)
         if max(ab.coverage, ba.coverage) < MIN_COVERAGE:
             return Comparison(1.0)
-        distance = float(min(1.0, max(ab.share, ba.share)))
-        return Comparison(distance, same_template_reason(ab, ba))
+        ba_share, ba_rewritten = unexplained(ba)
+        distance = float(min(1.0, max(ab_share, ba_share)))
+        return Comparison(distance, SAME_TEMPLATE if ab_rewritten or ba_rewritten else None)
 
     def rank(self, query: bytes, stored: bytes) -> float:
         """How much of the query the strongest alignment explains: inliers counted per grid cell, capped.
@@ -217,24 +220,20 @@ def flat_distance(fa: OrbFeature, fb: OrbFeature) -> float:
     return float(min(1.0, np.abs(ta - tb).mean() / 64.0))
 
 
-def same_template_reason(ab: aligned_diff.Difference, ba: aligned_diff.Difference) -> str | None:
-    """``"same-template"`` when the changed cells look like another page's content, else None.
+def unexplained(diff: aligned_diff.Difference) -> tuple[float, int]:
+    """The share of content cells that differ outside explained regions, and the rewritten regions.
 
-    Only *strong* changes count (over STRONG_CHANGE of a cell's pixels differ:
-    text replaced, not a glyph resampled by a frame, a crop or a rescale). A
-    sibling page replaces the title, the summary and a paragraph: strong changes
-    over SIBLING_STRONG_SHARE of the content, or in SIBLING_REGIONS separate
-    places. A phishing edit (one heading, one banner) is one region and, at the
-    same share of changed cells, fewer strong ones. Both directions are read and
-    the more telling one kept. Measured with ``benchmarks/probe_siblings.py``
-    (calibrated on python, postgresql and apache pages, checked on django, git,
-    sphinx and debian-reference).
+    Explained regions (:func:`engine.algorithms.changed_regions.explain`: a
+    banner, a dialog over the dimmed page, a block that did not load) are what a
+    modified copy adds or loses; they do not count towards the distance. A
+    rewritten region (structure replaced by other structure: a heading, a
+    paragraph, another page's text on the same template) makes the pair
+    ``same-template``, which keeps it out of ``accepted`` whatever its distance.
     """
-    for diff in (ab, ba):
-        if diff.changed is None or diff.content is None or diff.strength is None:
-            continue
-        strong = diff.changed & (diff.strength > STRONG_CHANGE)
-        share = float(strong.sum()) / max(1, int(diff.content.sum()))
-        if share >= SIBLING_STRONG_SHARE or changed_regions(strong, diff.content).count >= SIBLING_REGIONS:
-            return SAME_TEMPLATE
-    return None
+    if diff.changed is None or diff.counted == 0:
+        return diff.share, 0
+    found = explain(diff.changed, diff.strength, diff.content, diff.mean_gap, diff.gain)
+    if found.explained is None:
+        return diff.share, found.rewritten
+    left = int((diff.changed & ~found.explained).sum())
+    return left / diff.counted, found.rewritten
