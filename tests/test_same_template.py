@@ -77,12 +77,13 @@ def test_spread_is_measured_against_the_content_height() -> None:
     assert changed_regions(diff, content).spread == pytest.approx(1.0)
 
 
-def explained(blocks: list[tuple[slice, slice]], gap: float = 0.0, gain: float = 1.0):
+def explained(blocks: list[tuple[slice, slice]], gap: float = 0.0, gain: float = 1.0,
+              dialog_seen: bool = False):
     """``explain`` on a 20 x 32 content grid; ``blocks`` changed strongly, their mean moved by ``gap``."""
     changed, content = grid(20, 32, blocks)
     strength = np.where(changed, 0.5, 0.0)
     mean_gap = np.where(changed, gap, 0.0)
-    return explain(changed, strength, content, mean_gap, gain)
+    return explain(changed, strength, content, mean_gap, gain, dialog_seen)
 
 
 def test_a_filled_strip_across_the_page_is_a_banner() -> None:
@@ -95,11 +96,19 @@ def test_a_strip_on_the_page_background_is_rewritten_text() -> None:
     assert found.kinds == () and found.rewritten == 1 and not found.explained.any()
 
 
-def test_a_box_is_a_dialog_only_over_a_dimmed_page() -> None:
+def test_a_box_is_a_dialog_only_on_its_own_background_over_a_dimmed_page() -> None:
     box = [(slice(6, 12), slice(10, 22))]
-    assert explained(box, gain=0.4).kinds == ("dialog",)
-    assert explained(box, gain=2.5).kinds == ("dialog",)  # the other direction of the same pair
-    assert explained(box, gain=1.0).rewritten == 1
+    assert explained(box, gap=120.0, gain=0.4).kinds == ("dialog",)
+    assert explained(box, gap=120.0, gain=1.0).rewritten == 1  # not dimmed: content in place
+    assert explained(box, gap=5.0, gain=0.4).rewritten == 1  # a colour-shifted page's rewritten block
+    # seen from the bright side, the stretched dialog's background saturates into the page's white
+    assert explained(box, gap=5.0, gain=2.5, dialog_seen=True).kinds == ("dialog",)
+
+
+def test_a_dimmed_page_has_one_dialog_at_most() -> None:
+    boxes = [(slice(2, 6), slice(4, 14)), (slice(12, 16), slice(16, 28))]
+    found = explained(boxes, gap=120.0, gain=0.4)
+    assert found.kinds == ("dialog",) and found.rewritten == 1
 
 
 def test_a_change_on_the_outermost_row_is_a_cut_line() -> None:

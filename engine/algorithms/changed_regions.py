@@ -85,7 +85,7 @@ class Explanation:
 
 
 def explain(changed: np.ndarray | None, strength: np.ndarray | None, content: np.ndarray | None,
-            mean_gap: np.ndarray | None, gain: float) -> Explanation:
+            mean_gap: np.ndarray | None, gain: float, dialog_seen: bool = False) -> Explanation:
     """Sort the strongly changed regions of one direction of an aligned pair into explained and rewritten.
 
     Why: a phishing kit or a capture adds a block (a banner or cookie bar on its
@@ -98,6 +98,13 @@ def explain(changed: np.ndarray | None, strength: np.ndarray | None, content: np
     did not load goes to review too). Regions are the 8-connected components of strongly
     changed cells (over STRONG_CHANGE of their pixels differ) after bridging
     gaps of GAP cells; those under MIN_REGION_CELLS cells are resampling noise.
+
+    A dialog is one solid box over a page dimmed as a whole (the fitted ``gain``
+    far from 1) with its own background. Seen from the bright picture, the
+    dimmed copy's levels are stretched and the dialog's white background
+    saturates into the page's white: only its text differs. ``dialog_seen``
+    (the other direction of the pair found the dialog on its own background)
+    accepts such a box there too.
     """
     if changed is None or strength is None or content is None or mean_gap is None:
         return Explanation(None, 0, ())
@@ -130,7 +137,7 @@ def explain(changed: np.ndarray | None, strength: np.ndarray | None, content: np
             kind = "edge"
         elif solid and filled and box_w >= STRIP_WIDTH * width and box_h <= STRIP_HEIGHT * height:
             kind = "banner"
-        elif solid and dimmed:
+        elif solid and dimmed and (filled or dialog_seen) and "dialog" not in kinds:
             kind = "dialog"
         else:
             rewritten += 1

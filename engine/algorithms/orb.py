@@ -35,7 +35,7 @@ Mirrored copies match only through the query's orientations
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import cv2
 import numpy as np
@@ -120,15 +120,19 @@ class Orb(Algorithm):
             return Comparison(1.0)
         forward = [rescale(m, fa.thumb_scale, fb.thumb_scale) for m in alignment.models]
         ab = aligned_diff.difference(fa.thumb, fb.thumb, forward, fa.cell_stats)
-        ab_share, ab_rewritten = unexplained(ab)
-        if bound is not None and ab_share > bound:
-            return Comparison(float(min(1.0, ab_share)))  # the distance is at least this
+        at_least = unexplained(ab, dialog_seen=True).share  # the most lenient reading: a lower bound
+        if bound is not None and at_least > bound:
+            return Comparison(float(min(1.0, at_least)))  # the distance is at least this
         ba = aligned_diff.difference(fb.thumb, fa.thumb, [invert(m) for m in forward], fb.cell_stats)
         if max(ab.coverage, ba.coverage) < MIN_COVERAGE:
             return Comparison(1.0)
-        ba_share, ba_rewritten = unexplained(ba)
-        distance = float(min(1.0, max(ab_share, ba_share)))
-        return Comparison(distance, SAME_TEMPLATE if ab_rewritten or ba_rewritten else None)
+        first, second = unexplained(ab), unexplained(ba)
+        if "dialog" in first.kinds:  # a dialog seen on its own background from one side
+            second = unexplained(ba, dialog_seen=True)
+        elif "dialog" in second.kinds:
+            first = unexplained(ab, dialog_seen=True)
+        distance = float(min(1.0, max(first.share, second.share)))
+        return Comparison(distance, SAME_TEMPLATE if first.rewritten or second.rewritten else None)
 
     def rank(self, query: bytes, stored: bytes) -> float:
         """How much of the query the strongest alignment explains: inliers counted per grid cell, capped.
@@ -220,20 +224,28 @@ def flat_distance(fa: OrbFeature, fb: OrbFeature) -> float:
     return float(min(1.0, np.abs(ta - tb).mean() / 64.0))
 
 
-def unexplained(diff: aligned_diff.Difference) -> tuple[float, int]:
+class Reading(NamedTuple):
+    """One direction of a compared pair: the unexplained share, rewritten regions, explained kinds."""
+
+    share: float
+    rewritten: int
+    kinds: tuple[str, ...]
+
+
+def unexplained(diff: aligned_diff.Difference, dialog_seen: bool = False) -> Reading:
     """The share of content cells that differ outside explained regions, and the rewritten regions.
 
     Explained regions (:func:`engine.algorithms.changed_regions.explain`: a
-    banner, a dialog over the dimmed page, a block that did not load) are what a
-    modified copy adds or loses; they do not count towards the distance. A
-    rewritten region (structure replaced by other structure: a heading, a
-    paragraph, another page's text on the same template) makes the pair
-    ``same-template``, which keeps it out of ``accepted`` whatever its distance.
+    banner or a dialog over the dimmed page, a line cut at the edge) are what a
+    modified copy adds; they do not count towards the distance. A rewritten
+    region (content replaced in place: a heading, a paragraph, another page's
+    text on the same template) makes the pair ``same-template``, which keeps it
+    out of ``accepted`` whatever its distance.
     """
     if diff.changed is None or diff.counted == 0:
-        return diff.share, 0
-    found = explain(diff.changed, diff.strength, diff.content, diff.mean_gap, diff.gain)
+        return Reading(diff.share, 0, ())
+    found = explain(diff.changed, diff.strength, diff.content, diff.mean_gap, diff.gain, dialog_seen)
     if found.explained is None:
-        return diff.share, found.rewritten
+        return Reading(diff.share, found.rewritten, ())
     left = int((diff.changed & ~found.explained).sum())
-    return left / diff.counted, found.rewritten
+    return Reading(left / diff.counted, found.rewritten, found.kinds)
