@@ -22,6 +22,7 @@ falling back to each algorithm's class defaults.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from engine import algorithms as registry
 from engine.algorithms.base import COSTLY, Algorithm
@@ -32,6 +33,41 @@ from engine.merging import Ballot, decision_merger, distance_merger, plurality
 from engine.picture import Picture
 
 Prefetch = Callable[[Sequence[Mapping[str, bytes]], Sequence[str]], None]
+
+
+CLOSER_MARGIN = 0.005  # verifier distance by which an accepted match may trail the closest one
+CLOSER_MATCH = "closer-match"
+
+
+def closest_accepted(verdicts: dict[str, Verdict]) -> dict[str, Verdict]:
+    """Keep ``accepted`` for the closest accepted matches only; the others go to review.
+
+    Why: a copy of one page is accepted against its original at a verifier
+    distance of about 0, and can also fall under the accept threshold against a
+    sibling page whose few differing words the verifier barely resolves (two
+    API pages that differ in one function name: 0.01-0.07). Measured on a
+    held-out evaluation set, the accepted matches that trail the closest one by
+    more than CLOSER_MARGIN are almost all such siblings, so they are answered
+    ``to-review`` with the reason ``closer-match``. Matches within the margin
+    (several stored copies of one picture) all stay accepted.
+    """
+    accepted = {ident: _verifier_distance(v) for ident, v in verdicts.items()
+                if v.decision is Decision.ACCEPTED}
+    if len(accepted) < 2:
+        return verdicts
+    best = min(accepted.values())
+    return {ident: replace(v, decision=Decision.TO_REVIEW, reason=CLOSER_MATCH)
+            if ident in accepted and accepted[ident] > best + CLOSER_MARGIN else v
+            for ident, v in verdicts.items()}
+
+
+def _verifier_distance(verdict: Verdict) -> float:
+    """The costly verifier's distance when it ran (it sees what hashes cannot), else the merged one."""
+    verifiers = [r.distance for name, r in verdict.algorithms.items() if name in _COSTLY_NAMES]
+    return min(verifiers) if verifiers else verdict.distance
+
+
+_COSTLY_NAMES = {cls.name for cls in registry.ALGORITHMS if cls.cost >= COSTLY}
 
 
 class Query:
@@ -201,6 +237,9 @@ class Matcher:
         Verified candidates the verifier rejects carry a lower bound of its
         distance (:meth:`Algorithm.distance_within`): every vote is exact.
 
+        Of several accepted candidates, those the verifier puts clearly farther
+        than the closest go to review (:func:`closest_accepted`).
+
         ``prefetch(features, names)`` is called once with the candidates about to
         be ranked and the costly algorithm names, so a store can fetch their large
         features in one round trip. Other mergers, or a budget of 0: every
@@ -208,7 +247,8 @@ class Matcher:
         """
         budget = self.settings.verify_budget
         if budget <= 0 or self.settings.decision_merge != "pyramidal":
-            return {ident: self.compare(query, features) for ident, features in shortlist.items()}
+            every = {ident: self.compare(query, features) for ident, features in shortlist.items()}
+            return closest_accepted(every)
         verdicts: dict[str, Verdict] = {}
         unsure: list[tuple[str, Verdict, Algorithm]] = []  # id, its cheap verdict, its verifier
         for ident, features in shortlist.items():
@@ -232,7 +272,7 @@ class Matcher:
                 continue
             verdicts[ident] = self._verified(query, shortlist[ident])
             rejected += verdicts[ident].decision is Decision.REJECTED
-        return {ident: verdicts[ident] for ident in shortlist}
+        return closest_accepted({ident: verdicts[ident] for ident in shortlist})
 
     def _verified(self, query: Query, stored: Mapping[str, bytes]) -> Verdict:
         """Every tier scored; the decision is the last (costly) tier's weighted plurality."""

@@ -146,3 +146,22 @@ def test_a_candidate_every_hash_rejects_is_still_verified_and_accepted() -> None
     cheap = {name: r for name, r in page.algorithms.items() if name != "orb"}
     assert cheap and all(r.vote.value == "no" for r in cheap.values())  # the hashes alone reject it
     assert page.decision is Decision.ACCEPTED and "orb" in page.algorithms
+
+
+def test_only_the_closest_accepted_matches_stay_accepted() -> None:
+    """A sibling the verifier barely tells apart trails the true copy: it goes to review, with the reason."""
+    from engine.decision import AlgorithmResult, Verdict, Vote
+    from engine.matching import CLOSER_MARGIN, CLOSER_MATCH, closest_accepted
+
+    def accepted(orb: float) -> Verdict:
+        return Verdict(orb, Decision.ACCEPTED, {"phash": AlgorithmResult(0.0, Vote.YES),
+                                                "orb": AlgorithmResult(orb, Vote.YES)})
+
+    verdicts = {"copy": accepted(0.0), "twin": accepted(CLOSER_MARGIN / 2), "sibling": accepted(0.03),
+                "other": Verdict(0.9, Decision.REJECTED, {})}
+    kept = closest_accepted(verdicts)
+    assert kept["copy"] == verdicts["copy"] and kept["twin"] == verdicts["twin"]  # copies within the margin
+    assert kept["sibling"].decision is Decision.TO_REVIEW and kept["sibling"].reason == CLOSER_MATCH
+    assert kept["other"] == verdicts["other"]
+    alone = {"sibling": verdicts["sibling"]}
+    assert closest_accepted(alone) == alone  # nothing closer: accepted

@@ -17,13 +17,14 @@ from engine.service.schema import build, dump, info, optional
 
 Decision = Literal["accepted", "to-review", "rejected"]
 Vote = Literal["yes", "maybe", "no"]
-Reason = Literal["same-template"]
+Reason = Literal["same-template", "closer-match"]
 Verdict = Literal["accepted", "rejected"]
 
 PICTURE_ID = r"^[0-9a-f]{64}$"
 ITEM_ID = r"^[0-9a-f]{32}$"
 _ID = {"pattern": PICTURE_ID, "description": "SHA-256 hex of the picture bytes"}
-_REASON = {"description": "why the pair is not accepted: same template (site, kit), other content"}
+_REASON = {"description": "why a close pair is not accepted: same-template = same template (site, kit), "
+                       "other content; closer-match = another stored picture matches clearly better"}
 _DISTANCE = {"minimum": 0, "maximum": 1, "description": "0 = identical, 1 = unrelated"}
 _CLUSTER = {"minimum": 0, "description": "number of the picture's cluster of near-identical pictures"}
 
