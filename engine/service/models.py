@@ -291,6 +291,8 @@ class ExchangedHashes:
     pdq_quality: int | None = info(minimum=0, maximum=100)
     goldberg: list[int] = info(minItems=648, maxItems=648, description="image-match's signature")
     forbild: str = info(pattern=r"^[0-9A-F]{64}$", description="256 bits row-major, most significant first")
+    phash_dct_base64: str = info(pattern=r"^[A-Za-z0-9+/]{11}=$",
+                                 description="perception's pHash (cert-pl-phishing's phash-dct-base64)")
     tlsh: str | None = info(description="T1 digest of the normalised pixels; null when TLSH refuses")
 
 
