@@ -33,7 +33,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis
 
@@ -54,6 +54,7 @@ from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
+HASH_ONLY_REASON = "hashes-only"  # why a match with a reference stored from hashes is never accepted
 log = logging.getLogger(__name__)
 
 
@@ -104,6 +105,13 @@ class SearchResult:
 
     def to_json(self) -> dict:
         return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+
+
+def hash_only_verdict(verdict: Verdict) -> Verdict:
+    """A match with a hash-only reference is at best to-review: hashes cannot tell template siblings apart."""
+    if verdict.decision == Decision.REJECTED:
+        return verdict
+    return replace(verdict, decision=Decision.TO_REVIEW, reason=HASH_ONLY_REASON)
 
 
 class StoredQuery(Query):
@@ -253,9 +261,23 @@ class Quaid:
                 self.mirror.forget(ident)
                 continue
             record = records[ident]
-            matches.append(Match(ident, record.name, record.cluster, record.tags, verdicts[ident]))
+            verdict = hash_only_verdict(verdicts[ident]) if record.hash_only else verdicts[ident]
+            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
+
+    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
+        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`."""
+        from engine.hash_search import search_hashes
+
+        return search_hashes(self, hashes, top, include_rejected)
+
+    def add_hashes(self, hashes: object, name: str = "", tags: Iterable[str] = (),
+                   metadata: Mapping | None = None) -> AddResult:
+        """Store a hash-only reference (a partner's hashes, no picture): see :mod:`engine.hash_import`."""
+        from engine.hash_import import add_hash_reference
+
+        return add_hash_reference(self, hashes, name, tags, metadata)
 
     # --- browse / edit ------------------------------------------------------------------
 
