@@ -134,6 +134,11 @@ class QuaidClient:
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
         return self._post_picture("/api/v1/search", data, name, fields)
 
+    def hash(self, data: bytes, name: str = "") -> Answer:
+        """The picture's hashes as partners' tools write them (``POST /api/v1/hash``; stores nothing):
+        ``{"file", "id", "hashes": {"pdq", "phash_dct_base64", ...}}``."""
+        return self._post_picture("/api/v1/hash", data, name, [])
+
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
                       include_rejected: bool = False) -> Answer:
         """Known pictures near a partner's hashes (``{"pdq": "<64 hex>", "phash_dct_base64": ...}``),
