@@ -50,11 +50,10 @@ from engine.picture import Picture, load_picture
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
-from engine.store.records import FeatureGone, IndexEntry, new_record
+from engine.store.records import HASH_ONLY_REASON, FeatureGone, IndexEntry, new_record
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
-HASH_ONLY_REASON = "hashes-only"  # why a match with a reference stored from hashes is never accepted
 log = logging.getLogger(__name__)
 
 

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING
 from engine.decision import Decision
 from engine.errors import BadInput
 from engine.perception_phash import decode as decode_perception
+from engine.store.records import HASH_ONLY_REASON, FeatureGone
 
 if TYPE_CHECKING:
     from engine.core import Quaid
 
-EVIDENCE = "hashes-only"  # engine.core.HASH_ONLY_REASON: the same words for the same cause
+EVIDENCE = HASH_ONLY_REASON  # the answer's evidence, and each match's reason
 PDQ_QUALITY_UNKNOWN = 100  # a partner's PDQ hash without its quality: the byte is not compared
 
 
@@ -133,7 +134,12 @@ def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected:
     quaid.mirror.sync()
     candidates = quaid.mirror.shortlist(codes, quaid.settings.shortlist)
     stored = quaid.records.shortlist_features((c.id for c in candidates), eager=list(features))
-    judged = {pid: judge(features, found) for pid, found in stored.items()}
+    judged = {}
+    for pid, found in stored.items():
+        try:
+            judged[pid] = judge(features, found)
+        except FeatureGone:  # deleted by another process meanwhile
+            continue
     judged = {pid: j for pid, j in judged.items() if j is not None
               and (include_rejected or j["decision"] != Decision.REJECTED.value)}
     records = quaid.records.get_many(list(judged))

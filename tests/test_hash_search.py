@@ -203,3 +203,11 @@ def test_a_hash_only_references_own_matches_are_at_best_to_review(quaid, stored)
     assert found[0]["reason"] == "hashes-only"
     assert quaid.add_hashes({"dhash": hashes["dhash"], "phash": hashes["phash"],
                              "pdq": hashes["pdq"].upper()}).status == "duplicate"
+
+
+def test_graph_edges_to_a_hash_only_reference_are_never_accepted(quaid, stored):
+    hashes = exchanged(stored["page"])
+    added = quaid.add_hashes({"pdq": hashes["pdq"], "phash": hashes["phash"], "dhash": hashes["dhash"]})
+    edges = [e for e in quaid.export("graph")["edges"] if added.id in (e["source"], e["target"])]
+    assert edges and all(e["decision"] != "accepted" for e in edges)
+    assert any(e["decision"] == "to-review" and e["reason"] == "hashes-only" for e in edges)

@@ -74,6 +74,7 @@ return 1
 
 
 HASH_ONLY_FORMAT = "hashes"  # the format of a reference stored from hashes alone
+HASH_ONLY_REASON = "hashes-only"  # why a match with one (or a search by hashes) is never accepted
 
 
 @dataclass(frozen=True)
