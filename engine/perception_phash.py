@@ -23,7 +23,6 @@ import base64
 
 import cv2
 import numpy as np
-import scipy.fftpack
 from PIL import Image, ImageOps
 
 SIDE = 32  # pixels: hash_size 8 x highfreq_factor 4
@@ -46,6 +45,8 @@ def perception_rgb(image: Image.Image) -> np.ndarray:
 
 def dct_bits(rgb: np.ndarray) -> np.ndarray:
     """The 64 booleans of perception's ``PHash._compute`` on RGB pixels."""
+    import scipy.fftpack  # here, not at import: SciPy costs every quaid command ~0.4 s to load
+
     grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     small = cv2.resize(grey, dsize=(SIDE, SIDE), interpolation=cv2.INTER_AREA)
     dct = scipy.fftpack.dct(scipy.fftpack.dct(small, axis=1), axis=0)
