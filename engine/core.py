@@ -33,7 +33,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import redis
 
@@ -44,13 +44,14 @@ from engine.config import Settings, load_settings, redact_url
 from engine.decision import Decision, Verdict
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
+from engine.hash_search import hash_only_verdict
 from engine.matching import Matcher, Query
 from engine.memory import keep_freed_memory
 from engine.picture import Picture, load_picture
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
-from engine.store.records import HASH_ONLY_REASON, FeatureGone, IndexEntry, new_record
+from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
@@ -104,13 +105,6 @@ class SearchResult:
 
     def to_json(self) -> dict:
         return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
-
-
-def hash_only_verdict(verdict: Verdict) -> Verdict:
-    """A match with a hash-only reference is at best to-review: hashes cannot tell template siblings apart."""
-    if verdict.decision == Decision.REJECTED:
-        return verdict
-    return replace(verdict, decision=Decision.TO_REVIEW, reason=HASH_ONLY_REASON)
 
 
 class StoredQuery(Query):
@@ -261,6 +255,8 @@ class Quaid:
                 continue
             record = records[ident]
             verdict = hash_only_verdict(verdicts[ident]) if record.hash_only else verdicts[ident]
+            if verdict.decision == Decision.REJECTED and not include_rejected:
+                continue  # a hash-only reference its hashes' own thresholds reject
             matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches

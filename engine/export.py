@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from engine.clusters import group
 from engine.decision import Decision
+from engine.hash_search import hash_only_decision
 from engine.store.records import HASH_ONLY_REASON
 
 if TYPE_CHECKING:
@@ -53,9 +54,11 @@ def export_graph(quaid: Quaid) -> dict:
             nodes.append({"id": ident, "name": record.name, "cluster": record.cluster,
                           "representative": ident in representatives, "tags": list(record.tags)})
             edges.extend(_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen))
-    for edge in edges:  # a hash-only reference on either end: at best to-review (engine.hash_search)
-        if hash_only & {edge["source"], edge["target"]} and edge["decision"] == Decision.ACCEPTED.value:
-            edge.update(decision=Decision.TO_REVIEW.value, reason=HASH_ONLY_REASON)
+    for edge in edges:  # a hash-only reference on either end: judged by its hashes alone (engine.hash_search)
+        if hash_only & {edge["source"], edge["target"]}:
+            distances = {name: vote["distance"] for name, vote in edge["algorithms"].items()}
+            edge.update(decision=hash_only_decision(distances).value, reason=HASH_ONLY_REASON)
+    edges = [e for e in edges if e["decision"] != Decision.REJECTED.value]
     accepted = [(e["source"], e["target"]) for e in edges if e["decision"] == Decision.ACCEPTED.value]
     clusters = [{**info.to_json(), "members": quaid.mirror.clusters.members(info.cluster)}
                 for info in quaid.mirror.clusters.all()]

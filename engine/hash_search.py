@@ -18,16 +18,19 @@ pixels to verify. So the answer is, for each stored picture:
 
 and the answer says ``"evidence": "hashes-only"``, each match ``"reason": "hashes-only"``.
 The merged distance is the largest of the hashes' distances (the most cautious reading).
+A picture search, the picture page and the graph judge a stored hash-only reference
+(:mod:`engine.hash_import`) the same way (:func:`hash_only_verdict`): the calibrated merge
+expects every algorithm to vote and would take one loose vote for a match.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from engine.decision import Decision
+from engine.decision import Decision, Verdict
 from engine.errors import BadInput
 from engine.perception_phash import decode as decode_perception
 from engine.store.records import HASH_ONLY_REASON, FeatureGone
@@ -86,6 +89,30 @@ KINDS: dict[str, HashKind] = {kind.name: kind for kind in (
     HashKind("whash", _hex(16), ("whash",), **_IMAGEHASH),
     HashKind("phash_dct_base64", decode_perception, ("phash",), **_IMAGEHASH),
 )}
+
+
+#: stored algorithm -> (match, review) thresholds of the hash it holds (the references' own)
+SLOT_THRESHOLDS: dict[str, tuple[float, float]] = {
+    slot: (kind.yes, kind.maybe) for kind in KINDS.values() for slot in kind.slots}
+
+
+def hash_only_decision(distances: Mapping[str, float]) -> Decision:
+    """The decision from hash distances alone: to-review when every one is within its review
+    threshold and one within its match threshold, else rejected (never accepted)."""
+    judged = [(d, SLOT_THRESHOLDS[name]) for name, d in distances.items() if name in SLOT_THRESHOLDS]
+    if judged and all(d <= maybe for d, (_, maybe) in judged) and any(d <= yes for d, (yes, _) in judged):
+        return Decision.TO_REVIEW
+    return Decision.REJECTED
+
+
+def hash_only_verdict(verdict: Verdict) -> Verdict:
+    """A verdict against a hash-only reference (or from one), judged by the hashes' own thresholds.
+
+    The calibrated merged decision assumes every algorithm votes; against a reference holding
+    one or two hashes it would take a single loose vote for a match.
+    """
+    decision = hash_only_decision({n: r.distance for n, r in verdict.algorithms.items()})
+    return replace(verdict, decision=decision, reason=HASH_ONLY_REASON)
 
 
 def parse_hashes(values: object) -> dict[str, str]:

@@ -211,3 +211,13 @@ def test_graph_edges_to_a_hash_only_reference_are_never_accepted(quaid, stored):
     edges = [e for e in quaid.export("graph")["edges"] if added.id in (e["source"], e["target"])]
     assert edges and all(e["decision"] != "accepted" for e in edges)
     assert any(e["decision"] == "to-review" and e["reason"] == "hashes-only" for e in edges)
+
+
+def test_an_unrelated_picture_does_not_meet_a_hash_only_reference(quaid):
+    """Against a reference holding one hash, the calibrated merge would take pdq-screen's loose
+    review threshold (half the bits) for a match; the hashes' own thresholds reject it."""
+    reference = exchanged(drawn(720, size=(1280, 800)))["pdq"]
+    import_list(quaid, read_list(f"pdq {reference}\n", "lines"))
+    every = quaid.search(drawn(702), include_rejected=True).matches
+    assert [m.decision.value for m in every] == ["rejected"] and every[0].verdict.reason == "hashes-only"
+    assert quaid.search(drawn(702)).matches == []
