@@ -21,7 +21,8 @@ List formats (:func:`read_list`):
 - ``lines``: python-threatexchange's local signal file (``exchanges/impl/file_api.py``): one
   ``TYPE VALUE`` a line (``pdq 3f0a...``), or a bare ``VALUE`` when ``hash_name`` says its type.
 
-Blank lines and lines starting with ``#`` are skipped; a malformed line fails alone.
+Blank lines and lines starting with ``#`` are skipped; a malformed line fails alone, and so
+does a name or tag that :mod:`engine.validation` refuses (control characters, length).
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ from engine.errors import BadInput
 from engine.hash_search import KINDS, parse_hashes, query_features
 from engine.store.records import HASH_ONLY_FORMAT, IndexEntry, new_record
 from engine.store.versions import encode
+from engine.validation import check_metadata, check_name, check_tags
 
 if TYPE_CHECKING:
     from engine.core import AddResult, Quaid
 
 FORMATS = ("pdq-csv", "lines")
 HASH_ONLY_VERSIONS = {"hashes": 1}  # the exchange formats of engine.hash_search.KINDS
-MAX_NAME = 200  # characters kept of a name read from a list
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,11 @@ def add_hash_reference(quaid: Quaid, hashes: object, name: str = "", tags: Itera
     existing = quaid.records.get(picture_id)
     if existing is not None:
         return AddResult(picture_id, existing.name, "duplicate", existing.cluster)
-    name = name or " ".join(f"{n}:{v[:16]}" for n, v in sorted(checked.items()))
+    name = check_name(name or " ".join(f"{n}:{v[:16]}" for n, v in sorted(checked.items())))
+    tags, metadata = check_tags(tags), check_metadata({**dict(metadata or {}), "hashes": checked})
     codes = quaid.matcher.prefilter_codes(features)
     cluster = quaid.records.next_cluster()
-    record = new_record(picture_id, name=name[:MAX_NAME], tags=tuple(tags),
-                        metadata={**dict(metadata or {}), "hashes": checked}, format=HASH_ONLY_FORMAT,
+    record = new_record(picture_id, name=name, tags=tuple(tags), metadata=metadata, format=HASH_ONLY_FORMAT,
                         cluster=cluster, versions=HASH_ONLY_VERSIONS)
     quaid.mirror.changes.publish("add", picture_id)  # before the write: see engine.store.changes
     if not quaid.records.put(record, features, codes):

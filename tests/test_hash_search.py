@@ -91,14 +91,16 @@ PDQ_CSV = """# pdq-photo-hasher output
 {b},87,phish-kit-b.png
 nothex,100,broken.png
 {a},100,phish-kit-a-again.png
+{c},100,"evil\x1b[2Jname.png"
 """
 
 
 def test_a_pdq_list_is_stored_as_hash_only_references_and_a_bad_line_fails_alone(quaid, stored):
-    a, b = exchanged(stored["page"])["pdq"], exchanged(drawn(77))["pdq"]
-    results = import_list(quaid, read_list(PDQ_CSV.format(a=a, b=b), "pdq-csv"), tags=["partner:x"])
-    assert [r.get("status", "error") for r in results] == ["added", "added", "error", "duplicate"]
-    assert [r["line"] for r in results] == [2, 3, 4, 5] and "pdq" in results[2]["error"]
+    a, b, c = (exchanged(data)["pdq"] for data in (stored["page"], drawn(77), drawn(78)))
+    results = import_list(quaid, read_list(PDQ_CSV.format(a=a, b=b, c=c), "pdq-csv"), tags=["partner:x"])
+    assert [r.get("status", "error") for r in results] == ["added", "added", "error", "duplicate", "error"]
+    assert [r["line"] for r in results] == [2, 3, 4, 5, 6] and "pdq" in results[2]["error"]
+    assert "control characters" in results[4]["error"]  # a partner's name never reaches a terminal raw
     record = quaid.get(results[0]["id"])
     assert record.to_json()["hash_only"] is True and record.name == "phish-kit-a.png"
     assert record.tags == ("partner:x",) and quaid.image(record.id) is None
