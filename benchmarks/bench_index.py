@@ -3,7 +3,7 @@
 What is measured, on one core (the process is pinned to CPU 0, faiss/OpenMP to one thread):
 
 * ``shortlist``: :meth:`engine.index.CandidateIndex.shortlist` as search calls it — every
-  prefilter code name of the default matcher (``pdq`` 256 bits, ``phash``/``dhash`` 64 bits),
+  prefilter code name of the default matcher (``pdq-screen`` 256 bits, ``phash``/``dhash`` 64 bits),
   the query's codes, ``k = settings.shortlist`` per name, union, ranking;
 * ``faiss``: the reference the issue sets: one ``faiss.IndexBinaryFlat.search`` per code name
   over exactly the same codes, same k, nothing else (no id mapping, no union);
@@ -34,7 +34,7 @@ import numpy as np
 
 from engine.index import CandidateIndex
 
-CODE_BYTES = {"pdq": 32, "phash": 8, "dhash": 8}  # the default prefilter codes
+CODE_BYTES = {"pdq-screen": 32, "phash": 8, "dhash": 8}  # the default prefilter codes
 
 
 def pin_one_core() -> None:
@@ -128,7 +128,7 @@ def rebuild(size: int) -> dict:
                 pipe = client.pipeline(transaction=False)
                 for n in range(start, min(size, start + 1000)):
                     codes = {name: rng.bytes(nbytes) for name, nbytes in CODE_BYTES.items()}
-                    features = {**codes, "pdq": codes["pdq"] + b"\x64"}
+                    features = {**codes, "pdq-screen": codes["pdq-screen"] + b"\x64"}
                     features.update({name: rng.bytes(nbytes) for name, nbytes in small.items()})
                     record = PictureRecord(id=f"{n:064x}", name=f"synthetic-{n}.png", tags=("bench",),
                                            added=float(n), size=150_000, width=1280, height=800,

@@ -44,6 +44,7 @@ from engine.config import Settings, load_settings, redact_url
 from engine.decision import Decision, Verdict
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
+from engine.hash_search import hash_only_verdict
 from engine.matching import Matcher, Query
 from engine.memory import keep_freed_memory
 from engine.picture import Picture, load_picture
@@ -253,9 +254,25 @@ class Quaid:
                 self.mirror.forget(ident)
                 continue
             record = records[ident]
-            matches.append(Match(ident, record.name, record.cluster, record.tags, verdicts[ident]))
+            verdict = hash_only_verdict(verdicts[ident]) if record.hash_only else verdicts[ident]
+            if verdict.decision == Decision.REJECTED and not include_rejected:
+                continue  # a hash-only reference its hashes' own thresholds reject
+            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
+
+    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
+        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`."""
+        from engine.hash_search import search_hashes
+
+        return search_hashes(self, hashes, top, include_rejected)
+
+    def add_hashes(self, hashes: object, name: str = "", tags: Iterable[str] = (),
+                   metadata: Mapping | None = None) -> AddResult:
+        """Store a hash-only reference (a partner's hashes, no picture): see :mod:`engine.hash_import`."""
+        from engine.hash_import import add_hash_reference
+
+        return add_hash_reference(self, hashes, name, tags, metadata)
 
     # --- browse / edit ------------------------------------------------------------------
 

@@ -6,27 +6,30 @@ from the file decoded the way its reference decodes it (full size, Pillow, first
 frame), not from quaid's normalised working picture, and written in its
 reference's format:
 
-==========  ===========================================  =========================================
-name        reference and format                         decoding
-==========  ===========================================  =========================================
-ahash,      ImageHash (``average_hash``, ``phash``,       as opened; ImageHash converts to ``L``
-phash,      ``dhash``, ``whash``, defaults): ``str()``,   (Rec.601 grey, transparency dropped,
-dhash,      16 hex digits                                 no EXIF rotation)
+================  ===========================================  =========================================
+name              reference and format                         decoding
+================  ===========================================  =========================================
+ahash,            ImageHash (``average_hash``, ``phash``,       as opened; ImageHash converts to ``L``
+phash,            ``dhash``, ``whash``, defaults): ``str()``,   (Rec.601 grey, transparency dropped,
+dhash,            16 hex digits                                 no EXIF rotation)
 whash
-pdq         ThreatExchange's ``pdq_hasher`` (pdqhash):    ``np.asarray`` of the picture as opened
-            64 hex digits, hash bit 0 first (the most     (``LA`` to RGB, grey repeated in three
-            significant), lower case; ``pdq_quality``     channels; palette pictures hash their
-            0-100 beside it; both null for pictures of    indices, as the reference does)
-            more than 8 bits a channel, which the
-            reference refuses
-goldberg    image-match 1.1.2 ``generate_signature``:     ``convert("RGB")`` (transparency
-            the 648 signature values as a list of ints    dropped, no EXIF rotation)
-forbild     forbild-hashing (37b28ca) ``to_string_hex``:  the ``image`` crate's: grey pictures as
-            256 bits row-major, 64 upper-case hex         they are, colour ones through its luma,
-            digits, most significant bit first            alpha ignored, no EXIF rotation
-tlsh        quaid's pixel TLSH: the ``T1`` digest, or     quaid's normalised picture
-            null when TLSH refuses (too little variety)
-==========  ===========================================  =========================================
+pdq               ThreatExchange's ``pdq_hasher`` (pdqhash):    ``np.asarray`` of the picture as opened
+                  64 hex digits, hash bit 0 first (the most     (``LA`` to RGB, grey repeated in three
+                  significant), lower case; ``pdq_quality``     channels; palette pictures hash their
+                  0-100 beside it; both null for pictures of    indices, as the reference does)
+                  more than 8 bits a channel, which the
+                  reference refuses
+goldberg          image-match 1.1.2 ``generate_signature``:     ``convert("RGB")`` (transparency
+                  the 648 signature values as a list of ints    dropped, no EXIF rotation)
+forbild           forbild-hashing (37b28ca) ``to_string_hex``:  the ``image`` crate's: grey pictures as
+                  256 bits row-major, 64 upper-case hex         they are, colour ones through its luma,
+                  digits, most significant bit first            alpha ignored, no EXIF rotation
+phash_dct_base64  perception 0.9.3 ``PHash().compute(path)``    OpenCV's ``imread``: EXIF orientation
+                  (:mod:`engine.perception_phash`): 64 bits,    applied, transparency dropped, 16-bit
+                  base64 (12 characters)                        channels scaled to their top byte
+tlsh              quaid's pixel TLSH: the ``T1`` digest, or     quaid's normalised picture
+                  null when TLSH refuses (too little variety)
+================  ===========================================  =========================================
 
 Known decoding differences from the references: 16-bit pictures are reduced
 to 8 bits by Pillow where the ``image`` crate (ForBild) keeps 16 bits through
@@ -49,6 +52,7 @@ from engine.algorithms import forbild, goldberg, image_rs
 from engine.algorithms.pixel_tlsh import NULL, PixelTLSH
 from engine.budget import PixelBudget
 from engine.errors import NotAPicture
+from engine.perception_phash import phash_dct_base64
 from engine.picture import ACCEPTED_FORMATS, DEFAULT_MAX_PIXELS, DEFAULT_WORKING_SIDE, load_picture
 
 IMAGEHASHES = (
@@ -81,6 +85,7 @@ def _reference_hashes(image: Image.Image) -> dict[str, object]:
     hashes["pdq"], hashes["pdq_quality"] = pdq_hex(image)
     hashes["goldberg"] = goldberg.signature(np.asarray(image.convert("RGB"))).tolist()
     hashes["forbild"] = forbild_hex(image)
+    hashes["phash_dct_base64"] = phash_dct_base64(image)
     return hashes
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from engine.clusters import group
 from engine.decision import Decision
+from engine.hash_search import hash_only_decision
+from engine.store.records import HASH_ONLY_REASON
 
 if TYPE_CHECKING:
     from engine.core import Quaid
@@ -42,15 +44,21 @@ def export_graph(quaid: Quaid) -> dict:
 
     ids = quaid.mirror.index.ids()
     representatives = {info.representative for info in quaid.mirror.clusters.all()}
-    nodes, edges, seen = [], [], set()
+    nodes, edges, seen, hash_only = [], [], set(), set()
     for start in range(0, len(ids), _BATCH):
         batch = ids[start: start + _BATCH]
         records, stored = quaid.records.get_many(batch), quaid.records.features_many(batch)
+        hash_only |= {ident for ident, record in records.items() if record.hash_only}
         for ident, record in records.items():
             features = stored.get(ident, {})
             nodes.append({"id": ident, "name": record.name, "cluster": record.cluster,
                           "representative": ident in representatives, "tags": list(record.tags)})
             edges.extend(_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen))
+    for edge in edges:  # a hash-only reference on either end: judged by its hashes alone (engine.hash_search)
+        if hash_only & {edge["source"], edge["target"]}:
+            distances = {name: vote["distance"] for name, vote in edge["algorithms"].items()}
+            edge.update(decision=hash_only_decision(distances).value, reason=HASH_ONLY_REASON)
+    edges = [e for e in edges if e["decision"] != Decision.REJECTED.value]
     accepted = [(e["source"], e["target"]) for e in edges if e["decision"] == Decision.ACCEPTED.value]
     clusters = [{**info.to_json(), "members": quaid.mirror.clusters.members(info.cluster)}
                 for info in quaid.mirror.clusters.all()]

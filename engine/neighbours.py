@@ -22,6 +22,7 @@ SHORTLIST = 50  # candidates scored for one picture's page
 def stored_matches(quaid: Quaid, picture_id: str, top: int) -> list[dict]:
     """Accepted and to-review matches of stored picture ``picture_id``, best first, at most ``top``."""
     from engine.core import StoredQuery
+    from engine.hash_search import hash_only_verdict
 
     features = quaid.records.features_many([picture_id]).get(picture_id)
     if not features:
@@ -34,7 +35,12 @@ def stored_matches(quaid: Quaid, picture_id: str, top: int) -> list[dict]:
     verdicts = {i: quaid.matcher.compare(query, {k: v for k, v in f.items() if k in features})
                 for i, f in stored.items()}
     kept = [i for i, v in verdicts.items() if v.decision != Decision.REJECTED]
+    records = quaid.records.get_many(kept + [picture_id])
+    subject = records.get(picture_id)
+    for i in kept:  # a hash-only reference on either side: at best to-review (engine.hash_search)
+        if i in records and (records[i].hash_only or (subject is not None and subject.hash_only)):
+            verdicts[i] = hash_only_verdict(verdicts[i])
+    kept = [i for i in kept if verdicts[i].decision != Decision.REJECTED]
     kept.sort(key=lambda i: (verdicts[i].decision.rank, verdicts[i].distance, i))
-    records = quaid.records.get_many(kept[:top])
     return [{"id": i, "name": records[i].name, "cluster": records[i].cluster, "tags": list(records[i].tags),
              **verdicts[i].to_json()} for i in kept[:top] if i in records]

@@ -54,7 +54,7 @@ DEFAULT_MAX_PIXELS = 60_000_000  # pixels; ~ a 9000 x 6700 photo
 DEFAULT_WORKING_SIDE = 1280  # pixels on the long side after normalisation
 # Pillow format ids quaid decodes (JPEG includes its MPO variant, PNG its animated APNG form)
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
-GREY_THUMBNAIL_SIDE = 512  # long side of the shared grey thumbnail (ORB's stored one, PDQ's input)
+GREY_THUMBNAIL_SIDE = 512  # long side of the shared grey thumbnail (ORB's stored one, pdq-screen's input)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class Picture:
         """The grey picture at most GREY_THUMBNAIL_SIDE px on its long side (area averaging keeps text's ink).
 
         One resize serves two algorithms: the ORB verifier stores it to compare
-        pixels once aligned, and PDQ hashes it (its Jarosz filter keeps 64x64 anyway).
+        pixels once aligned, and pdq-screen hashes it (PDQ's Jarosz filter keeps 64x64 anyway).
         """
         grey = self.grey
         height, width = grey.shape

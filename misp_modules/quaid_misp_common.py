@@ -179,6 +179,10 @@ class ModuleClient:
         """``POST /api/v1/search``: the decision and the matches, best first."""
         return checked_search_answer(self._call(self.http.search, data, top=top, name=filename))
 
+    def search_hashes(self, hashes: dict[str, str], top: int) -> dict:
+        """``POST /api/v1/search/hashes``: stored pictures near a partner's hashes (at best to-review)."""
+        return checked_search_answer(self._call(self.http.search_hashes, hashes, top=top))
+
     def add(self, data: bytes, filename: str, tags: tuple = (), metadata: dict | None = None) -> dict:
         """``POST /api/v1/pictures``: register a picture (idempotent: same bytes, same id)."""
         return self._call(self.http.add, data, name=filename, tags=tags, metadata=metadata)
@@ -384,6 +388,8 @@ def describe(match: dict) -> str:
         for name, vote in sorted((match.get("algorithms") or {}).items())
     )
     line = f"quaid: {match.get('decision', '?')} (distance {float(match.get('distance', 0.0)):.3f})"
+    if match.get("reason"):
+        line += f", {match['reason']}"
     return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}"
 
 

@@ -134,6 +134,28 @@ class QuaidClient:
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
         return self._post_picture("/api/v1/search", data, name, fields)
 
+    def hash(self, data: bytes, name: str = "") -> Answer:
+        """The picture's hashes as partners' tools write them (``POST /api/v1/hash``; stores nothing):
+        ``{"file", "id", "hashes": {"pdq", "phash_dct_base64", ...}}``."""
+        return self._post_picture("/api/v1/hash", data, name, [])
+
+    def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
+                      include_rejected: bool = False) -> Answer:
+        """Known pictures near a partner's hashes (``{"pdq": "<64 hex>", "phash_dct_base64": ...}``),
+        with no picture: ``{"decision", "evidence": "hashes-only", "compared", "matches"}``; the
+        decision is at best ``to-review``."""
+        body = {"hashes": dict(hashes), "top": top, "all": include_rejected}
+        return self._json("POST", "/api/v1/search/hashes", json=body)
+
+    def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
+                      tags: Iterable[str] = ()) -> Answer:
+        """Store a partner's hash list (``fmt``: ``pdq-csv`` or ``lines``) as hash-only references:
+        ``{"added", "duplicate", "failed", "results": [{"line", "id" | "error", ...}]}``."""
+        body: dict[str, Any] = {"format": fmt, "list": text, "tags": list(tags)}
+        if hash_name is not None:
+            body["hash_name"] = hash_name
+        return self._json("POST", "/api/v1/hashes", json=body)
+
     # --- batch jobs -------------------------------------------------------------------
 
     def submit(self, pictures: Iterable[tuple[str, bytes]], action: str = "search", top: int = 10,

@@ -26,6 +26,11 @@ here so that a client MISP would refuse fails against the stand-in too:
   ``MispAttribute::touch`` (``app/Model/MispAttribute.php``);
 - every object or reference added unpublishes the event (``ObjectsController::add``,
   ``ObjectReferencesController::add``); a reference's target must be in the same event;
+- an object is saved against its template (``app/Model/ObjectTemplate.php``
+  checkTemplateConformity, MISP commit 0a19148): at least one ``requiredOneOf`` relation, and a
+  relation the template does not mark ``multiple`` at most once; a relation the template does
+  not define is not refused there. Templates known here (misp-objects commit 54538c6):
+  ``image`` and ``cert-pl-phishing``; another template is refused as unknown;
 - an attribute's uuid is unique on create (``MispAttribute.php`` validate ``uuid`` isUnique
   ``on => create``): "The UUID provided is not unique";
 - restSearch pages with ``limit`` / ``page``; without them MISP builds the whole answer in PHP
@@ -55,6 +60,36 @@ DESCRIBE_TYPES = json.loads((Path(pymisp.__file__).parent / "data" / "describeTy
 MINE = "1"  # the organisation of the API key's user, also the host organisation
 PARTNER = "2"  # another organisation (events pulled from a partner, or created by it)
 NOT_UNIQUE = {"uuid": ["The UUID provided is not unique"]}
+
+#: misp-objects (commit 54538c6) ``objects/<name>/definition.json``: uuid, version, description,
+#: meta-category, requiredOneOf, and the relations marked ``multiple``.
+TEMPLATES = {
+    "image": {"uuid": "ca78ec03-3321-4ed3-9840-9bfd52b91d82", "version": "1", "meta-category": "file",
+              "description": "Object describing an image file.",
+              "requiredOneOf": ("attachment", "archive", "link"), "multiple": ("archive",)},
+    "cert-pl-phishing": {
+        "uuid": "4c37c9af-ca71-4365-bcfb-6393c22dd88e", "version": "1", "meta-category": "network",
+        "description": "cert.pl phishing object template representing an url along with some metadata as "
+                       "such phash, html-structure or partial-hash",
+        "requiredOneOf": ("url", "phash-dct-base64", "html-structure", "truncated-hash-html-structure",
+                          "favicon-mmh3"), "multiple": ()},
+}
+
+
+def template_refusal(body: dict) -> str | None:
+    """Why MISP's checkTemplateConformity refuses the object, or None."""
+    template = TEMPLATES.get(body.get("name"))
+    if template is None:
+        return f"unknown object template {body.get('name')!r}"
+    relations = [a.get("object_relation") for a in body.get("Attribute", [])]
+    if not set(relations) & set(template["requiredOneOf"]):
+        return ("Could not save the object as it requires at least one of the following attributes to be "
+                "set: " + ", ".join(template["requiredOneOf"]))
+    if any(relations.count(r) > 1 for r in set(relations) - set(template["multiple"])):
+        return ("Could not save the object as a unique relationship within the object was assigned to "
+                "more than one attribute. This is only allowed if the multiple flag is set in the object "
+                "template.")
+    return None
 
 
 class MISPStandIn:
@@ -275,12 +310,9 @@ class MISPStandIn:
         event = self._modifiable(key)
         if not isinstance(event, dict):
             return event
-        if body.get("name") != "image" or not any(
-            a.get("object_relation") in ("attachment", "archive", "link") for a in body.get("Attribute", [])
-        ):
-            return jsonify(
-                saved=False, name="Could not save object", errors={"Object": ["requiredOneOf"]}
-            ), 403
+        refusal = template_refusal(body)
+        if refusal is not None:
+            return jsonify(saved=False, name="Could not save object", errors={"Object": [refusal]}), 403
         if any(a.get("uuid") and self.uuid_taken(a["uuid"]) for a in body.get("Attribute", [])):
             return jsonify(saved=False, name="Could not save object", errors={"Attribute": [NOT_UNIQUE]}), 403
         obj = self._object(event, body)
@@ -403,10 +435,10 @@ class MISPStandIn:
             "id": self.next_id(),
             "uuid": body.get("uuid") or str(uuidlib.uuid4()),
             "name": body["name"],
-            "meta-category": body.get("meta-category", "file"),
-            "description": "Object describing an image file.",
-            "template_uuid": "ca78ec03-3321-4ed3-9840-9bfd52b91d82",
-            "template_version": "1",
+            "meta-category": body.get("meta-category", TEMPLATES[body["name"]]["meta-category"]),
+            "description": TEMPLATES[body["name"]]["description"],
+            "template_uuid": TEMPLATES[body["name"]]["uuid"],
+            "template_version": TEMPLATES[body["name"]]["version"],
             "event_id": event["id"],
             "timestamp": str(int(time.time())),
             "distribution": str(body.get("distribution", "5")),

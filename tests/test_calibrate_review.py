@@ -25,7 +25,7 @@ from tests.drawing import drawn
 from tests.serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-FITTED = ("pdq", "phash")  # every label carries their distances
+FITTED = ("pdq-screen", "phash")  # every label carries their distances
 SPARSE = "orb"  # only a few labels carry it (as when the pyramidal merger skips the verifier)
 
 

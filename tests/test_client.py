@@ -64,6 +64,23 @@ def free_port() -> int:
 
 # --- against a real service ------------------------------------------------------------------
 
+def test_hashes_search_by_hashes_and_a_hash_list(client):
+    """The exchanged hashes, a search by them (to review at best) and a partner's list, through the client."""
+    data = drawn(640)
+    client.add(data, name="known.png")
+    hashes = client.hash(data, name="known.png")["hashes"]
+    assert len(hashes["pdq"]) == 64 and len(hashes["phash_dct_base64"]) == 12
+    found = client.search_hashes({"phash_dct_base64": hashes["phash_dct_base64"]}, top=3)
+    assert found["evidence"] == "hashes-only" and found["matches"][0]["name"] == "known.png"
+    assert found["matches"][0]["decision"] == "to-review"
+    imported = client.import_hashes(f"{hashes['pdq']},90,partner-copy.png\nnothex,1,x\n", "pdq-csv",
+                                    tags=["partner"])
+    assert (imported["added"], imported["failed"]) == (1, 1)
+    assert client.get(imported["results"][0]["id"])["hash_only"] is True
+    with pytest.raises(RequestRefused, match="pdq"):
+        client.search_hashes({"pdq": "short"})
+
+
 def test_add_get_update_delete(client):
     data = drawn(601)
     added = client.add(data, name="page.png", tags=["t1"], metadata={"event": 7})

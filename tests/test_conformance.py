@@ -18,15 +18,19 @@ from pathlib import Path
 
 import imagehash
 import numpy as np
+import pdqhash
 import pytest
 from PIL import Image
 
 from engine.algorithms import forbild, image_rs
 from engine.algorithms.forbild import ForBild
 from engine.algorithms.goldberg import Goldberg
+from engine.algorithms.pdq import PDQ
+from engine.algorithms.pdq_screen import PDQScreen
 from engine.algorithms.whash import WHash
 from engine.exchange import hash_record
 from engine.picture import load_picture
+from tests.drawing import drawn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conformance"
 RECORDED = json.loads((FIXTURES / "references.json").read_text())["pictures"]
@@ -70,6 +74,39 @@ def test_goldberg_distance_is_image_matchs_normalized_distance():
     ours = Goldberg().distance(a.astype(np.int8).tobytes(), b.astype(np.int8).tobytes())
     assert ours == pytest.approx(expected, abs=1e-12)
     assert expected > 0
+
+
+@pytest.mark.parametrize("name", ["page.png", "photo.jpg", "grey.png", "flat.png"])
+def test_pdq_algorithm_is_the_exchanged_pdq_on_plain_pictures(name):
+    """On a plain 8-bit picture within the working size the engine's pixels are the file's."""
+    feature = PDQ().extract(load_picture(FIXTURES / name))
+    assert (feature[:32].hex(), feature[32]) == (RECORDED[name]["pdq"], RECORDED[name]["pdq_quality"])
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_pdq_algorithm_hashes_the_whole_picture_not_a_thumbnail(seed):
+    """A 1280 x 800 screenshot: ``pdq`` is pdqhash of all its pixels, as the exchanged value;
+    ``pdq-screen`` hashes the 512-px grey thumbnail and lands some bits away."""
+    data = drawn(seed, size=(1280, 800))
+    picture = load_picture(data)
+    bits, quality = pdqhash.compute(picture.rgb)
+    feature = PDQ().extract(picture)
+    assert feature == np.packbits(np.asarray(bits, np.uint8)).tobytes() + bytes([quality])
+    assert feature[:32].hex() == hash_record(data, "page.png")["hashes"]["pdq"]
+    screen = PDQScreen().extract(picture)
+    assert 0 < PDQ().distance(feature, screen) <= PDQ.yes_threshold
+
+
+def test_pdq_orientations_are_pdqhash_dihedral_in_its_order():
+    picture = load_picture(drawn(5, size=(900, 600)))
+    hashes, quality = pdqhash.compute_dihedral(picture.rgb)
+    expected = [np.packbits(np.asarray(h, np.uint8)).tobytes() + bytes([quality]) for h in hashes]
+    turned = PDQ().extract_orientations(picture)
+    assert turned == expected and turned[0] == PDQ().extract(picture)
+    turns = (Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_90)
+    for method in turns:
+        turned_hash = PDQ().extract(picture.transformed(method))  # within PDQ's match threshold of one
+        assert min(PDQ().distance(turned_hash, h) for h in turned[1:]) <= PDQ.yes_threshold
 
 
 def test_whash_algorithm_is_imagehash_default():

@@ -193,11 +193,11 @@ def test_clearly_different_pictures_never_compute_the_verifier(matcher: Matcher)
 def test_settings_override_thresholds_and_enable_algorithms() -> None:
     settings = Settings(algorithms={"phash": AlgorithmSettings(yes=0.0, maybe=0.0),
                                     "ahash": AlgorithmSettings(enabled=True),
-                                    "pdq": AlgorithmSettings(enabled=False)},
+                                    "pdq-screen": AlgorithmSettings(enabled=False)},
                         decision_merge="majority", distance_merge="max")
     m = Matcher(settings)
     names = {a.name for a in m.algorithms}
-    assert "ahash" in names and "pdq" not in names
+    assert "ahash" in names and "pdq-screen" not in names
     assert m.thresholds("phash") == (0.0, 0.0)
     assert m.thresholds("dhash") == (m.algorithm("dhash").yes_threshold, m.algorithm("dhash").maybe_threshold)
 
@@ -211,9 +211,9 @@ def test_unknown_settings_are_bad_input() -> None:
 
 def test_missing_stored_features_are_skipped(matcher: Matcher) -> None:
     picture = as_picture(photo(2))
-    stored = {"pdq": matcher.extract(picture)["pdq"]}
+    stored = {"pdq-screen": matcher.extract(picture)["pdq-screen"]}
     verdict = matcher.compare(picture, stored)
-    assert set(verdict.algorithms) == {"pdq"}
+    assert set(verdict.algorithms) == {"pdq-screen"}
     nothing = matcher.compare(picture, {})
     assert nothing.decision is Decision.REJECTED and nothing.distance == 1.0
 

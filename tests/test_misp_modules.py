@@ -26,6 +26,8 @@ from misp_support import malware_sample_zip, start_misp_modules, start_quaid, st
 from PIL import Image
 from pymisp import MISPEvent
 
+from engine.perception_phash import phash_dct_base64
+
 pytestmark = pytest.mark.misp
 
 REFERENCES = {"login-bank.png": 11, "login-mail.png": 12, "shop-home.png": 13}
@@ -98,7 +100,8 @@ def test_modules_are_listed_with_their_introspection(modules_url):
     similarity, importer = listed["quaid_similarity"], listed["quaid_import"]
     assert similarity["type"] == "expansion"
     assert similarity["mispattributes"]["format"] == "misp_standard"
-    assert set(similarity["mispattributes"]["input"]) == {"attachment", "malware-sample", "image", "file"}
+    assert set(similarity["mispattributes"]["input"]) == {"attachment", "malware-sample", "image", "file",
+                                                          "text", "cert-pl-phishing"}
     assert similarity["meta"]["config"] == CONFIG_KEYS
     assert importer["type"] == "import_mod"
     assert importer["mispattributes"]["inputSource"] == ["file"]
@@ -179,6 +182,45 @@ def test_register_adds_the_picture_with_misp_metadata(modules_url, config, quaid
     assert record["metadata"] == {"misp_event_id": "7", "misp_attribute_uuid": attribute["uuid"]}
     again = query(modules_url, expansion(attachment(variant(data)), config))
     assert len(as_event(again["results"]).objects) == 1
+
+
+def hash_text(value: str, relation: str | None = "phash-dct-base64") -> dict:
+    """A text attribute as MISP sends one that sits in a cert-pl-phishing object."""
+    attribute = {"id": "43", "event_id": "7", "object_id": "9", "uuid": str(uuid.uuid4()), "type": "text",
+                 "category": "Other", "value": value, "to_ids": False, "distribution": "5", "comment": ""}
+    if relation:
+        attribute["object_relation"] = relation
+    return attribute
+
+
+def test_a_partners_phash_finds_the_picture_for_review_only(modules_url, config, quaid_url):
+    """cert-pl-phishing's phash-dct-base64 (perception's pHash) of a copy: the match is to review,
+    never accepted, since a hash cannot tell template siblings apart."""
+    value = phash_dct_base64(Image.open(io.BytesIO(variant(drawn(12)))))
+    attribute = hash_text(value)
+    event = as_event(query(modules_url, expansion(attribute, config))["results"])
+    first = event.objects[0]
+    assert first.get_attributes_by_relation("filename")[0].value == "login-mail.png"
+    assert first.references[0].referenced_uuid == attribute["uuid"]
+    assert first.references[0].relationship_type == "similar" and "hashes-only" in first.comment
+    assert {t.name for t in first.get_attributes_by_relation("link")[0].tags} == {'workflow:todo="review"'}
+
+
+def test_a_cert_pl_phishing_object_and_a_bare_pdq_are_read(modules_url, config, quaid_url):
+    inner = hash_text(phash_dct_base64(Image.open(io.BytesIO(drawn(13)))))
+    obj = {"name": "cert-pl-phishing", "uuid": str(uuid.uuid4()), "meta-category": "network",
+           "Attribute": [inner]}
+    payload = {"module": "quaid_similarity", "event_id": "7", "object": obj, "config": config}
+    event = as_event(query(modules_url, payload)["results"])
+    assert event.objects[0].get_attributes_by_relation("filename")[0].value == "shop-home.png"
+    assert event.objects[0].references[0].referenced_uuid == obj["uuid"]
+    pdq = requests.post(f"{quaid_url}/api/v1/hash", files={"file": ("x.png", drawn(11))},
+                        headers={"X-Quaid-Request": "1"}).json()["hashes"]["pdq"]
+    event = as_event(query(modules_url, expansion(hash_text(pdq, relation=None), config))["results"])
+    assert event.objects[0].get_attributes_by_relation("filename")[0].value == "login-bank.png"
+    assert "not a picture hash" in query(modules_url, expansion(hash_text("hello", None), config))["error"]
+    obj["Attribute"] = []
+    assert "no phash-dct-base64" in query(modules_url, payload)["error"]
 
 
 @pytest.mark.parametrize(

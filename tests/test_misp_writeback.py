@@ -8,6 +8,7 @@ records every write so the tests assert on what reached "MISP".
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 
@@ -16,8 +17,10 @@ import requests
 from drawing import drawn, variant
 from misp_standin import MINE, PARTNER, MISPStandIn, running
 from misp_support import ROOT, start_quaid, stop
+from PIL import Image
 
 from engine.cli import main as quaid
+from engine.perception_phash import phash_dct_base64
 
 sys.path.insert(0, str(ROOT / "misp_modules" / "writeback"))
 from quaid_misp_sync.cli import main as standalone  # noqa: E402
@@ -76,7 +79,8 @@ def test_matches_are_recorded_once(quaid_url, capsys):
     assert tags(it["a1"]) == ACCEPTED_TAGS
     wrapper = next(o for o in it["e1"]["Object"] if "picture of attachment" in o["comment"])
     proxy = next(o for o in it["e1"]["Object"] if it["a2"]["uuid"] in o["comment"])
-    assert len(it["e1"]["Object"]) == 2
+    hashed = next(o for o in it["e1"]["Object"] if o["name"] == "cert-pl-phishing")
+    assert len(it["e1"]["Object"]) == 3
     assert [(r["referenced_uuid"], r["relationship_type"]) for r in wrapper["ObjectReference"]] == [
         (it["a1"]["uuid"], "describes"),
         (proxy["uuid"], "similar"),
@@ -87,10 +91,19 @@ def test_matches_are_recorded_once(quaid_url, capsys):
     assert "accepted" in link["comment"] and "votes" in link["comment"]
     assert all(a["disable_correlation"] for a in proxy["Attribute"])
     assert it["e2"]["uuid"] in proxy["comment"]
+    # the picture's perception pHash where partners look for it: cert-pl-phishing's phash-dct-base64,
+    # correlating, in the event's own distribution, describing the attachment
+    [phash] = hashed["Attribute"]
+    assert phash["object_relation"] == "phash-dct-base64" and phash["type"] == "text"
+    assert phash["value"] == phash_dct_base64(Image.open(io.BytesIO(drawn(21))))
+    assert not phash["disable_correlation"] and not phash["to_ids"] and hashed["distribution"] == "5"
+    assert [(r["referenced_uuid"], r["relationship_type"]) for r in hashed["ObjectReference"]] == [
+        (it["a1"]["uuid"], "describes")]
 
     # event 2: the existing image object references a stand-in of e1's picture
     assert tags(it["a2"]) == ACCEPTED_TAGS
-    [e2_proxy] = [o for o in it["e2"]["Object"] if o is not it["image"]]
+    [e2_proxy] = [o for o in it["e2"]["Object"] if o is not it["image"] and o["name"] == "image"]
+    assert [o["name"] for o in it["e2"]["Object"]].count("cert-pl-phishing") == 1
     assert it["a1"]["uuid"] in e2_proxy["comment"]
     assert [(r["referenced_uuid"], r["relationship_type"]) for r in it["image"]["ObjectReference"]] == [
         (e2_proxy["uuid"], "similar")
@@ -117,7 +130,8 @@ def test_dry_run_writes_nothing_and_lists_every_write(quaid_url, capsys):
         assert "references added: 1" in out and "stand-in image objects created: 1" in out
         assert sync(url, quaid_url, "--tag", "kit") == 0
     sent = misp.writes[before:]
-    assert len(planned) == len(sent) == 2 + 1 + 1 + 1 + 1  # 2 tags, wrapper + its reference, proxy, reference
+    # 2 tags, wrapper + its reference, the hash object + its reference, proxy, reference
+    assert len(planned) == len(sent) == 2 + 2 + 2 + 1 + 1
     assert sum("tag " in line for line in planned) == sum(kind == "tag" for kind, _ in sent) == 2
 
 
@@ -336,6 +350,18 @@ def test_standin_enforces_misps_write_rules():
         assert mine["published"]
         assert not api.add_object(mine["uuid"], obj).get("errors")
         assert not mine["published"], "ObjectsController::add unpublishes"
+        # ObjectTemplate::checkTemplateConformity: requiredOneOf, and single relations once
+        hashes = MISPObject("cert-pl-phishing", standalone=False)
+        hashes.add_attribute("html-structure", value="div div p", type="text")
+        hashes.attributes[0].object_relation = "comment-text"  # not in the template: no requiredOneOf
+        assert "requires at least one" in str(api.add_object(mine["uuid"], hashes)["errors"])
+        twice = MISPObject("cert-pl-phishing", standalone=False)
+        twice.add_attribute("phash-dct-base64", value="sA0fSi03Wjs=")
+        twice.add_attribute("phash-dct-base64", value="+EqdMpesFLU=")
+        assert "multiple flag" in str(api.add_object(mine["uuid"], twice)["errors"])
+        once = MISPObject("cert-pl-phishing", standalone=False)
+        once.add_attribute("phash-dct-base64", value="sA0fSi03Wjs=")
+        assert not api.add_object(mine["uuid"], once).get("errors")
         duplicate = MISPAttribute()
         duplicate.from_dict(type="text", value="again", uuid=theirs["uuid"])
         refused = api.add_attribute(mine["uuid"], duplicate)

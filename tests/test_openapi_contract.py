@@ -164,6 +164,23 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert call("POST", "/api/v1/hash", "/api/v1/hash", key=READ,
                 files={"other": ("a.png", b"x")}).status_code == 400  # no file part
 
+    # search by a partner's hashes (no picture): at best to-review; a hash list as hash-only references
+    by_hash = "/api/v1/search/hashes"
+    mine = call("POST", "/api/v1/hash", "/api/v1/hash", key=READ, files=files).json()["hashes"]
+    found = call("POST", by_hash, by_hash, key=READ,
+                 json={"hashes": {"pdq": mine["pdq"]}, "all": True}).json()
+    assert found["matches"][0]["id"] == pid and found["matches"][0]["reason"] == "hashes-only"
+    assert call("POST", by_hash, by_hash, key=READ, json={"hashes": {"pdq": "z"}}).status_code == 400
+    imported = call("POST", "/api/v1/hashes", "/api/v1/hashes",
+                    json={"format": "lines", "list": f"phash {mine['phash']}\nbad line"}).json()
+    assert (imported["added"], imported["failed"]) == (1, 1)
+    assert call("POST", "/api/v1/hashes", "/api/v1/hashes", key=READ,
+                json={"format": "lines", "list": ""}).status_code == 403
+    refused = call("POST", "/api/v1/hashes", "/api/v1/hashes", json={"format": "x", "list": ""})
+    assert refused.status_code == 400
+    hash_only = call("GET", one, f"/api/v1/pictures/{imported['results'][0]['id']}", key=READ).json()
+    assert hash_only["hash_only"] is True
+
     # batch jobs: an add job with one bad file, a search job, their refusals
     jobs = "/api/v1/jobs"
     batch = [("file", ("v.jpg", variant(other))), ("file", ("bad.png", b"nope")),

@@ -141,12 +141,12 @@ def test_small_pictures_are_not_enlarged() -> None:
 
 
 def test_grey_thumbnail_is_shared_by_orb_and_pdq() -> None:
-    """One area-averaged grey thumbnail: ORB stores it, PDQ hashes it (a search resizes once)."""
+    """One area-averaged grey thumbnail: ORB stores it, pdq-screen hashes it (a search resizes once)."""
     import pdqhash
 
     from engine.algorithms.orb import Orb
     from engine.algorithms.orb_feature import unpack
-    from engine.algorithms.pdq import PDQ
+    from engine.algorithms.pdq_screen import PDQScreen
 
     rng = np.random.default_rng(3)
     picture = load_picture(encode(Image.fromarray(rng.integers(0, 256, (800, 1280, 3), np.uint8))))
@@ -155,7 +155,7 @@ def test_grey_thumbnail_is_shared_by_orb_and_pdq() -> None:
     assert picture.grey_thumbnail is thumbnail  # computed once per picture
     assert unpack(Orb().extract(picture)).thumb.shape == thumbnail.shape
     bits, _quality = pdqhash.compute(np.repeat(thumbnail[:, :, None], 3, axis=2))
-    assert PDQ().extract(picture)[:32] == np.packbits(np.asarray(bits, np.uint8)).tobytes()
+    assert PDQScreen().extract(picture)[:32] == np.packbits(np.asarray(bits, np.uint8)).tobytes()
     small = load_picture(encode(quadrants((80, 60))))
     assert small.grey_thumbnail.shape == (60, 80)  # never enlarged
 

@@ -140,7 +140,7 @@ def test_region_codes_never_vote(pages: list[Image.Image]) -> None:
     stored = picture(viewport(pages[1]))
     verdict = matcher.compare(matcher.query(picture(viewport(pages[1]))), matcher.extract(stored))
     assert "regions" in matcher.extract(stored) and "regions" not in verdict.algorithms
-    assert set(verdict.algorithms) == {"phash", "dhash", "pdq"}
+    assert set(verdict.algorithms) == {"phash", "dhash", "pdq-screen"}
 
 
 def test_feature_layout_and_flat_bands() -> None:
@@ -202,4 +202,4 @@ def test_tiny_and_thin_pictures_get_region_probes_without_error(size):
     picture = load_picture(buffer.getvalue())
     matcher.extract(picture)
     codes = matcher.query_codes(matcher.query(picture))
-    assert {"phash", "dhash", "pdq"} <= set(codes)
+    assert {"phash", "dhash", "pdq-screen"} <= set(codes)

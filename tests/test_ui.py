@@ -67,6 +67,23 @@ def test_upload_and_search_shows_the_answer_thumbnails_and_votes(server, page):
     assert first.locator("img.thumb").evaluate("img => img.naturalWidth") > 0
 
 
+def test_a_hash_only_reference_is_a_card_without_a_picture(server, page):
+    """A partner's hashes stored without a picture: the search shows a placeholder, never a broken image."""
+    data = drawn(720, size=(1280, 800))
+    pdq = server.post("/api/v1/hash", files={"file": ("p.png", data)}).json()["hashes"]["pdq"]
+    imported = server.post("/api/v1/hashes", json={"format": "lines", "list": f"pdq {pdq}"}).json()
+    page.goto(server.url + "/")
+    page.set_input_files("#file", file_payload("suspect.png", data))
+    page.click("#search-button")
+    page.wait_for_selector("#result:not([hidden])")
+    card = page.locator("#matches li.match", has_text=imported["results"][0]["id"])
+    assert card.locator(".no-picture").text_content() == "hashes only: no picture"
+    assert card.locator("img").count() == 0 and card.locator(".badge.to-review").count() >= 1
+    page.goto(server.url + f"/#/picture/{imported['results'][0]['id']}")
+    page.locator("#picture-image .no-picture").wait_for()
+    assert "partner's hashes only" in page.text_content("#picture-record")
+
+
 def test_drop_a_picture_then_add_it(server, page):
     data = drawn(702)
     page.goto(server.url + "/")

@@ -2,7 +2,7 @@
 compared; ``quaid reindex`` re-extracts it, resumably, and survives ``kill -9`` at any point.
 
 An "older quaid" is simulated through the real store: pictures are added by the real
-:meth:`engine.core.Quaid.add` while PDQ carries another version number and extracts other bytes
+:meth:`engine.core.Quaid.add` while pdq-screen carries another version number and extracts other bytes
 (its hash with every bit flipped), as a changed extractor would.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.algorithms.pdq import PDQ
+from engine.algorithms.pdq_screen import PDQScreen
 from engine.core import Quaid
 from engine.errors import NotAPicture, StaleStore
 from engine.reindex import originals_in, reindex
@@ -28,7 +28,7 @@ from engine.store.versions import VersionCheck, decode, encode
 from tests.drawing import drawn, variant
 
 ROOT = Path(__file__).resolve().parents[1]
-OLD_VERSION = PDQ.version + 41
+OLD_VERSION = PDQScreen.version + 41
 
 
 def flipped(feature: bytes) -> bytes:
@@ -36,16 +36,16 @@ def flipped(feature: bytes) -> bytes:
 
 
 class OlderPDQ:
-    """Makes PDQ "another version" (other version number, other feature bytes) until ``undo``."""
+    """Makes pdq-screen "another version" (other version number, other feature bytes) until ``undo``."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.monkeypatch = monkeypatch
 
     def start(self) -> None:
-        extract, orientations = PDQ.extract, PDQ.extract_orientations
-        self.monkeypatch.setattr(PDQ, "version", OLD_VERSION)
-        self.monkeypatch.setattr(PDQ, "extract", lambda self, picture: flipped(extract(self, picture)))
-        self.monkeypatch.setattr(PDQ, "extract_orientations",
+        extract, orientations = PDQScreen.extract, PDQScreen.extract_orientations
+        self.monkeypatch.setattr(PDQScreen, "version", OLD_VERSION)
+        self.monkeypatch.setattr(PDQScreen, "extract", lambda self, picture: flipped(extract(self, picture)))
+        self.monkeypatch.setattr(PDQScreen, "extract_orientations",
                                  lambda self, picture: [flipped(f) for f in orientations(self, picture)])
 
     def undo(self) -> None:
@@ -62,11 +62,12 @@ def add_old(redis, settings, pictures: list[bytes], older_pdq: OlderPDQ) -> None
     with Quaid(redis, settings) as old:
         for data in pictures:
             assert old.add(data).status == "added"
-    older_pdq.undo()  # PDQ is the current version again
+    older_pdq.undo()  # pdq-screen is the current version again
 
 
 def stored_pdq(redis, picture_id: str) -> tuple[bytes, bytes, dict]:
-    return (redis.hget(keys.features(picture_id), "pdq"), redis.hget(keys.codes(picture_id), "pdq"),
+    return (redis.hget(keys.features(picture_id), "pdq-screen"),
+            redis.hget(keys.codes(picture_id), "pdq-screen"),
             decode(redis.hget(keys.picture(picture_id), "versions")))
 
 
@@ -170,8 +171,8 @@ def test_reindex_re_extracts_from_kept_originals_and_the_store_opens_again(redis
         for data in pictures:
             fresh = quaid.matcher.query(quaid._load(data)).stored_features()
             feature, code, versions = stored_pdq(redis, sha(data))
-            assert feature == fresh["pdq"] and code == PDQ().code(fresh["pdq"])
-            assert versions["pdq"] == PDQ.version
+            assert feature == fresh["pdq-screen"] and code == PDQScreen().code(fresh["pdq-screen"])
+            assert versions["pdq-screen"] == PDQScreen.version
             assert quaid.search(variant(data)).matches[0].id == sha(data)
 
 
@@ -246,7 +247,7 @@ def test_reindex_killed_mid_way_leaves_each_picture_whole_and_resumes(redis, red
     with Quaid(redis, quaid_settings) as old:
         old_pdq = {}
         for data in pictures:
-            old_pdq[old.add(data).id] = old.matcher.query(old._load(data)).stored_features()["pdq"]
+            old_pdq[old.add(data).id] = old.matcher.query(old._load(data)).stored_features()["pdq-screen"]
     older_pdq.undo()
     env = cli_env(redis_server, tmp_path)
     process = subprocess.Popen([sys.executable, "-m", "engine", "reindex", "--from", str(folder)], cwd=ROOT,
@@ -260,11 +261,11 @@ def test_reindex_killed_mid_way_leaves_each_picture_whole_and_resumes(redis, red
     assert 0 < done < len(pictures), "the kill must land mid-way for this test to mean anything"
     for data in pictures:  # each picture wholly old or wholly new
         feature, code, versions = stored_pdq(redis, sha(data))
-        if versions["pdq"] == OLD_VERSION:
-            assert feature == old_pdq[sha(data)] and code == PDQ().code(feature)
+        if versions["pdq-screen"] == OLD_VERSION:
+            assert feature == old_pdq[sha(data)] and code == PDQScreen().code(feature)
         else:
-            assert versions["pdq"] == PDQ.version and feature == flipped(old_pdq[sha(data)])
-            assert code == PDQ().code(feature)
+            assert versions["pdq-screen"] == PDQScreen.version and feature == flipped(old_pdq[sha(data)])
+            assert code == PDQScreen().code(feature)
     again = subprocess.run([sys.executable, "-m", "engine", "reindex", "--from", str(folder)], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -281,7 +282,7 @@ def renewed(redis, pictures: list[bytes]) -> int:
     pipe = redis.pipeline(transaction=False)
     for data in pictures:
         pipe.hget(keys.picture(sha(data)), "versions")
-    return sum(decode(raw).get("pdq") == PDQ.version for raw in pipe.execute())
+    return sum(decode(raw).get("pdq-screen") == PDQScreen.version for raw in pipe.execute())
 
 
 def cli_env(redis_server, home: Path) -> dict[str, str]:

@@ -16,6 +16,7 @@ from engine.algorithms.goldberg import Goldberg
 from engine.algorithms.goldberg_screen import GoldbergScreen
 from engine.algorithms.orb import Orb
 from engine.algorithms.pdq import PDQ
+from engine.algorithms.pdq_screen import PDQScreen
 from engine.algorithms.phash import PHash, PHash256
 from engine.algorithms.pixel_tlsh import PixelTLSH
 from engine.algorithms.region_codes import RegionCodes
@@ -26,6 +27,7 @@ ALGORITHMS: tuple[type[Algorithm], ...] = (
     AHash, PHash, DHash, WHash,
     AHash256, PHash256, DHash256, WHash256,
     PDQ,
+    PDQScreen,
     PixelTLSH,
     Goldberg,
     GoldbergScreen,

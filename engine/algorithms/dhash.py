@@ -1,6 +1,8 @@
 """dHash: sign of horizontal neighbour differences on a 9x8 thumbnail (ImageHash ``dhash``).
 
-Krawetz, "Kind of Like That" (2013); the fingerprint-database tutorial's hash.
+Krawetz, "Kind of Like That" (2013). This is ImageHash's 64-bit row hash, not the
+``dhash`` package of Ben Hoyt's fingerprint-database tutorial (9x9 grey, a row and a
+column hash: 128 bits).
 Robust to scaling and brightness; weak on crops and scrolling (a shift moves
 every gradient).
 """

@@ -1,26 +1,31 @@
-"""PDQ: Meta's 256-bit perceptual hash (the ``pdqhash`` package, Meta's C++ reference code).
+"""PDQ: Meta's 256-bit perceptual hash, exactly as pdqhash computes it on the picture.
 
 Meta, "The TMK+PDQF Video-Hashing Algorithm and the PDQ Image Similarity
 Algorithm" (2019): luminance, Jarosz-filter down-sample to 64x64, 16x16 DCT
-block, bits against the median. The feature is the 256 bits packed (32 bytes,
-the prefilter code) followed by one byte of PDQ's quality score (0-100): Meta
-advises not to trust hashes of quality below 50 (flat, featureless pictures).
-Thresholds: Meta's match threshold 31/256 bits is YES; 63/256 is MAYBE.
+block, bits against the median. The reference is ``pdqhash`` 0.2.8 (Python
+bindings of Meta's C++ code), called as ThreatExchange's ``pdq_hasher`` calls
+it: ``pdqhash.compute`` on the H x W x 3 uint8 RGB pixels, PDQ's own luma.
+
+The feature is the 256 bits packed (32 bytes, hash bit 0 first: the prefilter
+code) followed by one byte of PDQ's quality score (0-100): Meta advises not to
+trust hashes of quality below 50 (flat, featureless pictures). Thresholds:
+Meta's match threshold 31/256 bits is YES; 63/256 is MAYBE.
+
 PDQ computes the eight dihedral hashes from one DCT, so orientations are cheap;
-:meth:`PDQ.extract_orientations` returns them in the reference's order (original,
-rotated 90, 180, 270, flipped vertically, flipped horizontally, the two
-transposes), not in :data:`engine.algorithms.base.ORIENTATIONS`' order: a search takes the smallest
+:meth:`PDQ.extract_orientations` returns ``pdqhash.compute_dihedral``'s hashes in
+its order (original, rotated 90, 180, 270, flipped vertically, flipped
+horizontally, the two transposes), not in
+:data:`engine.algorithms.base.ORIENTATIONS`' order: a search takes the smallest
 distance over them, so only the set matters.
 
-Input: the picture's shared grey thumbnail (``Picture.grey_thumbnail``: luma,
-area-averaged to at most 512 px on the long side; the ORB verifier stores the
-same one, so a search resizes once). PDQ's Jarosz filter keeps 64x64 anyway,
-and 512 px is 40x faster than 1280. PDQ's own luma of a grey picture is that
-grey (its weights sum to 1). Against PDQ of the whole picture this input moves
-a median 10 of 256 bits, as the former Pillow-bilinear 512-px input did
-(the two differ by a median 2, at most 6 bits: 60 screenshots, 10 photos).
-The PDQ hash partners exchange is pdqhash on the whole file as ThreatExchange
-decodes it (:mod:`engine.exchange`, ``quaid hash``), not this feature.
+Decoding: inside quaid the algorithm sees the engine's normalised picture (EXIF
+orientation applied, transparency flattened on white, 16-bit channels scaled to
+8 bits, long side at most the working size); on such pixels it is bit for bit
+pdqhash (``tests/test_conformance.py``). The hash partners exchange is pdqhash
+on the file as ThreatExchange decodes it (:mod:`engine.exchange`, ``quaid
+hash``): no EXIF rotation, grey repeated in three channels, 16-bit refused.
+The screenshot variant hashing a small grey thumbnail is
+:mod:`engine.algorithms.pdq_screen`.
 """
 
 from __future__ import annotations
@@ -43,14 +48,15 @@ class PDQ(Algorithm):
     hamming_bits = 256
     prefilter = True
     orientable = True
+    enabled_by_default = False  # the defaults use pdq-screen: the same decisions at a tenth of the cost
+    version = 2  # version 1 hashed the grey thumbnail (now pdq-screen)
 
     def extract(self, picture: Picture) -> bytes:
-        bits, quality = pdqhash.compute(_pixels(picture))
-        return _pack(bits, quality)
+        return pack(*pdqhash.compute(picture.rgb))
 
     def extract_orientations(self, picture: Picture) -> list[bytes]:
-        hashes, quality = pdqhash.compute_dihedral(_pixels(picture))
-        return [_pack(bits, quality) for bits in hashes]
+        hashes, quality = pdqhash.compute_dihedral(picture.rgb)
+        return [pack(bits, quality) for bits in hashes]
 
     def distance(self, a: bytes, b: bytes) -> float:
         check_length(self.name, a, FEATURE_BYTES)
@@ -64,11 +70,7 @@ class PDQ(Algorithm):
         return feature[HASH_BYTES]
 
 
-def _pixels(picture: Picture) -> np.ndarray:
-    """H x W x 3 uint8 (pdqhash wants three channels): the grey thumbnail in each."""
-    return np.repeat(picture.grey_thumbnail[:, :, None], 3, axis=2)
-
-
-def _pack(bits: np.ndarray, quality: int) -> bytes:
+def pack(bits: np.ndarray, quality: int) -> bytes:
+    """The stored feature: 32 bytes of bits (bit 0 the most significant of byte 0), then the quality."""
     packed = np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes()
     return packed + bytes([max(0, min(100, int(quality)))])

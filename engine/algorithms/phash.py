@@ -3,7 +3,7 @@
 Zauner, "Implementation and Benchmarking of Perceptual Image Hash Functions"
 (2010); ImageHash follows Krawetz's variant: grey, 32x32 (hash_size x 4),
 2-D DCT, top-left ``hash_size x hash_size`` block compared with its median.
-Thresholds 10/64 and 16/64 bits are the customary ones (ImageHash's documentation and the dHash tutorial).
+Thresholds 10/64 and 16/64 bits are the customary ones for 64-bit hashes.
 
 ImageHash's own steps, with one substitution: its DCT is ``scipy.fftpack.dct``
 (type II, unnormalised), and importing SciPy costs ~0.4 s at the start of

@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.misp_sync",  # misp-sync (MISP write-back, misp_modules/writeback)
     "engine.cli.reindex",  # reindex (features stored by another algorithm version)
     "engine.cli.hashes",  # hash (hashes in the formats partners exchange)
+    "engine.cli.hash_lists",  # import-hashes (a partner's hash list as references without pictures)
 )
 
 

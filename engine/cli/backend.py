@@ -26,6 +26,12 @@ class Backend(Protocol):
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> dict: ...
 
+    def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
+                      include_rejected: bool = False) -> dict: ...
+
+    def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
+                      tags: Iterable[str] = ()) -> dict: ...
+
 
 class LocalStore:
     """The local store through :class:`engine.core.Quaid`, answering like the API."""
@@ -40,6 +46,15 @@ class LocalStore:
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> dict:
         return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected)
+
+    def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False) -> dict:
+        return self.quaid.search_hashes(hashes, top, include_rejected)
+
+    def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
+                      tags: Iterable[str] = ()) -> dict:
+        from engine.hash_import import import_list, import_summary, read_list
+
+        return import_summary(import_list(self.quaid, read_list(text, fmt, hash_name), tags))
 
 
 @contextmanager

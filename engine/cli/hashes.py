@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "hash", help="print each picture's hashes in the formats partners exchange",
         description="Print, per picture file, its ImageHash aHash/pHash/dHash/wHash, PDQ (with its "
-                    "quality), image-match's Goldberg signature, ForBild and pixel TLSH, each as its "
-                    "reference tool computes and writes it. Folders are walked. A file that is not "
+                    "quality), image-match's Goldberg signature, ForBild, perception's pHash "
+                    "(phash_dct_base64) and pixel TLSH, each as its reference tool computes and "
+                    "writes it. Folders are walked. A file that is not "
                     "a picture is reported on stderr and the others are still hashed (exit code 1).")
     p.add_argument("paths", nargs="+", metavar="FILE")
     p.add_argument("--json", action="store_true",

@@ -62,8 +62,13 @@ def _register_add(subparsers: argparse._SubParsersAction) -> None:
 def _register_search(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "search", help="find stored pictures that are the same or nearly the same",
-        description="Search the store with one or more pictures; matches are sorted best first.")
-    p.add_argument("paths", nargs="+", metavar="IMAGE", help="picture file or folder (recursive)")
+        description="Search the store with one or more pictures, or with a partner's hashes instead "
+                    "of a picture (--hash; the answer is then at best to-review: hashes alone cannot "
+                    "tell template siblings apart); matches are sorted best first.")
+    p.add_argument("paths", nargs="*", metavar="IMAGE", help="picture file or folder (recursive)")
+    p.add_argument("--hash", action="append", default=[], metavar="NAME=VALUE", dest="hashes",
+                   help="search by this hash instead of a picture (repeatable; names as `quaid hash` "
+                        "writes them: pdq, phash, dhash, ahash, whash, phash_dct_base64)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="at most N matches per query (10)")
     p.add_argument("--all", action="store_true", dest="include_rejected",
                    help="also list rejected candidates")
@@ -133,6 +138,10 @@ def run_add(args: argparse.Namespace) -> int:
 def run_search(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise BadInput("--top must be at least 1")
+    if args.hashes:
+        return _search_hashes(args)
+    if not args.paths:
+        raise BadInput("give a picture file or folder to search, or --hash NAME=VALUE")
     files = list(iter_files(args.paths))
     limit = load_settings().max_upload_bytes
     failures = 0
@@ -152,6 +161,26 @@ def run_search(args: argparse.Namespace) -> int:
             else:
                 tqdm.write(_search_table(answer), file=sys.stdout)
     return 1 if failures or not files else 0
+
+
+def _search_hashes(args: argparse.Namespace) -> int:
+    if args.paths:
+        raise BadInput("search either pictures or --hash values, not both at once")
+    hashes = {}
+    for item in args.hashes:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise BadInput(f"--hash wants NAME=VALUE, got {printable(item[:80])!r}")
+        hashes[name.strip()] = value.strip()
+    with open_backend(args.server) as quaid:
+        answer = {"query": " ".join(f"{n}={v}" for n, v in hashes.items()),
+                  **quaid.search_hashes(hashes, top=args.top, include_rejected=args.include_rejected)}
+    if args.json:
+        _print_json(answer)
+    else:
+        print(_search_table(answer) + f"\n  (evidence: {answer['evidence']}; compared: "
+              f"{', '.join(answer['compared'])})")
+    return 0
 
 
 def run_show(args: argparse.Namespace) -> int:

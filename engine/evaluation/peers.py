@@ -3,7 +3,8 @@
 - PDQ (Meta, ThreatExchange): 256 bits, match at Hamming <= 31 (Meta's
   recommended threshold); <= 63 counted as "to review" here.
 - pHash (ImageHash ``phash``, 64 bits) and dHash (ImageHash ``dhash``, 64
-  bits, as the dHash fingerprint tutorial by Ben Hoyt uses it): <= 10 bits
+  bits: its row hash; the ``dhash`` package of Ben Hoyt's fingerprint tutorial
+  hashes rows and columns, 128 bits, and is not this peer): <= 10 bits
   accepted, <= 16 to review.
 - Goldberg et al. 2002 image signature as image-match computes it:
   normalised L2 distance < 0.40 match, < 0.45 to review (image-match's

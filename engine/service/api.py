@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, request
 
 from engine.errors import BadInput, NotFound
 from engine.exchange import hash_record
+from engine.hash_import import import_list, import_summary, read_list
 from engine.neighbours import stored_matches
 from engine.review import search_and_record
 from engine.service import models
@@ -133,6 +134,41 @@ def hash_picture() -> Response:
     record = hash_record(upload.data, upload.filename, max_pixels=engine.settings.max_pixels,
                          working_side=engine.settings.working_side, budget=engine.budget)
     return answer(models.HashRecord, record)
+
+
+@blueprint.post("/search/hashes")
+@requires(Access.READ)
+def search_hashes() -> Response:
+    """A partner's hashes instead of a picture (:mod:`engine.hash_search`); never accepted."""
+    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false}')
+    unknown = set(body) - {"hashes", "top", "all"}
+    if unknown:
+        raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+    top = body.get("top", 10)
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= MAX_TOP:
+        raise BadInput(f"top must be an integer between 1 and {MAX_TOP}")
+    include_rejected = body.get("all", False)
+    if not isinstance(include_rejected, bool):
+        raise BadInput("all must be true or false")
+    return answer(models.HashSearchAnswer, quaid().search_hashes(body.get("hashes"), top, include_rejected))
+
+
+@blueprint.post("/hashes")
+@requires(Access.WRITE)
+def import_hashes() -> Response:
+    """A partner's hash list stored as hash-only references (:mod:`engine.hash_import`)."""
+    body = json_object_body('{"format": "pdq-csv", "list": "<hash>,<quality>,<name>\\n..."}')
+    unknown = set(body) - {"format", "list", "hash_name", "tags"}
+    if unknown:
+        raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
+    text, fmt, hash_name = body.get("list"), body.get("format"), body.get("hash_name")
+    if not isinstance(text, str) or not isinstance(fmt, str) or not isinstance(hash_name, str | None):
+        raise BadInput("format and list must be strings (hash_name too, when given)")
+    if not isinstance(body.get("tags", []), list):
+        raise BadInput("tags must be a list of strings")
+    tags = tags_from(body.get("tags", []))
+    results = import_list(quaid(), read_list(text, fmt, hash_name), tags)
+    return answer(models.HashImportAnswer, import_summary(results))
 
 
 # --- batch jobs -------------------------------------------------------------

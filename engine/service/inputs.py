@@ -120,14 +120,14 @@ def metadata_from(value: str | None) -> dict | None:
     return parse_metadata(value)
 
 
-def json_object_body() -> dict:
+def json_object_body(example: str = '{"tags": [...], "metadata": {...}}') -> dict:
     """The request body as a JSON object (400 for anything else, including absurdly deep JSON)."""
     try:
         body = request.get_json(silent=True) if request.is_json else None
     except RecursionError:
         body = None
     if not isinstance(body, dict):
-        raise BadInput('send a JSON object: {"tags": [...], "metadata": {...}}')
+        raise BadInput(f"send a JSON object: {example}")
     return body
 
 

@@ -17,14 +17,15 @@ from engine.service.schema import build, dump, info, optional
 
 Decision = Literal["accepted", "to-review", "rejected"]
 Vote = Literal["yes", "maybe", "no"]
-Reason = Literal["same-template", "closer-match"]
+Reason = Literal["same-template", "closer-match", "hashes-only"]
 Verdict = Literal["accepted", "rejected"]
 
 PICTURE_ID = r"^[0-9a-f]{64}$"
 ITEM_ID = r"^[0-9a-f]{32}$"
 _ID = {"pattern": PICTURE_ID, "description": "SHA-256 hex of the picture bytes"}
-_REASON = {"description": "why a close pair is not accepted: same-template = same template (site, kit), "
-                       "other content; closer-match = another stored picture matches clearly better"}
+_REASON = {"description": "why the pair is not accepted: same-template (same site or kit, other content), "
+                       "closer-match (another stored picture matches clearly better), or hashes-only "
+                       "(the stored reference, or the query, is hashes without a picture)"}
 _DISTANCE = {"minimum": 0, "maximum": 1, "description": "0 = identical, 1 = unrelated"}
 _CLUSTER = {"minimum": 0, "description": "number of the picture's cluster of near-identical pictures"}
 
@@ -89,8 +90,10 @@ class Picture:
     size: int = info(description="bytes submitted")
     width: int = info(description="pixels, as submitted")
     height: int = info(description="pixels, as submitted")
-    format: str = info(description="decoded format, e.g. PNG, JPEG")
+    format: str = info(description="decoded format, e.g. PNG, JPEG; 'hashes' for a hash-only reference")
     cluster: int = info(**_CLUSTER)
+    hash_only: bool | None = optional(description="true: a reference stored from a partner's hashes, "
+                                                  "with no picture (never an accepted match)")
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,41 @@ class ExchangedHashes:
     pdq_quality: int | None = info(minimum=0, maximum=100)
     goldberg: list[int] = info(minItems=648, maxItems=648, description="image-match's signature")
     forbild: str = info(pattern=r"^[0-9A-F]{64}$", description="256 bits row-major, most significant first")
+    phash_dct_base64: str = info(pattern=r"^[A-Za-z0-9+/]{11}=$",
+                                 description="perception's pHash (cert-pl-phishing's phash-dct-base64)")
     tlsh: str | None = info(description="T1 digest of the normalised pixels; null when TLSH refuses")
+
+
+@dataclass(frozen=True)
+class HashSearchAnswer:
+    """Stored pictures near a partner's hashes, best first; never accepted (hashes cannot tell
+    template siblings apart), each match with ``reason: hashes-only``."""
+
+    decision: Literal["to-review", "rejected"] = info(description="best decision among the matches")
+    evidence: Literal["hashes-only"] = info(description="what the decision rests on")
+    compared: list[str] = info(description="the given hashes compared with stored features")
+    matches: list[Match] = info(description="per match, algorithms holds each compared hash's vote")
+
+
+@dataclass(frozen=True)
+class HashImportLine:
+    """One line of an imported hash list: stored (or already stored), or why not."""
+
+    line: int = info(minimum=1)
+    id: str | None = optional(**_ID)
+    name: str | None = optional()
+    status: Literal["added", "duplicate"] | None = optional()
+    error: str | None = optional(description="why this line was not stored")
+
+
+@dataclass(frozen=True)
+class HashImportAnswer:
+    """The result of each line of a partner's hash list (a bad line fails alone)."""
+
+    added: int = info()
+    duplicate: int = info()
+    failed: int = info()
+    results: list[HashImportLine] = info()
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ _ITEM = {"type": "string", "pattern": models.ITEM_ID}
 ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.AddAnswer, models.Picture,
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.ReviewPage,
-           models.ReviewItem, models.Labels, models.HashRecord)
+           models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
+           models.HashImportAnswer)
 
 
 def schemas() -> dict:
@@ -88,6 +89,8 @@ _META = {"type": "string", "description": "a JSON object, stored as is"}
 _TOP = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}
 _PID = _path_param("id", _ID)
 _ALL = {"type": "boolean", "default": False, "description": "also list rejected candidates"}
+_HASHES = {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1,
+           "description": "{name: value}, names: pdq, phash, dhash, ahash, whash, phash_dct_base64"}
 
 
 _WRITE_HEADER = {"name": HEADER, "in": "header", "required": True, "schema": {"type": "string"},
@@ -155,6 +158,23 @@ def paths() -> dict:
             "image-match, ForBild, pixel TLSH); stores nothing",
             {"200": _model(models.HashRecord)}, errors="400 413 415", tag="search",
             body=_multipart({"file": _FILE}, ["file"]), params=[_WRITE_HEADER])},
+        "/api/v1/search/hashes": {"post": _op(
+            "Search by a partner's hashes instead of a picture (pdq, phash, dhash, ahash, whash, "
+            "phash_dct_base64 as `quaid hash` writes them); at best to-review, never accepted",
+            {"200": _model(models.HashSearchAnswer)}, errors="400 413 415", tag="search",
+            params=[_JSON_WRITE_HEADER],
+            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL}, ["hashes"]))},
+        "/api/v1/hashes": {"post": _op(
+            "Import a partner's hash list as hash-only references (no picture); a bad line fails alone",
+            {"200": _model(models.HashImportAnswer)}, errors="400 413 415", access="write",
+            params=[_JSON_WRITE_HEADER],
+            body=_json_body({"format": {"type": "string", "enum": ["pdq-csv", "lines"], "description":
+                                        "pdq-csv: hash,quality,filename a line (ThreatExchange's PDQ "
+                                        "hasher); lines: 'TYPE VALUE' a line (python-threatexchange)"},
+                             "list": {"type": "string", "description": "the list's text"},
+                             "hash_name": {"type": "string", "description": "type of bare values (lines)"},
+                             "tags": {"type": "array", "items": {"type": "string"}}},
+                            ["format", "list"]))},
         "/api/v1/jobs": {"post": _op(
             "Submit a batch job: several files, action add (write key) or search",
             {"202": _model(models.JobQueued, "queued")}, errors="400 413 415 429", tag="jobs",
@@ -207,7 +227,8 @@ OPERATION_IDS = {
     ("/api/v1/pictures/{id}", "delete"): "delete_picture",
     ("/api/v1/pictures/{id}/image", "get"): "picture_image",
     ("/api/v1/pictures/{id}/matches", "get"): "picture_matches", ("/api/v1/search", "post"): "search",
-    ("/api/v1/hash", "post"): "hash_picture",
+    ("/api/v1/hash", "post"): "hash_picture", ("/api/v1/search/hashes", "post"): "search_hashes",
+    ("/api/v1/hashes", "post"): "import_hashes",
     ("/api/v1/jobs", "post"): "submit_job", ("/api/v1/jobs/{job}", "get"): "get_job",
     ("/api/v1/clusters", "get"): "list_clusters", ("/api/v1/clusters/{id}", "get"): "get_cluster",
     ("/api/v1/export", "get"): "export", ("/api/v1/review", "get"): "list_review",

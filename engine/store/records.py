@@ -73,9 +73,17 @@ return 1
 """
 
 
+HASH_ONLY_FORMAT = "hashes"  # the format of a reference stored from hashes alone
+HASH_ONLY_REASON = "hashes-only"  # why a match with one (or a search by hashes) is never accepted
+
+
 @dataclass(frozen=True)
 class PictureRecord:
-    """What quaid knows about one stored picture (its features are kept apart)."""
+    """What quaid knows about one stored picture (its features are kept apart).
+
+    ``format`` :data:`HASH_ONLY_FORMAT` marks a reference stored from a partner's hashes, with
+    no picture (:mod:`engine.hash_import`); its JSON says ``"hash_only": true``.
+    """
 
     id: str
     name: str = ""
@@ -89,11 +97,18 @@ class PictureRecord:
     cluster: int = 0
     versions: dict[str, int] = field(default_factory=dict)  # algorithm -> version of its stored feature
 
+    @property
+    def hash_only(self) -> bool:
+        return self.format == HASH_ONLY_FORMAT
+
     def to_json(self) -> dict:
         added = datetime.fromtimestamp(self.added, UTC).isoformat(timespec="milliseconds")
-        return {"id": self.id, "name": self.name, "tags": list(self.tags), "metadata": self.metadata,
-                "added": added.replace("+00:00", "Z"), "size": self.size, "width": self.width,
-                "height": self.height, "format": self.format, "cluster": self.cluster}
+        answer = {"id": self.id, "name": self.name, "tags": list(self.tags), "metadata": self.metadata,
+                  "added": added.replace("+00:00", "Z"), "size": self.size, "width": self.width,
+                  "height": self.height, "format": self.format, "cluster": self.cluster}
+        if self.hash_only:
+            answer["hash_only"] = True
+        return answer
 
     def to_hash(self) -> dict[str, str]:
         return {"name": self.name, "tags": json.dumps(list(self.tags)),

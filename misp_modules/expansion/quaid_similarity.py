@@ -18,6 +18,13 @@ in ``attribute.data``; a malware-sample is MISP's zip with password ``infected``
 ``image`` / ``file`` object holding such an attribute. The legacy (non misp_standard)
 payload ``{"attachment": name, "data": ...}`` is read too.
 
+A partner's picture hash, with no picture, is answered too (``POST /api/v1/search/hashes``):
+a ``cert-pl-phishing`` object's ``phash-dct-base64`` (perception's pHash, as CERT Polska
+shares it), or a ``text`` attribute holding one (its ``object_relation`` is
+``phash-dct-base64``, or its value has that form: 12 base64 characters) or a PDQ hash
+(64 hex digits). Hashes alone never give an accepted match: each match is ``to-review``,
+its comment says ``hashes-only``.
+
 Loaded from the custom root: ``misp-modules -c <repo>/misp_modules``.
 """
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -47,10 +55,15 @@ common = load_common()
 
 INPUT_ATTRIBUTES = ["attachment", "malware-sample"]
 INPUT_OBJECTS = ["image", "file"]
+HASH_ATTRIBUTES = ["text"]  # a picture hash shared as text (cert-pl-phishing's phash-dct-base64)
+HASH_OBJECTS = ["cert-pl-phishing"]
+PERCEPTION_RELATION = "phash-dct-base64"
+PERCEPTION_VALUE = re.compile(r"^[A-Za-z0-9+/]{11}=$")
+PDQ_VALUE = re.compile(r"^[0-9a-fA-F]{64}$")
 ANSWERED = ("accepted", "to-review")
 
 mispattributes = {
-    "input": INPUT_ATTRIBUTES + INPUT_OBJECTS,
+    "input": INPUT_ATTRIBUTES + INPUT_OBJECTS + HASH_ATTRIBUTES + HASH_OBJECTS,
     "output": ["MISP objects"],
     "format": "misp_standard",
 }
@@ -70,7 +83,8 @@ moduleinfo = {
         "waits 10), top, register, public_url (quaid's web UI as analysts reach it, for the links)."
     ),
     "references": ["https://github.com/CIRCL/douglas-quaid"],
-    "input": "attachment or malware-sample attribute; image or file object with a picture attachment",
+    "input": "attachment or malware-sample attribute; image or file object with a picture attachment; "
+             "a picture hash: cert-pl-phishing object (phash-dct-base64), or text attribute (pHash, PDQ)",
     "output": "image objects (filename, quaid link, picture) with similar/variant-of references and tags",
 }
 moduleconfig = ["url", "api_key", "timeout", "top", "register", "public_url"]
@@ -85,6 +99,9 @@ def handler(q=False):
 
 def expand(request: dict) -> dict:
     config = common.Config.from_request(request)
+    shared = read_hashes(request)
+    if shared is not None:
+        return _expand_hashes(config, *shared)
     submitted = read_input(request)
     if not common.is_picture(submitted.data):
         raise common.ModuleError(
@@ -106,6 +123,45 @@ def expand(request: dict) -> dict:
         for match in matches[: config.top]:
             event.add_object(common.match_object(quaid, match, submitted.source_uuid))
     return common.results(event)
+
+
+def _expand_hashes(config, hashes: dict[str, str], source_uuid: str) -> dict:
+    """Matches of a partner's hashes: image objects, each to review (hashes alone never accept)."""
+    with common.ModuleClient(config) as quaid:
+        answer = quaid.search_hashes(hashes, config.top)
+        matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
+        if not matches:
+            raise common.ModuleError(f"quaid: no known picture is near {', '.join(sorted(hashes))} "
+                                     f"{' '.join(hashes.values())}")
+        event = MISPEvent()
+        for match in matches[: config.top]:
+            event.add_object(common.match_object(quaid, match, source_uuid))
+    return common.results(event)
+
+
+def read_hashes(request: dict) -> tuple[dict[str, str], str] | None:
+    """A partner's picture hash in the request, with the uuid to reference; None when it holds none."""
+    attribute = request.get("attribute")
+    if isinstance(attribute, dict) and attribute.get("type") in HASH_ATTRIBUTES:
+        return hash_of_text(attribute), str(attribute.get("uuid") or "")
+    obj = request.get("object")
+    if isinstance(obj, dict) and obj.get("name") in HASH_OBJECTS:
+        for inner in obj.get("Attribute") or []:
+            if isinstance(inner, dict) and inner.get("object_relation") == PERCEPTION_RELATION:
+                return hash_of_text(inner), str(obj.get("uuid") or "")
+        raise common.ModuleError(f"the {obj['name']} object has no {PERCEPTION_RELATION} attribute")
+    return None
+
+
+def hash_of_text(attribute: dict) -> dict[str, str]:
+    """``{hash name: value}`` of a text attribute holding a picture hash; ModuleError otherwise."""
+    value = str(attribute.get("value") or "").strip()
+    if attribute.get("object_relation") == PERCEPTION_RELATION or PERCEPTION_VALUE.match(value):
+        return {"phash_dct_base64": value}
+    if PDQ_VALUE.match(value):
+        return {"pdq": value.lower()}
+    raise common.ModuleError("not a picture hash: expected perception's pHash (phash-dct-base64, "
+                             "12 base64 characters) or a PDQ hash (64 hex digits)")
 
 
 def _location(request: dict, submitted) -> dict:

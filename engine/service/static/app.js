@@ -47,6 +47,14 @@ async function thumbnail(url, alt) {
   return img;
 }
 
+// A reference stored from a partner's hashes has no picture: a card says so instead of a broken image.
+function noPicture() { return el("div", { class: "thumb no-picture", text: "hashes only: no picture" }); }
+
+function matchThumbnail(m, subjectHashOnly = false) {
+  const hashOnly = m.reason === "hashes-only" && !subjectHashOnly;
+  return hashOnly ? noPicture() : thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id);
+}
+
 function releaseBlobs() { state.blobs.forEach(URL.revokeObjectURL); state.blobs = []; }
 
 function badge(decision) { return el("span", { class: "badge " + decision, text: decision }); }
@@ -93,7 +101,7 @@ async function showResult(result, ms) {
   const list = $("matches"); list.replaceChildren();
   for (const m of result.matches) {
     const card = el("li", { class: "match" });
-    put(card, await thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id),
+    put(card, await matchThumbnail(m),
       el("div", { class: "name", text: m.name || "(no name)" }), el("div", { class: "id", text: m.id }),
       el("div", {}, badge(m.decision), document.createTextNode(` distance ${Number(m.distance).toFixed(3)}`),
         m.cluster ? document.createTextNode(` · cluster ${m.cluster}`) : null),
@@ -275,7 +283,8 @@ function matchCard(m, thumb) {
 function recordList(record) {
   const rows = [["id", record.id], ["tags", (record.tags || []).join(", ") || "none"],
     ["cluster", String(record.cluster || "none")], ["added", record.added],
-    ["picture", `${record.width} × ${record.height} ${record.format}, ${Math.round(record.size / 1024)} KiB`]];
+    ["picture", record.hash_only ? "none: a partner's hashes only"
+      : `${record.width} × ${record.height} ${record.format}, ${Math.round(record.size / 1024)} KiB`]];
   for (const [k, v] of Object.entries(record.metadata || {})) rows.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
   return rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]);
 }
@@ -286,12 +295,13 @@ async function loadPicture(id) {
   const [record, found] = await Promise.all([api(path, { headers: QUAID_REQUEST }),
     api(`${path}/matches?top=20`, { headers: QUAID_REQUEST })]);
   $("picture-name").textContent = record.name || "(no name)";
-  $("picture-image").replaceChildren(await thumbnail(`${path}/image`, record.name || record.id));
+  $("picture-image").replaceChildren(record.hash_only ? noPicture()
+    : await thumbnail(`${path}/image`, record.name || record.id));
   $("picture-record").replaceChildren(...recordList(record));
   $("picture-match-total").textContent = `${found.matches.length} match(es)`;
   $("picture-no-match").hidden = found.matches.length > 0;
   const list = $("picture-matches"); list.replaceChildren();
-  for (const m of found.matches) list.append(matchCard(m, await thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id)));
+  for (const m of found.matches) list.append(matchCard(m, await matchThumbnail(m, record.hash_only)));
 }
 
 // ---- navigation and start ---------------------------------------------------

@@ -32,6 +32,7 @@ class PictureRef:
     attribute: MISPAttribute
     obj: MISPObject | None  # the object holding the attachment, None for a bare attribute
     data: bytes
+    hashes: dict | None = None  # its hashes as partners' tools write them (quaid's POST /api/v1/hash)
 
     @property
     def name(self) -> str:

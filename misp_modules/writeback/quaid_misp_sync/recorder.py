@@ -1,4 +1,5 @@
-"""Idempotent writes into MISP: decision tags, stand-in ``image`` objects, ``similar`` references.
+"""Idempotent writes into MISP: decision tags, stand-in ``image`` objects, ``similar`` references,
+and the picture's hash where partners look for it.
 
 Every method first looks in the event as MISP returned it (kept up to date with what this
 run created), and writes only what is missing, so a second run writes nothing. In dry-run
@@ -9,6 +10,14 @@ that name event A get the narrowest distribution of A, B and the administrator's
 decision tags are local by default (MISP keeps local tags on the instance, and they do not
 touch the attribute nor unpublish the event: ``TagsController::attachTagToObject``). The
 decision tags are mutually exclusive: a new decision removes the tags of the old one.
+
+The picture's hash: the ``image`` template (misp-objects) has no hash relation, and the only
+template with a picture hash is ``cert-pl-phishing``, whose ``phash-dct-base64`` is perception's
+pHash (CERT Polska exchanges it). So with the matches of a picture its event also gets a
+``cert-pl-phishing`` object holding that value (``quaid hash``'s ``phash_dct_base64``),
+describing the attachment, in the event's own distribution: partners' MISP correlates it with
+their own values without quaid. It is written only with the matches it goes with, so no event
+is unpublished for a hash alone.
 
 PyMISP calls and the MISP REST endpoints behind them:
 ``tag`` -> ``POST /tags/attachTagToObject``; ``untag`` -> ``POST /tags/removeTagFromObject``;
@@ -34,6 +43,8 @@ DECISION_TAGS: dict[str, tuple[str, ...]] = {
 ALL_DECISION_TAGS = frozenset(tag for tags in DECISION_TAGS.values() for tag in tags)
 SIMILAR = "similar"  # relationship between two pictures judged the same (MISP relationship list)
 DESCRIBES = "describes"  # from the image object created around a bare attachment, to the attachment
+HASH_TEMPLATE = "cert-pl-phishing"  # misp-objects: the template holding perception's pHash of a page
+PHASH_RELATION = "phash-dct-base64"
 MARK = "quaid"  # first word of the comments of objects the write-back creates
 
 
@@ -81,6 +92,7 @@ class Recorder:
             return
         sharing = narrowest(self.policy.distribution, picture.event, target.sharing)
         source = picture.obj or self.wrapper(picture)
+        self.hash_object(picture)
         proxy = self.proxy(picture.event, target, sharing)
         self.reference(picture.event, source, proxy.uuid, target.explanation)
 
@@ -124,6 +136,24 @@ class Recorder:
         obj.add_attribute("link", value=self._quaid_link(picture.picture_id), disable_correlation=True)
         obj.add_reference(picture.attribute.uuid, DESCRIBES)
         self.counts["image objects created around attachments"] += 1
+        return self._add_object(picture.event, obj)
+
+    def hash_object(self, picture: PictureRef) -> MISPObject | None:
+        """The ``cert-pl-phishing`` object with the picture's ``phash-dct-base64`` (created once)."""
+        value = (picture.hashes or {}).get("phash_dct_base64")
+        if not value:
+            return None
+        for obj in picture.event.objects:
+            if obj.name == HASH_TEMPLATE and _references(obj, picture.attribute.uuid, DESCRIBES) and any(
+                a.object_relation == PHASH_RELATION and a.value == value for a in obj.attributes
+            ):
+                return obj
+        obj = MISPObject(HASH_TEMPLATE, standalone=False)
+        obj.comment = f"{MARK}: perception's pHash of attachment {picture.attribute.uuid}"
+        obj.distribution = INHERIT
+        obj.add_attribute(PHASH_RELATION, value=value, to_ids=False)
+        obj.add_reference(picture.attribute.uuid, DESCRIBES)
+        self.counts["picture hash objects created"] += 1
         return self._add_object(picture.event, obj)
 
     def proxy(self, event: MISPEvent, target: Target, sharing: Sharing) -> MISPObject:
@@ -170,7 +200,7 @@ class Recorder:
         obj.ObjectReference = []
         answer = self._write(
             event,
-            f"image object {obj.uuid} (distribution {obj.distribution}): {obj.comment}",
+            f"{obj.name} object {obj.uuid} (distribution {obj.distribution}): {obj.comment}",
             lambda: self.misp.add_object(event.uuid, obj),
         )
         if answer is not None:

@@ -126,6 +126,7 @@ def run_sync(
         for match in matches:
             for target in locations.targets(match, picture):
                 counts["matches in other events"] += 1
+                _hashes(quaid, picture, policy, counts)
                 try:
                     recorder.record(picture, target)
                 except (MISPWriteError, PyMISPError) as exc:
@@ -161,6 +162,17 @@ def _register(quaid: QuaidClient, picture: PictureRef, counts: Counter) -> None:
     except ServiceError as exc:
         if exc.status is None:  # nothing answered: no other picture would fare better
             raise SyncError(str(exc)) from None
+        _fail(counts, picture, exc)
+
+
+def _hashes(quaid: QuaidClient, picture: PictureRef, policy: WritePolicy, counts: Counter) -> None:
+    """The picture's exchanged hashes, asked once, when a match will be written with them."""
+    if picture.hashes is not None or policy.tag_only:
+        return
+    try:
+        picture.hashes = quaid.hash(picture.data, name=picture.name).get("hashes") or {}
+    except ServiceError as exc:
+        picture.hashes = {}
         _fail(counts, picture, exc)
 
 
