@@ -50,7 +50,7 @@ def export_graph(quaid: Quaid) -> dict:
             features = stored.get(ident, {})
             nodes.append({"id": ident, "name": record.name, "cluster": record.cluster,
                           "representative": ident in representatives, "tags": list(record.tags)})
-            edges.extend(_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen))
+            edges.extend(scored_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen))
     accepted = [(e["source"], e["target"]) for e in edges if e["decision"] == Decision.ACCEPTED.value]
     clusters = [{**info.to_json(), "members": quaid.mirror.clusters.members(info.cluster)}
                 for info in quaid.mirror.clusters.all()]
@@ -58,12 +58,16 @@ def export_graph(quaid: Quaid) -> dict:
             "components": group((n["id"] for n in nodes), accepted)}
 
 
-def _edges(quaid: Quaid, query, ident: str, features: dict[str, bytes], seen: set) -> list[dict]:
-    """Scored edges from ``ident`` to its index neighbours, each unordered pair once."""
+def scored_edges(quaid: Quaid, query, ident: str, features: dict[str, bytes], seen: set,
+                 within: set[str] | None = None) -> list[dict]:
+    """Scored, not rejected edges from ``ident`` to its index neighbours (those in ``within``
+    only, when given), each unordered pair once (``seen`` holds the pairs already scored)."""
     codes = {name: [code] for name, code in quaid.matcher.prefilter_codes(features).items()}
     neighbours = []
     for candidate in quaid.mirror.shortlist(codes, GRAPH_NEIGHBOURS + 1):
         pair = (min(ident, candidate.id), max(ident, candidate.id))
+        if within is not None and candidate.id not in within:
+            continue
         if candidate.id != ident and pair not in seen:
             seen.add(pair)
             neighbours.append(candidate.id)
