@@ -181,11 +181,11 @@ def test_cli_server_mode_gives_the_same_answers_as_the_local_store(server, tmp_p
     assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
     assert json.loads(remote.stdout) == json.loads(local.stdout)
     assert json.loads(remote.stdout)["matches"][0]["id"] == record["id"]
-    # The API answers the same object without "query", the file name the CLI adds to each line.
+    # The API answers the same object without "query", the file the CLI adds to each line.
     api = server.post("/api/v1/search", files={"file": ("upload.jpg", query.read_bytes())},
                       headers={"Authorization": f"Bearer {WRITE}"})
     printed = json.loads(remote.stdout)
-    assert printed.pop("query") == "query.jpg" and api.json() == printed
+    assert printed.pop("query") == str(query) and api.json() == printed
     denied = run_quaid(tmp_path, "add", str(picture), "--server", server.url, env={"QUAID_API_KEY": READ})
     assert denied.returncode != 0 and "read-only" in denied.stderr
 
