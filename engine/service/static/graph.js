@@ -33,6 +33,9 @@ const GRAPH_STYLE = [
 ];
 
 async function loadGraph(offset) {
+  if (typeof cytoscape === "undefined") {
+    throw new Error("the graph library is not installed: run scripts/install-ui-libraries.sh");
+  }
   const g = await api(`/api/v1/graph?offset=${offset}&limit=${GRAPH_LIMIT}`);
   hideTip();
   if (graphState.cy) graphState.cy.destroy();
