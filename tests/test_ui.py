@@ -120,6 +120,13 @@ def test_clusters_cluster_page_and_graph(server, page):
     assert page.is_hidden("#graph-notice")  # every picture is drawn: nothing to page through
 
 
+def test_graph_without_its_library_says_how_to_install_it(server, page):
+    page.route("**/ui/vendor/cytoscape.min.js", lambda route: route.abort())
+    page.goto(server.url + "/#graph")
+    page.wait_for_selector("#message:not([hidden])")
+    assert "scripts/install-ui-libraries.sh" in page.text_content("#message")
+
+
 def test_review_queue_accept_and_reject(server, page):
     stored = [add(server, drawn(704 + i), f"review-{i}.png") for i in range(2)]
     queue = ReviewQueue(EmbeddedRedis(server.home / "redis").client())
