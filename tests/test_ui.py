@@ -165,3 +165,9 @@ def test_api_key_form_when_keys_are_on(tmp_path, page):
         page.locator("#cluster-list li").first.wait_for()
         assert page.locator("#cluster-list li").count() == 1
         assert requests.get(proc.url + "/api/v1/clusters", timeout=10).status_code == 401
+        page.locator("#cluster-list a.name").click()  # the cluster page and the graph use the key too
+        thumb = page.locator("#cluster-members li.picture-card img.thumb")
+        thumb.evaluate("img => (img.complete && img.src) || new Promise(r => img.onload = r)")
+        assert thumb.evaluate("img => img.naturalWidth") > 0
+        page.goto(proc.url + "/#graph")
+        page.wait_for_function("() => window.quaid && quaid.graph.nodes().length === 1")
