@@ -106,6 +106,11 @@ def test_search_job_clusters_export(client):
     assert client.matches(added["id"])["id"] == added["id"]
     assert any(c["cluster"] == added["cluster"] for c in client.clusters())
     assert client.cluster(added["cluster"])["representative"]
+    copy = client.add(query, name="copy.jpg")  # joins the original's cluster, after it
+    assert [m["id"] for m in client.cluster(added["cluster"], offset=1, limit=1)["members"]] == [copy["id"]]
+    page = client.graph(limit=1)  # the largest cluster, cut to its representative
+    [node] = page["nodes"]
+    assert node["representative"] and page["cut"] == [node["cluster"]] and page["next"] == 1
     assert added["id"] in {n["id"] for n in client.export("graph")["nodes"]}
     assert "/api/v1/search" in client.openapi()["paths"]
 
