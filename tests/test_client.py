@@ -110,7 +110,7 @@ def test_search_job_clusters_export(client):
     assert [m["id"] for m in client.cluster(added["cluster"], offset=1, limit=1)["members"]] == [copy["id"]]
     page = client.graph(limit=1)  # the largest cluster, cut to its representative
     [node] = page["nodes"]
-    assert node["representative"] and page["cut"] == [node["cluster"]] and page["next"] == 1
+    assert node["representative"] and page["cut"] == [node["cluster"]]
     assert added["id"] in {n["id"] for n in client.export("graph")["nodes"]}
     assert "/api/v1/search" in client.openapi()["paths"]
 
