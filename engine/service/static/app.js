@@ -14,7 +14,6 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function put(node, ...children) { for (const c of children) if (c) node.append(c); return node; }
 
 function headers() { return { "X-Quaid-Request": "1", ...(state.key ? { Authorization: "Bearer " + state.key } : {}) }; }
 
