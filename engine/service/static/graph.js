@@ -36,6 +36,7 @@ async function loadGraph(offset) {
   if (typeof cytoscape === "undefined") {
     throw new Error("the graph library is not installed: run scripts/install-ui-libraries.sh");
   }
+  $("graph-summary").textContent = "scoring the matches between the pictures…";  // seconds on a large page
   const g = await api(`/api/v1/graph?offset=${offset}&limit=${GRAPH_LIMIT}`);
   hideTip();
   if (graphState.cy) graphState.cy.destroy();
