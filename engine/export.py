@@ -59,20 +59,23 @@ def export_graph(quaid: Quaid) -> dict:
 
 
 def scored_edges(quaid: Quaid, query, ident: str, features: dict[str, bytes], seen: set,
-                 within: set[str] | None = None) -> list[dict]:
-    """Scored, not rejected edges from ``ident`` to its index neighbours (those in ``within``
-    only, when given), each unordered pair once (``seen`` holds the pairs already scored)."""
+                 drawn: dict[str, dict[str, bytes]] | None = None,
+                 neighbours: int = GRAPH_NEIGHBOURS) -> list[dict]:
+    """Scored, not rejected edges from ``ident`` to its ``neighbours`` nearest index neighbours,
+    each unordered pair once (``seen`` holds the pairs already scored). With ``drawn`` (id ->
+    stored features), only neighbours among those, compared with the features given."""
     codes = {name: [code] for name, code in quaid.matcher.prefilter_codes(features).items()}
-    neighbours = []
-    for candidate in quaid.mirror.shortlist(codes, GRAPH_NEIGHBOURS + 1):
+    chosen = []
+    for candidate in quaid.mirror.shortlist(codes, neighbours + 1):
         pair = (min(ident, candidate.id), max(ident, candidate.id))
-        if within is not None and candidate.id not in within:
+        if drawn is not None and candidate.id not in drawn:
             continue
         if candidate.id != ident and pair not in seen:
             seen.add(pair)
-            neighbours.append(candidate.id)
+            chosen.append(candidate.id)
+    found = {i: drawn[i] for i in chosen} if drawn is not None else quaid.records.features_many(chosen)
     out = []
-    for other, stored in quaid.records.features_many(neighbours).items():
+    for other, stored in found.items():
         comparable = {k: v for k, v in stored.items() if k in features}
         verdict = quaid.matcher.compare(query, comparable)
         if verdict.decision != Decision.REJECTED:
