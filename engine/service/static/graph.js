@@ -75,8 +75,10 @@ function graphSummary(g) {
 async function showTip(node) {
   const tip = $("graph-tip"), id = node.id(), name = node.data("name");
   node.addClass("hovered");
-  const pos = node.renderedPosition();
-  tip.style.left = `${Math.round(pos.x + 14)}px`; tip.style.top = `${Math.round(pos.y + 14)}px`;
+  const pos = node.renderedPosition(), box = $("graph").getBoundingClientRect();
+  const left = pos.x + 250 > box.width ? pos.x - 250 : pos.x + 14;  // stay inside the frame
+  const top = pos.y + 200 > box.height ? pos.y - 200 : pos.y + 14;
+  tip.style.left = `${Math.round(Math.max(0, left))}px`; tip.style.top = `${Math.round(Math.max(0, top))}px`;
   tip.dataset.id = id;
   tip.replaceChildren(el("div", { class: "name", text: name }), el("div", { class: "muted", text: `cluster ${node.data("cluster")}` }));
   tip.hidden = false;
