@@ -54,7 +54,8 @@ setup(
     # under its own name (never as ``misp_modules``) so that ``quaid misp-sync`` works installed.
     package_dir={"quaid_misp_sync": "misp_modules/writeback/quaid_misp_sync"},
     include_package_data=True,
-    package_data={"engine": ["calibrated.json", "service/templates/*", "service/static/*"],
+    package_data={"engine": ["calibrated.json", "service/templates/*", "service/static/*",
+                             "service/static/vendor/*"],
                   "ail_connector": ["taxonomies.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES},

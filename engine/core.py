@@ -10,7 +10,7 @@ CONTRACT (used by the CLI and the service):
     q.image(id) -> tuple[bytes, str] | None     # stored bytes or thumbnail, with content type
     q.update(id, tags=None, metadata=None) -> PictureRecord
     q.delete(id) -> None                         # raises NotFound
-    q.clusters() -> list[dict]; q.cluster(id) -> dict; q.export(fmt: "json"|"graph") -> dict
+    q.clusters() -> list[dict]; q.cluster(id, offset, limit) -> dict; q.export(fmt: "json"|"graph") -> dict
     q.stats() -> dict
     q.close()
     q.resolve(id_or_prefix) -> str               # full id from a unique prefix (CLI convenience)
@@ -319,8 +319,9 @@ class Quaid:
         self.mirror.sync()
         return [info.to_json() for info in self.mirror.clusters.all()]
 
-    def cluster(self, cluster_id: int | str) -> dict:
-        """One cluster with its members, oldest (the representative) first."""
+    def cluster(self, cluster_id: int | str, offset: int = 0, limit: int | None = None) -> dict:
+        """One cluster with its members, oldest (the representative) first: those from ``offset``
+        on, at most ``limit`` of them (all when None); ``size`` counts every member."""
         self.mirror.sync()
         try:
             number = int(cluster_id)
@@ -329,9 +330,11 @@ class Quaid:
         info = self.mirror.clusters.info(number)
         if info is None:
             raise NotFound(f"no cluster {cluster_id}")
-        members = self.mirror.clusters.members(number)
+        members = self.mirror.clusters.members(number)[offset:]
+        members = members if limit is None else members[:limit]
         records = self.records.get_many(members)
-        return {**info.to_json(), "members": [records[i].to_json() for i in members if i in records]}
+        return {**info.to_json(), "offset": offset,
+                "members": [records[i].to_json() for i in members if i in records]}
 
     def export(self, fmt: str = "json") -> dict:
         """``json``: every record and cluster. ``graph``: nodes, edges (verdicts), clusters."""

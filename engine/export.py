@@ -53,12 +53,8 @@ def export_graph(quaid: Quaid) -> dict:
             features = stored.get(ident, {})
             nodes.append({"id": ident, "name": record.name, "cluster": record.cluster,
                           "representative": ident in representatives, "tags": list(record.tags)})
-            edges.extend(_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen))
-    for edge in edges:  # a hash-only reference on either end: judged by its hashes alone (engine.hash_search)
-        if hash_only & {edge["source"], edge["target"]}:
-            distances = {name: vote["distance"] for name, vote in edge["algorithms"].items()}
-            edge.update(decision=hash_only_decision(distances).value, reason=HASH_ONLY_REASON)
-    edges = [e for e in edges if e["decision"] != Decision.REJECTED.value]
+            edges.extend(scored_edges(quaid, StoredQuery(quaid.matcher, features), ident, features, seen,
+                                      hash_only=hash_only))
     accepted = [(e["source"], e["target"]) for e in edges if e["decision"] == Decision.ACCEPTED.value]
     clusters = [{**info.to_json(), "members": quaid.mirror.clusters.members(info.cluster)}
                 for info in quaid.mirror.clusters.all()]
@@ -66,19 +62,31 @@ def export_graph(quaid: Quaid) -> dict:
             "components": group((n["id"] for n in nodes), accepted)}
 
 
-def _edges(quaid: Quaid, query, ident: str, features: dict[str, bytes], seen: set) -> list[dict]:
-    """Scored edges from ``ident`` to its index neighbours, each unordered pair once."""
+def scored_edges(quaid: Quaid, query, ident: str, features: dict[str, bytes], seen: set,
+                 drawn: dict[str, dict[str, bytes]] | None = None,
+                 neighbours: int = GRAPH_NEIGHBOURS, hash_only: set[str] | None = None) -> list[dict]:
+    """Scored, not rejected edges from ``ident`` to its ``neighbours`` nearest index neighbours,
+    each unordered pair once (``seen`` holds the pairs already scored). With ``drawn`` (id ->
+    stored features), only neighbours among those, compared with the features given. An edge
+    with a hash-only reference (``hash_only`` ids) on either end is judged by its hashes alone
+    (:mod:`engine.hash_search`): hashes cannot tell sibling pages apart."""
     codes = {name: [code] for name, code in quaid.matcher.prefilter_codes(features).items()}
-    neighbours = []
-    for candidate in quaid.mirror.shortlist(codes, GRAPH_NEIGHBOURS + 1):
+    chosen = []
+    for candidate in quaid.mirror.shortlist(codes, neighbours + 1):
         pair = (min(ident, candidate.id), max(ident, candidate.id))
+        if drawn is not None and candidate.id not in drawn:
+            continue
         if candidate.id != ident and pair not in seen:
             seen.add(pair)
-            neighbours.append(candidate.id)
+            chosen.append(candidate.id)
+    found = {i: drawn[i] for i in chosen} if drawn is not None else quaid.records.features_many(chosen)
     out = []
-    for other, stored in quaid.records.features_many(neighbours).items():
+    for other, stored in found.items():
         comparable = {k: v for k, v in stored.items() if k in features}
-        verdict = quaid.matcher.compare(query, comparable)
-        if verdict.decision != Decision.REJECTED:
-            out.append({"source": ident, "target": other, **verdict.to_json()})
+        edge = {"source": ident, "target": other, **quaid.matcher.compare(query, comparable).to_json()}
+        if hash_only and hash_only & {ident, other}:
+            distances = {name: vote["distance"] for name, vote in edge["algorithms"].items()}
+            edge.update(decision=hash_only_decision(distances).value, reason=HASH_ONLY_REASON)
+        if edge["decision"] != Decision.REJECTED.value:
+            out.append(edge)
     return out

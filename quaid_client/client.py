@@ -192,8 +192,14 @@ class QuaidClient:
     def clusters(self) -> list[Answer]:
         return list(self._json("GET", "/api/v1/clusters")["clusters"])
 
-    def cluster(self, cluster_id: int | str) -> Answer:
-        return self._json("GET", "/api/v1/clusters/" + str(cluster_id))
+    def cluster(self, cluster_id: int | str, offset: int = 0, limit: int = 1000) -> Answer:
+        """A cluster with its members from ``offset`` on (oldest first), at most ``limit``."""
+        params = {"offset": offset, "limit": limit}
+        return self._json("GET", "/api/v1/clusters/" + str(cluster_id), params=params)
+
+    def graph(self, offset: int = 0, limit: int = 300) -> Answer:
+        """A page of the graph: whole clusters from rank ``offset``, at most ``limit`` pictures."""
+        return self._json("GET", "/api/v1/graph", params={"offset": offset, "limit": limit})
 
     def export(self, fmt: str = "json") -> Answer:
         return self._json("GET", "/api/v1/export", params={"format": fmt})

@@ -206,10 +206,16 @@ def test_hostile_names_and_tags_render_as_text_in_the_ui(quaid, page):
                        data={"name": payload, "tags": ["<b onmouseover=window.pwned=3>t</b>"]}).json()
     page.goto(quaid.url + "/#clusters")
     card = page.locator(f"#cluster-list li[data-cluster='{added['cluster']}']")
-    card.click()
+    card.locator("a.name").click()  # the cluster's page
     page.locator("#cluster-members li").first.wait_for()
     assert payload in page.text_content("#cluster-members")
     page.goto(quaid.url + "/#graph")
-    page.locator("#graph circle").first.wait_for()
+    page.wait_for_function("id => window.quaid && quaid.graph.getElementById(id).length", arg=added["id"])
+    x, y = page.evaluate("""id => { const p = quaid.graph.getElementById(id).renderedPosition();
+                                    const box = document.getElementById('graph').getBoundingClientRect();
+                                    return [box.left + p.x, box.top + p.y]; }""", added["id"])
+    page.mouse.move(x, y)  # the hover card shows the name
+    page.locator("#graph-tip .name").wait_for()
+    assert page.text_content("#graph-tip .name") == payload
     assert page.evaluate("window.pwned") is None
     assert page.locator("#cluster-members img[src='x'], script:has-text('pwned')").count() == 0

@@ -123,6 +123,11 @@ def test_search_job_clusters_export(client):
     assert client.matches(added["id"])["id"] == added["id"]
     assert any(c["cluster"] == added["cluster"] for c in client.clusters())
     assert client.cluster(added["cluster"])["representative"]
+    copy = client.add(query, name="copy.jpg")  # joins the original's cluster, after it
+    assert [m["id"] for m in client.cluster(added["cluster"], offset=1, limit=1)["members"]] == [copy["id"]]
+    page = client.graph(limit=1)  # the largest cluster, cut to its representative
+    [node] = page["nodes"]
+    assert node["representative"] and page["cut"] == [node["cluster"]]
     assert added["id"] in {n["id"] for n in client.export("graph")["nodes"]}
     assert "/api/v1/search" in client.openapi()["paths"]
 
@@ -198,6 +203,11 @@ def test_cli_server_mode_gives_the_same_answers_as_the_local_store(server, tmp_p
     assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
     assert json.loads(remote.stdout) == json.loads(local.stdout)
     assert json.loads(remote.stdout)["matches"][0]["id"] == record["id"]
+    # The API answers the same object without "query", the file the CLI adds to each line.
+    api = server.post("/api/v1/search", files={"file": ("upload.jpg", query.read_bytes())},
+                      headers={"Authorization": f"Bearer {WRITE}"})
+    printed = json.loads(remote.stdout)
+    assert printed.pop("query") == str(query) and api.json() == printed
     denied = run_quaid(tmp_path, "add", str(picture), "--server", server.url, env={"QUAID_API_KEY": READ})
     assert denied.returncode != 0 and "read-only" in denied.stderr
 

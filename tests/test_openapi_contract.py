@@ -201,8 +201,20 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert call("GET", "/api/v1/clusters", "/api/v1/clusters", key=READ).json()["clusters"]
     detail = call("GET", "/api/v1/clusters/{id}", f"/api/v1/clusters/{cluster}", key=READ).json()
     assert pid in [m["id"] for m in detail["members"]]
-    for bad, status in (("abc", 400), ("99999999", 404)):
+    for bad, status in (("abc", 400), ("99999999", 404), (f"{cluster}?limit=0", 400)):
         assert call("GET", "/api/v1/clusters/{id}", f"/api/v1/clusters/{bad}", key=READ).status_code == status
+    copy = call("POST", "/api/v1/pictures", "/api/v1/pictures", data={"name": "page-copy"},
+                files={"file": ("copy.jpg", variant(page, 1.0, quality=95))}).json()
+    assert copy["cluster"] == cluster  # a re-encoded copy joins the page's cluster, after it
+    pair = f"/api/v1/clusters/{cluster}"
+    paged = call("GET", "/api/v1/clusters/{id}", pair + "?offset=1&limit=1", key=READ).json()
+    assert paged["size"] == 2 and paged["offset"] == 1 and [m["id"] for m in paged["members"]] == [copy["id"]]
+    first_page = call("GET", "/api/v1/clusters/{id}", pair + "?limit=1", key=READ).json()
+    assert [m["id"] for m in first_page["members"]] == [pid]
+    graph = call("GET", "/api/v1/graph", "/api/v1/graph?limit=1", key=READ).json()
+    stored = call("GET", "/status", "/status", key=None, write_header=False).json()["stats"]["pictures"]
+    assert len(graph["nodes"]) == 1 and graph["next"] == 1 and graph["pictures"] == stored
+    assert call("GET", "/api/v1/graph", "/api/v1/graph?offset=-1", key=READ).status_code == 400
     for query, status in (("", 200), ("?format=graph", 200), ("?format=xml", 400)):
         assert call("GET", "/api/v1/export", f"/api/v1/export{query}", key=READ).status_code == status
 

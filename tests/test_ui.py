@@ -1,5 +1,6 @@
 """The web UI in a real headless Chromium (Debian's, driven by Playwright) against a real ``quaid serve``:
-upload-and-search (file picker and drag-and-drop), add, cluster browsing, the graph, the review queue,
+upload-and-search (file picker and drag-and-drop), add, clusters and a cluster's page, the graph, the review
+queue, links from every card to the picture's page,
 and the API-key form when keys are on. Any JavaScript error fails the test.
 """
 
@@ -65,6 +66,11 @@ def test_upload_and_search_shows_the_answer_thumbnails_and_votes(server, page):
     assert first.locator(".badge.yes").count() >= 1
     first.locator("img.thumb").evaluate("img => img.complete || new Promise(r => img.onload = r)")
     assert first.locator("img.thumb").evaluate("img => img.naturalWidth") > 0
+    first.locator("a.thumb-link").click()  # each result opens the stored picture's page
+    page.locator("#picture-name", has_text="known-phish.png").wait_for()
+    assert page.url.endswith(f"#/picture/{stored['id']}")
+    page.locator("#picture-record a.cluster-link").click()  # and its cluster's page
+    page.locator(f"#cluster-members li[data-id='{stored['id']}']").wait_for()
 
 
 def test_a_hash_only_reference_is_a_card_without_a_picture(server, page):
@@ -105,27 +111,37 @@ def test_drop_a_picture_then_add_it(server, page):
     assert server.get(f"/api/v1/pictures/{picture_id}").json()["name"] == "dropped.png"
 
 
-def test_clusters_and_graph(server, page):
+def test_clusters_cluster_page_and_graph(server, page):
     first = add(server, drawn(703), "cluster-a.png")
-    add(server, variant(drawn(703), 0.85), "cluster-a-copy.jpg")
+    copy = add(server, variant(drawn(703), 0.85), "cluster-a-copy.jpg")
     page.goto(server.url + "/#clusters")
     card = page.locator(f"#cluster-list li[data-cluster='{first['cluster']}']")
     card.wait_for()
     assert "2 picture(s)" in card.text_content()
-    card.click()
-    page.wait_for_selector("#cluster-detail:not([hidden])")
+    card.locator("a.name").click()  # the cluster's own page
     page.locator("#cluster-members li").nth(1).wait_for()
+    assert page.url.endswith(f"#/cluster/{first['cluster']}") and page.is_hidden("#tab-clusters")
     names = page.locator("#cluster-members .name").all_text_contents()
     assert set(names) == {"cluster-a.png", "cluster-a-copy.jpg"}
+    assert first["id"] in page.text_content("#cluster-size")  # the representative
 
-    graph = server.get("/api/v1/export", params={"format": "graph"}).json()
+    graph = server.get("/api/v1/graph").json()
     page.goto(server.url + "/#graph")
-    page.wait_for_function("n => document.querySelectorAll('#graph circle').length === n",
-                           arg=len(graph["nodes"]))
-    assert page.locator("#graph line").count() == len(graph["edges"])
-    positions = page.eval_on_selector_all("#graph circle", "cs => cs.map(c => [c.getAttribute('cx'), "
-                                                            "c.getAttribute('cy')].join())")
+    page.wait_for_function("n => window.quaid && quaid.graph.nodes().length === n", arg=len(graph["nodes"]))
+    assert page.evaluate("quaid.graph.edges().length") == len(graph["edges"])
+    pair = page.evaluate("id => quaid.graph.getElementById(id).connectedEdges().map(e => e.data('decision'))",
+                         copy["id"])
+    assert "accepted" in pair  # the copy is joined to its original, coloured as accepted
+    positions = page.evaluate("quaid.graph.nodes().map(n => [n.position('x'), n.position('y')].join())")
     assert len(set(positions)) == len(positions)  # the layout spread the nodes apart
+    assert page.is_hidden("#graph-notice")  # every picture is drawn: nothing to page through
+
+
+def test_graph_without_its_library_says_how_to_install_it(server, page):
+    page.route("**/ui/vendor/cytoscape.min.js", lambda route: route.abort())
+    page.goto(server.url + "/#graph")
+    page.wait_for_selector("#message:not([hidden])")
+    assert "scripts/install-ui-libraries.sh" in page.text_content("#message")
 
 
 def test_review_queue_accept_and_reject(server, page):
@@ -143,6 +159,8 @@ def test_review_queue_accept_and_reject(server, page):
     row = page.locator(f"li[data-item='{items[0]}']")
     assert "query-0.jpg" in row.text_content() and "review-0.png" in row.text_content()
     assert row.locator("img.thumb").count() == 2
+    stored_link = row.locator(f"a[href='#/picture/{stored[0]['id']}']")  # the stored picture opens its page
+    assert stored_link.count() == 2 and stored_link.first.locator("img.thumb").count() == 1
     row.locator("button.accept").click()
     row.wait_for(state="detached")
     page.locator(f"li[data-item='{items[1]}'] button.reject").click()
@@ -164,3 +182,9 @@ def test_api_key_form_when_keys_are_on(tmp_path, page):
         page.locator("#cluster-list li").first.wait_for()
         assert page.locator("#cluster-list li").count() == 1
         assert requests.get(proc.url + "/api/v1/clusters", timeout=10).status_code == 401
+        page.locator("#cluster-list a.name").click()  # the cluster page and the graph use the key too
+        thumb = page.locator("#cluster-members li.picture-card img.thumb")
+        thumb.evaluate("img => (img.complete && img.src) || new Promise(r => img.onload = r)")
+        assert thumb.evaluate("img => img.naturalWidth") > 0
+        page.goto(proc.url + "/#graph")
+        page.wait_for_function("() => window.quaid && quaid.graph.nodes().length === 1")

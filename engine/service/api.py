@@ -14,6 +14,9 @@ from flask import Blueprint, Response, current_app, request
 
 from engine.errors import BadInput, NotFound
 from engine.exchange import hash_record
+from engine.graph_page import DEFAULT_LIMIT as DEFAULT_GRAPH_LIMIT
+from engine.graph_page import MAX_LIMIT as MAX_GRAPH_LIMIT
+from engine.graph_page import graph_page
 from engine.hash_import import import_list, import_summary, read_list
 from engine.neighbours import stored_matches
 from engine.review import search_and_record
@@ -39,6 +42,8 @@ from engine.service.jobs import JobFile, JobQueue
 from engine.service.models import answer
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_MEMBERS = 1000  # members of a cluster sent in one answer (the default, and the most)
+MAX_OFFSET = 10**9
 
 
 def quaid():
@@ -213,7 +218,18 @@ def clusters() -> Response:
 @blueprint.get("/clusters/<cid>")
 @requires(Access.READ)
 def cluster(cid: str) -> Response:
-    return answer(models.ClusterDetail, quaid().cluster(cluster_id(cid)))
+    offset = int_arg(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
+    limit = int_arg(request.args.get("limit"), "limit", MAX_MEMBERS, 1, MAX_MEMBERS)
+    return answer(models.ClusterDetail, quaid().cluster(cluster_id(cid), offset, limit))
+
+
+@blueprint.get("/graph")
+@requires(Access.READ)
+def graph() -> Response:
+    """One page of the graph for the web UI's graph view (:mod:`engine.graph_page`)."""
+    offset = int_arg(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
+    limit = int_arg(request.args.get("limit"), "limit", DEFAULT_GRAPH_LIMIT, 1, MAX_GRAPH_LIMIT)
+    return answer(models.GraphPage, graph_page(quaid(), offset, limit))
 
 
 @blueprint.get("/export")

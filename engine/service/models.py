@@ -130,11 +130,12 @@ class Clusters:
 
 @dataclass(frozen=True)
 class ClusterDetail:
-    """One cluster with its members' records, oldest first."""
+    """One cluster with one page of its members' records, oldest first."""
 
     cluster: int = info(**_CLUSTER)
     representative: str = info(**_ID)
-    size: int = info()
+    size: int = info(description="members in all; ``members`` holds those from ``offset`` on")
+    offset: int = info(minimum=0, description="position of the first member sent, oldest first")
     members: list[Picture] = info()
 
 
@@ -187,6 +188,21 @@ class Graph:
     edges: list[GraphEdge]
     clusters: list[ClusterMembers]
     components: list[list[str]]
+
+
+@dataclass(frozen=True)
+class GraphPage:
+    """Whole clusters, largest first from cluster rank ``offset``, up to ``limit`` pictures; edges
+    between drawn pictures only."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    pictures: int = info(description="pictures stored in all")
+    clusters: int = info(description="clusters in all")
+    offset: int = info(minimum=0, description="rank of the first cluster drawn (0 = the largest)")
+    shown_clusters: int = info(description="clusters drawn on this page")
+    cut: list[int] = info(description="clusters drawn with only their first ``limit`` members")
+    next: int | None = info(description="``offset`` of the next page; null on the last one")
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ _ITEM = {"type": "string", "pattern": models.ITEM_ID}
 
 ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.AddAnswer, models.Picture,
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
-           models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.ReviewPage,
-           models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
+           models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
+           models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
            models.HashImportAnswer)
 
 
@@ -88,6 +88,7 @@ _TAGS = {"type": "array", "items": {"type": "string"}, "description": "repeat th
 _META = {"type": "string", "description": "a JSON object, stored as is"}
 _TOP = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}
 _PID = _path_param("id", _ID)
+_OFFSET = {"type": "integer", "minimum": 0, "default": 0}
 _ALL = {"type": "boolean", "default": False, "description": "also list rejected candidates"}
 _HASHES = {"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 1,
            "description": "{name: value}, names: pdq, phash, dhash, ahash, whash, phash_dct_base64"}
@@ -189,7 +190,17 @@ def paths() -> dict:
             "Every cluster of near-identical pictures", {"200": _model(models.Clusters)}, tag="clusters")},
         "/api/v1/clusters/{id}": {"get": _op(
             "One cluster with its members", {"200": _model(models.ClusterDetail)}, errors="400 404",
-            tag="clusters", params=[_path_param("id", {"type": "integer", "minimum": 0})])},
+            tag="clusters", params=[_path_param("id", {"type": "integer", "minimum": 0}),
+                                    _query("offset", _OFFSET, "members to skip, oldest first"),
+                                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                     "default": 1000}, "members to send at most")])},
+        "/api/v1/graph": {"get": _op(
+            "One page of the graph: whole clusters, largest first, up to `limit` pictures, with the "
+            "scored matches between them (the web UI's graph view)",
+            {"200": _model(models.GraphPage)}, errors="400", tag="clusters",
+            params=[_query("offset", _OFFSET, "rank of the first cluster (0 = the largest); a page's `next`"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 300},
+                           "pictures to draw at most")])},
         "/api/v1/export": {"get": _op(
             "Export pictures and clusters; `graph`: nodes, edges, clusters for a graph viewer",
             {"200": _json({"oneOf": [_ref("Export"), _ref("Graph")]})}, errors="400", tag="clusters",
@@ -231,7 +242,8 @@ OPERATION_IDS = {
     ("/api/v1/hashes", "post"): "import_hashes",
     ("/api/v1/jobs", "post"): "submit_job", ("/api/v1/jobs/{job}", "get"): "get_job",
     ("/api/v1/clusters", "get"): "list_clusters", ("/api/v1/clusters/{id}", "get"): "get_cluster",
-    ("/api/v1/export", "get"): "export", ("/api/v1/review", "get"): "list_review",
+    ("/api/v1/graph", "get"): "graph_page", ("/api/v1/export", "get"): "export",
+    ("/api/v1/review", "get"): "list_review",
     ("/api/v1/review/labels", "get"): "review_labels", ("/api/v1/review/{item}", "get"): "get_review_item",
     ("/api/v1/review/{item}", "post"): "judge_review_item",
     ("/api/v1/review/{item}/image", "get"): "review_image",

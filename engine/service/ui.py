@@ -1,10 +1,12 @@
-"""The analyst's web UI at ``/``: search by upload, clusters, the cluster graph, the review queue.
+"""The analyst's web UI at ``/``: search by upload, clusters, the graph, the review queue, a page per
+picture and per cluster.
 
 Plain HTML, CSS and JavaScript served from this package — no build step and
-no CDN, because the service often runs on an isolated analysis network. The
-page itself holds no data: it calls the JSON API with the API key the analyst
-types in (kept in the browser's localStorage), so the UI needs no auth of its
-own and can never show more than the key allows.
+no CDN, because the service often runs on an isolated analysis network. The one library, the
+graph view's Cytoscape.js, is installed into ``static/vendor/`` by
+``scripts/install-ui-libraries.sh``. The page itself holds no data: it calls the JSON API
+with the API key the analyst types in (kept in the browser's localStorage), so the UI needs
+no auth of its own and can never show more than the key allows.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function put(node, ...children) { for (const c of children) if (c) node.append(c); return node; }
 
 function headers() { return { "X-Quaid-Request": "1", ...(state.key ? { Authorization: "Bearer " + state.key } : {}) }; }
 
@@ -69,6 +68,31 @@ function algorithmTable(algorithms) {
   return table;
 }
 
+const pictureHref = (id) => `#/picture/${encodeURIComponent(id)}`;
+const clusterHref = (n) => `#/cluster/${encodeURIComponent(n)}`;
+
+function clusterLink(n) { return el("a", { href: clusterHref(n), class: "cluster-link", text: `cluster ${n}` }); }
+
+// A stored picture as a card: its thumbnail and name open its page; then id, cluster, tags.
+function pictureCard(p, thumb, ...extra) {
+  const cluster = p.cluster || p.cluster === 0 ? clusterLink(p.cluster) : null;
+  return el("li", { class: "picture-card", "data-id": p.id },
+    el("a", { href: pictureHref(p.id), class: "thumb-link", "aria-label": p.name || p.id }, thumb),
+    el("a", { href: pictureHref(p.id), class: "name", text: p.name || "(no name)" }),
+    el("div", { class: "id", text: p.id }),
+    (p.tags && p.tags.length) ? el("div", { class: "muted tags", text: "tags: " + p.tags.join(", ") }) : null,
+    cluster ? el("div", { class: "muted" }, cluster) : null, ...extra);
+}
+
+// A match: the card plus its decision, distance and every algorithm's vote.
+function matchCard(m, thumb) {
+  const card = pictureCard(m, thumb,
+    el("div", {}, badge(m.decision), document.createTextNode(` distance ${Number(m.distance).toFixed(3)}`)),
+    algorithmTable(m.algorithms));
+  card.classList.add("match");
+  return card;
+}
+
 // ---- search -------------------------------------------------------------
 function chooseFile(file) {
   if (!file) return;
@@ -99,16 +123,7 @@ async function showResult(result, ms) {
   $("elapsed").textContent = `${result.matches.length} match(es), ${Math.round(ms)} ms`;
   $("no-match").hidden = result.matches.length > 0;
   const list = $("matches"); list.replaceChildren();
-  for (const m of result.matches) {
-    const card = el("li", { class: "match" });
-    put(card, await matchThumbnail(m),
-      el("div", { class: "name", text: m.name || "(no name)" }), el("div", { class: "id", text: m.id }),
-      el("div", {}, badge(m.decision), document.createTextNode(` distance ${Number(m.distance).toFixed(3)}`),
-        m.cluster ? document.createTextNode(` · cluster ${m.cluster}`) : null),
-      (m.tags && m.tags.length) ? el("div", { class: "muted", text: "tags: " + m.tags.join(", ") }) : null,
-      algorithmTable(m.algorithms));
-    list.append(card);
-  }
+  for (const m of result.matches) list.append(matchCard(m, await matchThumbnail(m)));
 }
 
 async function addPicture() {
@@ -120,120 +135,40 @@ async function addPicture() {
   } catch (e) { say("Add failed — " + e.message); }
 }
 
-// ---- clusters -------------------------------------------------------------
+// ---- clusters (#clusters) and one cluster (#/cluster/<n>) -----------------------
 async function loadClusters() {
   const data = await api("/api/v1/clusters");
   const clusters = data.clusters || [];
   $("cluster-total").textContent = `${clusters.length} cluster(s)`;
   const list = $("cluster-list"); list.replaceChildren(); releaseBlobs();
-  for (const c of clusters) {
-    const rep = c.representative;
-    const cid = c.cluster ?? c.id;
-    const card = el("li", { class: "cluster clickable", "data-cluster": cid, onclick: () => openCluster(cid, card) });
-    put(card, rep ? await thumbnail(`/api/v1/pictures/${rep}/image`, "representative") : null,
-      el("div", { class: "name", text: `cluster ${cid}` }),
-      el("div", { class: "muted", text: `${c.size ?? (c.members || []).length} picture(s)` }));
-    list.append(card);
-  }
+  const thumbs = await Promise.all(clusters.slice(0, CLUSTERS_SHOWN).map((c) =>
+    thumbnail(`/api/v1/pictures/${c.representative}/image`, `cluster ${c.cluster}`)));
+  clusters.slice(0, CLUSTERS_SHOWN).forEach((c, i) => list.append(
+    el("li", { class: "cluster", "data-cluster": c.cluster },
+      el("a", { href: clusterHref(c.cluster), class: "thumb-link", "aria-label": `cluster ${c.cluster}` }, thumbs[i]),
+      el("a", { href: clusterHref(c.cluster), class: "name", text: `cluster ${c.cluster}` }),
+      el("div", { class: "muted", text: `${c.size} picture(s)` }))));
+  $("cluster-more").hidden = clusters.length <= CLUSTERS_SHOWN;
+  $("cluster-more").textContent = `${clusters.length - CLUSTERS_SHOWN} smaller cluster(s) not shown: `
+    + "open them from a picture's page or the graph.";
 }
 
-async function openCluster(id, card) {
-  document.querySelectorAll("#cluster-list li").forEach((li) => li.classList.remove("selected"));
-  card.classList.add("selected");
-  const c = await api(`/api/v1/clusters/${encodeURIComponent(id)}`);
-  $("cluster-detail").hidden = false; $("cluster-id").textContent = c.cluster ?? c.id;
-  const list = $("cluster-members"); list.replaceChildren();
-  for (const member of c.members || []) {
-    const mid = typeof member === "string" ? member : member.id;
-    const label = typeof member === "string" ? member : (member.name || member.id);
-    list.append(el("li", { class: "member" }, await thumbnail(`/api/v1/pictures/${mid}/image`, label),
-      el("div", { class: "name", text: label }), el("div", { class: "id", text: mid }),
-      mid === c.representative ? el("div", { class: "muted", text: "representative" }) : null));
-  }
-}
+const CLUSTERS_SHOWN = 200;  // cluster cards on the clusters view, largest first
+const MEMBERS_PAGE = 60;  // pictures a cluster page adds at a time
 
-// ---- graph (force layout drawn in SVG, no library) ------------------------
-async function loadGraph() {
-  const g = await api("/api/v1/export?format=graph");
-  const nodes = (g.nodes || []).map((n) => ({ ...n, id: n.id, x: 0, y: 0, vx: 0, vy: 0 }));
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const edges = (g.edges || []).map((e) => ({ ...e, a: byId.get(e.source ?? e.a), b: byId.get(e.target ?? e.b) }))
-    .filter((e) => e.a && e.b);
-  $("graph-summary").textContent = `${nodes.length} picture(s), ${edges.length} link(s)`;
-  layout(nodes, edges, 960, 600);
-  drawGraph(nodes, edges);
-}
-
-// Fruchterman & Reingold (1991), "Graph drawing by force-directed placement", with a pull
-// towards the centre so that clusters that share no edge stay on the canvas.
-function layout(nodes, edges, w, h) {
-  const n = Math.max(1, nodes.length), k = 0.7 * Math.sqrt((w * h) / n), steps = 250;
-  nodes.forEach((node, i) => {
-    const a = i * 2.399, r = Math.min(w, h) * 0.4 * Math.sqrt((i + 0.5) / n);
-    node.x = w / 2 + r * Math.cos(a); node.y = h / 2 + r * Math.sin(a);
-  });
-  const exact = nodes.length <= 800;  // all pairs below that; beyond, repulsion from a sample
-  for (let step = 0; step < steps; step++) {
-    const temp = (w / 8) * (1 - step / steps) + 0.5;
-    for (const node of nodes) { node.vx = 0; node.vy = 0; }
-    for (let i = 0; i < nodes.length; i++) {
-      const a = nodes[i];
-      for (let j = exact ? i + 1 : 0; j < nodes.length; j += exact ? 1 : 7) {
-        if (j === i) continue;
-        const b = nodes[j], dx = a.x - b.x, dy = a.y - b.y, d = Math.max(0.5, Math.hypot(dx, dy));
-        const f = (k * k) / d / d;
-        a.vx += dx * f; a.vy += dy * f;
-        if (exact) { b.vx -= dx * f; b.vy -= dy * f; }
-      }
-    }
-    for (const e of edges) {
-      const dx = e.b.x - e.a.x, dy = e.b.y - e.a.y, d = Math.max(0.5, Math.hypot(dx, dy)), f = 4 * d / k;
-      e.a.vx += dx * f; e.a.vy += dy * f; e.b.vx -= dx * f; e.b.vy -= dy * f;
-    }
-    for (const node of nodes) {
-      const gx = w / 2 - node.x, gy = h / 2 - node.y, r = Math.hypot(gx, gy);
-      node.vx += gx * r / k * 0.3; node.vy += gy * r / k * 0.3;
-      const len = Math.max(0.01, Math.hypot(node.vx, node.vy)), move = Math.min(len, temp);
-      node.x = Math.min(w - 12, Math.max(12, node.x + (node.vx / len) * move));
-      node.y = Math.min(h - 12, Math.max(12, node.y + (node.vy / len) * move));
-    }
-  }
-}
-
-function colour(key) {
-  let h = 0;
-  for (const ch of String(key)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return `hsl(${Math.round((h * 137.508) % 360)}, 65%, 45%)`;  // golden angle: neighbours differ
-}
-
-function drawGraph(nodes, edges) {
-  const svg = $("graph"); svg.replaceChildren();
-  const NS = "http://www.w3.org/2000/svg";
-  const lines = edges.map((e) => {
-    const line = document.createElementNS(NS, "line");
-    line.setAttribute("stroke", e.decision === "accepted" ? "#1a7f37" : e.decision === "to-review" ? "#b35900" : "#8c959f");
-    line.classList.add("edge"); svg.append(line); return line;
-  });
-  const place = () => edges.forEach((e, i) => {
-    lines[i].setAttribute("x1", e.a.x); lines[i].setAttribute("y1", e.a.y);
-    lines[i].setAttribute("x2", e.b.x); lines[i].setAttribute("y2", e.b.y);
-  });
-  for (const n of nodes) {
-    const c = document.createElementNS(NS, "circle");
-    c.setAttribute("r", n.representative ? 9 : 6); c.setAttribute("fill", colour(n.cluster ?? n.id));
-    c.setAttribute("cx", n.x); c.setAttribute("cy", n.y); c.classList.add("node");
-    const title = document.createElementNS(NS, "title"); title.textContent = `${n.name || n.id}\ncluster ${n.cluster}`;
-    c.append(title); svg.append(c);
-    c.addEventListener("pointerdown", (ev) => {
-      c.setPointerCapture(ev.pointerId);
-      const move = (m) => { const box = svg.getBoundingClientRect();
-        n.x = (m.clientX - box.left) * 960 / box.width; n.y = (m.clientY - box.top) * 600 / box.height;
-        c.setAttribute("cx", n.x); c.setAttribute("cy", n.y); place(); };
-      c.addEventListener("pointermove", move);
-      c.addEventListener("pointerup", () => c.removeEventListener("pointermove", move), { once: true });
-    });
-  }
-  place();
+async function loadCluster(number, offset = 0) {
+  if (offset === 0) { releaseBlobs(); $("cluster-members").replaceChildren(); }
+  const c = await api(`/api/v1/clusters/${encodeURIComponent(number)}?offset=${offset}&limit=${MEMBERS_PAGE}`);
+  $("cluster-number").textContent = c.cluster;
+  $("cluster-size").replaceChildren(document.createTextNode(`${c.size} picture(s); representative `),
+    el("a", { href: pictureHref(c.representative), class: "id", text: c.representative }));
+  const thumbs = await Promise.all(c.members.map((p) => thumbnail(`/api/v1/pictures/${p.id}/image`, p.name || p.id)));
+  c.members.forEach((p, i) => $("cluster-members").append(pictureCard(p, thumbs[i],
+    p.id === c.representative ? el("div", { class: "muted", text: "representative" }) : null)));
+  const shown = offset + c.members.length, more = $("cluster-next");
+  $("cluster-shown").textContent = shown < c.size ? `${shown} of ${c.size} shown` : "";
+  more.hidden = shown >= c.size;
+  more.onclick = () => loadCluster(number, shown).catch((e) => say("Cannot load more — " + e.message));
 }
 
 // ---- review queue -----------------------------------------------------------
@@ -258,8 +193,10 @@ async function loadReview() {
     li.append(
       el("figure", {}, await thumbnail(`/api/v1/review/${item.item}/image`, "searched picture"),
         el("figcaption", { text: "searched: " + (item.query_name || item.query) })),
-      el("figure", {}, await thumbnail(`/api/v1/pictures/${item.match}/image`, "stored picture"),
-        el("figcaption", { text: "stored: " + (item.match_name || item.match) })),
+      el("figure", {}, el("a", { href: pictureHref(item.match), class: "thumb-link" },
+        await thumbnail(`/api/v1/pictures/${item.match}/image`, "stored picture")),
+        el("figcaption", {}, document.createTextNode("stored: "),
+          el("a", { href: pictureHref(item.match), class: "name", text: item.match_name || item.match }))),
       el("div", {}, el("div", { text: `distance ${Number(item.distance).toFixed(3)}` }), algorithmTable(item.algorithms),
         el("p", {}, el("button", { class: "accept", type: "button", text: "Same picture (accept)", onclick: () => judge("accepted") }),
           document.createTextNode(" "),
@@ -271,22 +208,15 @@ async function loadReview() {
 // ---- one picture (#/picture/<id>: the page MISP and AIL link to) -------------
 const QUAID_REQUEST = { "X-Quaid-Request": "1" };
 
-function matchCard(m, thumb) {
-  const link = el("a", { href: `#/picture/${encodeURIComponent(m.id)}`, class: "name", text: m.name || "(no name)" });
-  return el("li", { class: "match" }, thumb, link, el("div", { class: "id", text: m.id }),
-    el("div", {}, badge(m.decision), document.createTextNode(` distance ${Number(m.distance).toFixed(3)}`),
-      m.cluster ? document.createTextNode(` · cluster ${m.cluster}`) : null),
-    (m.tags && m.tags.length) ? el("div", { class: "muted", text: "tags: " + m.tags.join(", ") }) : null,
-    algorithmTable(m.algorithms));
-}
-
 function recordList(record) {
   const rows = [["id", record.id], ["tags", (record.tags || []).join(", ") || "none"],
-    ["cluster", String(record.cluster || "none")], ["added", record.added],
+    ["cluster", "none"], ["added", record.added],
     ["picture", record.hash_only ? "none: a partner's hashes only"
       : `${record.width} × ${record.height} ${record.format}, ${Math.round(record.size / 1024)} KiB`]];
   for (const [k, v] of Object.entries(record.metadata || {})) rows.push([k, typeof v === "string" ? v : JSON.stringify(v)]);
-  return rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]);
+  const items = rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]);
+  if (record.cluster || record.cluster === 0) items[5].replaceChildren(clusterLink(record.cluster));
+  return items;
 }
 
 async function loadPicture(id) {
@@ -305,21 +235,29 @@ async function loadPicture(id) {
 }
 
 // ---- navigation and start ---------------------------------------------------
-const loaders = { clusters: loadClusters, graph: loadGraph, review: loadReview };
+const loaders = { clusters: loadClusters, graph: () => loadGraph(0), review: loadReview };
+const PAGES = [  // pages of one thing: the links MISP, AIL and every card lead to
+  { pattern: /^#\/picture\/([0-9a-fA-F]{4,64})$/, tab: "tab-picture", load: loadPicture, what: "picture" },
+  { pattern: /^#\/cluster\/([0-9]{1,20})$/, tab: "tab-cluster", load: loadCluster, what: "cluster" },
+];
+
+function showOnly(sectionId, navTab) {
+  document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== sectionId; });
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.tab === navTab));
+  hideTip();
+  say("");
+}
 
 async function showTab() {
-  const picture = /^#\/picture\/([0-9a-fA-F]{4,64})$/.exec(location.hash);
-  if (picture) {
-    document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== "tab-picture"; });
-    document.querySelectorAll("nav a").forEach((a) => a.classList.remove("active"));
-    say("");
-    try { await loadPicture(picture[1]); } catch (e) { say(`Cannot load picture ${picture[1]} — ${e.message}`); }
+  for (const page of PAGES) {
+    const found = page.pattern.exec(location.hash);
+    if (!found) continue;
+    showOnly(page.tab, null);
+    try { await page.load(found[1]); } catch (e) { say(`Cannot load ${page.what} ${found[1]} — ${e.message}`); }
     return;
   }
   const tab = (location.hash || "#search").slice(1);
-  document.querySelectorAll(".tab").forEach((s) => { s.hidden = s.id !== "tab-" + tab; });
-  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.tab === tab));
-  say("");
+  showOnly("tab-" + tab, tab);
   if (loaders[tab]) { try { await loaders[tab](); } catch (e) { say(`Cannot load ${tab} — ${e.message}`); } }
 }
 
