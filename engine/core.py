@@ -128,7 +128,9 @@ class Quaid:
         self.records = RecordStore(client, wait)
         self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings),
                                      renamed_versions(self.matcher.algorithms))
-        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
+        multihash_from = self.settings.index_multihash_from
+        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions,
+                             multihash_from=multihash_from if multihash_from >= 0 else None)
         self._connection = connection
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         settings = self.settings

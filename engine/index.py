@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.keytable import INDEX, IdTable, grown
+from engine.multihash import MultiIndexHash, supports
 
 try:
     import faiss
@@ -49,6 +50,8 @@ except ImportError:  # pragma: no cover - faiss-cpu is a dependency, numpy is th
 
 _CHUNK_ROWS = 65_536  # rows per numpy step: keeps the xor/popcount temporaries in cache
 _MIN_COMPACT = 1024  # tombstones below this never trigger a compaction
+MULTIHASH_FROM = 500_000  # live codes from which a table is multi-index hashed (bench_index --multihash)
+_MIN_TAIL = 65_536  # rows added since the multi-index hash was built, scanned flat, before a rebuild
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,10 @@ class CodeTable:
     :class:`CandidateIndex` (which then owns the slots), or private to a standalone table.
     """
 
-    def __init__(self, nbytes: int, backend: str = "auto", ids: IdTable | None = None) -> None:
+    def __init__(self, nbytes: int, backend: str = "auto", ids: IdTable | None = None,
+                 multihash_from: int | None = MULTIHASH_FROM) -> None:
+        """``multihash_from``: live codes from which searches go through a multi-index hash
+        (:mod:`engine.multihash`) instead of a flat scan; None: always a flat scan."""
         if nbytes < 1:
             raise ValueError("codes must have at least one byte")
         self.nbytes = nbytes
@@ -85,6 +91,8 @@ class CodeTable:
         self._row_of_slot = np.zeros(0, dtype=np.int32)  # -1: no code in this table
         self._rows = 0  # rows in use, tombstones included
         self._dead = 0
+        self.multihash_from = multihash_from if supports(nbytes) else None
+        self._hash: MultiIndexHash | None = None  # over rows [0, self._hash.rows); later rows scanned flat
 
     def __len__(self) -> int:
         return self._rows - self._dead
@@ -113,11 +121,15 @@ class CodeTable:
         return slot < len(self._row_of_slot) and self._row_of_slot[slot] >= 0
 
     def put(self, slot: int, code: bytes) -> None:
-        """Store or replace the code of ``slot`` (a replaced code is overwritten in place)."""
+        """Store or replace the code of ``slot`` (a replaced code is overwritten in place, unless
+        the multi-index hash covers its row: then the row is tombstoned and the code appended)."""
         self._check(code)
         if self.holds(slot):
-            self._codes[self._row_of_slot[slot]] = np.frombuffer(code, dtype=np.uint8)
-            return
+            row = self._row_of_slot[slot]
+            if self._hash is None or row >= self._hash.rows:
+                self._codes[row] = np.frombuffer(code, dtype=np.uint8)
+                return
+            self.drop(slot)
         self.put_many(np.array([slot], dtype=np.int32), np.frombuffer(code, np.uint8).reshape(1, -1))
 
     def put_many(self, slots: np.ndarray, codes: np.ndarray) -> None:
@@ -150,6 +162,28 @@ class CodeTable:
         self._slot_of_row = self._slot_of_row[alive]
         self._row_of_slot[self._slot_of_row] = np.arange(len(alive), dtype=np.int32)
         self._rows, self._dead = len(alive), 0
+        self._hash = None  # rows renumbered: rebuilt by the next search (or prepare)
+
+    @property
+    def kind(self) -> str:
+        """How searches find candidates now: ``multihash`` or ``flat``."""
+        return "multihash" if self._hash is not None else "flat"
+
+    def prepare(self) -> None:
+        """Build or drop the multi-index hash as the table's size asks (searches do it lazily).
+
+        Rebuilt when the rows added since it was built pass 1/32 of it (at least 65 536): they
+        are scanned flat meanwhile, so adds never pay for a rebuild, and a search pays one
+        build per that many adds.
+        """
+        if self.multihash_from is None or len(self) < self.multihash_from // 2:
+            self._hash = None
+            return
+        if self._hash is None and len(self) < self.multihash_from:
+            return
+        if self._hash is None or self._rows - self._hash.rows > max(_MIN_TAIL, self._hash.rows // 32):
+            self._hash = None  # let the old one go before the new one is built
+            self._hash = MultiIndexHash(self._codes[: self._rows])
 
     def nearest(self, queries: Sequence[bytes], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(slots, distances in bits) of the ``k`` nearest live pictures to any query, nearest first."""
@@ -157,13 +191,9 @@ class CodeTable:
         if not total or not queries or k < 1:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         query = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(len(queries), self.nbytes)
-        want = min(total, k + self._dead)
-        stored = self._codes[:total]
-        if self.backend == "faiss":
-            distances, rows = faiss.knn_hamming(query, stored, want)
-        else:
-            distances, rows = _numpy_knn(query, stored, want)
-        rows, distances = rows.ravel(), distances.ravel()
+        self.prepare()
+        found = self._hashed(query, k) if self._hash is not None else None
+        rows, distances = found if found is not None else self._scan(query, 0, k)
         slots = np.where(rows >= 0, self._slot_of_row[np.maximum(rows, 0)], -1)
         live = slots >= 0
         slots, distances = slots[live], distances[live]
@@ -174,6 +204,33 @@ class CodeTable:
         slots, distances = slots[first], distances[first]
         best = np.argsort(distances, kind="stable")[:k]
         return slots[best], distances[best]
+
+    def _scan(self, query: np.ndarray, start: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, distances) of the ``k`` nearest live rows from ``start`` on (flat scan), with repeats."""
+        stored = self._codes[start: self._rows]
+        want = min(len(stored), k + self._dead)
+        if not want:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        if self.backend == "faiss":
+            distances, rows = faiss.knn_hamming(query, stored, want)
+        else:
+            distances, rows = _numpy_knn(query, stored, want)
+        rows = rows.ravel()
+        return np.where(rows >= 0, rows + start, -1), distances.ravel()
+
+    def _hashed(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, distances) through the multi-index hash, plus a flat scan of the rows added
+        since it was built; None when the hash would yield more than a quarter of the table
+        (codes bunched on a few substring values: a flat scan is cheaper)."""
+        built = self._hash.rows
+        pairs = self._hash.pairs(query, limit=max(built // 4, 4096))
+        if pairs is None:
+            return None
+        rows, sources = pairs
+        words = self._codes.view("<u8")
+        distances = np.bitwise_count(words[rows] ^ query.view("<u8")[sources]).sum(axis=1, dtype=np.int32)
+        tail_rows, tail_distances = self._scan(query, built, k)
+        return np.concatenate([rows, tail_rows]), np.concatenate([distances, tail_distances])
 
     def _check(self, code: bytes) -> None:
         if len(code) != self.nbytes:
@@ -202,8 +259,10 @@ class CandidateIndex:
     that each picture id is stored once per process.
     """
 
-    def __init__(self, backend: str = "auto", ids: IdTable | None = None) -> None:
+    def __init__(self, backend: str = "auto", ids: IdTable | None = None,
+                 multihash_from: int | None = MULTIHASH_FROM) -> None:
         self.backend = default_backend() if backend == "auto" else backend
+        self.multihash_from = multihash_from  # see CodeTable
         self._ids = IdTable() if ids is None else ids
         self._tables: dict[str, CodeTable] = {}
         self._count = 0
@@ -271,6 +330,16 @@ class CandidateIndex:
         for picture_id, codes in held + again:
             self.upsert(picture_id, codes)
 
+    def prepare(self) -> None:
+        """Build every table's multi-index hash now when its size asks for one (after a rebuild,
+        so that the first search does not pay for it)."""
+        for table in self._tables.values():
+            table.prepare()
+
+    def kinds(self) -> dict[str, str]:
+        """Code name -> how its table is searched (``flat`` or ``multihash``)."""
+        return {name: table.kind for name, table in sorted(self._tables.items())}
+
     def remove(self, picture_id: str) -> None:
         slot = self._ids.find(picture_id, INDEX)
         if slot < 0:
@@ -318,5 +387,5 @@ class CandidateIndex:
     def _table(self, name: str, nbytes: int) -> CodeTable:
         table = self._tables.get(name)
         if table is None:
-            table = self._tables[name] = CodeTable(nbytes, self.backend, self._ids)
+            table = self._tables[name] = CodeTable(nbytes, self.backend, self._ids, self.multihash_from)
         return table

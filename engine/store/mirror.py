@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from engine.clusters import ClusterMap
-from engine.index import Candidate, CandidateIndex
+from engine.index import MULTIHASH_FROM, Candidate, CandidateIndex
 from engine.keytable import IdTable, release_free_memory
 from engine.store.changes import PENDING_GRACE, START, ChangeLog
 from engine.store.records import IndexEntry, RecordStore
@@ -36,22 +36,24 @@ from engine.store.versions import VersionCheck
 log = logging.getLogger(__name__)
 
 
-def new_views(backend: str = "auto") -> tuple[CandidateIndex, ClusterMap]:
+def new_views(backend: str = "auto", multihash_from: int | None = MULTIHASH_FROM
+              ) -> tuple[CandidateIndex, ClusterMap]:
     """An empty candidate index and cluster map sharing one id table."""
     ids = IdTable()
-    return CandidateIndex(backend, ids=ids), ClusterMap(ids=ids)
+    return CandidateIndex(backend, ids=ids, multihash_from=multihash_from), ClusterMap(ids=ids)
 
 
 class Mirror:
     """Candidate index + cluster map of every stored picture, fed from Redis."""
 
     def __init__(self, records: RecordStore, changes: ChangeLog, backend: str = "auto",
-                 versions: VersionCheck | None = None) -> None:
+                 versions: VersionCheck | None = None, multihash_from: int | None = MULTIHASH_FROM) -> None:
         self.records = records
         self.changes = changes
         self.versions = versions  # None: every stored picture is comparable (no version check)
         self.stale: dict[str, tuple[str, ...]] = {}  # id -> algorithms whose stored version differs
-        self.index, self.clusters = new_views(backend)
+        self._multihash_from = multihash_from  # see engine.index.CodeTable
+        self.index, self.clusters = new_views(backend, multihash_from)
         self.position = START
         self.lock = threading.RLock()
         self._backend = backend
@@ -62,7 +64,7 @@ class Mirror:
         returns how many were read. ``progress(n)`` is called every 10 000."""
         started = time.monotonic()
         with self.lock:
-            self.index, self.clusters = new_views(self._backend)
+            self.index, self.clusters = new_views(self._backend, self._multihash_from)
             self._pending.clear()
             self.stale.clear()
             self.position = self.changes.last_id()
@@ -76,6 +78,7 @@ class Mirror:
                 if progress and count // 10_000 > (count - scanned) // 10_000:
                     progress(count)
             self.sync()
+            self.index.prepare()
             release_free_memory()  # the batches' and regrown arrays' holes in the C heap
         log.info("index rebuilt: %d pictures in %.2f s", len(self.index), time.monotonic() - started)
         return count
