@@ -53,7 +53,7 @@ class Settings:
     all_orientations: bool = False
     shortlist: int = 50  # candidates scored fully per query
     # Codes of one name from which the candidate index looks them up by multi-index hashing instead
-    # of scanning them all (engine.multihash; bench_index --multihash measures both): 0 always, -1 never.
+    # of scanning them all (engine.multihash; bench_multihash measures both): 0 always, -1 never.
     index_multihash_from: int = 500_000
     verify_budget: int = 3  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
     # (eval-full: 3 -> 65.6 % auto-accepted, 4 -> 65.7 %, 0 -> 66.5 %; each rejection verified ~5 ms a search)

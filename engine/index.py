@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - faiss-cpu is a dependency, numpy is th
 
 _CHUNK_ROWS = 65_536  # rows per numpy step: keeps the xor/popcount temporaries in cache
 _MIN_COMPACT = 1024  # tombstones below this never trigger a compaction
-MULTIHASH_FROM = 500_000  # live codes from which a table is multi-index hashed (bench_index --multihash)
+MULTIHASH_FROM = 500_000  # live codes from which a table is multi-index hashed (bench_multihash)
 _MIN_TAIL = 65_536  # rows added since the multi-index hash was built, scanned flat, before a rebuild
 
 
@@ -194,6 +194,16 @@ class CodeTable:
         self.prepare()
         found = self._hashed(query, k) if self._hash is not None else None
         rows, distances = found if found is not None else self._scan(query, 0, k)
+        if len(rows) > 8 * k:  # many candidates (a hash lookup, many probes): rank the nearest few first
+            cut = np.partition(distances, 4 * k)[4 * k]
+            near = distances <= cut
+            slots, nearest = self._best(rows[near], distances[near], k)
+            if len(slots) == k:  # any other row is further than all of these
+                return slots, nearest
+        return self._best(rows, distances, k)
+
+    def _best(self, rows: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest live slots of ``rows`` (repeats allowed: each slot's smallest distance)."""
         slots = np.where(rows >= 0, self._slot_of_row[np.maximum(rows, 0)], -1)
         live = slots >= 0
         slots, distances = slots[live], distances[live]
