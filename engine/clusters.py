@@ -152,6 +152,34 @@ class ClusterMap:
         for picture_id, cluster, added_at in again:
             self.set(picture_id, cluster, added_at)
 
+    def export(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """The membership of picture ``slots`` (all held here) as arrays, for an index snapshot:
+        ``numbers`` of the clusters, each picture's ``cluster`` (a row of ``numbers``) and time
+        ``added``, and each cluster's ``representative`` (a row of ``slots``)."""
+        where, cluster = np.unique(self._cluster_of[slots], return_inverse=True)
+        if len(where) and where[0] < 0:
+            raise ValueError("a picture to export has no cluster")
+        row_of = np.full(self._ids.capacity, -1, dtype=np.int64)
+        row_of[slots] = np.arange(len(slots))
+        representative = row_of[self._representative[where]]
+        if (representative < 0).any():
+            raise ValueError("a cluster's representative is not among the pictures exported")
+        return {"numbers": self._clusters.keys(where).view("<i8").ravel().copy(),
+                "cluster": cluster.astype(np.int32), "added": self._added[slots].copy(),
+                "representative": representative.astype(np.int32)}
+
+    def load(self, slots: np.ndarray, numbers: np.ndarray, cluster: np.ndarray, added: np.ndarray,
+             representative: np.ndarray) -> None:
+        """Fill an empty map from :meth:`export`'s arrays, for pictures now at ``slots``."""
+        if len(self._clusters):
+            raise ValueError("only an empty cluster map can be loaded")
+        self._ids.acquire_digests(self._ids.digests(slots)[0], CLUSTERS)
+        where, _ = self._clusters.add_many(numbers.astype("<i8").view(np.uint8).reshape(-1, 8))
+        self._make_room()
+        self._cluster_of[slots], self._added[slots] = where[cluster], added
+        self._size[where] = np.bincount(cluster, minlength=len(numbers))
+        self._representative[where] = slots[representative]
+
     def remove(self, picture_id: str) -> int | None:
         """Forget a picture; returns the cluster it was in. Empty clusters disappear."""
         slot = self._ids.find(picture_id, CLUSTERS)

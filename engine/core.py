@@ -51,6 +51,7 @@ from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, conn
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
+from engine.store.snapshot import default_path as default_snapshot_path
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
@@ -136,8 +137,9 @@ class Quaid:
         settings = self.settings
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
+        self._snapshot = default_snapshot_path(settings.home) if settings.index_snapshot else None
         try:
-            self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
+            self.mirror.start(self._snapshot, lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"cannot read the store: {exc}") from None
         if self.mirror.stale and not allow_stale:
@@ -166,6 +168,10 @@ class Quaid:
         return self._connection.revive() if self._connection is not None else False
 
     def close(self) -> None:
+        """Write the index snapshot when the index changed since the last one, then disconnect."""
+        if self._snapshot is not None and self.mirror.position != self.mirror.saved_position:
+            self.mirror.save_snapshot(self._snapshot)
+            self._snapshot = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None

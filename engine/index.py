@@ -54,6 +54,9 @@ MULTIHASH_FROM = 500_000  # live codes from which a table is multi-index hashed 
 _MIN_TAIL = 65_536  # rows added since the multi-index hash was built, scanned flat, before a rebuild
 
 
+Tables = Mapping[str, tuple[np.ndarray, np.ndarray]]  # code name -> (picture rows, codes): a snapshot's
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A stored picture the prefilter found close to the query."""
@@ -154,6 +157,11 @@ class CodeTable:
         self._dead += 1
         if self._dead >= _MIN_COMPACT and self._dead * 8 >= self._rows:
             self.compact()
+
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, codes) of every live row, a copy (what an index snapshot saves)."""
+        alive = np.flatnonzero(self._slot_of_row[: self._rows] >= 0)
+        return self._slot_of_row[alive], self._codes[alive]
 
     def compact(self) -> None:
         """Drop tombstoned rows (O(rows); amortised over at least n/8 deletions)."""
@@ -339,6 +347,32 @@ class CandidateIndex:
                            np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), -1))
         for picture_id, codes in held + again:
             self.upsert(picture_id, codes)
+
+    def export(self) -> tuple[np.ndarray, np.ndarray, dict[int, str], Tables]:
+        """Every picture as arrays (copies), for an index snapshot: (slots, ascending; their id
+        digests; row -> id of the foreign ids; code name -> (rows of the pictures, codes))."""
+        slots = self._ids.held_by(INDEX)
+        digests, foreign = self._ids.digests(slots)
+        row_of = np.full(self._ids.capacity, -1, dtype=np.int32)
+        row_of[slots] = np.arange(len(slots), dtype=np.int32)
+        tables = {}
+        for name, table in self._tables.items():
+            held, codes = table.live()
+            tables[name] = (row_of[held], codes)
+        return slots, digests, foreign, tables
+
+    def load(self, digests: np.ndarray, foreign: Mapping[int, str], tables: Tables) -> np.ndarray:
+        """Fill an empty index from an export: pictures as ``(n, 32)`` id digests (see
+        :meth:`IdTable.digests`), each table as (rows of ``digests``, codes); returns their slots."""
+        if self._count:
+            raise ValueError("only an empty index can be loaded")
+        slots, _ = self._ids.acquire_digests(digests, INDEX, foreign)
+        self._count = len(slots)
+        for name, (rows, codes) in tables.items():
+            if len(rows) != len(codes) or len(rows) and not 0 <= rows.min() <= rows.max() < len(slots):
+                raise ValueError(f"table {name}: rows outside the pictures")
+            self._table(name, codes.shape[1]).put_many(slots[rows].astype(np.int32), codes)
+        return slots
 
     def prepare(self) -> None:
         """Build every table's multi-index hash now when its size asks for one (after a rebuild,

@@ -22,6 +22,7 @@ rows added later flatly, and rebuilds when they grow (see :class:`engine.index.C
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import combinations
 
 import numpy as np
@@ -85,7 +86,7 @@ class MultiIndexHash:
         query_numbers = np.arange(len(queries))
         masks = self._masks
         for n, values in enumerate(_substring_values(words, self.width)):
-            probes = (values[:, None] ^ masks[None, :]).ravel()
+            probes = (values[:, None].astype(np.int64) ^ masks[None, :]).ravel()
             table = self._starts[n]
             starts.append(table[probes].astype(np.int64) + n * self.rows)
             ends.append(table[probes + 1].astype(np.int64) + n * self.rows)
@@ -102,11 +103,13 @@ class MultiIndexHash:
         return self._order[positions], np.repeat(source, lengths)
 
 
-def _substring_values(words: np.ndarray, width: int) -> list[np.ndarray]:
-    """Each substring's value for every row, word by word (uint64 words shifted, masked)."""
+def _substring_values(words: np.ndarray, width: int) -> Iterator[np.ndarray]:
+    """Each substring's value for every row, word by word (uint64 words shifted, masked), one at
+    a time: a build holds one substring's temporaries, not all of them."""
     mask = np.uint64((1 << width) - 1)
-    return [((words[:, word] >> np.uint64(part * width)) & mask).astype(np.int64)
-            for word in range(words.shape[1]) for part in range(PARTS)]
+    for word in range(words.shape[1]):
+        for part in range(PARTS):
+            yield ((words[:, word] >> np.uint64(part * width)) & mask).astype(np.uint32)
 
 
 def _flip_masks(width: int, flips: int) -> np.ndarray:

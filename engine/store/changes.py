@@ -98,6 +98,30 @@ class ChangeLog:
         return first is not None and after != START and _order(first) > _order(after) \
             and not self._contains(after)
 
+    def gap_after(self, position: str) -> str | None:
+        """Why the events after ``position`` can no longer all be read, or None when they can.
+
+        Two ways to lose them: trimmed (the stream's ``max-deleted-entry-id`` on Redis 7; older
+        servers: :meth:`missed`, and for a position of ``0-0`` a stream at its cap, since trimming
+        only starts there), or a stream older than the position (the store was restored from a
+        backup taken before it).
+        """
+        newest = self.last_id()
+        if _order(position) > _order(newest):
+            return f"the change stream ends at {newest}, before {position} (store restored or stream reset)"
+        try:
+            info = self.redis.xinfo_stream(self.key)
+        except redis.ResponseError:  # no stream yet
+            info = {}
+        deleted = info.get("max-deleted-entry-id", info.get(b"max-deleted-entry-id"))
+        if deleted is not None:
+            lost = _order(_text(deleted)) > _order(position)
+        elif position == START:
+            lost = int(info.get("length", 0)) >= STREAM_MAXLEN
+        else:
+            lost = self.missed(position)
+        return f"events after {position} were trimmed from the change stream" if lost else None
+
     def _contains(self, stream_id: str) -> bool:
         return bool(self.redis.xrange(self.key, min=stream_id, max=stream_id, count=1))
 
