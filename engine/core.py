@@ -167,11 +167,16 @@ class Quaid:
         """Restart the embedded Redis if it died (see :meth:`Connection.revive`); False when external."""
         return self._connection.revive() if self._connection is not None else False
 
+    def save_snapshot(self) -> bool:
+        """Write the index snapshot when the index moved on since the last one; True when written."""
+        if self._snapshot is None or self.mirror.position == self.mirror.saved_position:
+            return False
+        return self.mirror.save_snapshot(self._snapshot)
+
     def close(self) -> None:
-        """Write the index snapshot when the index changed since the last one, then disconnect."""
-        if self._snapshot is not None and self.mirror.position != self.mirror.saved_position:
-            self.mirror.save_snapshot(self._snapshot)
-            self._snapshot = None
+        """Write the index snapshot (when the index moved on since the last one), then disconnect."""
+        self.save_snapshot()
+        self._snapshot = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -204,3 +204,30 @@ def test_the_engine_starts_from_its_snapshot_and_writes_it_at_close(redis, quaid
     assert any("snapshot: 30 pictures, 0 changes" in r.getMessage() for r in caplog.records)
     assert len(quaid.mirror.index) == 30
     quaid.close()
+
+
+def test_a_running_service_writes_snapshots_as_the_index_moves_on(redis, quaid_settings, monkeypatch):
+    import threading
+    import time
+
+    from engine.cli import serve
+    from engine.core import Quaid
+
+    monkeypatch.setattr(serve, "SNAPSHOT_EVERY", 0.05)
+    quaid = Quaid(redis, quaid_settings)
+    path = default_path(quaid_settings.home)
+    written = path.stat().st_mtime_ns
+    stop = threading.Event()
+    thread = serve._start_snapshots(quaid, stop)
+    try:
+        _put(redis, 1, quaid.versions.current)  # another process adds a picture
+        deadline = time.monotonic() + 30
+        while path.stat().st_mtime_ns == written and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert path.stat().st_mtime_ns != written
+    quaid.close()
+    fresh = Mirror(RecordStore(redis), ChangeLog(redis), versions=quaid.versions)
+    assert fresh.start(path) == "snapshot" and _id(1) in fresh.index

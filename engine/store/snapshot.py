@@ -79,7 +79,7 @@ def save(path: Path, snapshot: Snapshot) -> int:
         specs.append({"name": name, "dtype": array.dtype.str, "shape": list(array.shape), "offset": offset})
         offset += array.nbytes
     header = json.dumps({**snapshot.header, "format": FORMAT, "arrays": specs}).encode()
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, FILE_MODE)
     checksum = hashlib.sha256()
     try:
