@@ -124,7 +124,7 @@ def test_a_snapshot_whose_changes_were_trimmed_is_rebuilt(redis, stored, caplog)
     _, path = stored
     for n in range(200, 210):
         _add(redis, n)
-    redis.xtrim(ChangeLog(redis).key, maxlen=3)  # the events right after the snapshot are gone
+    redis.xtrim(ChangeLog(redis).key, maxlen=3, approximate=False)  # events after the snapshot gone
     mirror = _refused(redis, path, caplog, "trimmed")
     assert _id(209) in mirror.index and _id(200) in mirror.index
 
@@ -231,3 +231,39 @@ def test_a_running_service_writes_snapshots_as_the_index_moves_on(redis, quaid_s
     quaid.close()
     fresh = Mirror(RecordStore(redis), ChangeLog(redis), versions=quaid.versions)
     assert fresh.start(path) == "snapshot" and _id(1) in fresh.index
+
+
+def _debian_redis_7() -> str | None:
+    import shutil
+    import subprocess
+
+    found = shutil.which("redis-server")
+    if not found:
+        return None
+    version = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+    major = version.partition(" v=")[2].partition(".")[0]
+    return found if major.isdigit() and int(major) >= 7 else None
+
+
+@pytest.mark.skipif(_debian_redis_7() is None, reason="needs a Redis 7 redis-server on PATH")
+def test_redis_7_tells_trimmed_events_even_from_the_streams_start(tmp_path, monkeypatch):
+    """Redis 7's max-deleted-entry-id covers a snapshot taken before the first event (position 0-0),
+    which Redis 6 can only judge by the stream's length."""
+    from engine.store import EmbeddedRedis
+    from engine.store.changes import START
+
+    monkeypatch.setenv("QUAID_REDIS_SERVER", _debian_redis_7())
+    server = EmbeddedRedis(tmp_path / "redis7")
+    client = server.acquire()
+    try:
+        assert int(client.info("server")["redis_version"].split(".")[0]) >= 7
+        changes = ChangeLog(client)
+        ids = [changes.publish("add", _id(n)) for n in range(5)]
+        assert changes.gap_after(START) is None and changes.gap_after(ids[1]) is None
+        client.xtrim(changes.key, maxlen=2, approximate=False)
+        assert "trimmed" in changes.gap_after(START)
+        assert "trimmed" in changes.gap_after(ids[1])
+        assert changes.gap_after(ids[3]) is None  # still in the stream: nothing after it lost
+    finally:
+        client.close()
+        server.stop()

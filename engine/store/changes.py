@@ -101,25 +101,23 @@ class ChangeLog:
     def gap_after(self, position: str) -> str | None:
         """Why the events after ``position`` can no longer all be read, or None when they can.
 
-        Two ways to lose them: trimmed (the stream's ``max-deleted-entry-id`` on Redis 7; older
-        servers: :meth:`missed`, and for a position of ``0-0`` a stream at its cap, since trimming
-        only starts there), or a stream older than the position (the store was restored from a
-        backup taken before it).
+        Two ways to lose them: trimmed (:meth:`missed`; for a position of ``0-0``, any event
+        ever removed: the stream's ``entries-added`` beyond its length on Redis 7, a stream at
+        its cap on older servers, since trimming only starts there), or a stream older than the
+        position (the store was restored from a backup taken before it).
         """
         newest = self.last_id()
         if _order(position) > _order(newest):
             return f"the change stream ends at {newest}, before {position} (store restored or stream reset)"
-        try:
-            info = self.redis.xinfo_stream(self.key)
-        except redis.ResponseError:  # no stream yet
-            info = {}
-        deleted = info.get("max-deleted-entry-id", info.get(b"max-deleted-entry-id"))
-        if deleted is not None:
-            lost = _order(_text(deleted)) > _order(position)
-        elif position == START:
-            lost = int(info.get("length", 0)) >= STREAM_MAXLEN
-        else:
+        if position != START:
             lost = self.missed(position)
+        else:
+            try:
+                info = self.redis.xinfo_stream(self.key)
+            except redis.ResponseError:  # no stream yet
+                info = {}
+            length, added = int(info.get("length", 0)), info.get("entries-added")
+            lost = int(added) > length if added is not None else length >= STREAM_MAXLEN
         return f"events after {position} were trimmed from the change stream" if lost else None
 
     def _contains(self, stream_id: str) -> bool:
