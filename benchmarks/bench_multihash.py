@@ -59,9 +59,10 @@ def measure(name: str, size: int, queries: int, k: int, rng: np.random.Generator
     before = _peak_rss_kb()
     started = time.perf_counter()
     table.multihash_from = 0
-    table.prepare()
+    table.prepare(wait=True)
     build = time.perf_counter() - started
-    hash_mb = table._hash.nbytes_used / 1e6
+    hashed = table._hashes.current
+    hash_mb = hashed.nbytes_used / 1e6
     result = {"table": name, "codes": size, "bits": nbytes * 8, "radius_bits": radius(nbytes),
               "build_s": round(build, 2), "hash_mb": round(hash_mb, 1),
               "hash_bytes_per_code": round(hash_mb * 1e6 / size, 1), "codes_mb": round(codes.nbytes / 1e6, 1),
@@ -80,12 +81,12 @@ def measure(name: str, size: int, queries: int, k: int, rng: np.random.Generator
             slots, _ = table.nearest(probes, k)
             hashed_times.append(time.perf_counter() - started)
             found_hashed += pick in slots.tolist()
-            hash_, table._hash, table.multihash_from = table._hash, None, None
+            table._hashes.current, table.multihash_from = None, None  # the same table, scanned flat
             started = time.perf_counter()
             slots, _ = table.nearest(probes, k)
             flat_times.append(time.perf_counter() - started)
             found_flat += pick in slots.tolist()
-            table._hash, table.multihash_from = hash_, 0
+            table._hashes.current, table.multihash_from = hashed, 0
         bits = round(nbytes * 8 * share)
         recall[f"{bits}_bits"] = {"hashed": found_hashed / queries, "flat": found_flat / queries}
     hashed_ms = float(np.percentile(hashed_times, 50)) * 1000

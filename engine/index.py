@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.keytable import INDEX, IdTable, grown
-from engine.multihash import MultiIndexHash, supports
+from engine.multihash import BackgroundHash, supports
 
 try:
     import faiss
@@ -95,7 +95,7 @@ class CodeTable:
         self._rows = 0  # rows in use, tombstones included
         self._dead = 0
         self.multihash_from = multihash_from if supports(nbytes) else None
-        self._hash: MultiIndexHash | None = None  # over rows [0, self._hash.rows); later rows scanned flat
+        self._hashes = BackgroundHash()  # its hash covers rows [0, rows); later rows are scanned flat
 
     def __len__(self) -> int:
         return self._rows - self._dead
@@ -129,7 +129,7 @@ class CodeTable:
         self._check(code)
         if self.holds(slot):
             row = self._row_of_slot[slot]
-            if self._hash is None or row >= self._hash.rows:
+            if row >= self._hashes.covered:
                 self._codes[row] = np.frombuffer(code, dtype=np.uint8)
                 return
             self.drop(slot)
@@ -170,28 +170,34 @@ class CodeTable:
         self._slot_of_row = self._slot_of_row[alive]
         self._row_of_slot[self._slot_of_row] = np.arange(len(alive), dtype=np.int32)
         self._rows, self._dead = len(alive), 0
-        self._hash = None  # rows renumbered: rebuilt by the next search (or prepare)
+        self._hashes.discard()  # rows renumbered: rebuilt by the next search (or prepare)
 
     @property
     def kind(self) -> str:
         """How searches find candidates now: ``multihash`` or ``flat``."""
-        return "multihash" if self._hash is not None else "flat"
+        return "multihash" if self._hashes.current is not None else "flat"
 
-    def prepare(self) -> None:
-        """Build or drop the multi-index hash as the table's size asks (searches do it lazily).
+    def prepare(self, wait: bool = False) -> None:
+        """Build, rebuild or drop the multi-index hash as the table's size asks (every search calls
+        this). Builds run in the background unless ``wait``; searches meanwhile scan flat, or use
+        the previous hash and scan the rows added since flat.
 
-        Rebuilt when the rows added since it was built pass 1/32 of it (at least 65 536): they
-        are scanned flat meanwhile, so adds never pay for a rebuild, and a search pays one
-        build per that many adds.
+        Rebuilt when the rows added since the last build pass 1/32 of it (at least 65 536), so
+        that flat part stays small. Dropped when the live codes fall under half the threshold.
         """
+        hashes = self._hashes
+        hashes.adopt()
         if self.multihash_from is None or len(self) < self.multihash_from // 2:
-            self._hash = None
+            if hashes.current is not None or hashes.building:
+                hashes.discard()
             return
-        if self._hash is None and len(self) < self.multihash_from:
+        current = hashes.current
+        if current is None and len(self) < self.multihash_from:
             return
-        if self._hash is None or self._rows - self._hash.rows > max(_MIN_TAIL, self._hash.rows // 32):
-            self._hash = None  # let the old one go before the new one is built
-            self._hash = MultiIndexHash(self._codes[: self._rows])
+        if current is None or self._rows - current.rows > max(_MIN_TAIL, current.rows // 32):
+            hashes.start(self._codes[: self._rows])
+        if wait:
+            hashes.wait()
 
     def nearest(self, queries: Sequence[bytes], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(slots, distances in bits) of the ``k`` nearest live pictures to any query, nearest first."""
@@ -200,7 +206,7 @@ class CodeTable:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         query = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(len(queries), self.nbytes)
         self.prepare()
-        found = self._hashed(query, k) if self._hash is not None else None
+        found = self._hashed(query, k) if self._hashes.current is not None else None
         rows, distances = found if found is not None else self._scan(query, 0, k)
         if len(rows) > 8 * k:  # many candidates (a hash lookup, many probes): rank the nearest few first
             cut = np.partition(distances, 4 * k)[4 * k]
@@ -240,8 +246,9 @@ class CodeTable:
         """(rows, distances) through the multi-index hash, plus a flat scan of the rows added
         since it was built; None when the hash would yield more than a quarter of the table
         (codes bunched on a few substring values: a flat scan is cheaper)."""
-        built = self._hash.rows
-        pairs = self._hash.pairs(query, limit=max(built // 4, 4096))
+        hashed = self._hashes.current
+        built = hashed.rows
+        pairs = hashed.pairs(query, limit=max(built // 4, 4096))
         if pairs is None:
             return None
         rows, sources = pairs
@@ -374,11 +381,11 @@ class CandidateIndex:
             self._table(name, codes.shape[1]).put_many(slots[rows].astype(np.int32), codes)
         return slots
 
-    def prepare(self) -> None:
-        """Build every table's multi-index hash now when its size asks for one (after a rebuild,
-        so that the first search does not pay for it)."""
+    def prepare(self, wait: bool = False) -> None:
+        """Start building every table's multi-index hash whose size asks for one (after a rebuild);
+        ``wait``: until they are built."""
         for table in self._tables.values():
-            table.prepare()
+            table.prepare(wait)
 
     def kinds(self) -> dict[str, str]:
         """Code name -> how its table is searched (``flat`` or ``multihash``)."""

@@ -17,15 +17,20 @@ where each value's rows start (2^width + 1 int32: 8.4 MB at 21 bits). The codes 
 not copied: the caller passes its code array to :meth:`MultiIndexHash.pairs`.
 
 The structure is built once over a fixed number of rows and never updated: the caller scans
-rows added later flatly, and rebuilds when they grow (see :class:`engine.index.CodeTable`).
+rows added later flatly, and rebuilds when they grow, in the background (:class:`BackgroundHash`,
+used by :class:`engine.index.CodeTable`).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from itertools import combinations
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 PARTS = 3  # substrings per 64-bit word
 MIN_WIDTH, MAX_WIDTH = 16, 21  # bits per substring (3 * 21 <= 64)
@@ -118,3 +123,65 @@ def _flip_masks(width: int, flips: int) -> np.ndarray:
     for count in range(1, flips + 1):
         masks += [sum(1 << bit for bit in bits) for bits in combinations(range(width), count)]
     return np.array(masks, dtype=np.int64)
+
+
+class BackgroundHash:
+    """The multi-index hash of a table whose rows keep growing, rebuilt in a background thread.
+
+    Why: a build takes seconds per million codes (12 substrings of a PDQ code, each sorted), and
+    a table is only ever changed under its owner's lock, which every search takes too. Building
+    in the foreground would stall every search for that long. Meanwhile searches use the previous
+    hash (plus a flat scan of the rows added since), or the flat scan.
+
+    The owner must not change rows below :attr:`covered` in place (a build may be reading them):
+    it tombstones such a row and appends the new code instead.
+    """
+
+    def __init__(self) -> None:
+        self.current: MultiIndexHash | None = None
+        self.covered = 0  # rows the current hash or the build under way covers
+        self._thread: threading.Thread | None = None
+        self._built: tuple[int, MultiIndexHash | None] | None = None
+        self._generation = 0  # bumped by discard: a build started before is thrown away
+
+    @property
+    def building(self) -> bool:
+        return self._thread is not None
+
+    def start(self, codes: np.ndarray) -> None:
+        """Build over ``codes`` (rows [0, len) of the owner's array, left unchanged meanwhile),
+        unless a build is under way."""
+        if self._thread is not None:
+            return
+        generation, self.covered = self._generation, max(self.covered, len(codes))
+
+        def build() -> None:
+            try:
+                self._built = (generation, MultiIndexHash(codes))
+            except MemoryError:
+                log.warning("multi-index hash of %d codes: out of memory, searches stay flat", len(codes))
+                self._built = (generation, None)
+
+        self._thread = threading.Thread(target=build, name="quaid-multihash", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Until the build under way (if any) is finished and adopted."""
+        if self._thread is not None:
+            self._thread.join()
+        self.adopt()
+
+    def adopt(self) -> None:
+        """Take a finished build (called under the owner's lock, before each search)."""
+        if self._thread is None or self._thread.is_alive():
+            return
+        self._thread = None
+        generation, built = self._built or (-1, None)
+        self._built = None
+        if generation == self._generation and built is not None:
+            self.current = built
+
+    def discard(self) -> None:
+        """Forget the hash and any build under way (rows were renumbered, or the table shrank)."""
+        self._generation += 1
+        self.current, self.covered = None, 0

@@ -61,6 +61,7 @@ def _tables(nbytes: int, n: int, seed: int) -> tuple[CodeTable, CodeTable, np.nd
     for table in (hashed, flat):
         for number, code in enumerate(codes):
             table.upsert(f"p{number}", code.tobytes())
+    hashed.prepare(wait=True)
     return hashed, flat, codes
 
 
@@ -85,7 +86,7 @@ def test_hashed_table_gives_the_flat_scans_ids_and_distances_within_the_radius(n
 def test_adds_replacements_and_deletions_after_the_build_are_seen():
     hashed, flat, codes = _tables(8, 3000, seed=3)
     rng = np.random.default_rng(4)
-    hashed.search([codes[0].tobytes()], 5)  # builds the hash over the 3000 rows
+    assert hashed.kind == "multihash"  # over the 3000 rows
     extra = _random_codes(rng, 200, 8)
     moved = _random_codes(rng, 1, 8)[0]
     for table in (hashed, flat):
@@ -110,8 +111,9 @@ def test_the_index_switches_to_multihash_by_size_and_back():
     index.prepare()
     assert index.kinds() == {"dhash": "flat"}
     index.upsert("p999", {"dhash": codes[999].tobytes()})
-    assert index.shortlist({"dhash": [codes[999].tobytes()]}, 3)[0].id == "p999"
+    index.prepare(wait=True)
     assert index.kinds() == {"dhash": "multihash"}
+    assert index.shortlist({"dhash": [codes[999].tobytes()]}, 3)[0].id == "p999"
     for n in range(600):
         index.remove(f"p{n}")
     index.prepare()
@@ -138,3 +140,45 @@ def test_setting_reaches_the_index(redis, tmp_path, monkeypatch):
         quaid = Quaid(redis, load_settings(home=tmp_path / "home", index_multihash_from=value))
         assert quaid.mirror.index.multihash_from == expected  # after the index rebuild at start
         quaid.close()
+
+
+def test_searches_stay_right_while_a_build_runs_and_a_stale_build_is_dropped(monkeypatch):
+    import threading
+
+    from engine import multihash
+
+    release = threading.Event()
+    real_init = multihash.MultiIndexHash.__init__
+
+    def slow_init(self, codes, *args):
+        release.wait(30)
+        real_init(self, codes, *args)
+
+    monkeypatch.setattr(multihash.MultiIndexHash, "__init__", slow_init)
+    rng = np.random.default_rng(9)
+    codes = _random_codes(rng, 2000, 8)
+    table = CodeTable(8, multihash_from=0)
+    for number, code in enumerate(codes):
+        table.upsert(f"p{number}", code.tobytes())
+    table.prepare()  # the build starts and blocks
+    assert table.kind == "flat"
+    moved = _random_codes(rng, 1, 8)[0]
+    table.upsert("p3", moved.tobytes())  # a row the build reads: tombstoned and appended, not overwritten
+    assert table.search([codes[4].tobytes()], 1) == {"p4": 0}
+    release.set()
+    table.prepare(wait=True)
+    assert table.kind == "multihash"
+    assert table.search([moved.tobytes()], 1) == {"p3": 0}
+    assert "p3" not in table.search([codes[3].tobytes()], 3)
+
+    release.clear()
+    for number in range(600, 2000, 2):
+        table.upsert(f"p{number}", _random_codes(rng, 1, 8)[0].tobytes())  # tail past 1/32: rebuild due
+    table.prepare()
+    for number in range(0, 1800):  # past 1/8 tombstones: compacted, rows renumbered
+        table.remove(f"p{number}")
+    release.set()
+    table.prepare(wait=True)  # the build over the old rows is thrown away, a new one made
+    assert table.kind == "multihash"
+    assert table.search([codes[1999].tobytes()], 1) == {"p1999": 0}
+    assert all(int(ident[1:]) >= 1800 for ident in table.search([codes[1900].tobytes()], 20))
