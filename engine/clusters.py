@@ -170,10 +170,11 @@ class ClusterMap:
 
     def load(self, slots: np.ndarray, numbers: np.ndarray, cluster: np.ndarray, added: np.ndarray,
              representative: np.ndarray) -> None:
-        """Fill an empty map from :meth:`export`'s arrays, for pictures now at ``slots``."""
+        """Fill an empty map from :meth:`export`'s arrays, for pictures now at ``slots`` of the
+        shared id table (loaded there by the candidate index)."""
         if len(self._clusters):
             raise ValueError("only an empty cluster map can be loaded")
-        self._ids.acquire_digests(self._ids.digests(slots)[0], CLUSTERS)
+        self._ids.share(slots, CLUSTERS)
         where, _ = self._clusters.add_many(numbers.astype("<i8").view(np.uint8).reshape(-1, 8))
         self._make_room()
         self._cluster_of[slots], self._added[slots] = where[cluster], added

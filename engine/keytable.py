@@ -253,13 +253,12 @@ class KeyTable:
     def _place(self, slots: np.ndarray, pos: np.ndarray) -> None:
         """Put ``slots`` (keys not in the buckets yet) at their first free bucket from ``pos`` on."""
         buckets = self._buckets
-        while len(slots):  # each round places every key whose current bucket is free and unclaimed
-            free = buckets[pos] < 0
-            first = np.zeros(len(slots), dtype=bool)
-            _, winners = np.unique(pos[free], return_index=True)
-            first[np.flatnonzero(free)[winners]] = True
-            buckets[pos[first]] = slots[first]
-            slots, pos = slots[~first], (pos[~first] + 1) & self._mask
+        while len(slots):  # each round places one key in every free bucket some key is at
+            free = np.flatnonzero(buckets[pos] < 0)
+            buckets[pos[free]] = slots[free]  # several keys at one bucket: one of them is written
+            placed = np.zeros(len(slots), dtype=bool)
+            placed[free] = buckets[pos[free]] == slots[free]
+            slots, pos = slots[~placed], (pos[~placed] + 1) & self._mask
 
 
 INDEX, CLUSTERS = 1, 2  # owner bits of an IdTable slot
@@ -344,6 +343,10 @@ class IdTable:
         fresh = (self._owners[slots] & owner) == 0
         self._owners[slots] |= np.uint8(owner)
         return slots, fresh
+
+    def share(self, slots: np.ndarray, owner: int) -> None:
+        """``owner`` takes ``slots``, which another owner holds already (a snapshot being loaded)."""
+        self._owners[slots] |= np.uint8(owner)
 
     def digests(self, slots: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
         """The ``(n, 32)`` digests of ``slots``, and row -> id of the rows that are foreign ids."""
