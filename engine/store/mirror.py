@@ -76,11 +76,12 @@ class Mirror:
             try:
                 self._store_id = snapshot.store_identity(self.records.redis)
                 self._restore(snapshot.load(path))
+                loaded = time.monotonic()
                 applied = self.sync()
                 self.index.prepare()
                 release_free_memory()
-                log.info("index loaded from its snapshot: %d pictures, %d changes since applied, in %.2f s",
-                         len(self.index), applied, time.monotonic() - started)
+                log.info("index loaded from its snapshot: %d pictures in %.2f s, %d changes since applied "
+                         "in %.2f s", len(self.index), loaded - started, applied, time.monotonic() - loaded)
                 return "snapshot"
             except snapshot.Refused as exc:
                 log.info("index snapshot not used (%s): rebuilding the index from the store", exc)
