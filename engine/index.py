@@ -10,7 +10,13 @@ packed codes with hardware popcount — and keeps the ``k`` nearest per code nam
 the union, ranked by the smallest bit-fraction distance, is the shortlist that the
 full algorithms then score.
 
-Backends (measured by ``benchmarks/bench_index.py``): faiss ``IndexBinaryFlat``
+Past ``multihash_from`` codes in a table (``settings.index_multihash_from``, 500 000 by default)
+the scan gives way to multi-index hashing (:mod:`engine.multihash`): every code within its
+radius (8 bits of a 64-bit code, 35 of PDQ's 256) is still found exactly, at a fraction of the
+cost (10M codes: 13x faster for PDQ, 76x for a 64-bit code; ``benchmarks/bench_multihash.py``);
+codes further away, which the scan would still rank, only sometimes.
+
+Backends of the scan (measured by ``benchmarks/bench_index.py``): faiss ``IndexBinaryFlat``
 (Johnson, Douze, Jégou, "Billion-scale similarity search with GPUs", 2017; its
 binary flat scan uses 64-bit popcounts over the codes and a heap for the top k) is
 used when importable; otherwise numpy (``np.bitwise_count`` over uint64 words, in
