@@ -273,3 +273,11 @@ def test_redis_7_tells_trimmed_events_even_from_the_streams_start(tmp_path, monk
     finally:
         client.close()
         server.stop()
+
+
+def test_a_data_directory_made_for_the_snapshot_is_private(redis, tmp_path):
+    _add(redis, 1)
+    path = default_path(tmp_path / "new-home")  # an external Redis: nothing made the home yet
+    assert _mirror(redis).start(path) == "rebuilt"
+    assert (tmp_path / "new-home").stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600

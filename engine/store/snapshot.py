@@ -69,6 +69,7 @@ def store_identity(client: redis.Redis) -> str:
 
 def save(path: Path, snapshot: Snapshot) -> int:
     """Write ``snapshot`` atomically (temporary file, fsync, rename); returns its size in bytes."""
+    private_dir(path.parent.parent)  # the data directory first: with an external Redis it may not exist
     private_dir(path.parent)
     arrays, specs, offset = [], [], 0
     for name, array in snapshot.arrays.items():
