@@ -13,7 +13,7 @@ full algorithms then score.
 Past ``multihash_from`` codes in a table (``settings.index_multihash_from``, 500 000 by default)
 the scan gives way to multi-index hashing (:mod:`engine.multihash`): every code within its
 radius (8 bits of a 64-bit code, 35 of PDQ's 256) is still found exactly, at a fraction of the
-cost (10M codes: 13x faster for PDQ, 76x for a 64-bit code; ``benchmarks/bench_multihash.py``);
+cost (10M codes: 18x faster for PDQ, 76x for a 64-bit code; ``benchmarks/bench_multihash.py``);
 codes further away, which the scan would still rank, only sometimes.
 
 Backends of the scan (measured by ``benchmarks/bench_index.py``): faiss ``IndexBinaryFlat``
