@@ -156,17 +156,19 @@ class ClusterMap:
         """The membership of picture ``slots`` (all held here) as arrays, for an index snapshot:
         ``numbers`` of the clusters, each picture's ``cluster`` (a row of ``numbers``) and time
         ``added``, and each cluster's ``representative`` (a row of ``slots``)."""
-        where, cluster = np.unique(self._cluster_of[slots], return_inverse=True)
-        if len(where) and where[0] < 0:
+        where = self._clusters.live()  # no sort anywhere: this runs under the mirror's lock
+        number_of = np.full(self._clusters.capacity, -1, dtype=np.int32)
+        number_of[where] = np.arange(len(where), dtype=np.int32)
+        cluster = number_of[self._cluster_of[slots]]
+        if (self._cluster_of[slots] < 0).any() or (cluster < 0).any():
             raise ValueError("a picture to export has no cluster")
-        row_of = np.full(self._ids.capacity, -1, dtype=np.int64)
-        row_of[slots] = np.arange(len(slots))
+        row_of = np.full(self._ids.capacity, -1, dtype=np.int32)
+        row_of[slots] = np.arange(len(slots), dtype=np.int32)
         representative = row_of[self._representative[where]]
         if (representative < 0).any():
             raise ValueError("a cluster's representative is not among the pictures exported")
         return {"numbers": self._clusters.keys(where).view("<i8").ravel().copy(),
-                "cluster": cluster.astype(np.int32), "added": self._added[slots].copy(),
-                "representative": representative.astype(np.int32)}
+                "cluster": cluster, "added": self._added[slots].copy(), "representative": representative}
 
     def load(self, slots: np.ndarray, numbers: np.ndarray, cluster: np.ndarray, added: np.ndarray,
              representative: np.ndarray) -> None:

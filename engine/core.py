@@ -168,8 +168,9 @@ class Quaid:
         return self._connection.revive() if self._connection is not None else False
 
     def save_snapshot(self) -> bool:
-        """Write the index snapshot when the index moved on since the last one; True when written."""
-        if self._snapshot is None or self.mirror.position == self.mirror.saved_position:
+        """Write the index snapshot when that beats replaying the changes since the last one at the
+        next start (:meth:`Mirror.snapshot_due`); True when written."""
+        if self._snapshot is None or not self.mirror.snapshot_due():
             return False
         return self.mirror.save_snapshot(self._snapshot)
 

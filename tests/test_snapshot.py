@@ -281,3 +281,20 @@ def test_a_data_directory_made_for_the_snapshot_is_private(redis, tmp_path):
     assert _mirror(redis).start(path) == "rebuilt"
     assert (tmp_path / "new-home").stat().st_mode & 0o777 == 0o700
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_snapshot_is_due_once_replaying_the_changes_would_cost_more_than_writing_it(redis, stored):
+    _, path = stored
+    mirror = _mirror(redis)
+    mirror.start(path)
+    assert not mirror.snapshot_due()  # nothing changed since
+    _add(redis, 500)
+    mirror.sync()
+    assert not mirror.snapshot_due()  # 1 change for 201 pictures: cheaper to replay at the next start
+    _add(redis, 501)
+    _add(redis, 502)
+    mirror.sync()
+    assert mirror.snapshot_due()  # 3 changes cost more than writing 203 entries
+    assert mirror.save_snapshot(path)
+    assert not mirror.snapshot_due()
+    assert _mirror(redis).start(path) == "snapshot"

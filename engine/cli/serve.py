@@ -120,8 +120,9 @@ def _one_openmp_thread() -> None:
 
 
 def _start_snapshots(quaid, stop: threading.Event) -> threading.Thread:
-    """Write the index snapshot every SNAPSHOT_EVERY seconds while the index moves on, so that a
-    restart after a crash replays at most that long of changes (a clean stop writes one too)."""
+    """Every SNAPSHOT_EVERY seconds, write the index snapshot when it is due (enough changes since
+    the last one, :meth:`engine.store.mirror.Mirror.snapshot_due`), so that a restart after a
+    crash replays little; a clean stop writes one too."""
 
     def loop() -> None:
         while not stop.wait(SNAPSHOT_EVERY):
