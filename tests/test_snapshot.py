@@ -298,3 +298,18 @@ def test_a_snapshot_is_due_once_replaying_the_changes_would_cost_more_than_writi
     assert mirror.save_snapshot(path)
     assert not mirror.snapshot_due()
     assert _mirror(redis).start(path) == "snapshot"
+
+
+@pytest.mark.parametrize("field, value", [("position", "not-a-position"), ("stale", ["x"]),
+                                          ("tables", ["nowhere"]), ("foreign", {"x": 1})])
+def test_a_snapshot_with_a_malformed_header_is_rebuilt(redis, stored, caplog, field, value):
+    from engine.store import snapshot
+
+    first, path = stored
+    saved = snapshot.load(path)
+    saved.header[field] = value
+    snapshot.save(path, saved)  # a well-formed file (right checksum) saying something wrong
+    mirror = _mirror(redis)
+    with caplog.at_level(logging.INFO, logger="engine.store.mirror"):
+        assert mirror.start(path) == "rebuilt"
+    assert _state(mirror) == _state(first)

@@ -139,10 +139,15 @@ class Mirror:
         if header.get("versions") != self._versions_text():
             raise snapshot.Refused("written with other feature versions or algorithms")
         position = str(header.get("position", ""))
-        gap = self.changes.gap_after(position)
+        try:
+            gap = self.changes.gap_after(position)
+        except ValueError:
+            raise snapshot.Refused(f"malformed change-stream position {position[:40]!r}") from None
         if gap:
             raise snapshot.Refused(gap)
         try:
+            stale = {str(ident): tuple(names) for ident, names in header["stale"].items()}
+            pending = [str(ident) for ident in header["pending"]]
             index, clusters = new_views(self._backend, self._multihash_from)
             foreign = {int(row): str(ident) for row, ident in header["foreign"].items()}
             tables = {name: (arrays[f"table.{name}.rows"], arrays[f"table.{name}.codes"])
@@ -154,9 +159,9 @@ class Mirror:
             raise snapshot.Refused(f"inconsistent: {exc!r}") from None
         with self.lock:
             self.index, self.clusters = index, clusters
-            self.stale = {ident: tuple(names) for ident, names in header["stale"].items()}
+            self.stale = stale
             now = time.monotonic()
-            self._pending = {ident: now for ident in header["pending"]}
+            self._pending = {ident: now for ident in pending}
             self.position = self.saved_position = position
             self._unsaved = 0
 
