@@ -137,6 +137,7 @@ def index_figures(codes: dict[str, bytes], count: int, shortlist: int, queries: 
                       for n, ident in enumerate(chunk)])
         for n, ident in enumerate(chunk):
             clusters.set(ident, start + n, 1.7e9 + start + n)
+    index.prepare(wait=True)  # the multi-index hashes, past settings.index_multihash_from codes
     release_free_memory()  # as Mirror.rebuild does after loading
     index.shortlist(_random_query(rng, codes), shortlist)  # builds the faiss tables (older versions)
     grown = rss_bytes() - base  # the source arrays are still alive: their freeing must not count
@@ -149,7 +150,8 @@ def index_figures(codes: dict[str, bytes], count: int, shortlist: int, queries: 
         timings.append(time.perf_counter() - started)
     per_query = float(np.median(timings))
     return {"indexed": count, "code_bytes_per_picture": sum(len(c) for c in codes.values()),
-            "code_names": sorted(codes), "rss_bytes_per_picture": round(grown / count),
+            "code_names": sorted(codes), "tables": index.kinds(),
+            "rss_bytes_per_picture": round(grown / count),
             "prefilter_ms_per_query": round(1000 * per_query, 2),
             "prefilter_ms_per_million": round(1000 * per_query * 1_000_000 / count, 2)}
 

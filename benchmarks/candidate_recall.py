@@ -124,6 +124,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="at most this many queries (every n-th)")
     parser.add_argument("--mirror", action="store_true",
                         help="also query each recompressed copy mirrored (kind 'mirror (synthetic)')")
+    parser.add_argument("--multihash", action="store_true",
+                        help="also the shipped path through the multi-index hash (engine/multihash.py, "
+                             "used past settings.index_multihash_from codes): what its radius loses")
     args = parser.parse_args()
     stored_entries, variants = load_dataset(args.dataset)
     if args.kinds:
@@ -134,7 +137,8 @@ def main() -> None:
     matcher = Matcher(Settings())
     generators = [a for a in matcher.algorithms if a.prefilter]
     region_codes = matcher.algorithm(RegionCodes.name)
-    index = CandidateIndex()
+    index = CandidateIndex(multihash_from=None)
+    hashed = CandidateIndex(multihash_from=0)
     stored_ms = []
     for entry in stored_entries + extras:
         path = Path(entry["path"]) if entry["id"].startswith("extra:") else args.dataset / entry["path"]
@@ -143,6 +147,8 @@ def main() -> None:
         features = {a.name: a.extract(picture) for a in generators}
         stored_ms.append((time.process_time() - start) * 1000)
         index.upsert(entry["id"], matcher.prefilter_codes(features))
+        if args.multihash:
+            hashed.upsert(entry["id"], matcher.prefilter_codes(features))
     queries: list[Codes] = []
     probe_ms: list[float] = []
     kinds, truth = [], []
@@ -165,6 +171,9 @@ def main() -> None:
     runs = {"before: global codes, merged by distance": (by_distance, global_only),
             "global codes, merged by rank": (fused, global_only),
             "after: global + region codes, merged by rank (shipped)": (fused, dict)}
+    if args.multihash:
+        runs["global + region codes, merged by rank, through the multi-index hash"] = \
+            (lambda _, codes, k: fused(hashed, codes, k), dict)
     for title, (shortlist, keep) in runs.items():
         hits = np.array([right in shortlist(index, keep(codes), args.k)
                          for codes, right in zip(queries, truth, strict=True)])

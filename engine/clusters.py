@@ -152,6 +152,37 @@ class ClusterMap:
         for picture_id, cluster, added_at in again:
             self.set(picture_id, cluster, added_at)
 
+    def export(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        """The membership of picture ``slots`` (all held here) as arrays, for an index snapshot:
+        ``numbers`` of the clusters, each picture's ``cluster`` (a row of ``numbers``) and time
+        ``added``, and each cluster's ``representative`` (a row of ``slots``)."""
+        where = self._clusters.live()  # no sort anywhere: this runs under the mirror's lock
+        number_of = np.full(self._clusters.capacity, -1, dtype=np.int32)
+        number_of[where] = np.arange(len(where), dtype=np.int32)
+        cluster = number_of[self._cluster_of[slots]]
+        if (self._cluster_of[slots] < 0).any() or (cluster < 0).any():
+            raise ValueError("a picture to export has no cluster")
+        row_of = np.full(self._ids.capacity, -1, dtype=np.int32)
+        row_of[slots] = np.arange(len(slots), dtype=np.int32)
+        representative = row_of[self._representative[where]]
+        if (representative < 0).any():
+            raise ValueError("a cluster's representative is not among the pictures exported")
+        return {"numbers": self._clusters.keys(where).view("<i8").ravel().copy(),
+                "cluster": cluster, "added": self._added[slots].copy(), "representative": representative}
+
+    def load(self, slots: np.ndarray, numbers: np.ndarray, cluster: np.ndarray, added: np.ndarray,
+             representative: np.ndarray) -> None:
+        """Fill an empty map from :meth:`export`'s arrays, for pictures now at ``slots`` of the
+        shared id table (loaded there by the candidate index)."""
+        if len(self._clusters):
+            raise ValueError("only an empty cluster map can be loaded")
+        self._ids.share(slots, CLUSTERS)
+        where, _ = self._clusters.add_many(numbers.astype("<i8").view(np.uint8).reshape(-1, 8))
+        self._make_room()
+        self._cluster_of[slots], self._added[slots] = where[cluster], added
+        self._size[where] = np.bincount(cluster, minlength=len(numbers))
+        self._representative[where] = slots[representative]
+
     def remove(self, picture_id: str) -> int | None:
         """Forget a picture; returns the cluster it was in. Empty clusters disappear."""
         slot = self._ids.find(picture_id, CLUSTERS)

@@ -52,6 +52,12 @@ class Settings:
     thumbnail_side: int = 320
     all_orientations: bool = False
     shortlist: int = 50  # candidates scored fully per query
+    # Codes of one name from which the candidate index looks them up by multi-index hashing instead
+    # of scanning them all (engine.multihash; bench_multihash measures both): 0 always, -1 never.
+    index_multihash_from: int = 500_000
+    # Keep the index in a snapshot under home/index (engine.store.snapshot): a restart loads it
+    # and applies the changes since instead of reading every record back from Redis.
+    index_snapshot: bool = True
     verify_budget: int = 3  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
     # (eval-full: 3 -> 65.6 % auto-accepted, 4 -> 65.7 %, 0 -> 66.5 %; each rejection verified ~5 ms a search)
     algorithms: dict[str, AlgorithmSettings] = field(default_factory=dict)

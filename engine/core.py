@@ -52,6 +52,7 @@ from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, conn
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
+from engine.store.snapshot import default_path as default_snapshot_path
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
@@ -129,14 +130,17 @@ class Quaid:
         self.records = RecordStore(client, wait)
         self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings),
                                      renamed_versions(self.matcher.algorithms))
-        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
+        multihash_from = self.settings.index_multihash_from
+        self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions,
+                             multihash_from=multihash_from if multihash_from >= 0 else None)
         self._connection = connection
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         settings = self.settings
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
+        self._snapshot = default_snapshot_path(settings.home) if settings.index_snapshot else None
         try:
-            self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
+            self.mirror.start(self._snapshot, lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
             raise StoreUnavailable(f"cannot read the store: {exc}") from None
         if self.mirror.stale and not allow_stale:
@@ -164,7 +168,17 @@ class Quaid:
         """Restart the embedded Redis if it died (see :meth:`Connection.revive`); False when external."""
         return self._connection.revive() if self._connection is not None else False
 
+    def save_snapshot(self) -> bool:
+        """Write the index snapshot when that beats replaying the changes since the last one at the
+        next start (:meth:`Mirror.snapshot_due`); True when written."""
+        if self._snapshot is None or not self.mirror.snapshot_due():
+            return False
+        return self.mirror.save_snapshot(self._snapshot)
+
     def close(self) -> None:
+        """Write the index snapshot (when the index moved on since the last one), then disconnect."""
+        self.save_snapshot()
+        self._snapshot = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -10,7 +10,13 @@ packed codes with hardware popcount — and keeps the ``k`` nearest per code nam
 the union, ranked by the smallest bit-fraction distance, is the shortlist that the
 full algorithms then score.
 
-Backends (measured by ``benchmarks/bench_index.py``): faiss ``IndexBinaryFlat``
+Past ``multihash_from`` codes in a table (``settings.index_multihash_from``, 500 000 by default)
+the scan gives way to multi-index hashing (:mod:`engine.multihash`): every code within its
+radius (8 bits of a 64-bit code, 35 of PDQ's 256) is still found exactly, at a fraction of the
+cost (10M codes: 18x faster for PDQ, 76x for a 64-bit code; ``benchmarks/bench_multihash.py``);
+codes further away, which the scan would still rank, only sometimes.
+
+Backends of the scan (measured by ``benchmarks/bench_index.py``): faiss ``IndexBinaryFlat``
 (Johnson, Douze, Jégou, "Billion-scale similarity search with GPUs", 2017; its
 binary flat scan uses 64-bit popcounts over the codes and a heap for the top k) is
 used when importable; otherwise numpy (``np.bitwise_count`` over uint64 words, in
@@ -36,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.keytable import INDEX, IdTable, grown
+from engine.multihash import BackgroundHash, supports
 
 try:
     import faiss
@@ -49,6 +56,15 @@ except ImportError:  # pragma: no cover - faiss-cpu is a dependency, numpy is th
 
 _CHUNK_ROWS = 65_536  # rows per numpy step: keeps the xor/popcount temporaries in cache
 _MIN_COMPACT = 1024  # tombstones below this never trigger a compaction
+# Live codes from which a table is multi-index hashed: there the flat scan of the four region
+# tables alone (~22 ms each for a query's 36 probes) costs about as much as the rest of a search,
+# while below it the hash saves little (300k codes: 1.7x for a 64-bit table) and its radius loses
+# a few far copies the scan still ranks (bench_multihash, candidate_recall --multihash).
+MULTIHASH_FROM = 500_000
+_MIN_TAIL = 65_536  # rows added since the multi-index hash was built, scanned flat, before a rebuild
+
+
+Tables = Mapping[str, tuple[np.ndarray, np.ndarray]]  # code name -> (picture rows, codes): a snapshot's
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,10 @@ class CodeTable:
     :class:`CandidateIndex` (which then owns the slots), or private to a standalone table.
     """
 
-    def __init__(self, nbytes: int, backend: str = "auto", ids: IdTable | None = None) -> None:
+    def __init__(self, nbytes: int, backend: str = "auto", ids: IdTable | None = None,
+                 multihash_from: int | None = MULTIHASH_FROM) -> None:
+        """``multihash_from``: live codes from which searches go through a multi-index hash
+        (:mod:`engine.multihash`) instead of a flat scan; None: always a flat scan."""
         if nbytes < 1:
             raise ValueError("codes must have at least one byte")
         self.nbytes = nbytes
@@ -85,6 +104,8 @@ class CodeTable:
         self._row_of_slot = np.zeros(0, dtype=np.int32)  # -1: no code in this table
         self._rows = 0  # rows in use, tombstones included
         self._dead = 0
+        self.multihash_from = multihash_from if supports(nbytes) else None
+        self._hashes = BackgroundHash()  # its hash covers rows [0, rows); later rows are scanned flat
 
     def __len__(self) -> int:
         return self._rows - self._dead
@@ -113,11 +134,15 @@ class CodeTable:
         return slot < len(self._row_of_slot) and self._row_of_slot[slot] >= 0
 
     def put(self, slot: int, code: bytes) -> None:
-        """Store or replace the code of ``slot`` (a replaced code is overwritten in place)."""
+        """Store or replace the code of ``slot`` (a replaced code is overwritten in place, unless
+        the multi-index hash covers its row: then the row is tombstoned and the code appended)."""
         self._check(code)
         if self.holds(slot):
-            self._codes[self._row_of_slot[slot]] = np.frombuffer(code, dtype=np.uint8)
-            return
+            row = self._row_of_slot[slot]
+            if row >= self._hashes.covered:
+                self._codes[row] = np.frombuffer(code, dtype=np.uint8)
+                return
+            self.drop(slot)
         self.put_many(np.array([slot], dtype=np.int32), np.frombuffer(code, np.uint8).reshape(1, -1))
 
     def put_many(self, slots: np.ndarray, codes: np.ndarray) -> None:
@@ -143,6 +168,11 @@ class CodeTable:
         if self._dead >= _MIN_COMPACT and self._dead * 8 >= self._rows:
             self.compact()
 
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        """(slots, codes) of every live row, a copy (what an index snapshot saves)."""
+        alive = np.flatnonzero(self._slot_of_row[: self._rows] >= 0)
+        return self._slot_of_row[alive], self._codes[alive]
+
     def compact(self) -> None:
         """Drop tombstoned rows (O(rows); amortised over at least n/8 deletions)."""
         alive = np.flatnonzero(self._slot_of_row[: self._rows] >= 0)
@@ -150,6 +180,34 @@ class CodeTable:
         self._slot_of_row = self._slot_of_row[alive]
         self._row_of_slot[self._slot_of_row] = np.arange(len(alive), dtype=np.int32)
         self._rows, self._dead = len(alive), 0
+        self._hashes.discard()  # rows renumbered: rebuilt by the next search (or prepare)
+
+    @property
+    def kind(self) -> str:
+        """How searches find candidates now: ``multihash`` or ``flat``."""
+        return "multihash" if self._hashes.current is not None else "flat"
+
+    def prepare(self, wait: bool = False) -> None:
+        """Build, rebuild or drop the multi-index hash as the table's size asks (every search calls
+        this). Builds run in the background unless ``wait``; searches meanwhile scan flat, or use
+        the previous hash and scan the rows added since flat.
+
+        Rebuilt when the rows added since the last build pass 1/32 of it (at least 65 536), so
+        that flat part stays small. Dropped when the live codes fall under half the threshold.
+        """
+        hashes = self._hashes
+        hashes.adopt()
+        if self.multihash_from is None or len(self) < self.multihash_from // 2:
+            if hashes.current is not None or hashes.building:
+                hashes.discard()
+            return
+        current = hashes.current
+        if current is None and len(self) < self.multihash_from:
+            return
+        if current is None or self._rows - current.rows > max(_MIN_TAIL, current.rows // 32):
+            hashes.start(self._codes[: self._rows])
+        if wait:
+            hashes.wait()
 
     def nearest(self, queries: Sequence[bytes], k: int) -> tuple[np.ndarray, np.ndarray]:
         """(slots, distances in bits) of the ``k`` nearest live pictures to any query, nearest first."""
@@ -157,13 +215,19 @@ class CodeTable:
         if not total or not queries or k < 1:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         query = np.frombuffer(b"".join(queries), dtype=np.uint8).reshape(len(queries), self.nbytes)
-        want = min(total, k + self._dead)
-        stored = self._codes[:total]
-        if self.backend == "faiss":
-            distances, rows = faiss.knn_hamming(query, stored, want)
-        else:
-            distances, rows = _numpy_knn(query, stored, want)
-        rows, distances = rows.ravel(), distances.ravel()
+        self.prepare()
+        found = self._hashed(query, k) if self._hashes.current is not None else None
+        rows, distances = found if found is not None else self._scan(query, 0, k)
+        if len(rows) > 8 * k:  # many candidates (a hash lookup, many probes): rank the nearest few first
+            cut = np.partition(distances, 4 * k)[4 * k]
+            near = distances <= cut
+            slots, nearest = self._best(rows[near], distances[near], k)
+            if len(slots) == k:  # any other row is further than all of these
+                return slots, nearest
+        return self._best(rows, distances, k)
+
+    def _best(self, rows: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest live slots of ``rows`` (repeats allowed: each slot's smallest distance)."""
         slots = np.where(rows >= 0, self._slot_of_row[np.maximum(rows, 0)], -1)
         live = slots >= 0
         slots, distances = slots[live], distances[live]
@@ -174,6 +238,34 @@ class CodeTable:
         slots, distances = slots[first], distances[first]
         best = np.argsort(distances, kind="stable")[:k]
         return slots[best], distances[best]
+
+    def _scan(self, query: np.ndarray, start: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, distances) of the ``k`` nearest live rows from ``start`` on (flat scan), with repeats."""
+        stored = self._codes[start: self._rows]
+        want = min(len(stored), k + self._dead)
+        if not want:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        if self.backend == "faiss":
+            distances, rows = faiss.knn_hamming(query, stored, want)
+        else:
+            distances, rows = _numpy_knn(query, stored, want)
+        rows = rows.ravel()
+        return np.where(rows >= 0, rows + start, -1), distances.ravel()
+
+    def _hashed(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(rows, distances) through the multi-index hash, plus a flat scan of the rows added
+        since it was built; None when the hash would yield more than a quarter of the table
+        (codes bunched on a few substring values: a flat scan is cheaper)."""
+        hashed = self._hashes.current
+        built = hashed.rows
+        pairs = hashed.pairs(query, limit=max(built // 4, 4096))
+        if pairs is None:
+            return None
+        rows, sources = pairs
+        words = self._codes.view("<u8")
+        distances = np.bitwise_count(words[rows] ^ query.view("<u8")[sources]).sum(axis=1, dtype=np.int32)
+        tail_rows, tail_distances = self._scan(query, built, k)
+        return np.concatenate([rows, tail_rows]), np.concatenate([distances, tail_distances])
 
     def _check(self, code: bytes) -> None:
         if len(code) != self.nbytes:
@@ -202,8 +294,10 @@ class CandidateIndex:
     that each picture id is stored once per process.
     """
 
-    def __init__(self, backend: str = "auto", ids: IdTable | None = None) -> None:
+    def __init__(self, backend: str = "auto", ids: IdTable | None = None,
+                 multihash_from: int | None = MULTIHASH_FROM) -> None:
         self.backend = default_backend() if backend == "auto" else backend
+        self.multihash_from = multihash_from  # see CodeTable
         self._ids = IdTable() if ids is None else ids
         self._tables: dict[str, CodeTable] = {}
         self._count = 0
@@ -271,6 +365,42 @@ class CandidateIndex:
         for picture_id, codes in held + again:
             self.upsert(picture_id, codes)
 
+    def export(self) -> tuple[np.ndarray, np.ndarray, dict[int, str], Tables]:
+        """Every picture as arrays (copies), for an index snapshot: (slots, ascending; their id
+        digests; row -> id of the foreign ids; code name -> (rows of the pictures, codes))."""
+        slots = self._ids.held_by(INDEX)
+        digests, foreign = self._ids.digests(slots)
+        row_of = np.full(self._ids.capacity, -1, dtype=np.int32)
+        row_of[slots] = np.arange(len(slots), dtype=np.int32)
+        tables = {}
+        for name, table in self._tables.items():
+            held, codes = table.live()
+            tables[name] = (row_of[held], codes)
+        return slots, digests, foreign, tables
+
+    def load(self, digests: np.ndarray, foreign: Mapping[int, str], tables: Tables) -> np.ndarray:
+        """Fill an empty index from an export: pictures as ``(n, 32)`` id digests (see
+        :meth:`IdTable.digests`), each table as (rows of ``digests``, codes); returns their slots."""
+        if self._count:
+            raise ValueError("only an empty index can be loaded")
+        slots, _ = self._ids.acquire_digests(digests, INDEX, foreign)
+        self._count = len(slots)
+        for name, (rows, codes) in tables.items():
+            if len(rows) != len(codes) or len(rows) and not 0 <= rows.min() <= rows.max() < len(slots):
+                raise ValueError(f"table {name}: rows outside the pictures")
+            self._table(name, codes.shape[1]).put_many(slots[rows].astype(np.int32), codes)
+        return slots
+
+    def prepare(self, wait: bool = False) -> None:
+        """Start building every table's multi-index hash whose size asks for one (after a rebuild);
+        ``wait``: until they are built."""
+        for table in self._tables.values():
+            table.prepare(wait)
+
+    def kinds(self) -> dict[str, str]:
+        """Code name -> how its table is searched (``flat`` or ``multihash``)."""
+        return {name: table.kind for name, table in sorted(self._tables.items())}
+
     def remove(self, picture_id: str) -> None:
         slot = self._ids.find(picture_id, INDEX)
         if slot < 0:
@@ -318,5 +448,5 @@ class CandidateIndex:
     def _table(self, name: str, nbytes: int) -> CodeTable:
         table = self._tables.get(name)
         if table is None:
-            table = self._tables[name] = CodeTable(nbytes, self.backend, self._ids)
+            table = self._tables[name] = CodeTable(nbytes, self.backend, self._ids, self.multihash_from)
         return table

@@ -25,7 +25,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -253,13 +253,12 @@ class KeyTable:
     def _place(self, slots: np.ndarray, pos: np.ndarray) -> None:
         """Put ``slots`` (keys not in the buckets yet) at their first free bucket from ``pos`` on."""
         buckets = self._buckets
-        while len(slots):  # each round places every key whose current bucket is free and unclaimed
-            free = buckets[pos] < 0
-            first = np.zeros(len(slots), dtype=bool)
-            _, winners = np.unique(pos[free], return_index=True)
-            first[np.flatnonzero(free)[winners]] = True
-            buckets[pos[first]] = slots[first]
-            slots, pos = slots[~first], (pos[~first] + 1) & self._mask
+        while len(slots):  # each round places one key in every free bucket some key is at
+            free = np.flatnonzero(buckets[pos] < 0)
+            buckets[pos[free]] = slots[free]  # several keys at one bucket: one of them is written
+            placed = np.zeros(len(slots), dtype=bool)
+            placed[free] = buckets[pos[free]] == slots[free]
+            slots, pos = slots[~placed], (pos[~placed] + 1) & self._mask
 
 
 INDEX, CLUSTERS = 1, 2  # owner bits of an IdTable slot
@@ -325,19 +324,35 @@ class IdTable:
         except ValueError:
             raw = b""
         if canonical and raw.hex() == joined:
-            keys, foreign = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32), []
+            keys, foreign = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32), {}
         else:
             digests = [self.digest(i) for i in picture_ids]
             keys = np.frombuffer(b"".join(d for d, _ in digests), dtype=np.uint8).reshape(-1, 32)
-            foreign = [n for n, (_, ok) in enumerate(digests) if not ok]
+            foreign = {n: picture_ids[n] for n, (_, ok) in enumerate(digests) if not ok}
+        return self.acquire_digests(keys, owner, foreign)
+
+    def acquire_digests(self, keys: np.ndarray, owner: int, foreign: Mapping[int, str] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`acquire_many` of distinct ids given as their ``(n, 32)`` digests (:meth:`digest`);
+        ``foreign``: row -> the id of a row that is not a canonical SHA-256 hex."""
         slots, new = self._table.add_many(keys)
         self._owners = grown(self._owners, self._table.capacity)
         self._owners[slots[new]] = 0
-        for n in foreign:
-            self._foreign.setdefault(int(slots[n]), picture_ids[n])
+        for n, picture_id in (foreign or {}).items():
+            self._foreign.setdefault(int(slots[n]), picture_id)
         fresh = (self._owners[slots] & owner) == 0
         self._owners[slots] |= np.uint8(owner)
         return slots, fresh
+
+    def share(self, slots: np.ndarray, owner: int) -> None:
+        """``owner`` takes ``slots``, which another owner holds already (a snapshot being loaded)."""
+        self._owners[slots] |= np.uint8(owner)
+
+    def digests(self, slots: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+        """The ``(n, 32)`` digests of ``slots``, and row -> id of the rows that are foreign ids."""
+        foreign = {n: self._foreign[slot] for n, slot in enumerate(slots.tolist()) if slot in self._foreign} \
+            if self._foreign else {}
+        return self._table.keys(slots), foreign
 
     def release(self, slot: int, owner: int) -> None:
         """``owner`` lets go of ``slot``; the slot is freed once no owner holds it."""

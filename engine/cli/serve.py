@@ -21,6 +21,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 
 from waitress import create_server
 from waitress.channel import HTTPChannel
@@ -29,6 +30,7 @@ from waitress.task import ErrorTask
 from engine.config import load_settings
 
 log = logging.getLogger("quaid.serve")
+SNAPSHOT_EVERY = 600.0  # seconds between index snapshots of a running service (when it changed)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -68,6 +70,7 @@ def run_serve(args: argparse.Namespace) -> int:
     server.channel_class = _JsonChannel
     stop, workers = start_workers(app.extensions["quaid_redis"], job_handler(app), max(0, args.workers),
                                   claim_idle=args.claim_after)
+    snapshots = _start_snapshots(app.extensions["quaid"], stop)
     signal.signal(signal.SIGTERM, _interrupt)
     host, port = server.effective_host, server.effective_port
     print(f"quaid serving on http://{_url_host(host)}:{port} ({len(workers)} job workers)",
@@ -79,7 +82,7 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         server.close()
-        for thread in workers:
+        for thread in [*workers, snapshots]:
             thread.join(timeout=5)
         app.extensions["quaid"].close()
     print("quaid stopped", file=sys.stderr)
@@ -114,6 +117,24 @@ def _one_openmp_thread() -> None:
     except ImportError:
         return
     faiss.omp_set_num_threads(1)
+
+
+def _start_snapshots(quaid, stop: threading.Event) -> threading.Thread:
+    """Every SNAPSHOT_EVERY seconds, write the index snapshot when it is due (enough changes since
+    the last one, :meth:`engine.store.mirror.Mirror.snapshot_due`), so that a restart after a
+    crash replays little; a clean stop writes one too."""
+
+    def loop() -> None:
+        while not stop.wait(SNAPSHOT_EVERY):
+            try:
+                quaid.mirror.sync()
+                quaid.save_snapshot()
+            except Exception:  # never let the snapshot take the service down: the next start rebuilds
+                log.exception("index snapshot failed")
+
+    thread = threading.Thread(target=loop, name="quaid-index-snapshot", daemon=True)
+    thread.start()
+    return thread
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -98,6 +98,28 @@ class ChangeLog:
         return first is not None and after != START and _order(first) > _order(after) \
             and not self._contains(after)
 
+    def gap_after(self, position: str) -> str | None:
+        """Why the events after ``position`` can no longer all be read, or None when they can.
+
+        Two ways to lose them: trimmed (:meth:`missed`; for a position of ``0-0``, any event
+        ever removed: the stream's ``entries-added`` beyond its length on Redis 7, a stream at
+        its cap on older servers, since trimming only starts there), or a stream older than the
+        position (the store was restored from a backup taken before it).
+        """
+        newest = self.last_id()
+        if _order(position) > _order(newest):
+            return f"the change stream ends at {newest}, before {position} (store restored or stream reset)"
+        if position != START:
+            lost = self.missed(position)
+        else:
+            try:
+                info = self.redis.xinfo_stream(self.key)
+            except redis.ResponseError:  # no stream yet
+                info = {}
+            length, added = int(info.get("length", 0)), info.get("entries-added")
+            lost = int(added) > length if added is not None else length >= STREAM_MAXLEN
+        return f"events after {position} were trimmed from the change stream" if lost else None
+
     def _contains(self, stream_id: str) -> bool:
         return bool(self.redis.xrange(self.key, min=stream_id, max=stream_id, count=1))
 

@@ -18,6 +18,7 @@ key                                    type    content
 ``quaid:image:{<id>}``                 hash    ``data`` (original or thumbnail bytes), ``type``
 ``quaid:changes``                      stream  ``op`` (add/delete/update) and ``id``, for index sync
 ``quaid:clusters:next``                string  counter giving new cluster numbers
+``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 =====================================  ======  ==================================================
 """
 
@@ -31,6 +32,7 @@ CODES = PREFIX + ":codes:{{{id}}}"
 IMAGE = PREFIX + ":image:{{{id}}}"
 CHANGES = PREFIX + ":changes"
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
+STORE_ID = PREFIX + ":store:id"
 
 CODES_PATTERN = PREFIX + ":codes:*"
 PICTURE_PATTERN = PREFIX + ":picture:*"
