@@ -216,3 +216,20 @@ def _png(image: Image.Image) -> bytes:
     out = io.BytesIO()
     image.save(out, "PNG")
     return out.getvalue()
+
+
+def test_further_alignment_models_only_shift_the_first_one() -> None:
+    """Two rigid parts moved apart are two models; a part that matches only turned is not one."""
+    rng = np.random.default_rng(3)
+    descriptors = rng.integers(0, 256, (120, 32), dtype=np.uint8)
+    points = rng.uniform(0, 1000, (120, 2)).astype(np.float32)
+    moved = points.copy()
+    # the first 60 points (the header) stay where they are
+    moved[60:90] += (0, 80)  # the page below a banner moves down
+    angle = np.radians(10)  # the rest lines up only if turned: other text fitted onto text
+    turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+    moved[90:] = points[90:] @ turn.T + (40, -30)
+    models = align(points, descriptors, moved, descriptors).models
+    assert len(models) == 2
+    for model in models:
+        assert np.allclose(model[:, :2], np.eye(2), atol=0.01)

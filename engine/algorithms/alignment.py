@@ -9,6 +9,8 @@ folded solutions, which a similarity cannot express.
 
 Why several models: a phishing kit's banner or a cookie bar pushes the page
 content down while the header stays, so one picture holds two rigid parts.
+Further models share the first one's scale and rotation (only their
+translation differs): a part that moved, not a part re-fitted onto other text.
 Models are found one after another (sequential RANSAC, as in Vincent &
 Laganière 2001, "Detecting planar homographies in an image pair"): fit, remove
 the inliers, fit again on the rest. Each part of the picture is later compared
@@ -133,7 +135,7 @@ def align(points_a: np.ndarray, desc_a: np.ndarray, points_b: np.ndarray, desc_b
             break
         if not models:
             anchors = src[mask]
-        if not any(_same_model(model, m) for m in models):
+        if not any(_same_model(model, m) for m in models) and (not models or _same_linear(model, models[0])):
             models.append(model)
             inliers.append(support)
         src, dst = src[~mask], dst[~mask]
@@ -159,6 +161,17 @@ def rescale(model: np.ndarray, scale_a: float, scale_b: float) -> np.ndarray:
     out[:, :2] *= scale_b / scale_a
     out[:, 2] *= scale_b
     return out
+
+
+def _same_linear(m1: np.ndarray, m2: np.ndarray) -> bool:
+    """The same scale and rotation (within 3 %), whatever the translation.
+
+    A further model explains a part of the picture that moved rigidly (the page
+    below an injected banner, a sticky header): the same page at the same scale,
+    shifted. A further model that turns or scales differently fits repeated text
+    glyphs onto other text, and would "explain" another page's content.
+    """
+    return bool(np.abs(m1[:, :2] - m2[:, :2]).max() < 0.03)
 
 
 def _same_model(m1: np.ndarray, m2: np.ndarray) -> bool:
