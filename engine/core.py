@@ -33,7 +33,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis
 
@@ -45,7 +45,7 @@ from engine.decision import Decision, Verdict
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.hash_search import hash_only_verdict
-from engine.matching import Matcher, Query
+from engine.matching import Matcher, Query, closest_accepted
 from engine.memory import keep_freed_memory
 from engine.picture import Picture, load_picture
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
@@ -200,7 +200,7 @@ class Quaid:
             return AddResult(picture_id, existing.name, "duplicate", existing.cluster)
         picture = self._load(data)
         query = self.matcher.query(picture)
-        matches = self._matches(query, include_rejected=False)
+        matches = self._matches(query, include_rejected=False, own=picture_id)
         cluster = choose_cluster((m.cluster, m.decision, m.distance) for m in matches)
         if cluster is None:
             cluster = self.records.next_cluster()
@@ -240,13 +240,16 @@ class Quaid:
         """Stored pictures matching ``data``, best first, at most ``top``."""
         if top < 1:
             raise BadInput("top must be at least 1")
-        self._check_size(data)
+        picture_id = self._check_size(data)
         query = self.matcher.query(self._load(data))
-        matches = self._matches(query, include_rejected)
+        matches = self._matches(query, include_rejected, own=picture_id)
         decision = matches[0].decision if matches else Decision.REJECTED
         return SearchResult(decision, matches[:top])
 
-    def _matches(self, query: Query, include_rejected: bool) -> list[Match]:
+    def _matches(self, query: Query, include_rejected: bool, own: str | None = None) -> list[Match]:
+        """The shortlist's verdicts as matches, best first; of several accepted, only the closest
+        (and its cluster) stay accepted (:func:`engine.matching.closest_accepted`; ``own``: the
+        query's id, which matches itself when stored)."""
         self.mirror.sync()
         candidates = self.mirror.shortlist(self.matcher.query_codes(query), self.settings.shortlist)
         stored = self.records.shortlist_features((c.id for c in candidates), eager=self._cheap)
@@ -272,6 +275,8 @@ class Quaid:
             if verdict.decision == Decision.REJECTED and not include_rejected:
                 continue  # a hash-only reference its hashes' own thresholds reject
             matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
+        kept = closest_accepted({m.id: m.verdict for m in matches}, {m.id: m.cluster for m in matches}, own)
+        matches = [replace(m, verdict=kept[m.id]) for m in matches]
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
 

@@ -39,8 +39,9 @@ CLOSER_MARGIN = 0.005  # verifier distance by which an accepted match may trail 
 CLOSER_MATCH = "closer-match"
 
 
-def closest_accepted(verdicts: dict[str, Verdict]) -> dict[str, Verdict]:
-    """Keep ``accepted`` for the closest accepted matches only; the others go to review.
+def closest_accepted(verdicts: Mapping[str, Verdict], clusters: Mapping[str, int] | None = None,
+                     own: str | None = None) -> dict[str, Verdict]:
+    """Keep ``accepted`` for the closest accepted matches and their cluster; the others go to review.
 
     Why: a copy of one page is accepted against its original at a verifier
     distance of about 0, and can also fall under the accept threshold against a
@@ -48,16 +49,24 @@ def closest_accepted(verdicts: dict[str, Verdict]) -> dict[str, Verdict]:
     API pages that differ in one function name: 0.01-0.07). Measured on a
     held-out evaluation set, the accepted matches that trail the closest one by
     more than CLOSER_MARGIN are almost all such siblings, so they are answered
-    ``to-review`` with the reason ``closer-match``. Matches within the margin
-    (several stored copies of one picture) all stay accepted.
+    ``to-review`` with the reason ``closer-match``. Matches within the margin,
+    and matches in the closest one's cluster (``clusters``: id -> cluster; the
+    stored copies of one picture), stay accepted. ``own``: the query's own id
+    when it is stored (it matches itself at 0 and says nothing about the others).
     """
     accepted = {ident: _verifier_distance(v) for ident, v in verdicts.items()
-                if v.decision is Decision.ACCEPTED}
+                if v.decision is Decision.ACCEPTED and ident != own}
     if len(accepted) < 2:
-        return verdicts
-    best = min(accepted.values())
-    return {ident: replace(v, decision=Decision.TO_REVIEW, reason=CLOSER_MATCH)
-            if ident in accepted and accepted[ident] > best + CLOSER_MARGIN else v
+        return dict(verdicts)
+    closest = min(accepted, key=lambda ident: (accepted[ident], ident))
+    family = clusters.get(closest) if clusters else None
+
+    def trails(ident: str) -> bool:
+        if ident not in accepted or accepted[ident] <= accepted[closest] + CLOSER_MARGIN:
+            return False
+        return family is None or clusters.get(ident) != family
+
+    return {ident: replace(v, decision=Decision.TO_REVIEW, reason=CLOSER_MATCH) if trails(ident) else v
             for ident, v in verdicts.items()}
 
 
@@ -237,9 +246,6 @@ class Matcher:
         Verified candidates the verifier rejects carry a lower bound of its
         distance (:meth:`Algorithm.distance_within`): every vote is exact.
 
-        Of several accepted candidates, those the verifier puts clearly farther
-        than the closest go to review (:func:`closest_accepted`).
-
         ``prefetch(features, names)`` is called once with the candidates about to
         be ranked and the costly algorithm names, so a store can fetch their large
         features in one round trip. Other mergers, or a budget of 0: every
@@ -247,8 +253,7 @@ class Matcher:
         """
         budget = self.settings.verify_budget
         if budget <= 0 or self.settings.decision_merge != "pyramidal":
-            every = {ident: self.compare(query, features) for ident, features in shortlist.items()}
-            return closest_accepted(every)
+            return {ident: self.compare(query, features) for ident, features in shortlist.items()}
         verdicts: dict[str, Verdict] = {}
         unsure: list[tuple[str, Verdict, Algorithm]] = []  # id, its cheap verdict, its verifier
         for ident, features in shortlist.items():
@@ -272,7 +277,7 @@ class Matcher:
                 continue
             verdicts[ident] = self._verified(query, shortlist[ident])
             rejected += verdicts[ident].decision is Decision.REJECTED
-        return closest_accepted({ident: verdicts[ident] for ident in shortlist})
+        return {ident: verdicts[ident] for ident in shortlist}
 
     def _verified(self, query: Query, stored: Mapping[str, bytes]) -> Verdict:
         """Every tier scored; the decision is the last (costly) tier's weighted plurality."""

@@ -23,6 +23,7 @@ def stored_matches(quaid: Quaid, picture_id: str, top: int) -> list[dict]:
     """Accepted and to-review matches of stored picture ``picture_id``, best first, at most ``top``."""
     from engine.core import StoredQuery
     from engine.hash_search import hash_only_verdict
+    from engine.matching import closest_accepted
 
     features = quaid.records.features_many([picture_id]).get(picture_id)
     if not features:
@@ -41,6 +42,8 @@ def stored_matches(quaid: Quaid, picture_id: str, top: int) -> list[dict]:
         if i in records and (records[i].hash_only or (subject is not None and subject.hash_only)):
             verdicts[i] = hash_only_verdict(verdicts[i])
     kept = [i for i in kept if verdicts[i].decision != Decision.REJECTED]
+    verdicts.update(closest_accepted({i: verdicts[i] for i in kept if i in records},
+                                     {i: records[i].cluster for i in kept if i in records}))
     kept.sort(key=lambda i: (verdicts[i].decision.rank, verdicts[i].distance, i))
     return [{"id": i, "name": records[i].name, "cluster": records[i].cluster, "tags": list(records[i].tags),
              **verdicts[i].to_json()} for i in kept[:top] if i in records]

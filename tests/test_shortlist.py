@@ -165,3 +165,9 @@ def test_only_the_closest_accepted_matches_stay_accepted() -> None:
     assert kept["other"] == verdicts["other"]
     alone = {"sibling": verdicts["sibling"]}
     assert closest_accepted(alone) == alone  # nothing closer: accepted
+    # a stored copy in the closest match's cluster stays accepted, however far it trails
+    same_cluster = closest_accepted(verdicts, {"copy": 4, "twin": 4, "sibling": 4, "other": 9})
+    assert same_cluster["sibling"] == verdicts["sibling"]
+    # the query's own stored picture (distance 0) is not the yardstick for the others
+    own = {"query": accepted(0.0), "copy": accepted(0.03)}
+    assert closest_accepted(own, own="query") == own
