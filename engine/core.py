@@ -51,6 +51,7 @@ from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, conn
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
+from engine.store.tier import open_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
@@ -125,7 +126,11 @@ class Quaid:
         self.settings = settings if settings is not None else load_settings()
         self.matcher = matcher if matcher is not None else Matcher(self.settings)
         wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
-        self.records = RecordStore(client, wait)
+        self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
+        settings = self.settings
+        tier = open_tier(settings.bulk_store, settings.home, embedded=settings.redis_url is None)
+        costly = [a.name for a in self.matcher.algorithms if a.cost >= COSTLY]  # large, read for a few
+        self.records = RecordStore(client, wait, tier, tiered=costly)
         self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings),
                                      renamed_versions(self.matcher.algorithms))
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
@@ -133,12 +138,13 @@ class Quaid:
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         settings = self.settings
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
-        self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
         try:
             self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
+            self._close_tier()
             raise StoreUnavailable(f"cannot read the store: {exc}") from None
         if self.mirror.stale and not allow_stale:
+            self._close_tier()
             raise StaleStore(self.versions.describe(self.mirror.stale.values()))
 
     @classmethod
@@ -164,9 +170,14 @@ class Quaid:
         return self._connection.revive() if self._connection is not None else False
 
     def close(self) -> None:
+        self._close_tier()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def _close_tier(self) -> None:
+        if self.records.tier is not None:
+            self.records.tier.close()
 
     def __enter__(self) -> Quaid:
         return self
@@ -334,6 +345,10 @@ class Quaid:
         embedded = self._connection.embedded if self._connection else None
         if embedded is not None:  # what persistence costs on disk (AOF + RDB)
             stats["disk_bytes"] = sum(p.stat().st_size for p in embedded.data_dir.rglob("*") if p.is_file())
+        tier = self.records.tier
+        stats["bulk_store"] = tier.description if tier is not None else "redis (in the store)"
+        if tier is not None and tier.size_bytes() is not None:
+            stats["bulk_bytes"] = tier.size_bytes()
         return stats
 
     # --- helpers ------------------------------------------------------------------------
