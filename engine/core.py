@@ -52,6 +52,7 @@ from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.tier import open_tier
+from engine.store.tier_check import TierReport, check_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
@@ -291,6 +292,16 @@ class Quaid:
             raise NotFound(f"no picture with id {picture_id}")
         self.mirror.forget(picture_id)
         self.mirror.changes.publish("delete", picture_id)  # after the delete: see engine.store.changes
+
+    def check_store(self, repair: bool = False) -> TierReport:
+        """Compare Redis with the disk tier (:mod:`engine.store.tier_check`); ``repair`` removes
+        orphaned tier data and the records whose tier data is lost."""
+        report = check_tier(self.records, repair=repair)
+        if repair:
+            for ident in report.missing:
+                self.mirror.forget(ident)
+                self.mirror.changes.publish("delete", ident)
+        return report
 
     def resolve(self, prefix: str) -> str:
         """The full id of a stored picture from its id or a unique prefix of it (>= 4 hex digits)."""
