@@ -47,6 +47,7 @@ from engine.export import export_graph, export_json
 from engine.matching import Matcher, Query
 from engine.memory import keep_freed_memory
 from engine.picture import Picture, load_picture
+from engine.prepared import Prepared, PreparedQuery, prepare
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
@@ -195,19 +196,32 @@ class Quaid:
         existing = self.records.get(picture_id)
         if existing is not None:
             return AddResult(picture_id, existing.name, "duplicate", existing.cluster)
-        picture = self._load(data)
-        query = self.matcher.query(picture)
-        matches = self._matches(query, include_rejected=False)
+        prepared = prepare(self.matcher, self.settings, data, self.budget)
+        return self.add_prepared(prepared, name, tags, metadata)
+
+    def add_prepared(self, prepared: Prepared, name: str = "", tags: Iterable[str] = (),
+                     metadata: Mapping | None = None, tier_written: bool = False) -> AddResult:
+        """Second half of :meth:`add`: search the store to choose the cluster, then write.
+
+        ``tier_written``: the disk-tier part of ``prepared`` is stored already (:mod:`engine.ingest`
+        writes a batch's in one commit before adding them one by one).
+        """
+        picture_id = prepared.id
+        query = PreparedQuery(self.matcher, prepared)
+        matches = self._matches(query, include_rejected=False, codes=prepared.codes)
         cluster = choose_cluster((m.cluster, m.decision, m.distance) for m in matches)
         if cluster is None:
             cluster = self.records.next_cluster()
         features = query.stored_features()
         codes = self.matcher.prefilter_codes(features)
         record = new_record(picture_id, name=name, tags=tuple(tags), metadata=dict(metadata or {}),
-                            size=len(data), width=picture.original_width, height=picture.original_height,
-                            format=picture.format, cluster=cluster, versions=self.versions.current)
+                            size=prepared.size, width=prepared.width, height=prepared.height,
+                            format=prepared.format, cluster=cluster, versions=self.versions.current)
+        kept, image_fields, bulk = self.records.split(picture_id, features, prepared.image)
+        if not tier_written:
+            self.records.tier_put(bulk)
         self.mirror.changes.publish("add", picture_id)  # before the write: see engine.store.changes
-        if not self.records.put(record, features, codes, self._kept_image(data, picture)):
+        if not self.records.put_split(record, kept, codes, image_fields):
             existing = self.records.get(picture_id)  # another process stored it meanwhile
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
@@ -243,9 +257,12 @@ class Quaid:
         decision = matches[0].decision if matches else Decision.REJECTED
         return SearchResult(decision, matches[:top])
 
-    def _matches(self, query: Query, include_rejected: bool) -> list[Match]:
+    def _matches(self, query: Query, include_rejected: bool,
+                 codes: dict[str, list[bytes]] | None = None) -> list[Match]:
+        """``codes``: the query's candidate-index codes when already computed (bulk ingest)."""
         self.mirror.sync()
-        candidates = self.mirror.shortlist(self.matcher.query_codes(query), self.settings.shortlist)
+        codes = codes if codes is not None else self.matcher.query_codes(query)
+        candidates = self.mirror.shortlist(codes, self.settings.shortlist)
         stored = self.records.shortlist_features((c.id for c in candidates), eager=self._cheap)
         for candidate in candidates:
             if candidate.id not in stored:
@@ -375,14 +392,18 @@ class Quaid:
                             budget=self.budget)
 
     def _kept_image(self, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
-        """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""
-        if self.settings.keep == "original":
-            return data, f"image/{picture.format.lower()}" if picture.format != "unknown" else \
-                "application/octet-stream"
-        if self.settings.keep != "thumbnail":
-            return None
-        image = picture.image.copy()
-        image.thumbnail((self.settings.thumbnail_side, self.settings.thumbnail_side))
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
-        return out.getvalue(), "image/jpeg"
+        return kept_image(self.settings, data, picture)
+
+
+def kept_image(settings: Settings, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
+    """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""
+    if settings.keep == "original":
+        return data, f"image/{picture.format.lower()}" if picture.format != "unknown" else \
+            "application/octet-stream"
+    if settings.keep != "thumbnail":
+        return None
+    image = picture.image.copy()
+    image.thumbnail((settings.thumbnail_side, settings.thumbnail_side))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue(), "image/jpeg"

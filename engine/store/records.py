@@ -156,6 +156,13 @@ class RecordStore:
         """
         features, image_fields, bulk = self.split(record.id, features, image)
         self.tier_put(bulk)
+        return self.put_split(record, features, codes, image_fields, client)
+
+    def put_split(self, record: PictureRecord, features: Mapping[str, bytes], codes: Mapping[str, bytes],
+                  image_fields: Mapping[str, bytes | str],
+                  client: redis.client.Pipeline | None = None) -> bool:
+        """:meth:`put` of what :meth:`split` kept for Redis, its tier part already written (a bulk
+        ingest writes the tier part of many pictures in one durable commit)."""
         parts = [_flat(record.to_hash()), _flat(features), _flat(codes), _flat(image_fields)]
         argv = [len(p) for p in parts] + [value for p in parts for value in p]
         if client is None:
