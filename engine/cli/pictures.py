@@ -55,6 +55,9 @@ def _register_add(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata entry to attach (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes decoding pictures and computing features in parallel "
+                        "(local store; default: one per core)")
     _add_server_option(p)
     p.set_defaults(func=run_add)
 
@@ -110,6 +113,10 @@ def run_add(args: argparse.Namespace) -> int:
     tags = check_tags(args.tag)
     metadata = check_metadata(_parse_meta(args.meta))
     files = list(iter_files(args.paths))
+    if args.workers is not None and args.workers < 1:
+        raise BadInput("--workers must be at least 1")
+    if not args.server:
+        return _add_locally(args, files, tags, metadata)
     limit = load_settings().max_upload_bytes
     failures = 0
     with open_backend(args.server) as quaid:
@@ -128,6 +135,42 @@ def run_add(args: argparse.Namespace) -> int:
                 tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
                            f"{printable(result['name'])}", file=sys.stdout)
     return 1 if failures or not files else 0
+
+
+def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], metadata: dict) -> int:
+    """Add to the local store through :mod:`engine.ingest` (parallel feature extraction, already
+    stored files skipped by SHA-256 without decoding them); the bar shows the rate and time left."""
+    from engine.ingest import ingest
+
+    limit = load_settings().max_upload_bytes
+    failures = 0
+    bar = tqdm(total=len(files), desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files))
+    with _open_quaid() as quaid:
+        items = (_item(path, limit) for path in files)
+        for path, outcome in zip(files, ingest(quaid, items, tags, metadata, args.workers), strict=True):
+            bar.update()
+            if outcome.result is None:
+                failures += 1
+                _fail(args, "add", path, BadInput(outcome.error), outcome.to_json())
+            elif args.json:
+                _print_json(outcome.to_json())
+            else:
+                result = outcome.result.to_json()
+                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
+                           f"{printable(result['name'])}", file=sys.stdout)
+    bar.close()
+    return 1 if failures or not files else 0
+
+
+def _item(path: Path, limit: int):
+    """The ingest input of one file: its checked name and bytes, or why it cannot be read."""
+    from engine.ingest import Item
+
+    try:
+        return Item(check_name(file_name(path)), read_picture(path, limit))
+    except (QuaidError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Item(file_name(path), None, reason)
 
 
 def run_search(args: argparse.Namespace) -> int:
