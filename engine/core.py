@@ -130,7 +130,7 @@ class Quaid:
         wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
         self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
         settings = self.settings
-        tier = open_tier(settings.bulk_store, settings.home, embedded=settings.redis_url is None)
+        tier = open_tier(settings.bulk_store, settings.home, settings.redis_url is None, client)
         costly = [a.name for a in self.matcher.algorithms if a.cost >= COSTLY]  # large, read for a few
         self.records = RecordStore(client, wait, tier, tiered=costly)
         self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -67,19 +68,26 @@ def default_workers() -> int:
 
 
 def ingest(quaid: Quaid, items: Iterable[Item], tags: Iterable[str] = (), metadata: Mapping | None = None,
-           workers: int | None = None) -> Iterator[Outcome]:
-    """Add ``items`` to ``quaid``'s store; yields one :class:`Outcome` per item, in order."""
-    workers = default_workers() if workers is None else max(1, workers)
-    with _Preparer(quaid.settings, workers) as preparer:
-        batches = (_batch(quaid, chunk) for chunk in _chunks(items, BATCH))
-        pending: deque[list[tuple[Item, str, object]]] = deque()
-        for batch in batches:
-            pending.append([(item, ident, preparer.submit(item.data) if work else known)
-                            for item, ident, work, known in batch])
-            if len(pending) > AHEAD * workers:
-                yield from _add_batch(quaid, pending.popleft(), tuple(tags), metadata)
-        while pending:
+           workers: int | None = None, preparer: Preparer | None = None) -> Iterator[Outcome]:
+    """Add ``items`` to ``quaid``'s store; yields one :class:`Outcome` per item, in order.
+
+    ``preparer``: a running :class:`Preparer` to share (the service keeps one); else one with
+    ``workers`` processes is started for this call.
+    """
+    if preparer is None:
+        workers = default_workers() if workers is None else max(1, workers)
+        with Preparer(quaid.settings, workers) as own:
+            yield from ingest(quaid, items, tags, metadata, preparer=own)
+        return
+    batches = (_batch(quaid, chunk) for chunk in _chunks(items, BATCH))
+    pending: deque[list[tuple[Item, str, object]]] = deque()
+    for batch in batches:
+        pending.append([(item, ident, preparer.submit(item.data) if work else known)
+                        for item, ident, work, known in batch])
+        if len(pending) > AHEAD * preparer.workers:
             yield from _add_batch(quaid, pending.popleft(), tuple(tags), metadata)
+    while pending:
+        yield from _add_batch(quaid, pending.popleft(), tuple(tags), metadata)
 
 
 def _batch(quaid: Quaid, chunk: list[Item]) -> list[tuple[Item, str, bool, object]]:
@@ -157,34 +165,52 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-class _Preparer:
-    """Runs :func:`engine.prepared.prepare` in ``workers`` processes (in this one when 1).
+class Preparer:
+    """Runs :func:`engine.prepared.prepare` in ``workers`` processes (in this one when 1); safe to
+    share between threads.
 
-    Workers are started with ``spawn``: the parent holds an LMDB environment and Redis
-    connections that must not cross a fork.
+    Workers are started with ``spawn``, on first use: the parent holds an LMDB environment and
+    Redis connections that must not cross a fork, and a re-run that finds everything stored
+    starts none.
     """
 
     def __init__(self, settings: Settings, workers: int) -> None:
-        self.settings, self.workers = settings, workers
+        self.settings, self.workers = settings, max(1, workers)
         self.pool: ProcessPoolExecutor | None = None
         self.matcher: Matcher | None = None
+        self._lock = threading.Lock()
 
-    def __enter__(self) -> _Preparer:
-        if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_start_worker, initargs=(self.settings,))
-        else:
-            self.matcher = Matcher(self.settings)
+    def __enter__(self) -> Preparer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def _start(self) -> None:
+        with self._lock:
+            if self.workers == 1 and self.matcher is None:
+                self.matcher = Matcher(self.settings)
+            elif self.workers > 1 and self.pool is None:
+                context = multiprocessing.get_context("spawn")
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                                initializer=_start_worker, initargs=(self.settings,))
 
     def submit(self, data: bytes) -> Future:
         """A future of the :class:`Prepared` picture, or of the one-line reason it failed."""
+        self._start()
         if self.pool is not None:
-            return self.pool.submit(_prepare_in_worker, data)
+            try:
+                return self.pool.submit(_prepare_in_worker, data)
+            except BrokenProcessPool:  # a worker died earlier (its files got their reason): start anew
+                with self._lock:
+                    broken, self.pool = self.pool, None
+                broken.shutdown(wait=False, cancel_futures=True)
+                return self.submit(data)
         future: Future = Future()
         future.set_result(_prepare_or_reason(self.matcher, self.settings, data))
         return future

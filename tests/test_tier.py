@@ -15,7 +15,7 @@ import pytest
 
 from engine.config import load_settings
 from engine.core import Quaid
-from engine.errors import BadInput
+from engine.errors import BadInput, StoreUnavailable
 from engine.store import keys
 from engine.store.tier import LocalTier, RedisTier, is_reference, open_tier
 from tests.drawing import drawn, variant
@@ -37,6 +37,18 @@ def test_auto_puts_large_values_on_local_disk_with_the_embedded_store_only(tmp_p
     assert open_tier("redis", home, embedded=True) is None
     with pytest.raises(BadInput, match="bulk_store"):
         open_tier("s3://bucket", home, embedded=True)
+
+
+def test_a_process_on_the_same_redis_follows_the_tier_the_store_declares(redis, tmp_path):
+    with Quaid(redis, load_settings(home=tmp_path / "first")) as first:  # embedded: local tier
+        ident = first.add(drawn(12)).id
+        assert redis.get("quaid:tier") == f"local:{(tmp_path / 'first' / 'bulk').absolute()}".encode()
+        external = load_settings(home=tmp_path / "second", redis_url="redis://127.0.0.1:1")
+        with Quaid(redis, external) as second:  # would keep everything in Redis on a new store
+            assert second.search(variant(drawn(12))).matches[0].id == ident
+        redis.set("quaid:tier", "local:/nonexistent/other-host/bulk")
+        with pytest.raises(StoreUnavailable, match="QUAID_BULK_STORE"):
+            Quaid(redis, external)
 
 
 def test_orb_feature_and_thumbnail_live_in_the_tier_and_read_back_unchanged(tiered, redis):

@@ -18,6 +18,7 @@ key                                    type    content
 ``quaid:image:{<id>}``                 hash    ``data`` (original or thumbnail bytes), ``type``
 ``quaid:changes``                      stream  ``op`` (add/delete/update) and ``id``, for index sync
 ``quaid:clusters:next``                string  counter giving new cluster numbers
+``quaid:tier``                         string  where large values live (engine.store.tier)
 =====================================  ======  ==================================================
 """
 

@@ -11,8 +11,10 @@ shortlist is scored with); the large values go to a tier chosen by ``settings.bu
 * ``redis://…`` / ``rediss://…`` / ``unix://…`` — a second Redis (or Valkey/Kvrocks) server that
   several service hosts share.
 * ``redis`` — no tier: the values stay in the records' Redis, as one hash field each.
-* ``auto`` (default) — ``local`` with the embedded Redis, ``redis`` with ``QUAID_REDIS_URL`` (several
-  hosts sharing a Redis cannot share a local disk; set ``local`` or a second server explicitly).
+* ``auto`` (default) — what the store was first used with (the Redis key ``quaid:tier`` records
+  it: another process on the same Redis then reads and writes the same tier); for a new store,
+  ``local`` with the embedded Redis and ``redis`` with ``QUAID_REDIS_URL`` (several hosts sharing a
+  Redis cannot share a local disk: set ``local`` or a second server explicitly).
 
 In the Redis hash, a value moved to the tier is replaced by a *reference*: :data:`REF_PREFIX`
 and the first 32 hex digits of the value's SHA-256. The tier's key is ``<id>/<field>/<digest>``:
@@ -209,10 +211,26 @@ class RedisTier:
         self.redis.close()
 
 
-def open_tier(choice: str, home: Path, embedded: bool) -> Tier | None:
-    """The tier ``settings.bulk_store`` names; None keeps large values in the records' Redis."""
+def open_tier(choice: str, home: Path, embedded: bool, client: redis.Redis | None = None) -> Tier | None:
+    """The tier ``settings.bulk_store`` names; None keeps large values in the records' Redis.
+
+    With ``client``, ``auto`` follows the tier the store declares, and the first user declares it.
+    """
+    declared = _declared(client)
+    if choice == "auto" and declared is not None:
+        return _follow(declared)
     if choice == "auto":
         choice = "local" if embedded else "redis"
+    tier = _open(choice, home)
+    if client is not None:
+        client.set(DECLARED, _declaration(tier), nx=True)
+    return tier
+
+
+DECLARED = "quaid:tier"  # which tier the store's references point into (engine.store.keys layout)
+
+
+def _open(choice: str, home: Path) -> Tier | None:
     if choice == "redis":
         return None
     if choice == "local":
@@ -220,3 +238,27 @@ def open_tier(choice: str, home: Path, embedded: bool) -> Tier | None:
     if choice.startswith(_URL_SCHEMES):
         return RedisTier(choice)
     raise BadInput(f"setting bulk_store: {choice!r} is not one of {', '.join(CHOICES)} or a redis:// URL")
+
+
+def _declaration(tier: Tier | None) -> str:
+    if tier is None:
+        return "redis"
+    if isinstance(tier, LocalTier):
+        return f"local:{tier.path.absolute()}"
+    return f"server:{tier.description}"  # credentials removed: never stored
+
+
+def _declared(client: redis.Redis | None) -> str | None:
+    value = client.get(DECLARED) if client is not None else None
+    return value.decode() if value is not None else None
+
+
+def _follow(declared: str) -> Tier | None:
+    """Open the tier another process declared; refuse one this process cannot reach."""
+    kind, _, where = declared.partition(":")
+    if kind == "redis":
+        return None
+    if kind == "local" and Path(where).is_dir():
+        return LocalTier(Path(where))
+    raise StoreUnavailable(f"this store keeps large per-picture data in {kind} tier {where}, which this "
+                           "process cannot open: set QUAID_BULK_STORE (local, or the tier server's URL)")
