@@ -3,6 +3,8 @@ files are skipped on a re-run; a bad file fails alone."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import engine.ingest as ingest_module
@@ -88,3 +90,28 @@ def test_ingest_leaves_the_disk_tier_consistent(redis, tmp_path, workers):
         list(ingest(quaid, [Item(n, d) for n, d in pictures()], workers=workers))
         assert quaid.check_store().to_json() == {"pictures": 12, "orphans": 0, "missing": 0,
                                                  "repaired": False}
+
+
+def test_an_add_job_goes_through_the_bulk_ingest(redis, tmp_path):
+    """The service's job worker with the batch handler: results in file order, a bad file fails alone,
+    a second job with the same files answers "duplicate" for each."""
+    from types import SimpleNamespace
+
+    from engine.service.app import job_batch_handler
+    from engine.service.jobs import JobFile, JobQueue, Worker
+
+    with Quaid(redis, load_settings(home=tmp_path / "home")) as quaid:
+        app = SimpleNamespace(extensions={"quaid": quaid})
+        worker = Worker(redis, None, threading.Event(), block=0.1, batch=job_batch_handler(app, workers=2))
+        queue = JobQueue(redis)
+        files = [JobFile(n, d) for n, d in pictures()[:4]] + [JobFile("bad.png", b"nope")]
+        first = queue.submit("add", files, {"tags": ["batch"]})
+        assert worker.step() == 1
+        state = queue.status(first)
+        assert state["status"] == "done" and [r["file"] for r in state["results"]] == [f.name for f in files]
+        assert [r["status"] for r in state["results"]] == ["added"] * 4 + ["error"]
+        assert quaid.get(state["results"][0]["id"]).tags == ("batch",)
+        second = queue.submit("add", files[:4])
+        worker.step()
+        assert [r["status"] for r in queue.status(second)["results"]] == ["duplicate"] * 4
+        app.extensions["quaid_preparer"].close()
