@@ -182,3 +182,28 @@ def test_kill_9_mid_batch_leaves_every_record_with_its_tier_data(redis, redis_se
                 assert quaid.records.feature(ident, "orb") and quaid.image(ident)
             assert quaid.check_store().to_json()["orphans"] == 0
     assert int(redis.dbsize()) > 0
+
+
+def test_quaid_check_reports_lost_tier_data_and_repairs(tmp_path):
+    from tests.test_cli import quaid as run
+
+    home = tmp_path / "home"
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for seed in (20, 21):
+        (folder / f"{seed}.png").write_bytes(drawn(seed, size=(320, 240)))
+    try:
+        assert run(home, "add", str(folder)).returncode == 0
+        assert run(home, "check", "--json").stdout.strip() == \
+            '{"pictures": 2, "orphans": 0, "missing": 0, "repaired": false}'
+        tier = LocalTier(home / "bulk")
+        tier.delete([next(tier.keys())])
+        tier.close()
+        checked = run(home, "check")
+        assert checked.returncode == 1 and "disk-tier data is lost" in checked.stderr
+        assert run(home, "check", "--repair").returncode == 0
+        assert '"pictures": 1' in run(home, "stats", "--json").stdout
+    finally:
+        from engine.store import EmbeddedRedis
+
+        EmbeddedRedis(home / "redis").stop()

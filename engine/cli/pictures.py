@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_show(subparsers)
     _register_delete(subparsers)
     _register_stats(subparsers)
+    _register_check(subparsers)
     _register_export(subparsers)
 
 
@@ -95,6 +96,18 @@ def _register_stats(subparsers: argparse._SubParsersAction) -> None:
                               description="Counts of pictures and clusters, and the store's size.")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_stats)
+
+
+def _register_check(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check", help="check that Redis and the disk tier agree",
+        description="Compare every record's references with the disk tier: data no record refers to "
+                    "(left by a process killed mid-add) and records whose data is lost. Run it while "
+                    "nothing is being added.")
+    p.add_argument("--repair", action="store_true",
+                   help="delete the unreferenced data, and the records whose data is lost")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_check)
 
 
 def _register_export(subparsers: argparse._SubParsersAction) -> None:
@@ -235,6 +248,22 @@ def run_stats(args: argparse.Namespace) -> int:
         for key, value in stats.items():
             print(f"{key:<{width}}  {value}")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Exit code 1 when records have lost their data and were not repaired."""
+    with _open_quaid() as quaid:
+        report = quaid.check_store(repair=args.repair)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        repaired = "; repaired" if report.repaired else ""
+        print(f"{report.pictures} pictures; {len(report.orphans)} unreferenced tier values; "
+              f"{len(report.missing)} records with lost tier data{repaired}")
+    deleted = " (record deleted)" if args.repair else ""
+    for ident in report.missing:
+        print(f"quaid check: {ident}: its disk-tier data is lost{deleted}", file=sys.stderr)
+    return 1 if report.missing and not args.repair else 0
 
 
 def run_export(args: argparse.Namespace) -> int:
