@@ -169,9 +169,11 @@ class Preparer:
     """Runs :func:`engine.prepared.prepare` in ``workers`` processes (in this one when 1); safe to
     share between threads.
 
-    Workers are started with ``spawn``, on first use: the parent holds an LMDB environment and
-    Redis connections that must not cross a fork, and a re-run that finds everything stored
-    starts none.
+    Workers are forked from a *fork server*, a fresh process that has imported this module: the
+    caller holds an LMDB environment, Redis connections and threads that must not cross a fork.
+    As with any ``multiprocessing`` start method but ``fork``, a script calling this with more
+    than one worker needs the ``if __name__ == "__main__":`` guard. Workers start on first use,
+    so a re-run that finds everything stored starts none.
     """
 
     def __init__(self, settings: Settings, workers: int) -> None:
@@ -196,7 +198,8 @@ class Preparer:
             if self.workers == 1 and self.matcher is None:
                 self.matcher = Matcher(self.settings)
             elif self.workers > 1 and self.pool is None:
-                context = multiprocessing.get_context("spawn")
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                                 initializer=_start_worker, initargs=(self.settings,))
 
