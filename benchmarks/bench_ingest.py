@@ -8,9 +8,15 @@ Both paths run :mod:`engine.ingest` against a fresh embedded store (a temporary 
   same screenshots submitted as add jobs of ``--job-files`` files each, timed from the first
   submission to the last job done.
 
+* **CPU per picture**: the same ingest in this process, with the CPU time of this process, of
+  the preparing workers (``/proc/<pid>/stat``) and of the Redis server (``INFO cpu``) per
+  picture, and the rate two cores would reach with nothing else running (2 / CPU per picture):
+  a figure other tenants of the machine do not change.
+
 Screenshots: the first ``--count`` PNG files of ``--folders`` (by default the page screenshots of
 the evaluation sets: documentation sites, web apps, login pages). The machine's load average is
-printed before and after each run: the figure means little when other work shares the cores.
+printed before and after each run: the wall-clock rates mean little when other work shares the
+cores.
 
 Usage: ``python -m benchmarks.bench_ingest [--count 5000] [--workers 2] [--skip-api] [--json out.json]``
 """
@@ -104,6 +110,49 @@ def api_figures(shots: list[Path], workers: int, job_files: int, work: Path) -> 
             "load_before": round(before, 2), "load_after": round(load(), 2)}
 
 
+def cpu_figures(shots: list[Path], workers: int, work: Path) -> dict:
+    """Ingest in this process; CPU seconds of every process involved, per picture."""
+    from engine.config import load_settings
+    from engine.core import Quaid
+    from engine.ingest import Item, Preparer, ingest
+
+    home = work / "cpu-home"
+    with Quaid.open(load_settings(home=home, redis_url=None)) as quaid:
+        redis_before = _redis_cpu(quaid.redis)
+        items = (Item(p.name, p.read_bytes()) for p in shots)
+        before, started, own = load(), time.perf_counter(), time.process_time()
+        with Preparer(quaid.settings, workers) as preparer:
+            outcomes = list(ingest(quaid, items, preparer=preparer))
+            pool = preparer.pool
+            worker_cpu = sum(_process_cpu(pid) for pid in (pool._processes if pool else {}))
+        seconds = time.perf_counter() - started
+        own = time.process_time() - own
+        redis_cpu = _redis_cpu(quaid.redis) - redis_before
+    _stop_store(home)
+    count = len(shots)
+    total = own + worker_cpu + redis_cpu
+    return {"seconds": round(seconds, 1), "pictures_per_second": round(count / seconds, 1),
+            "added": sum(1 for o in outcomes if o.result and o.result.status == "added"),
+            "cpu_ms_per_picture": {"main": round(1000 * own / count, 1),
+                                   "workers": round(1000 * worker_cpu / count, 1),
+                                   "redis": round(1000 * redis_cpu / count, 1),
+                                   "total": round(1000 * total / count, 1)},
+            "pictures_per_second_on_2_idle_cores": round(2 * count / total, 1),
+            "main_process_bound_per_second": round(count / own, 1),
+            "load_before": round(before, 2), "load_after": round(load(), 2)}
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _redis_cpu(client) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def _stop_store(home: Path) -> None:
     from engine.store import EmbeddedRedis
 
@@ -126,11 +175,15 @@ def main() -> None:
     parser.add_argument("--job-files", type=int, default=100, help="files per API job")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
+    parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
     shots = screenshots(args.folders, args.count)
     figures: dict = {"screenshots": len(shots), "workers": args.workers, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="quaid-ingest-") as work:
+        if not args.skip_cpu:
+            figures["cpu"] = cpu_figures(shots, args.workers, Path(work))
+            print(json.dumps(figures["cpu"]), flush=True)
         if not args.skip_cli:
             figures["cli"] = cli_figures(shots, args.workers, Path(work))
             print(json.dumps(figures["cli"]), flush=True)
