@@ -207,3 +207,20 @@ def test_quaid_check_reports_lost_tier_data_and_repairs(tmp_path):
         from engine.store import EmbeddedRedis
 
         EmbeddedRedis(home / "redis").stop()
+
+
+def test_search_answers_are_the_same_with_and_without_the_tier(redis, tmp_path):
+    """The tier changes where bytes live, not what a search compares: the same pictures, the same
+    queries, the same answers (distances, decisions, every algorithm's vote)."""
+    stored = [drawn(seed) for seed in range(40, 46)] + [variant(drawn(40), scale=0.9)]
+    queries = [variant(drawn(seed), scale=0.7, quality=60) for seed in range(40, 47)]
+    answers = []
+    for choice in ("redis", "local"):
+        redis.flushall()
+        with Quaid(redis, load_settings(home=tmp_path / choice, bulk_store=choice)) as quaid:
+            assert (quaid.records.tier is None) == (choice == "redis")
+            added = [quaid.add(data).to_json() for data in stored]
+            found = [quaid.search(q, include_rejected=True).to_json() for q in queries]
+            answers.append((added, found))
+    assert answers[0] == answers[1]
+    assert any(m["decision"] == "accepted" for answer in answers[0][1] for m in answer["matches"])

@@ -206,14 +206,14 @@ class RecordStore:
         """Delete the tier data the given (replaced or deleted) Redis fields referred to."""
         if self.tier is None:
             return
-        doomed = set(self._refs(picture_id, features, image=False).values())
-        doomed |= set(self._refs(picture_id, image, image=True).values())
+        doomed = set(self.references(picture_id, features, image=False).values())
+        doomed |= set(self.references(picture_id, image, image=True).values())
         doomed -= set(keep)
         if doomed:
             self.tier.delete(sorted(doomed))
 
     @staticmethod
-    def _refs(picture_id: str, fields: Mapping[bytes | str, bytes], image: bool) -> dict[str, str]:
+    def references(picture_id: str, fields: Mapping[bytes | str, bytes], image: bool) -> dict[str, str]:
         """Field name -> tier key, for the fields of one hash that hold references."""
         out = {}
         for name, value in fields.items():
@@ -280,7 +280,7 @@ class RecordStore:
         if self.tier is None:
             return
         wanted = {(ident, name): key for ident, fields in found.items()
-                  for name, key in self._refs(ident, fields, image).items()}
+                  for name, key in self.references(ident, fields, image).items()}
         values = self.tier.get(wanted.values()) if wanted else {}
         for (ident, name), key in wanted.items():
             if key in values:

@@ -52,8 +52,8 @@ def check_tier(records: RecordStore, repair: bool = False, batch: int = 500) -> 
         replies = iter(pipe.execute())
         for ident in chunk:
             features, image = next(replies), next(replies)
-            for key in [*records._refs(ident, features, image=False).values(),
-                        *records._refs(ident, image, image=True).values()]:
+            for key in [*records.references(ident, features, image=False).values(),
+                        *records.references(ident, image, image=True).values()]:
                 referenced[key] = ident
     stored = set(tier.keys())
     report.orphans = sorted(stored - set(referenced))
