@@ -152,22 +152,30 @@ _ADDER = textwrap.dedent("""
     from engine.config import load_settings
     from engine.core import Quaid
     from tests.drawing import drawn
-    socket, home, start = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    from engine.ingest import Item, ingest
+    socket, home, start, how = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     quaid = Quaid(redis.Redis(unix_socket_path=socket), load_settings(home=home, bulk_store="local"))
-    for seed in range(start, start + 1000):
-        quaid.add(drawn(seed, size=(320, 240)))
-        print(seed, flush=True)
+    seeds = range(start, start + 1000)
+    if how == "add":
+        for seed in seeds:
+            quaid.add(drawn(seed, size=(320, 240)))
+            print(seed, flush=True)
+    else:  # the bulk ingest: a batch's tier data first, then its records one by one
+        items = (Item(str(seed), drawn(seed, size=(320, 240))) for seed in seeds)
+        for seed, outcome in zip(seeds, ingest(quaid, items, workers=1)):
+            print(seed, flush=True)
 """)
 
 
-def test_kill_9_mid_batch_leaves_every_record_with_its_tier_data(redis, redis_server, tmp_path):
+@pytest.mark.parametrize("how", ["add", "ingest"])
+def test_kill_9_mid_batch_leaves_every_record_with_its_tier_data(redis, redis_server, tmp_path, how):
     """A process adding pictures is killed (SIGKILL) at several points; after each kill every stored
     record resolves its tier data, and a repair leaves no orphan."""
     home = tmp_path / "home"
     start = 100
     for delay in (0.0, 0.013, 0.031):
         adder = subprocess.Popen([sys.executable, "-c", _ADDER, str(redis_server.socket_path), str(home),
-                                  str(start)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                                  str(start), how], cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
         for _ in range(3):
             start = int(adder.stdout.readline()) + 1
