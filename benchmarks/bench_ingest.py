@@ -101,13 +101,40 @@ def api_figures(shots: list[Path], workers: int, job_files: int, work: Path) -> 
                 time.sleep(0.5)
             statuses += [r["status"] for r in state["results"]]
         seconds = time.perf_counter() - started
+        service_cpu = sum(_process_cpu(pid) for pid in _descendants(server.pid))
+        redis_cpu = _redis_cpu(_store_client(home))
     finally:
         server.terminate()
         server.wait(60)
         _stop_store(home)
+    total = service_cpu + redis_cpu
     return {"seconds": round(seconds, 1), "pictures_per_second": round(len(shots) / seconds, 1),
             "added": statuses.count("added"), "errors": statuses.count("error"), "jobs": len(jobs),
+            "cpu_ms_per_picture": {"service_and_workers": round(1000 * service_cpu / len(shots), 1),
+                                   "redis": round(1000 * redis_cpu / len(shots), 1)},
+            "pictures_per_second_on_2_idle_cores": round(2 * len(shots) / total, 1),
             "load_before": round(before, 2), "load_after": round(load(), 2)}
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every live process below it (the service, its fork server and workers)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    found, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _store_client(home: Path):
+    from engine.store import EmbeddedRedis
+
+    return EmbeddedRedis(home / "redis").client()
 
 
 def cpu_figures(shots: list[Path], workers: int, work: Path) -> dict:
