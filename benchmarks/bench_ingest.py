@@ -91,7 +91,8 @@ def api_figures(shots: list[Path], workers: int, job_files: int, work: Path) -> 
         jobs = []
         for start in range(0, len(shots), job_files):
             files = [("file", (p.name, p.read_bytes(), "image/png")) for p in shots[start: start + job_files]]
-            answer = requests.post(f"{url}/api/v1/jobs", files=files, data={"action": "add"}, timeout=600)
+            answer = requests.post(f"{url}/api/v1/jobs", files=files, data={"action": "add"}, timeout=600,
+                                   headers={"X-Quaid-Request": "1"})
             answer.raise_for_status()
             jobs.append(answer.json()["job"])
         statuses = []
