@@ -153,14 +153,15 @@ def run_add(args: argparse.Namespace) -> int:
 def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], metadata: dict) -> int:
     """Add to the local store through :mod:`engine.ingest` (parallel feature extraction, already
     stored files skipped by SHA-256 without decoding them); the bar shows the rate and time left."""
-    from engine.ingest import ingest
+    from engine.ingest import default_workers, ingest
 
     limit = load_settings().max_upload_bytes
+    workers = min(args.workers or default_workers(), max(1, len(files)))  # one file: no process started
     failures = 0
     bar = tqdm(total=len(files), desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files))
     with _open_quaid() as quaid:
         items = (_item(path, limit) for path in files)
-        for path, outcome in zip(files, ingest(quaid, items, tags, metadata, args.workers), strict=True):
+        for path, outcome in zip(files, ingest(quaid, items, tags, metadata, workers), strict=True):
             bar.update()
             if outcome.result is None:
                 failures += 1
