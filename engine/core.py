@@ -30,7 +30,6 @@ with the features the search already extracted.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,7 +55,6 @@ from engine.store.tier import open_tier
 from engine.store.tier_check import TierReport, check_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
-THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 log = logging.getLogger(__name__)
 
 
@@ -138,7 +136,6 @@ class Quaid:
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions)
         self._connection = connection
         # one budget for every thread of this process (request threads and job workers share this Quaid)
-        settings = self.settings
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         try:
             self.mirror.rebuild(progress=lambda n: log.info("index rebuild: %d pictures loaded", n))
@@ -390,20 +387,3 @@ class Quaid:
         settings = self.settings
         return load_picture(data, max_pixels=settings.max_pixels, working_side=settings.working_side,
                             budget=self.budget)
-
-    def _kept_image(self, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
-        return kept_image(self.settings, data, picture)
-
-
-def kept_image(settings: Settings, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
-    """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""
-    if settings.keep == "original":
-        return data, f"image/{picture.format.lower()}" if picture.format != "unknown" else \
-            "application/octet-stream"
-    if settings.keep != "thumbnail":
-        return None
-    image = picture.image.copy()
-    image.thumbnail((settings.thumbnail_side, settings.thumbnail_side))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue(), "image/jpeg"

@@ -10,12 +10,15 @@ through the same two steps in one process.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 
 from engine.budget import PixelBudget
 from engine.config import Settings
 from engine.matching import Matcher, Query
-from engine.picture import load_picture
+from engine.picture import Picture, load_picture
+
+THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,6 @@ class PreparedQuery(Query):
 
 def prepare(matcher: Matcher, settings: Settings, data: bytes, budget: PixelBudget | None = None) -> Prepared:
     """Decode ``data`` and compute what adding it stores (raises the decoder's errors)."""
-    from engine.core import kept_image  # engine.core imports this module
-
     picture = load_picture(data, max_pixels=settings.max_pixels, working_side=settings.working_side,
                            budget=budget)
     query = matcher.query(picture)
@@ -54,3 +55,17 @@ def prepare(matcher: Matcher, settings: Settings, data: bytes, budget: PixelBudg
     return Prepared(hashlib.sha256(data).hexdigest(), len(data), picture.original_width,
                     picture.original_height, picture.format, features, codes,
                     kept_image(settings, data, picture))
+
+
+def kept_image(settings: Settings, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
+    """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""
+    if settings.keep == "original":
+        return data, f"image/{picture.format.lower()}" if picture.format != "unknown" else \
+            "application/octet-stream"
+    if settings.keep != "thumbnail":
+        return None
+    image = picture.image.copy()
+    image.thumbnail((settings.thumbnail_side, settings.thumbnail_side))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
+    return out.getvalue(), "image/jpeg"
