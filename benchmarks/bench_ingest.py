@@ -13,12 +13,13 @@ Both paths run :mod:`engine.ingest` against a fresh embedded store (a temporary 
   picture, and the rate two cores would reach with nothing else running (2 / CPU per picture):
   a figure other tenants of the machine do not change.
 
-Screenshots: the first ``--count`` PNG files of ``--folders`` (by default the page screenshots of
-the evaluation sets: documentation sites, web apps, login pages). The machine's load average is
-printed before and after each run: the wall-clock rates mean little when other work shares the
-cores.
+Screenshots: the first ``--count`` PNG files of ``--folders`` (real page screenshots, e.g. those
+of an evaluation set built by ``quaid dataset``: documentation sites, web apps, login pages).
+The machine's load average is printed before and after each run: the wall-clock rates mean
+little when other work shares the cores.
 
-Usage: ``python -m benchmarks.bench_ingest [--count 5000] [--workers 2] [--skip-api] [--json out.json]``
+Usage: ``python -m benchmarks.bench_ingest --folders DIR... [--count 5000] [--workers 2]
+[--skip-cpu] [--skip-cli] [--skip-api] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ["/work/data/eval-large/distractors", "/work/data/eval-large/references",
-           "/work/data/eval-large/negatives", "/work/data/eval-full2/references"]
 
 
 def screenshots(folders: list[str], count: int) -> list[Path]:
@@ -199,7 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000, help="screenshots to add")
     parser.add_argument("--workers", type=int, default=2, help="preparing processes")
-    parser.add_argument("--folders", nargs="+", default=FOLDERS)
+    parser.add_argument("--folders", nargs="+", required=True, help="folders of PNG screenshots")
     parser.add_argument("--job-files", type=int, default=100, help="files per API job")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--skip-cli", action="store_true")
