@@ -52,7 +52,7 @@ from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.tier import open_tier
-from engine.store.tier_check import TierReport, check_tier
+from engine.store.tier_check import TierReport, check_tier, move_to_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 log = logging.getLogger(__name__)
@@ -308,9 +308,12 @@ class Quaid:
         self.mirror.changes.publish("delete", picture_id)  # after the delete: see engine.store.changes
 
     def check_store(self, repair: bool = False) -> TierReport:
-        """Compare Redis with the disk tier (:mod:`engine.store.tier_check`); ``repair`` removes
-        orphaned tier data and the records whose tier data is lost."""
+        """Compare Redis with the disk tier (:mod:`engine.store.tier_check`); ``repair`` first moves
+        large values still kept in Redis to the tier, then removes orphaned tier data and the
+        records whose tier data is lost."""
+        moved = move_to_tier(self.records) if repair else 0
         report = check_tier(self.records, repair=repair)
+        report.moved = moved
         if repair:
             for ident in report.missing:
                 self.mirror.forget(ident)

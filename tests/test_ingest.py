@@ -89,7 +89,7 @@ def test_ingest_leaves_the_disk_tier_consistent(redis, tmp_path, workers):
     with Quaid(redis, load_settings(home=tmp_path / "home", bulk_store="local")) as quaid:
         list(ingest(quaid, [Item(n, d) for n, d in pictures()], workers=workers))
         assert quaid.check_store().to_json() == {"pictures": 12, "orphans": 0, "missing": 0,
-                                                 "repaired": False}
+                                                 "repaired": False, "moved": 0}
 
 
 def test_an_add_job_goes_through_the_bulk_ingest(redis, tmp_path):

@@ -21,6 +21,7 @@ from engine.store.tier import LocalTier, RedisTier, is_reference, open_tier
 from tests.drawing import drawn, variant
 
 ROOT = Path(__file__).resolve().parent.parent
+CLEAN_ONE = {"pictures": 1, "orphans": 0, "missing": 0, "repaired": False, "moved": 0}
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_deleting_a_picture_deletes_its_tier_data(tiered):
     assert {k.split("/")[0] for k in tier.keys()} == {first, second}
     tiered.delete(first)
     assert {k.split("/")[0] for k in tier.keys()} == {second}
-    assert tiered.check_store().to_json() == {"pictures": 1, "orphans": 0, "missing": 0, "repaired": False}
+    assert tiered.check_store().to_json() == CLEAN_ONE
 
 
 def test_tier_files_are_private(tiered):
@@ -131,7 +132,7 @@ def test_a_write_killed_between_tier_and_redis_leaves_only_an_orphan(tiered, mon
     report = tiered.check_store()
     assert report.missing == [] and len(report.orphans) == 2  # ORB + thumbnail of the lost add
     tiered.check_store(repair=True)
-    assert tiered.check_store().to_json() == {"pictures": 1, "orphans": 0, "missing": 0, "repaired": False}
+    assert tiered.check_store().to_json() == CLEAN_ONE
     assert tiered.records.feature(kept, "orb")
 
 
@@ -203,7 +204,7 @@ def test_quaid_check_reports_lost_tier_data_and_repairs(tmp_path):
     try:
         assert run(home, "add", str(folder)).returncode == 0
         assert run(home, "check", "--json").stdout.strip() == \
-            '{"pictures": 2, "orphans": 0, "missing": 0, "repaired": false}'
+            '{"pictures": 2, "orphans": 0, "missing": 0, "repaired": false, "moved": 0}'
         tier = LocalTier(home / "bulk")
         tier.delete([next(tier.keys())])
         tier.close()
@@ -232,3 +233,24 @@ def test_search_answers_are_the_same_with_and_without_the_tier(redis, tmp_path):
             answers.append((added, found))
     assert answers[0] == answers[1]
     assert any(m["decision"] == "accepted" for answer in answers[0][1] for m in answer["matches"])
+
+
+def test_repair_moves_what_a_store_without_tier_kept_in_redis(redis, tmp_path):
+    """A store filled with everything in Redis (an older version, or bulk_store=redis), then opened
+    with the local tier: its ORB features and thumbnails move out of Redis, searches unchanged."""
+    data = [drawn(seed) for seed in (50, 51, 52)]
+    with Quaid(redis, load_settings(home=tmp_path / "home", bulk_store="redis")) as inline:
+        ids = [inline.add(d).id for d in data]
+        before = inline.search(variant(data[0]), include_rejected=True).to_json()
+        used = redis.info("memory")["used_memory"]
+    with Quaid(redis, load_settings(home=tmp_path / "home", bulk_store="local")) as tiered:
+        report = tiered.check_store(repair=True)
+        assert report.moved == 6 and report.orphans == [] and report.missing == []
+        assert all(is_reference(redis.hget(keys.features(i), "orb")) for i in ids)
+        assert all(is_reference(redis.hget(keys.image(i), "data")) for i in ids)
+        assert tiered.search(variant(data[0]), include_rejected=True).to_json() == before
+        moved = sum(len(tiered.records.feature(i, "orb")) + len(tiered.image(i)[0]) for i in ids)
+        assert redis.info("memory")["used_memory"] < used - 0.8 * moved  # the RAM is given back
+        assert tiered.check_store(repair=True).moved == 0
+    with Quaid(redis, load_settings(home=tmp_path / "elsewhere")) as follower:  # auto follows the change
+        assert follower.records.tier is not None and follower.image(ids[0])

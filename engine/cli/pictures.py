@@ -105,7 +105,8 @@ def _register_check(subparsers: argparse._SubParsersAction) -> None:
                     "(left by a process killed mid-add) and records whose data is lost. Run it while "
                     "nothing is being added.")
     p.add_argument("--repair", action="store_true",
-                   help="delete the unreferenced data, and the records whose data is lost")
+                   help="move large values still kept in Redis to the tier, delete the unreferenced "
+                        "data, and the records whose data is lost")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run_check)
 
@@ -258,7 +259,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.to_json())
     else:
-        repaired = "; repaired" if report.repaired else ""
+        repaired = f"; repaired ({report.moved} values moved from Redis)" if report.repaired else ""
         print(f"{report.pictures} pictures; {len(report.orphans)} unreferenced tier values; "
               f"{len(report.missing)} records with lost tier data{repaired}")
     deleted = " (record deleted)" if args.repair else ""

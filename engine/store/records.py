@@ -183,7 +183,7 @@ class RecordStore:
             moved.append((image_fields, "data"))
         for fields, name in moved:
             ref = reference(fields[name])
-            bulk[tier_key(picture_id, _tier_field(fields is image_fields, name), ref)] = fields[name]
+            bulk[tier_key(picture_id, tier_field(fields is image_fields, name), ref)] = fields[name]
             fields[name] = ref
         return kept, image_fields, bulk
 
@@ -219,7 +219,7 @@ class RecordStore:
         for name, value in fields.items():
             text = name.decode() if isinstance(name, bytes) else name
             if is_reference(value):
-                out[text] = tier_key(picture_id, _tier_field(image, text), value)
+                out[text] = tier_key(picture_id, tier_field(image, text), value)
         return out
 
     def refeature(self, picture_id: str, features: Mapping[str, bytes], codes: Mapping[str, bytes],
@@ -442,7 +442,7 @@ class LazyFeatures(Mapping[str, bytes]):
         return name in self._names
 
 
-def _tier_field(image: bool, name: str) -> str:
+def tier_field(image: bool, name: str) -> str:
     """The middle part of a tier key: ``image`` for the kept image, else the feature's name."""
     return "image" if image else name
 

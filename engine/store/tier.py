@@ -219,11 +219,12 @@ def open_tier(choice: str, home: Path, embedded: bool, client: redis.Redis | Non
     declared = _declared(client)
     if choice == "auto" and declared is not None:
         return _follow(declared)
-    if choice == "auto":
+    explicit = choice != "auto"
+    if not explicit:
         choice = "local" if embedded else "redis"
     tier = _open(choice, home)
-    if client is not None:
-        client.set(DECLARED, _declaration(tier), nx=True)
+    if client is not None:  # a choice made in the settings is what other processes must follow now
+        client.set(DECLARED, _declaration(tier), nx=not explicit)
     return tier
 
 

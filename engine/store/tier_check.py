@@ -10,6 +10,10 @@ files can be added again).
 
 Run it when no add is in flight: a picture being added has its tier data written a moment
 before its record, and would be taken for an orphan.
+
+:func:`move_to_tier` moves the large values a store written without a tier (an older version,
+or ``bulk_store=redis``) keeps in Redis into the tier, one compare-and-swap per value: a value
+changed meanwhile (``quaid reindex``) is left alone, its copy in the tier at worst an orphan.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.store import keys
-from engine.store.records import RecordStore
+from engine.store.records import RecordStore, tier_field
+from engine.store.tier import is_reference, reference, tier_key
+
+# KEYS: one hash. ARGV: field, the value expected there, its replacement. 1 when replaced.
+_SWAP = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
 
 
 @dataclass
@@ -28,10 +40,11 @@ class TierReport:
     orphans: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # picture ids
     repaired: bool = False
+    moved: int = 0  # values moved from Redis to the tier (see move_to_tier)
 
     def to_json(self) -> dict:
         return {"pictures": self.pictures, "orphans": len(self.orphans), "missing": len(self.missing),
-                "repaired": self.repaired}
+                "repaired": self.repaired, "moved": self.moved}
 
 
 def check_tier(records: RecordStore, repair: bool = False, batch: int = 500) -> TierReport:
@@ -65,3 +78,32 @@ def check_tier(records: RecordStore, repair: bool = False, batch: int = 500) -> 
         report.repaired = True
     return report
 
+
+def move_to_tier(records: RecordStore, batch: int = 200) -> int:
+    """Move the tiered features and kept images that are still inline in Redis to the tier;
+    returns how many values moved (0 without a tier)."""
+    if records.tier is None:
+        return 0
+    swap = records.redis.register_script(_SWAP)
+    ids = [keys.id_of(k) for k in records.redis.scan_iter(match=keys.PICTURE_PATTERN, count=1000)]
+    moved = 0
+    for start in range(0, len(ids), batch):
+        inline = _inline_values(records, ids[start: start + batch])
+        records.tier.put({tier: value for _, _, tier, value in inline})  # durable before the swaps
+        for hash_key, name, _, value in inline:
+            moved += int(swap(keys=[hash_key], args=[name, value, reference(value)]))
+    return moved
+
+
+def _inline_values(records: RecordStore, ids: list[str]) -> list[tuple[str, str, str, bytes]]:
+    """(Redis hash, field, tier key, value) of every tiered value of ``ids`` still kept in Redis."""
+    wanted = [(keys.features(i), name, i, False) for i in ids for name in sorted(records.tiered)]
+    wanted += [(keys.image(i), "data", i, True) for i in ids]
+    pipe = records.redis.pipeline(transaction=False)
+    for hash_key, name, _, _ in wanted:
+        pipe.hget(hash_key, name)
+    out = []
+    for (hash_key, name, ident, image), value in zip(wanted, pipe.execute(), strict=True):
+        if value is not None and not is_reference(value):
+            out.append((hash_key, name, tier_key(ident, tier_field(image, name), reference(value)), value))
+    return out
