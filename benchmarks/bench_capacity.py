@@ -18,9 +18,14 @@ Measured, on real screenshots (documentation pages rendered by Chromium, see
   Redis server's own CPU (``INFO cpu``) per add.
 * **Change-stream hot key**: Redis CPU per ``XADD`` and per empty ``XREAD`` (``INFO
   commandstats``), the two operations every add and every search put on that one key.
+* **Disk tier** (:mod:`engine.store.tier`, LMDB in ``QUAID_HOME`` at the defaults): its disk
+  bytes per picture, and whole-search wall time p50, *cold* (a fresh process, the tier's file
+  evicted from the page cache with ``posix_fadvise(DONTNEED)`` first, so the verified candidates'
+  ORB features come from the disk) and *warm* (the same queries again in that process).
 
-The process is pinned to one core. Usage:
-``python -m benchmarks.bench_capacity [--pictures 100] [--index 1000000] [--json out.json]``
+The process is pinned to one core. Screenshots: rendered documentation pages, or the PNG files
+of ``--folder`` (real page screenshots). Usage:
+``python -m benchmarks.bench_capacity [--pictures 100] [--folder DIR] [--index 1000000] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import argparse
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import zlib
@@ -58,6 +65,8 @@ def store_figures(shots: list[Path], home: Path) -> tuple[dict, object]:
 
     quaid = Quaid.open(load_settings(home=home, redis_url=None))
     client = quaid.records.redis
+    tier = quaid.records.tier
+    tier_before = tier.size_bytes() if tier is not None else 0
     before, cpu_before = int(client.info("memory")["used_memory"]), server_cpu(client)
     add_cpu = []
     ids = []
@@ -68,6 +77,7 @@ def store_figures(shots: list[Path], home: Path) -> tuple[dict, object]:
         add_cpu.append(time.process_time() - started)
     redis_cpu = (server_cpu(client) - cpu_before) / len(shots)
     grown = int(client.info("memory")["used_memory"]) - before
+    tier_grown = (tier.size_bytes() or 0) - tier_before if tier is not None else 0
     per_key = {kind: float(np.mean([client.memory_usage(fn(i), samples=0) or 0 for i in ids]))
                for kind, fn in (("record", keys.picture), ("features", keys.features),
                                 ("codes", keys.codes), ("image", keys.image))}
@@ -86,6 +96,8 @@ def store_figures(shots: list[Path], home: Path) -> tuple[dict, object]:
     figures = {
         "pictures": len(ids),
         "redis_bytes_per_picture": round(grown / len(ids)),
+        "bulk_store": tier.description if tier is not None else "redis",
+        "tier_disk_bytes_per_picture": round(tier_grown / len(ids)),
         "key_bytes": {k: round(v) for k, v in per_key.items()},
         "feature_field_bytes": {k: round(float(np.mean(v))) for k, v in sorted(fields.items())},
         "add_cpu_ms_client": round(1000 * float(np.median(add_cpu)), 1),
@@ -98,6 +110,40 @@ def store_figures(shots: list[Path], home: Path) -> tuple[dict, object]:
     figures["stream"] = stream_figures(client, quaid.mirror.changes)
     codes = quaid.records.index_entries([ids[0]])[ids[0]].codes
     return figures, (quaid, codes)
+
+
+def search_latency(home: Path, shots: list[Path], queries: int = 30) -> dict:
+    """Whole-search wall time p50 in a fresh process, cold then warm (see the module docstring)."""
+    data_file = home / "bulk" / "data.mdb"
+    if data_file.exists():
+        descriptor = os.open(data_file, os.O_RDONLY)
+        os.fsync(descriptor)
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(descriptor)
+    paths = [str(p) for p in shots[:queries]]
+    child = subprocess.run([sys.executable, "-m", "benchmarks.bench_capacity", "--search-child", str(home),
+                            *paths], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[1])
+    return json.loads(child.stdout.splitlines()[-1])
+
+
+def search_child(home: Path, paths: list[str]) -> None:
+    """Run in the fresh process: search modified copies twice, print p50s (ms) as JSON."""
+    from engine.config import load_settings
+    from engine.core import Quaid
+
+    queries = [modified_copy(Path(p).read_bytes()) for p in paths]
+    with Quaid.open(load_settings(home=home, redis_url=None)) as quaid:
+        passes = []
+        for _ in range(2):
+            timings = []
+            for query in queries:
+                started = time.perf_counter()
+                quaid.search(query)
+                timings.append(time.perf_counter() - started)
+            passes.append(round(1000 * float(np.median(timings)), 1))
+    print(json.dumps({"search_ms_p50_cold": passes[0], "search_ms_p50_warm": passes[1],
+                      "queries": len(queries)}))
 
 
 def _orb_thumb_bytes(feature: bytes) -> int:
@@ -165,14 +211,26 @@ def main() -> None:
     parser.add_argument("--pictures", type=int, default=100, help="screenshots added to the store")
     parser.add_argument("--index", type=int, default=1_000_000, help="synthetic pictures in the index")
     parser.add_argument("--shots", default="/tmp/quaid-bench-shots", help="screenshot cache folder")
+    parser.add_argument("--folder", default=None, help="take the screenshots from this folder's PNG files")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument("--search-child", nargs="+", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     pin_one_core()
-    shots = render(pages(args.pictures), Path(args.shots))
+    if args.search_child:
+        search_child(Path(args.search_child[0]), args.search_child[1:])
+        return
+    if args.folder:
+        shots = sorted(Path(args.folder).glob("*.png"))[: args.pictures]
+    else:
+        shots = render(pages(args.pictures), Path(args.shots))
     with tempfile.TemporaryDirectory(prefix="quaid-capacity-") as home:
         store, (quaid, codes) = store_figures(shots, Path(home))
         shortlist = quaid.settings.shortlist
         quaid.close()
+        store.update(search_latency(Path(home), shots))
+        from engine.store import EmbeddedRedis
+
+        EmbeddedRedis(Path(home) / "redis").stop()
     figures = {"store": store, "index": index_figures(codes, args.index, shortlist)}
     text = json.dumps(figures, indent=2)
     print(text)

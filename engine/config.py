@@ -49,6 +49,8 @@ class Settings:
     decode_wait: float = 5.0  # seconds a decode waits for that budget before a 503 with Retry-After
     working_side: int = 1280
     keep: str = "thumbnail"  # "none" | "thumbnail" | "original"
+    # where large per-picture data goes (engine.store.tier): "auto" | "local" | "redis" | a redis:// URL
+    bulk_store: str = "auto"
     thumbnail_side: int = 320
     all_orientations: bool = False
     shortlist: int = 50  # candidates scored fully per query

@@ -30,7 +30,6 @@ with the features the search already extracted.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -48,14 +47,16 @@ from engine.hash_search import hash_only_verdict
 from engine.matching import Matcher, Query, closest_accepted
 from engine.memory import keep_freed_memory
 from engine.picture import Picture, load_picture
+from engine.prepared import Prepared, PreparedQuery, prepare
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.snapshot import default_path as default_snapshot_path
+from engine.store.tier import open_tier
+from engine.store.tier_check import TierReport, check_tier, move_to_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
-THUMBNAIL_QUALITY = 85  # JPEG quality of stored thumbnails
 log = logging.getLogger(__name__)
 
 
@@ -127,7 +128,11 @@ class Quaid:
         self.settings = settings if settings is not None else load_settings()
         self.matcher = matcher if matcher is not None else Matcher(self.settings)
         wait = connection.replica_wait if connection is not None else None  # engine.store.cluster
-        self.records = RecordStore(client, wait)
+        self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
+        settings = self.settings
+        tier = open_tier(settings.bulk_store, settings.home, settings.redis_url is None, client)
+        costly = [a.name for a in self.matcher.algorithms if a.cost >= COSTLY]  # large, read for a few
+        self.records = RecordStore(client, wait, tier, tiered=costly)
         self.versions = VersionCheck(current_versions(self.matcher.algorithms, self.settings),
                                      renamed_versions(self.matcher.algorithms))
         multihash_from = self.settings.index_multihash_from
@@ -135,15 +140,15 @@ class Quaid:
                              multihash_from=multihash_from if multihash_from >= 0 else None)
         self._connection = connection
         # one budget for every thread of this process (request threads and job workers share this Quaid)
-        settings = self.settings
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
-        self._cheap = [a.name for a in self.matcher.algorithms if a.cost < COSTLY]  # fetched eagerly
         self._snapshot = default_snapshot_path(settings.home) if settings.index_snapshot else None
         try:
             self.mirror.start(self._snapshot, lambda n: log.info("index rebuild: %d pictures loaded", n))
         except redis.RedisError as exc:
+            self._close_tier()
             raise StoreUnavailable(f"cannot read the store: {exc}") from None
         if self.mirror.stale and not allow_stale:
+            self._close_tier()
             raise StaleStore(self.versions.describe(self.mirror.stale.values()))
 
     @classmethod
@@ -179,9 +184,14 @@ class Quaid:
         """Write the index snapshot (when the index moved on since the last one), then disconnect."""
         self.save_snapshot()
         self._snapshot = None
+        self._close_tier()
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def _close_tier(self) -> None:
+        if self.records.tier is not None:
+            self.records.tier.close()
 
     def __enter__(self) -> Quaid:
         return self
@@ -198,19 +208,32 @@ class Quaid:
         existing = self.records.get(picture_id)
         if existing is not None:
             return AddResult(picture_id, existing.name, "duplicate", existing.cluster)
-        picture = self._load(data)
-        query = self.matcher.query(picture)
-        matches = self._matches(query, include_rejected=False, own=picture_id)
+        prepared = prepare(self.matcher, self.settings, data, self.budget)
+        return self.add_prepared(prepared, name, tags, metadata)
+
+    def add_prepared(self, prepared: Prepared, name: str = "", tags: Iterable[str] = (),
+                     metadata: Mapping | None = None, tier_written: bool = False) -> AddResult:
+        """Second half of :meth:`add`: search the store to choose the cluster, then write.
+
+        ``tier_written``: the disk-tier part of ``prepared`` is stored already (:mod:`engine.ingest`
+        writes a batch's in one commit before adding them one by one).
+        """
+        picture_id = prepared.id
+        query = PreparedQuery(self.matcher, prepared)
+        matches = self._matches(query, include_rejected=False, codes=prepared.codes, own=picture_id)
         cluster = choose_cluster((m.cluster, m.decision, m.distance) for m in matches)
         if cluster is None:
             cluster = self.records.next_cluster()
         features = query.stored_features()
         codes = self.matcher.prefilter_codes(features)
         record = new_record(picture_id, name=name, tags=tuple(tags), metadata=dict(metadata or {}),
-                            size=len(data), width=picture.original_width, height=picture.original_height,
-                            format=picture.format, cluster=cluster, versions=self.versions.current)
+                            size=prepared.size, width=prepared.width, height=prepared.height,
+                            format=prepared.format, cluster=cluster, versions=self.versions.current)
+        kept, image_fields, bulk = self.records.split(picture_id, features, prepared.image)
+        if not tier_written:
+            self.records.tier_put(bulk)
         self.mirror.changes.publish("add", picture_id)  # before the write: see engine.store.changes
-        if not self.records.put(record, features, codes, self._kept_image(data, picture)):
+        if not self.records.put_split(record, kept, codes, image_fields):
             existing = self.records.get(picture_id)  # another process stored it meanwhile
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
@@ -246,12 +269,15 @@ class Quaid:
         decision = matches[0].decision if matches else Decision.REJECTED
         return SearchResult(decision, matches[:top])
 
-    def _matches(self, query: Query, include_rejected: bool, own: str | None = None) -> list[Match]:
+    def _matches(self, query: Query, include_rejected: bool, codes: dict[str, list[bytes]] | None = None,
+                 own: str | None = None) -> list[Match]:
         """The shortlist's verdicts as matches, best first; of several accepted, only the closest
         (and its cluster) stay accepted (:func:`engine.matching.closest_accepted`; ``own``: the
-        query's id, which matches itself when stored)."""
+        query's id, which matches itself when stored). ``codes``: the query's candidate-index codes
+        when already computed (bulk ingest)."""
         self.mirror.sync()
-        candidates = self.mirror.shortlist(self.matcher.query_codes(query), self.settings.shortlist)
+        codes = codes if codes is not None else self.matcher.query_codes(query)
+        candidates = self.mirror.shortlist(codes, self.settings.shortlist)
         stored = self.records.shortlist_features((c.id for c in candidates), eager=self._cheap)
         for candidate in candidates:
             if candidate.id not in stored:
@@ -317,6 +343,19 @@ class Quaid:
         self.mirror.forget(picture_id)
         self.mirror.changes.publish("delete", picture_id)  # after the delete: see engine.store.changes
 
+    def check_store(self, repair: bool = False) -> TierReport:
+        """Compare Redis with the disk tier (:mod:`engine.store.tier_check`); ``repair`` first moves
+        large values still kept in Redis to the tier, then removes orphaned tier data and the
+        records whose tier data is lost."""
+        moved = move_to_tier(self.records) if repair else 0
+        report = check_tier(self.records, repair=repair)
+        report.moved = moved
+        if repair:
+            for ident in report.missing:
+                self.mirror.forget(ident)
+                self.mirror.changes.publish("delete", ident)
+        return report
+
     def resolve(self, prefix: str) -> str:
         """The full id of a stored picture from its id or a unique prefix of it (>= 4 hex digits)."""
         prefix = prefix.strip().lower()
@@ -373,6 +412,10 @@ class Quaid:
         embedded = self._connection.embedded if self._connection else None
         if embedded is not None:  # what persistence costs on disk (AOF + RDB)
             stats["disk_bytes"] = sum(p.stat().st_size for p in embedded.data_dir.rglob("*") if p.is_file())
+        tier = self.records.tier
+        stats["bulk_store"] = tier.description if tier is not None else "redis (in the store)"
+        if tier is not None and tier.size_bytes() is not None:
+            stats["bulk_bytes"] = tier.size_bytes()
         return stats
 
     # --- helpers ------------------------------------------------------------------------
@@ -386,16 +429,3 @@ class Quaid:
         settings = self.settings
         return load_picture(data, max_pixels=settings.max_pixels, working_side=settings.working_side,
                             budget=self.budget)
-
-    def _kept_image(self, data: bytes, picture: Picture) -> tuple[bytes, str] | None:
-        """What ``settings.keep`` asks to store: nothing, a JPEG thumbnail, or the original bytes."""
-        if self.settings.keep == "original":
-            return data, f"image/{picture.format.lower()}" if picture.format != "unknown" else \
-                "application/octet-stream"
-        if self.settings.keep != "thumbnail":
-            return None
-        image = picture.image.copy()
-        image.thumbnail((self.settings.thumbnail_side, self.settings.thumbnail_side))
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
-        return out.getvalue(), "image/jpeg"

@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_show(subparsers)
     _register_delete(subparsers)
     _register_stats(subparsers)
+    _register_check(subparsers)
     _register_export(subparsers)
 
 
@@ -55,6 +56,9 @@ def _register_add(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata entry to attach (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes decoding pictures and computing features in parallel "
+                        "(local store; default: one per core)")
     _add_server_option(p)
     p.set_defaults(func=run_add)
 
@@ -99,6 +103,19 @@ def _register_stats(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_stats)
 
 
+def _register_check(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check", help="check that Redis and the disk tier agree",
+        description="Compare every record's references with the disk tier: data no record refers to "
+                    "(left by a process killed mid-add) and records whose data is lost. Run it while "
+                    "nothing is being added.")
+    p.add_argument("--repair", action="store_true",
+                   help="move large values still kept in Redis to the tier, delete the unreferenced "
+                        "data, and the records whose data is lost")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run_check)
+
+
 def _register_export(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export", help="export pictures and clusters as JSON or as a graph",
@@ -115,6 +132,10 @@ def run_add(args: argparse.Namespace) -> int:
     tags = check_tags(args.tag)
     metadata = check_metadata(_parse_meta(args.meta))
     files = list(iter_files(args.paths))
+    if args.workers is not None and args.workers < 1:
+        raise BadInput("--workers must be at least 1")
+    if not args.server:
+        return _add_locally(args, files, tags, metadata)
     limit = load_settings().max_upload_bytes
     failures = 0
     with open_backend(args.server) as quaid:
@@ -133,6 +154,43 @@ def run_add(args: argparse.Namespace) -> int:
                 tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
                            f"{printable(result['name'])}", file=sys.stdout)
     return 1 if failures or not files else 0
+
+
+def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], metadata: dict) -> int:
+    """Add to the local store through :mod:`engine.ingest` (parallel feature extraction, already
+    stored files skipped by SHA-256 without decoding them); the bar shows the rate and time left."""
+    from engine.ingest import default_workers, ingest
+
+    limit = load_settings().max_upload_bytes
+    workers = min(args.workers or default_workers(), max(1, len(files)))  # one file: no process started
+    failures = 0
+    bar = tqdm(total=len(files), desc="add", unit="pic", file=sys.stderr, disable=_no_bar(files))
+    with _open_quaid() as quaid:
+        items = (_item(path, limit) for path in files)
+        for path, outcome in zip(files, ingest(quaid, items, tags, metadata, workers), strict=True):
+            bar.update()
+            if outcome.result is None:
+                failures += 1
+                _fail(args, "add", path, BadInput(outcome.error), outcome.to_json())
+            elif args.json:
+                _print_json(outcome.to_json())
+            else:
+                result = outcome.result.to_json()
+                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
+                           f"{printable(result['name'])}", file=sys.stdout)
+    bar.close()
+    return 1 if failures or not files else 0
+
+
+def _item(path: Path, limit: int):
+    """The ingest input of one file: its checked name and bytes, or why it cannot be read."""
+    from engine.ingest import Item
+
+    try:
+        return Item(check_name(file_name(path)), read_picture(path, limit))
+    except (QuaidError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Item(file_name(path), None, reason)
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -221,6 +279,22 @@ def run_stats(args: argparse.Namespace) -> int:
         for key, value in stats.items():
             print(f"{key:<{width}}  {value}")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Exit code 1 when records have lost their data and were not repaired."""
+    with _open_quaid() as quaid:
+        report = quaid.check_store(repair=args.repair)
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        repaired = f"; repaired ({report.moved} values moved from Redis)" if report.repaired else ""
+        print(f"{report.pictures} pictures; {len(report.orphans)} unreferenced tier values; "
+              f"{len(report.missing)} records with lost tier data{repaired}")
+    deleted = " (record deleted)" if args.repair else ""
+    for ident in report.missing:
+        print(f"quaid check: {ident}: its disk-tier data is lost{deleted}", file=sys.stderr)
+    return 1 if report.missing and not args.repair else 0
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, metavar="N",
                    help="background batch-job worker threads (default 2; 0 for none)")
     p.add_argument("--threads", type=int, default=4, metavar="T", help="request threads (default 4)")
+    p.add_argument("--prepare-workers", type=int, default=None, metavar="N",
+                   help="processes decoding the pictures of add jobs in parallel (default: one per core)")
     p.add_argument("--claim-after", type=float, default=60.0, metavar="SECONDS",
                    help="take over a job whose worker has been silent this long (default 60)")
     p.set_defaults(func=run_serve)
@@ -52,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     # The service (Flask, the engine, faiss) is imported here, not at module level, so that
     # every other `quaid` command starts without paying for it.
-    from engine.service.app import create_app, job_handler, request_limit
+    from engine.service.app import create_app, job_batch_handler, job_handler, request_limit
     from engine.service.auth import check_bind
     from engine.service.jobs import start_workers
 
@@ -69,7 +71,8 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     server.channel_class = _JsonChannel
     stop, workers = start_workers(app.extensions["quaid_redis"], job_handler(app), max(0, args.workers),
-                                  claim_idle=args.claim_after)
+                                  claim_idle=args.claim_after,
+                                  batch=job_batch_handler(app, args.prepare_workers))
     snapshots = _start_snapshots(app.extensions["quaid"], stop)
     signal.signal(signal.SIGTERM, _interrupt)
     host, port = server.effective_host, server.effective_port
@@ -84,6 +87,8 @@ def run_serve(args: argparse.Namespace) -> int:
         server.close()
         for thread in [*workers, snapshots]:
             thread.join(timeout=5)
+        if "quaid_preparer" in app.extensions:
+            app.extensions["quaid_preparer"].close()
         app.extensions["quaid"].close()
     print("quaid stopped", file=sys.stderr)
     return 0

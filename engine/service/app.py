@@ -12,7 +12,7 @@ analyst's browser could send) and then :mod:`.auth` (API keys). It does not serv
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import redis
 from flask import Flask
@@ -22,7 +22,7 @@ from engine.review import ReviewQueue, search_and_record
 from engine.service import api, auth, guard, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
 from engine.service.inputs import FORM_FIELDS, FormRequest
-from engine.service.jobs import JobLimits, JobQueue
+from engine.service.jobs import BatchHandler, JobLimits, JobQueue
 from engine.store.cluster import is_client
 
 log = logging.getLogger("quaid.service")
@@ -93,3 +93,34 @@ def job_handler(app: Flask) -> Callable[[str, bytes, str, dict], dict]:
                                  top=int(options.get("top") or 10))
 
     return handle
+
+
+def job_batch_handler(app: Flask, workers: int | None = None) -> BatchHandler:
+    """What a batch-job worker does with an "add" job's files: :func:`engine.ingest.ingest`, with one
+    pool of ``workers`` preparing processes (default: one per core) shared by every job worker."""
+    from engine.ingest import Item, Preparer, default_workers, ingest
+
+    preparer: list[Preparer] = []  # started on the first add job
+
+    def handle_batch(files: Iterator[tuple[int, str, bytes]], options: dict) -> Iterator[tuple[int, dict]]:
+        quaid = app.extensions["quaid"]
+        if not preparer:
+            preparer.append(app.extensions.setdefault(
+                "quaid_preparer", Preparer(quaid.settings, workers or default_workers())))
+        order: list[tuple[int, str]] = []
+
+        def items() -> Iterator[Item]:
+            for index, name, data in files:
+                order.append((index, name))
+                yield Item(name, data)
+
+        outcomes = ingest(quaid, items(), options.get("tags") or (), options.get("metadata"),
+                          preparer=preparer[0])
+        for n, outcome in enumerate(outcomes):
+            index, name = order[n]
+            if outcome.result is None:
+                yield index, {"file": name, "status": "error", "error": outcome.error}
+            else:
+                yield index, {"file": name, **outcome.result.to_json()}
+
+    return handle_batch

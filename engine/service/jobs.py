@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import redis
@@ -50,6 +50,9 @@ MAX_ATTEMPTS = 3  # takeovers before a job is given up as failed
 ACTIONS = ("add", "search")
 
 FileHandler = Callable[[str, bytes, str, dict], dict]  # (action, data, name, options) -> result
+# (files as (index, name, bytes), options) -> (index, result) in the same order: adds a job's files in bulk
+BatchHandler = Callable[[Iterator[tuple[int, str, bytes]], dict], Iterator[tuple[int, dict]]]
+FETCH = 32  # files read from Redis per round trip by a batch handler's feed
 
 
 class QueueFull(QuaidError):
@@ -188,9 +191,11 @@ class Worker:
     """
 
     def __init__(self, connection: redis.Redis, handle: FileHandler, stop: threading.Event,
-                 claim_idle: float = 60.0, block: float = 2.0, name: str | None = None) -> None:
+                 claim_idle: float = 60.0, block: float = 2.0, name: str | None = None,
+                 batch: BatchHandler | None = None) -> None:
         self.redis = connection
         self.handle = handle
+        self.batch = batch  # when set, "add" jobs go through it (engine.ingest: parallel, pipelined)
         self.stop = stop
         self.claim_idle_ms = int(claim_idle * 1000)
         self.block_ms = int(block * 1000)
@@ -249,6 +254,8 @@ class Worker:
         options = json.loads(state.get("options") or "{}")
         done = {int(_text(k)) for k in self.redis.hkeys(keys.job_results(job))}
         self._set(job, status="running", done=len(done))
+        if state["action"] == "add" and self.batch is not None:
+            return self._work_batch(entry_id, job, names, options, done)
         for index, name in enumerate(names):
             if index in done:
                 continue
@@ -261,14 +268,47 @@ class Worker:
             result = self._one(state["action"], data, name, options)
             if result is None:
                 return False  # stopped while waiting for decoding budget
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hset(keys.job_results(job), str(index), json.dumps(result))
-            pipe.expire(keys.job_results(job), int(JOB_TTL))
-            pipe.hincrby(keys.job(job), "done", 1)
-            pipe.hset(keys.job(job), "updated", time.time())
-            pipe.execute()
-            self._heartbeat(entry_id)
+            self._record(entry_id, job, index, result)
         self._finish(job, "done")
+        return True
+
+    def _record(self, entry_id: bytes, job: str, index: int, result: dict) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job_results(job), str(index), json.dumps(result))
+        pipe.expire(keys.job_results(job), int(JOB_TTL))
+        pipe.hincrby(keys.job(job), "done", 1)
+        pipe.hset(keys.job(job), "updated", time.time())
+        pipe.execute()
+        self._heartbeat(entry_id)
+
+    def _work_batch(self, entry_id: bytes, job: str, names: list[str], options: dict, done: set[int]) -> bool:
+        """The files without a result yet, through the batch handler; each result is recorded as it
+        comes, so a worker killed mid-job loses none (the rest is resumed like any job)."""
+        todo = [i for i in range(len(names)) if i not in done]
+        expired = []
+
+        def files() -> Iterator[tuple[int, str, bytes]]:
+            for start in range(0, len(todo), FETCH):
+                chunk = todo[start: start + FETCH]
+                for index, data in zip(chunk, self.redis.hmget(keys.job_files(job), [str(i) for i in chunk]),
+                                       strict=True):
+                    if data is None:
+                        expired.append(index)
+                        return
+                    yield index, names[index], data
+
+        results = self.batch(files(), options)
+        try:
+            for index, result in results:
+                self._record(entry_id, job, index, result)
+                if self.stop.is_set():
+                    return False
+        finally:
+            results.close()
+        if expired:
+            self._finish(job, "failed", "the job's files expired before they were processed")
+        else:
+            self._finish(job, "done")
         return True
 
     def _one(self, action: str, data: bytes, name: str, options: dict) -> dict | None:
@@ -306,13 +346,13 @@ def ensure_group(connection: redis.Redis) -> None:
             raise
 
 
-def start_workers(connection: redis.Redis, handle: FileHandler, count: int,
-                  claim_idle: float = 60.0) -> tuple[threading.Event, list[threading.Thread]]:
+def start_workers(connection: redis.Redis, handle: FileHandler, count: int, claim_idle: float = 60.0,
+                  batch: BatchHandler | None = None) -> tuple[threading.Event, list[threading.Thread]]:
     """``count`` daemon worker threads; set the returned event to stop them."""
     stop = threading.Event()
     threads = []
     for n in range(count):
-        worker = Worker(connection, handle, stop, claim_idle=claim_idle)
+        worker = Worker(connection, handle, stop, claim_idle=claim_idle, batch=batch)
         thread = threading.Thread(target=worker.run, name=f"quaid-job-worker-{n}", daemon=True)
         thread.start()
         threads.append(thread)

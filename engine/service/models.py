@@ -375,7 +375,9 @@ class Stats:
     store_bytes: int = info(description="memory used by Redis")
     index_backend: str = info()
     redis: str = info(description="where the store is (credentials removed)")
+    bulk_store: str = info(description="where large per-picture data (verifier features, thumbnails) is kept")
     disk_bytes: int | None = optional(description="disk used by the embedded Redis")
+    bulk_bytes: int | None = optional(description="disk used by the local disk tier")
 
 
 @dataclass(frozen=True)

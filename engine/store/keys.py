@@ -19,6 +19,7 @@ key                                    type    content
 ``quaid:changes``                      stream  ``op`` (add/delete/update) and ``id``, for index sync
 ``quaid:clusters:next``                string  counter giving new cluster numbers
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
+``quaid:tier``                         string  where large values live (engine.store.tier)
 =====================================  ======  ==================================================
 """
 

@@ -27,6 +27,7 @@ from redis.commands.core import Script
 
 from engine.store import keys
 from engine.store.cluster import ReplicaWait
+from engine.store.tier import Tier, is_reference, reference, tier_key
 from engine.store.versions import decode as decode_versions
 from engine.store.versions import encode as encode_versions
 
@@ -42,18 +43,23 @@ end
 return 1
 """
 
-# KEYS: picture, features, codes, image. Returns the deleted record's fields, or nil.
+# KEYS: picture, features, codes, image. Returns the deleted record's fields and its features'
+# and image's field/value pairs (where the disk tier's references are), or nil.
 _DELETE = """
 local record = redis.call('HGETALL', KEYS[1])
 if #record == 0 then return false end
+local features = redis.call('HGETALL', KEYS[2])
+local image = redis.call('HGETALL', KEYS[4])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-return record
+return {record, features, image}
 """
 
 # KEYS: picture, features, codes. ARGV: versions, counts of feature/code args, then them.
 # Replaces the features and codes of a record that exists, and its versions, in one step.
+# Returns the replaced features' field/value pairs (where the disk tier's references are), or 0.
 _REFEATURE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = redis.call('HGETALL', KEYS[2])
 redis.call('DEL', KEYS[2], KEYS[3])
 local i = 4
 for k = 2, 3 do
@@ -62,7 +68,7 @@ for k = 2, 3 do
   i = i + n
 end
 redis.call('HSET', KEYS[1], 'versions', ARGV[1])
-return 1
+return {old}
 """
 
 # KEYS: picture. ARGV: field/value pairs. Updates only a record that exists.
@@ -138,11 +144,19 @@ class IndexEntry:
 
 
 class RecordStore:
-    """Redis access for picture records. The client must not decode responses (features are bytes)."""
+    """Redis access for picture records. The client must not decode responses (features are bytes).
 
-    def __init__(self, client: redis.Redis | RedisCluster, replica_wait: ReplicaWait | None = None) -> None:
+    With a ``tier`` (:mod:`engine.store.tier`), the features named in ``tiered`` and the kept image
+    are written there and Redis holds references to them; every read here resolves them, so
+    callers see the same bytes either way.
+    """
+
+    def __init__(self, client: redis.Redis | RedisCluster, replica_wait: ReplicaWait | None = None,
+                 tier: Tier | None = None, tiered: Iterable[str] = ()) -> None:
         self.redis = client
         self.replica_wait = replica_wait  # when set, writes are acknowledged only once replicated
+        self.tier = tier
+        self.tiered = frozenset(tiered) if tier is not None else frozenset()
         self._put = client.register_script(_PUT)
         self._delete = client.register_script(_DELETE)
         self._update = client.register_script(_UPDATE)
@@ -152,21 +166,76 @@ class RecordStore:
             image: tuple[bytes, str] | None = None, client: redis.client.Pipeline | None = None) -> bool:
         """Store a picture unless one with that id exists; True when it was added.
 
-        With ``client`` (a pipeline) the write is queued there and the answer is the pipeline's.
+        With ``client`` (a pipeline) the write is queued there and the answer is the pipeline's; the
+        disk tier's part is written (durably) before this returns, in any case.
         """
-        parts = [_flat(record.to_hash()), _flat(features), _flat(codes),
-                 _flat({"data": image[0], "type": image[1]}) if image else []]
+        features, image_fields, bulk = self.split(record.id, features, image)
+        self.tier_put(bulk)
+        return self.put_split(record, features, codes, image_fields, client)
+
+    def put_split(self, record: PictureRecord, features: Mapping[str, bytes], codes: Mapping[str, bytes],
+                  image_fields: Mapping[str, bytes | str],
+                  client: redis.client.Pipeline | None = None) -> bool:
+        """:meth:`put` of what :meth:`split` kept for Redis, its tier part already written (a bulk
+        ingest writes the tier part of many pictures in one durable commit)."""
+        parts = [_flat(record.to_hash()), _flat(features), _flat(codes), _flat(image_fields)]
         argv = [len(p) for p in parts] + [value for p in parts for value in p]
         if client is None:
             return bool(self._write(self._put, keys.picture_keys(record.id), argv))
         return self._put(keys=keys.picture_keys(record.id), args=argv, client=client)
+
+    def split(self, picture_id: str, features: Mapping[str, bytes], image: tuple[bytes, str] | None
+              ) -> tuple[dict[str, bytes], dict[str, bytes | str], dict[str, bytes]]:
+        """The features and image fields Redis keeps (references in place of tiered values), and the
+        tier's part (tier key -> value). Without a tier, everything stays in Redis."""
+        kept: dict[str, bytes] = dict(features)
+        image_fields: dict[str, bytes | str] = {"data": image[0], "type": image[1]} if image else {}
+        bulk: dict[str, bytes] = {}
+        if self.tier is None:
+            return kept, image_fields, bulk
+        moved = [(kept, name) for name in kept if name in self.tiered]
+        if image:
+            moved.append((image_fields, "data"))
+        for fields, name in moved:
+            ref = reference(fields[name])
+            bulk[tier_key(picture_id, tier_field(fields is image_fields, name), ref)] = fields[name]
+            fields[name] = ref
+        return kept, image_fields, bulk
+
+    def tier_put(self, bulk: Mapping[str, bytes]) -> None:
+        """Write a tier part from :meth:`split` (before the Redis write that refers to it)."""
+        if bulk and self.tier is not None:
+            self.tier.put(bulk)
 
     def delete(self, picture_id: str) -> PictureRecord | None:
         """Remove every key of the picture; returns what was removed, None when absent."""
         raw = self._write(self._delete, keys.picture_keys(picture_id), [])
         if not raw:
             return None
-        return PictureRecord.from_hash(picture_id, dict(zip(raw[::2], raw[1::2], strict=True)))
+        record, features, image = (_pairs(part) for part in raw)
+        self._tier_delete(picture_id, features, image)
+        return PictureRecord.from_hash(picture_id, record)
+
+    def _tier_delete(self, picture_id: str, features: Mapping[bytes, bytes],
+                     image: Mapping[bytes, bytes], keep: Iterable[str] = ()) -> None:
+        """Delete the tier data the given (replaced or deleted) Redis fields referred to."""
+        if self.tier is None:
+            return
+        doomed = set(self.references(picture_id, features, image=False).values())
+        doomed |= set(self.references(picture_id, image, image=True).values())
+        doomed -= set(keep)
+        if doomed:
+            self.tier.delete(sorted(doomed))
+
+    @staticmethod
+    def references(picture_id: str, fields: Mapping[bytes | str, bytes], image: bool) -> dict[str, str]:
+        """Field name -> tier key, for the fields of one hash that hold references."""
+        out = {}
+        for name, value in fields.items():
+            text = name.decode() if isinstance(name, bytes) else name
+            if is_reference(value):
+                out[text] = tier_key(picture_id, tier_field(image, text), value)
+        return out
 
     def refeature(self, picture_id: str, features: Mapping[str, bytes], codes: Mapping[str, bytes],
                   feature_versions: Mapping[str, int]) -> bool:
@@ -174,9 +243,17 @@ class RecordStore:
 
         Features and codes of algorithms not in ``features`` are dropped with the old ones.
         """
+        features, _, bulk = self.split(picture_id, features, None)
+        self.tier_put(bulk)
         argv = [encode_versions(feature_versions), 2 * len(features), 2 * len(codes),
                 *_flat(features), *_flat(codes)]
-        return bool(self._write(self._refeature, keys.picture_keys(picture_id)[:3], argv))
+        replaced = self._write(self._refeature, keys.picture_keys(picture_id)[:3], argv)
+        if not replaced:
+            if bulk and self.tier is not None:
+                self.tier.delete(bulk)  # the picture is gone: nothing refers to them
+            return False
+        self._tier_delete(picture_id, _pairs(replaced[0]), {}, keep=bulk)
+        return True
 
     def update(self, picture_id: str, *, tags: Iterable[str] | None = None,
                metadata: Mapping | None = None) -> bool:
@@ -207,8 +284,24 @@ class RecordStore:
         pipe = self.redis.pipeline(transaction=False)
         for picture_id in ids:
             pipe.hgetall(keys.features(picture_id))
-        return {i: {k.decode(): v for k, v in raw.items()}
-                for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
+        found = {i: {k.decode(): v for k, v in raw.items()}
+                 for i, raw in zip(ids, pipe.execute(), strict=True) if raw}
+        self._resolve(found)
+        return found
+
+    def _resolve(self, found: dict[str, dict[str, bytes]], image: bool = False) -> None:
+        """Replace tier references by their values, in place; a value missing from the tier (its
+        picture deleted meanwhile) drops the field."""
+        if self.tier is None:
+            return
+        wanted = {(ident, name): key for ident, fields in found.items()
+                  for name, key in self.references(ident, fields, image).items()}
+        values = self.tier.get(wanted.values()) if wanted else {}
+        for (ident, name), key in wanted.items():
+            if key in values:
+                found[ident][name] = values[key]
+            else:
+                del found[ident][name]
 
     def shortlist_features(self, ids: Iterable[str], eager: Iterable[str]) -> dict[str, LazyFeatures]:
         """A shortlist's features, in the order given (one pipeline): the ``eager`` ones (the cheap
@@ -242,12 +335,22 @@ class RecordStore:
         pipe = self.redis.pipeline(transaction=False)
         for lazy, name in wanted:
             pipe.hget(keys.features(lazy.picture_id), name)
+        values = {}
         for (lazy, name), value in zip(wanted, pipe.execute(), strict=True):
             if value is not None:
-                lazy.loaded(name, value)
+                values.setdefault(lazy.picture_id, {})[name] = value
+        self._resolve(values)
+        for lazy, name in wanted:
+            if name in values.get(lazy.picture_id, {}):
+                lazy.loaded(name, values[lazy.picture_id][name])
 
     def feature(self, picture_id: str, name: str) -> bytes | None:
-        return self.redis.hget(keys.features(picture_id), name)
+        value = self.redis.hget(keys.features(picture_id), name)
+        if value is None:
+            return None
+        found = {picture_id: {name: value}}
+        self._resolve(found)
+        return found[picture_id].get(name)
 
     def index_entries(self, ids: Iterable[str]) -> dict[str, IndexEntry]:
         """Codes, cluster, time added and feature versions of the ids that exist (one pipeline)."""
@@ -283,7 +386,11 @@ class RecordStore:
 
     def image(self, picture_id: str) -> tuple[bytes, str] | None:
         data, kind = self.redis.hmget(keys.image(picture_id), "data", "type")
-        return (data, kind.decode()) if data is not None else None
+        if data is None:
+            return None
+        found = {picture_id: {"data": data}}
+        self._resolve(found, image=True)
+        return (found[picture_id]["data"], kind.decode()) if "data" in found[picture_id] else None
 
     def next_cluster(self) -> int:
         return int(self.redis.incr(keys.CLUSTER_COUNTER))
@@ -348,6 +455,15 @@ class LazyFeatures(Mapping[str, bytes]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._names
+
+
+def tier_field(image: bool, name: str) -> str:
+    """The middle part of a tier key: ``image`` for the kept image, else the feature's name."""
+    return "image" if image else name
+
+
+def _pairs(flat: Sequence) -> dict:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _flat(mapping: Mapping[str, object]) -> list:
