@@ -187,7 +187,8 @@ def test_path_like_names_and_metadata_are_stored_verbatim_and_never_written(serv
     assert files_named(marker, [ROOT, home, tmp_path]) == []
     assert not Path(f"/tmp/{marker}").exists() and not (Path.home() / marker).exists()
     written = sorted(p.relative_to(home).parts[0] for p in home.rglob("*") if p.is_file())
-    assert set(written) <= {"redis"} | {p.name for p in home.glob("serve-*.log")}, written
+    # the store's own folders: Redis, the disk tier (bulk/) and the index snapshot (index/)
+    assert set(written) <= {"redis", "bulk", "index"} | {p.name for p in home.glob("serve-*.log")}, written
 
 
 def test_a_public_host_from_the_configuration_is_refused_without_keys(tmp_path):

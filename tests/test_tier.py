@@ -57,7 +57,7 @@ def test_orb_feature_and_thumbnail_live_in_the_tier_and_read_back_unchanged(tier
     ident = tiered.add(data, name="one.png").id
     in_redis = redis.hgetall(keys.features(ident))
     assert is_reference(in_redis[b"orb"])  # Redis holds a reference, not the ~50 KB feature
-    assert not is_reference(in_redis[b"pdq"])  # what the shortlist is scored with stays in Redis
+    assert not is_reference(in_redis[b"pdq-screen"])  # what the shortlist is scored with stays in Redis
     assert is_reference(redis.hget(keys.image(ident), "data"))
     extracted = tiered.matcher.extract(tiered._load(data))
     assert tiered.records.feature(ident, "orb") == extracted["orb"]
