@@ -17,8 +17,8 @@ merge settles on): YES = accepted, MAYBE = to-review.
 Besides the pairs of real pages, every page gets a synthetic sibling: the
 page with another page's title and first paragraphs (``sibling.png``), the
 near-identical case. The same-template evidence of the ORB verifier
-(:func:`engine.algorithms.orb.same_template_reason`) was calibrated on the
-python, postgresql and apache families; ``--sites`` reports on the others.
+(:func:`engine.algorithms.changed_regions.explain`) is judged on every family;
+``--sites`` reports on some of them.
 
 Rendered pictures and every algorithm's features are cached in ``--cache``,
 so reruns only measure.

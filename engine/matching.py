@@ -255,7 +255,7 @@ class Matcher:
         if budget <= 0 or self.settings.decision_merge != "pyramidal":
             return {ident: self.compare(query, features) for ident, features in shortlist.items()}
         verdicts: dict[str, Verdict] = {}
-        unsure: list[tuple[str, Verdict, Algorithm]] = []  # id, its cheap verdict, its verifier
+        ranked: list[tuple[str, Verdict, Algorithm]] = []  # id, its cheap verdict, its verifier
         for ident, features in shortlist.items():
             tiers = self._tiers(features)
             if not tiers or tiers[-1][0].cost < COSTLY:  # nothing costly to spare
@@ -266,10 +266,10 @@ class Matcher:
             # the verdict of a candidate left unverified beyond the budget: the cheap results only
             cheap_verdict = self._verdict(cheap, Decision.REJECTED) if cheap else \
                 Verdict(1.0, Decision.REJECTED, {})
-            unsure.append((ident, cheap_verdict, tiers[-1][0]))
-        if prefetch is not None and unsure:
-            prefetch([shortlist[ident] for ident, _, _ in unsure], sorted({v.name for _, _, v in unsure}))
-        order = sorted(unsure, key=lambda item: self._verify_order(query, shortlist[item[0]], *item))
+            ranked.append((ident, cheap_verdict, tiers[-1][0]))
+        if prefetch is not None and ranked:
+            prefetch([shortlist[ident] for ident, _, _ in ranked], sorted({v.name for _, _, v in ranked}))
+        order = sorted(ranked, key=lambda item: self._verify_order(query, shortlist[item[0]], *item))
         rejected = 0
         for ident, cheap_verdict, _ in order:
             if rejected >= budget:

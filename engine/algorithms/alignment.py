@@ -171,9 +171,14 @@ def _same_linear(m1: np.ndarray, m2: np.ndarray) -> bool:
     shifted. A further model that turns or scales differently fits repeated text
     glyphs onto other text, and would "explain" another page's content.
     """
-    return bool(np.abs(m1[:, :2] - m2[:, :2]).max() < 0.03)
+    return _linear_gap(m1, m2) < 0.03
 
 
 def _same_model(m1: np.ndarray, m2: np.ndarray) -> bool:
     """Two fits of one rigid part (linear parts and translations within a few pixels)."""
-    return bool(np.abs(m1[:, :2] - m2[:, :2]).max() < 0.02 and np.abs(m1[:, 2] - m2[:, 2]).max() < 3.0)
+    return _linear_gap(m1, m2) < 0.02 and bool(np.abs(m1[:, 2] - m2[:, 2]).max() < 3.0)
+
+
+def _linear_gap(m1: np.ndarray, m2: np.ndarray) -> float:
+    """The largest difference between the linear (scale and rotation) parts of two models."""
+    return float(np.abs(m1[:, :2] - m2[:, :2]).max())

@@ -57,7 +57,8 @@ class Algorithm(ABC):
         values in the settings override them.
       cost: relative cost of ``distance`` (1 = a popcount); the pyramidal
         merger runs cheap algorithms first. Algorithms with ``cost >=
-        COSTLY`` are verifiers: computed only when the cheap ones are unsure.
+        COSTLY`` are verifiers: a pair compares them only when the cheap ones are
+        unsure; a shortlist verifies its best-ranked candidates within a budget.
       hamming_bits: when set, the first ``hamming_bits / 8`` bytes of the
         feature (see :meth:`code`) are packed bits whose Hamming distance is
         meaningful, so the fast candidate index can use them.

@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 GAP = 1  # cells: changed cells this close belong to one region (a paragraph's lines, a heading's words)
-MIN_REGION_CELLS = 1  # one strongly changed cell counts: pages differing in one short name differ in one cell
 
 
 # --------------------------------------------------------------------------- what explains a change
@@ -62,7 +61,8 @@ def explain(changed: np.ndarray | None, strength: np.ndarray | None, content: np
     review with the reason ``same-template`` (an edited heading or an image that
     did not load goes to review too). Regions are the 8-connected components of strongly
     changed cells (over STRONG_CHANGE of their pixels differ) after bridging
-    gaps of GAP cells; those under MIN_REGION_CELLS cells are resampling noise.
+    gaps of GAP cells; one strongly changed cell is a region: two pages that
+    differ in one short name differ in one cell at the thumbnail's resolution.
 
     A dialog is one solid box over a page dimmed as a whole (the fitted ``gain``
     far from 1) with its own background. Seen from the bright picture, the
@@ -92,8 +92,6 @@ def explain(changed: np.ndarray | None, strength: np.ndarray | None, content: np
     rewritten, kinds = 0, []
     for label in range(1, count):
         region = (labels == label) & changed
-        if int((region & strong).sum()) < MIN_REGION_CELLS:
-            continue
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         box_h, box_w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
         solid = region.sum() / (box_h * box_w) >= SOLID

@@ -27,7 +27,7 @@ few inliers, a degenerate fit) gives 1.0. Pictures with almost no keypoints
 Cost (``benchmarks/bench_orb.py``, one core): extraction 42 ms on a 1280x800
 screenshot, distance 8.7 ms a pair (both directions, thumbnails decoded);
 :meth:`Orb.rank` about 0.5 ms. ORB verifies a shortlist, never a scan: a
-search ranks the unsure candidates with :meth:`Orb.rank` and verifies them in
+search ranks every shortlisted candidate with :meth:`Orb.rank` and verifies them in
 that order within a budget (:meth:`engine.matching.Matcher.compare_shortlist`).
 Mirrored copies match only through the query's orientations
 (``all_orientations``): ORB descriptors are not mirror-invariant.
@@ -120,9 +120,9 @@ class Orb(Algorithm):
             return Comparison(1.0)
         forward = [rescale(m, fa.thumb_scale, fb.thumb_scale) for m in alignment.models]
         ab = aligned_diff.difference(fa.thumb, fb.thumb, forward, fa.cell_stats)
-        at_least = unexplained(ab, dialog_seen=True).share  # the most lenient reading: a lower bound
-        if bound is not None and at_least > bound:
-            return Comparison(float(min(1.0, at_least)))  # the distance is at least this
+        lenient = unexplained(ab, dialog_seen=True)  # the most lenient reading: a lower bound
+        if bound is not None and lenient.share > bound:
+            return Comparison(float(min(1.0, lenient.share)))  # the distance is at least this
         ba = aligned_diff.difference(fb.thumb, fa.thumb, [invert(m) for m in forward], fb.cell_stats)
         if max(ab.coverage, ba.coverage) < MIN_COVERAGE:
             return Comparison(1.0)
@@ -130,7 +130,7 @@ class Orb(Algorithm):
         if "dialog" in first.kinds:  # a dialog seen on its own background from one side
             second = unexplained(ba, dialog_seen=True)
         elif "dialog" in second.kinds:
-            first = unexplained(ab, dialog_seen=True)
+            first = lenient
         distance = float(min(1.0, max(first.share, second.share)))
         return Comparison(distance, SAME_TEMPLATE if first.rewritten or second.rewritten else None)
 
