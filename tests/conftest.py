@@ -100,3 +100,13 @@ def quaid(redis, quaid_settings):
     instance = Quaid(redis, quaid_settings)
     yield instance
     instance.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module of the web UI (tests/browser_support.py); a module may
+    define its own, with other flags."""
+    from tests.browser_support import launched
+
+    with launched() as instance:
+        yield instance

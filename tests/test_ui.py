@@ -10,7 +10,7 @@ import base64
 
 import pytest
 import requests
-from browser_support import checked_page, launched
+from browser_support import checked_page
 from drawing import drawn, variant
 from serverproc import ServerProcess
 
@@ -26,12 +26,6 @@ KEY = "ui-write-key"
 def server(tmp_path_factory):
     with ServerProcess(tmp_path_factory.mktemp("ui")) as proc:
         yield proc
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 @pytest.fixture

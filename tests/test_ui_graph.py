@@ -11,7 +11,7 @@ picks the additions up from the store's change stream), which is far quicker tha
 from __future__ import annotations
 
 import pytest
-from browser_support import checked_page, launched
+from browser_support import checked_page
 from drawing import drawn, variant
 from serverproc import ServerProcess
 
@@ -56,12 +56,6 @@ def server(tmp_path_factory):
     with ServerProcess(tmp_path_factory.mktemp("ui-graph")) as proc:
         proc.names = fill(proc.home)
         yield proc
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 @pytest.fixture

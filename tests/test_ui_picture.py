@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser_support import checked_page, launched
+from browser_support import checked_page
 from drawing import drawn, variant
 from serverproc import ServerProcess
 
@@ -69,12 +69,6 @@ def test_unknown_picture_says_so(server, browser_page):
     browser_page.goto(f"{server.url}/#/picture/{'ab' * 32}")
     browser_page.wait_for_selector("#message:not([hidden])")
     assert "no picture with id" in browser_page.text_content("#message")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launched() as instance:
-        yield instance
 
 
 @pytest.fixture
