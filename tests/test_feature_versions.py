@@ -38,7 +38,7 @@ RECORDED: dict[str, tuple[int, str]] = {
     "goldberg-screen": (1, "42248625b1e1f18e"),
     "forbild": (2, "1e7914ffcc748bfd"),
     "forbild-screen": (1, "7d59de6747d4dd06"),
-    "orb": (1, "8dbbcdd924bda94d"),
+    "orb": (2, "238d74754f7d25fc"),
     "regions": (1, "d2d0f3721f40dafb"),
 }
 

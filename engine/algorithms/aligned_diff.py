@@ -54,6 +54,7 @@ class Difference:
     strength: np.ndarray | None = None  # per cell: share of its pixels that differ (inf outside the overlap)
     mean_gap: np.ndarray | None = None  # per cell: difference of the mean grey levels once aligned
     gain: float = 1.0  # grey-level gain that maps the second picture onto the first (a dimmed page: < 1)
+    offset: float = 0.0  # ... and the offset that goes with it (first model's fit)
 
 
 def cell_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,10 +67,14 @@ def cell_stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
-               a_stats: tuple[np.ndarray, np.ndarray] | None = None) -> Difference:
+               a_stats: tuple[np.ndarray, np.ndarray] | None = None,
+               levels: tuple[float, float] | None = None, tolerance: int = PIXEL_TOLERANCE) -> Difference:
     """Compare grey thumbnail ``a`` with ``b`` seen through each model (2x3, a's pixels -> b's pixels).
 
-    ``a_stats``: ``cell_stats(a)`` when already known.
+    ``a_stats``: ``cell_stats(a)`` when already known. ``levels``: the gain and offset
+    to map b's grey levels onto a's, when already fitted (on the same pair at
+    another resolution); else fitted here, per model. ``tolerance``: grey levels
+    beyond the tolerance band that make a pixel differ.
     """
     rows, cols = a.shape[0] // CELL, a.shape[1] // CELL
     if rows == 0 or cols == 0 or not models:
@@ -80,20 +85,23 @@ def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
     best_mean_gap = np.zeros((rows, cols))
     a_mean, a_std = a_stats if a_stats is not None else _cell_stats(a, rows, cols)
     a_ink = a_std > INK_STD
-    gain = 1.0
+    first_levels = (1.0, 0.0)
     for index, model in enumerate(models):
         warped, valid = _warp(b, model, a.shape)
-        warped, fitted = _match_levels(a, warped, valid)
+        if levels is None:
+            warped, fitted = _match_levels(a, warped, valid)
+        else:
+            warped, fitted = _apply(warped, levels), levels
         if index == 0:
-            gain = fitted
-        diff_share, ink, mean_gap, ok = _compare(a, a_mean, warped, valid, rows, cols)
+            first_levels = fitted
+        diff_share, ink, mean_gap, ok = _compare(a, a_mean, warped, valid, rows, cols, tolerance)
         if index == 0:
             overlap = ok  # the dominant model defines the overlap; others only explain parts of it
         better = ok & (diff_share < best_diff)
         best_diff[better] = diff_share[better]
         best_ink[better] = ink[better]
         best_mean_gap[better] = mean_gap[better]
-    counted = overlap & (a_ink | best_ink | (best_mean_gap > PIXEL_TOLERANCE))
+    counted = overlap & (a_ink | best_ink | (best_mean_gap > tolerance))
     differing = counted & (best_diff > DIFFERING_PIXELS)
     n_counted, n_diff = int(counted.sum()), int(differing.sum())
     # Content cells, not the overlap's area, are the denominator: measured on the generated set
@@ -101,7 +109,7 @@ def difference(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
     # other pages (the closest other page drops from 0.28 to 0.10 while a cookie bar stays at 0.10).
     share = n_diff / n_counted if n_counted else 0.0
     return Difference(share, n_counted, n_diff, float(overlap.mean()), differing, counted, best_diff,
-                      best_mean_gap, gain)
+                      best_mean_gap, *first_levels)
 
 
 def _cell_mean(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -136,17 +144,24 @@ def _warp(b: np.ndarray, model: np.ndarray, shape: tuple[int, int]) -> tuple[np.
     return warped, cv2.erode(valid, _KERNEL) > 0
 
 
-def _match_levels(a: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
-    """Map warped onto a's grey levels with a gain and offset fitted robustly on the overlap; the gain."""
+def _match_levels(a: np.ndarray, warped: np.ndarray,
+                  valid: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """Map warped onto a's grey levels with a gain and offset fitted robustly on the overlap; the fit."""
     sampled = valid[::STEP, ::STEP]
     xa = a[::STEP, ::STEP][sampled].astype(np.float64)  # whole grey levels: the fit's sums are exact
     xw = warped[::STEP, ::STEP][sampled].astype(np.float64)
     if len(xa) < 50 or xw.std() < 1.0:
-        return warped, 1.0
+        return warped, (1.0, 0.0)
     gain, offset = _best_fit(xa, xw)
     if not MIN_GAIN <= gain <= 1 / MIN_GAIN or (abs(gain - 1.0) < 0.02 and abs(offset) < 2.0):
-        return warped, 1.0
-    return cv2.convertScaleAbs(warped, alpha=gain, beta=offset), gain
+        return warped, (1.0, 0.0)
+    return _apply(warped, (gain, offset)), (gain, offset)
+
+
+def _apply(warped: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    """``warped`` under a gain and offset (saturated to 0-255); unchanged under the identity."""
+    gain, offset = levels
+    return warped if (gain, offset) == (1.0, 0.0) else cv2.convertScaleAbs(warped, alpha=gain, beta=offset)
 
 
 def _best_fit(xa: np.ndarray, xw: np.ndarray) -> tuple[float, float]:
@@ -199,12 +214,13 @@ def _fit(xa: np.ndarray, xw: np.ndarray) -> tuple[float, float]:
     return gain, (sum_a - gain * sum_w) / n
 
 
-def _compare(a: np.ndarray, a_mean: np.ndarray, warped: np.ndarray, valid: np.ndarray, rows: int, cols: int):
+def _compare(a: np.ndarray, a_mean: np.ndarray, warped: np.ndarray, valid: np.ndarray, rows: int, cols: int,
+             tolerance: int):
     """Per cell: share of differing pixels, warped has ink, mean gap, and cell inside the overlap."""
     high = cv2.dilate(warped, _KERNEL)
     low = cv2.erode(warped, _KERNEL)
     excess = cv2.max(cv2.subtract(a, high), cv2.subtract(low, a))  # saturating uint8 arithmetic
-    differs = (excess > PIXEL_TOLERANCE) & valid
+    differs = (excess > tolerance) & valid
     diff_share = _cell_mean(differs.view(np.uint8), rows, cols)
     ok = _cell_mean(valid.view(np.uint8), rows, cols) >= MIN_VALID
     w_mean, w_std = _cell_stats(warped, rows, cols)

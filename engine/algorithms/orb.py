@@ -15,7 +15,10 @@ Where to start: :meth:`Orb.distance`. Steps:
    the overlap's edge) do not count; content rewritten in place (a heading,
    a paragraph, another page of the template) gives the reason
    ``"same-template"``, which keeps the pair out of ``accepted`` whatever its
-   distance (:meth:`Orb.compare`).
+   distance (:meth:`Orb.compare`);
+5. for a pair that looks nearly identical on the thumbnail, a second look at
+   twice its resolution (:mod:`engine.algorithms.detail_check`): one word
+   replaced by another also gives ``"same-template"``.
 
 The distance is the share of content cells that differ outside the explained
 blocks, in [0, 1]: 0 for identical pictures, a few hundredths for a copy with a
@@ -40,10 +43,11 @@ from typing import ClassVar, NamedTuple
 import cv2
 import numpy as np
 
-from engine.algorithms import aligned_diff
+from engine.algorithms import aligned_diff, detail_check
 from engine.algorithms.alignment import align, invert, rescale
 from engine.algorithms.base import Algorithm, Comparison
 from engine.algorithms.changed_regions import explain
+from engine.algorithms.detail_check import detail_picture
 from engine.algorithms.orb_feature import OrbFeature, pack, unpack
 from engine.picture import Picture
 
@@ -61,6 +65,7 @@ RANK_CELL_CAP = 3  # ... at most this many per cell
 RANK_KEYPOINTS = 300  # rank() matches the query's first (grid-spread) keypoints only: half the work
 RANK_ITERATIONS = 200  # RANSAC iterations for rank(): a copy's matches are mostly inliers
 SAME_TEMPLATE = "same-template"  # the reason given for a pair that must go to review
+DETAIL_BELOW = 0.16  # pairs this close get the detail check (above, the verifier rejects them anyway)
 
 
 class Orb(Algorithm):
@@ -75,6 +80,7 @@ class Orb(Algorithm):
     cost: ClassVar[int] = 1000
     hamming_bits: ClassVar[int | None] = None
     orientable: ClassVar[bool] = True  # mirrors need the query extracted mirrored
+    version: ClassVar[int] = 2  # 2: the feature carries the detail picture
 
     def __init__(self) -> None:
         self._orb = cv2.ORB_create(
@@ -95,7 +101,8 @@ class Orb(Algorithm):
             descriptors = np.empty((0, 32), np.uint8)
         else:
             points = cv2.KeyPoint_convert(keypoints) / factor
-        return pack(grey.shape[1], grey.shape[0], points, descriptors, picture.grey_thumbnail)
+        return pack(grey.shape[1], grey.shape[0], points, descriptors, picture.grey_thumbnail,
+                    detail_picture(grey))
 
     def distance(self, a: bytes, b: bytes) -> float:
         return self.compare(a, b).distance
@@ -132,7 +139,11 @@ class Orb(Algorithm):
         elif "dialog" in second.kinds:
             first = lenient
         distance = float(min(1.0, max(first.share, second.share)))
-        return Comparison(distance, SAME_TEMPLATE if first.rewritten or second.rewritten else None)
+        same_template = bool(first.rewritten or second.rewritten)
+        if not same_template and distance <= DETAIL_BELOW:
+            models = [rescale(m, fa.detail_scale, fb.detail_scale) for m in alignment.models]
+            same_template = detail_check.rewritten(fa.detail, fb.detail, models, ab, ba)
+        return Comparison(distance, SAME_TEMPLATE if same_template else None)
 
     def rank(self, query: bytes, stored: bytes) -> float:
         """How much of the query the strongest alignment explains: inliers counted per grid cell, capped.
