@@ -104,3 +104,31 @@ def test_the_detail_picture_is_the_working_picture_unresampled() -> None:
     assert detail_check.detail_picture(grey) is grey
     tall = np.zeros((2560, 1000), np.uint8)
     assert detail_check.detail_picture(tall).shape == (1280, 500)
+
+
+@pytest.mark.parametrize("shift", [37, 203])
+def test_a_scrolled_copy_has_no_reason(pages, shift) -> None:
+    """The line the scroll cuts at the overlap's edge is cut across a detail cell: not rewritten."""
+    base = pages["base"]
+    scrolled = Image.new("RGB", base.size, "white")
+    scrolled.paste(base.crop((0, shift, base.width, base.height)), (0, 0))
+    comparison = ORB.compare(pages["page"], feature(scrolled))
+    assert comparison.distance <= ORB.yes_threshold and comparison.reason is None
+
+
+def _grey(page: Image.Image) -> np.ndarray:
+    return np.asarray(page.convert("L"))
+
+
+@pytest.mark.parametrize("rows, expected", [(slice(797, 800), False), (slice(397, 400), True)],
+                         ids=["cut-at-the-edge", "inside"])
+def test_a_strip_of_changed_pixels_counts_only_inside_the_overlap(pages, rows, expected) -> None:
+    """Three pixel rows of text changed: at the overlap's outermost row, a line cut by a scroll."""
+    a = _grey(pages["base"])
+    b = a.copy()
+    b[rows, 280:1200] = 255 - b[rows, 280:1200] // 2  # ink becomes paper and paper grey
+    identity = [np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])]
+    thumbs = [np.asarray(Image.fromarray(x).resize((512, 320), Image.Resampling.BOX)) for x in (a, b)]
+    coarse_ab = aligned_diff.difference(thumbs[0], thumbs[1], identity)
+    coarse_ba = aligned_diff.difference(thumbs[1], thumbs[0], identity)
+    assert detail_check.rewritten(a, b, identity, coarse_ab, coarse_ba) is expected

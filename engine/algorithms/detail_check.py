@@ -27,7 +27,8 @@ What it must not mistake for rewritten text:
   (SAME_SCALE_TOLERANCE), which is where sibling pages are: captured by one
   browser at one window size.
 - *what the thumbnail already explained*: a banner, a consent dialog over the
-  dimmed page, a line cut at the overlap's edge. Their boxes are left out,
+  dimmed page, a line cut at the overlap's edge. Their boxes are left out (and
+  the overlap's outermost cells, where a line is cut at the detail's grid),
   and the grey-level fit of the thumbnail comparison (a dimmed page) is
   reused rather than fitted again on the detail pictures.
 """
@@ -82,7 +83,21 @@ def _changed(a: np.ndarray, b: np.ndarray, models: list[np.ndarray], coarse: ali
         return False
     inside = np.isfinite(detail.strength)
     changed = inside & detail.content & (np.where(inside, detail.strength, 0.0) > limit)
-    return bool((changed & ~_explained_boxes(coarse, changed.shape)).any())
+    return bool((changed & ~_explained_boxes(coarse, changed.shape) & ~_edges(inside)).any())
+
+
+def _edges(inside: np.ndarray) -> np.ndarray:
+    """The overlap's outermost rows and columns: a line of text cut by a scroll, a banner or a crop.
+
+    At the thumbnail's resolution a cut line is explained as an edge region; at the
+    detail's it is cut across a cell the thumbnail never saw as changed.
+    """
+    edges = np.zeros_like(inside)
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if len(rows) and len(cols):
+        edges[[rows[0], rows[-1]], :] = True
+        edges[:, [cols[0], cols[-1]]] = True
+    return edges
 
 
 def _common_resolution(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],
