@@ -122,3 +122,18 @@ def test_a_failure_in_a_worker_is_the_file_reason():
     reason = prepare_or_reason(Matcher(settings), settings, b"not a picture")
     assert isinstance(reason, str) and "\n" not in reason
     assert prepared_wire.decode(prepared_wire.encode(reason)) == reason
+
+
+def test_closing_cancels_what_was_not_started_and_stops_every_worker(tmp_path):
+    settings = load_settings(home=tmp_path)
+    preparer = Preparer(settings, 2)
+    futures = [preparer.submit(drawn(540 + n, size=(400, 300))) for n in range(12)]
+    assert isinstance(futures[0].result(timeout=60), Prepared)
+    pids = preparer.worker_pids()
+    preparer.close()
+    assert all(f.done() for f in futures)
+    assert all(f.cancelled() or isinstance(f.result(), Prepared) for f in futures)
+    assert not preparer.worker_pids()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
