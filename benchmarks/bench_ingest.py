@@ -150,8 +150,7 @@ def cpu_figures(shots: list[Path], workers: int, work: Path) -> dict:
         before, started, own = load(), time.perf_counter(), time.process_time()
         with Preparer(quaid.settings, workers) as preparer:
             outcomes = list(ingest(quaid, items, preparer=preparer))
-            pool = preparer.pool
-            worker_cpu = sum(_process_cpu(pid) for pid in (pool._processes if pool else {}))
+            worker_cpu = sum(_process_cpu(pid) for pid in preparer.worker_pids())
         seconds = time.perf_counter() - started
         own = time.process_time() - own
         redis_cpu = _redis_cpu(quaid.redis) - redis_before

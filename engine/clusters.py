@@ -12,11 +12,11 @@ broken by id). Deleting a picture therefore removes it from its cluster, moves t
 representative to the next-oldest member when needed, and makes an emptied cluster
 disappear, with no extra write that could go out of step. :class:`ClusterMap` keeps
 this view in memory (fed by :mod:`engine.store.mirror`), in numpy arrays rather than Python
-objects (~30 bytes per picture besides its interned id, see :mod:`engine.keytable`): per
-picture slot its cluster slot and time added; per cluster slot its number, size and
-representative. Members are found on demand by one vectorised pass over the pictures'
-cluster slots (~1 ms per million pictures), which only listing a cluster and deleting a
-representative need.
+objects (~34 bytes per picture besides its interned id, see :mod:`engine.keytable`): per
+picture slot its cluster slot, time added and the next member of its cluster; per cluster
+slot its number, size, representative and first member. The members of a cluster are a
+linked list through those slots, so listing a cluster and deleting its representative cost
+the cluster's size, not the number of stored pictures.
 
 :func:`group` is the pure batch form (thorn's perception clusters the same way):
 connected components of the "accepted" graph, for re-clustering and export.
@@ -88,6 +88,8 @@ class ClusterMap:
         self._clusters = KeyTable(8)  # cluster number -> cluster slot
         self._size = np.zeros(0, dtype=np.int32)  # cluster slot -> members
         self._representative = np.zeros(0, dtype=np.int32)  # cluster slot -> picture slot
+        self._head = np.zeros(0, dtype=np.int32)  # cluster slot -> a member's picture slot, -1 none
+        self._next = np.zeros(0, dtype=np.int32)  # picture slot -> next member of its cluster, -1 last
 
     def __len__(self) -> int:
         return len(self._clusters)
@@ -102,8 +104,9 @@ class ClusterMap:
         where, new = self._clusters.add(_key(cluster))
         self._make_room()
         if new:
-            self._size[where], self._representative[where] = 0, -1
+            self._size[where], self._representative[where], self._head[where] = 0, -1, -1
         self._cluster_of[slot], self._added[slot] = where, added
+        self._link(np.array([slot], np.int32), np.array([where], np.int32))
         self._size[where] += 1
         current = int(self._representative[where])
         if current < 0 or (added, picture_id) < (float(self._added[current]), self._ids.name(current)):
@@ -113,8 +116,26 @@ class ClusterMap:
         """Grow the per-cluster and per-picture arrays to the key tables' capacities."""
         self._size = grown(self._size, self._clusters.capacity)
         self._representative = grown(self._representative, self._clusters.capacity, -1)
+        self._head = grown(self._head, self._clusters.capacity, -1)
         self._cluster_of = grown(self._cluster_of, self._ids.capacity, -1)
         self._added = grown(self._added, self._ids.capacity)
+        self._next = grown(self._next, self._ids.capacity, -1)
+
+    def _link(self, slots: np.ndarray, where: np.ndarray) -> None:
+        """Put picture ``slots`` at the front of the member lists of cluster slots ``where``
+        (pairwise), vectorised: within each cluster the new ones point to each other, the last
+        of them to the cluster's former first member."""
+        if not len(slots):
+            return
+        order = np.argsort(where, kind="stable")
+        slots, where = slots[order], where[order]
+        starts = np.ones(len(slots), bool)
+        starts[1:] = where[1:] != where[:-1]
+        ends = np.roll(starts, -1)
+        following = np.roll(slots, -1)
+        following[ends] = self._head[where[ends]]
+        self._next[slots] = following
+        self._head[where[starts]] = slots[starts]
 
     def extend(self, entries: Sequence[tuple[str, int, float]]) -> None:
         """:meth:`set` of many ``(picture id, cluster, time added)`` at once (index rebuild), vectorised.
@@ -139,8 +160,9 @@ class ClusterMap:
         clusters, inverse = np.unique(numbers, return_inverse=True)
         where, new = self._clusters.add_many(clusters.view(np.uint8).reshape(-1, 8))
         self._make_room()
-        self._size[where[new]], self._representative[where[new]] = 0, -1
+        self._size[where[new]], self._representative[where[new]], self._head[where[new]] = 0, -1, -1
         self._cluster_of[slots], self._added[slots] = where[inverse], added
+        self._link(slots.astype(np.int32), where[inverse].astype(np.int32))
         np.add.at(self._size, where[inverse], 1)
         oldest = {}  # cluster index -> batch position of its oldest new member (ties by id)
         for n in sorted(range(len(names)), key=lambda n: (added[n], names[n])):
@@ -180,6 +202,8 @@ class ClusterMap:
         where, _ = self._clusters.add_many(numbers.astype("<i8").view(np.uint8).reshape(-1, 8))
         self._make_room()
         self._cluster_of[slots], self._added[slots] = where[cluster], added
+        self._head[where] = -1
+        self._link(np.asarray(slots, np.int32), where[cluster].astype(np.int32))
         self._size[where] = np.bincount(cluster, minlength=len(numbers))
         self._representative[where] = slots[representative]
 
@@ -190,6 +214,7 @@ class ClusterMap:
             return None
         where = int(self._cluster_of[slot])
         cluster = self._number(where)
+        self._unlink(slot, where)
         self._cluster_of[slot] = -1
         self._ids.release(slot, CLUSTERS)
         self._size[where] -= 1
@@ -198,6 +223,19 @@ class ClusterMap:
         elif self._representative[where] == slot:
             self._representative[where] = self._member_slots(where)[0]
         return cluster
+
+    def _unlink(self, slot: int, where: int) -> None:
+        """Take picture ``slot`` out of the member list of cluster slot ``where`` (a walk of that
+        list to find the member before it: at most the cluster's size)."""
+        following = int(self._next[slot])
+        if int(self._head[where]) == slot:
+            self._head[where] = following
+        else:
+            before = int(self._head[where])
+            while int(self._next[before]) != slot:
+                before = int(self._next[before])
+            self._next[before] = following
+        self._next[slot] = -1
 
     def cluster_of(self, picture_id: str) -> int | None:
         slot = self._ids.find(picture_id, CLUSTERS)
@@ -228,5 +266,9 @@ class ClusterMap:
 
     def _member_slots(self, where: int) -> list[int]:
         """Picture slots of cluster slot ``where``, oldest first (ties by id)."""
-        slots = np.flatnonzero(self._cluster_of == where).tolist()
+        slots = []
+        slot = int(self._head[where])
+        while slot >= 0:
+            slots.append(slot)
+            slot = int(self._next[slot])
         return sorted(slots, key=lambda s: (float(self._added[s]), self._ids.name(s)))

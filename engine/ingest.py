@@ -13,27 +13,27 @@ without decoding them), and one durable commit writes the batch's disk-tier part
 thumbnails). Per picture remain the search's fetch of its shortlist and the write of its record,
 which must precede the next picture's search.
 
-A file that fails (not a picture, too large) fails alone: its result carries the reason.
+A file that fails (not a picture, too large, a worker that died on it) fails alone: its result
+carries the reason. Workers hand their results back as framed bytes (:mod:`engine.prepare_pool`),
+never pickled.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
 from dataclasses import dataclass
 
-from engine.config import Settings
 from engine.core import AddResult, Quaid
 from engine.errors import PictureTooLarge, QuaidError
-from engine.matching import Matcher
-from engine.prepared import Prepared, prepare
+from engine.prepare_pool import Preparer
+from engine.prepared import Prepared
 from engine.store import keys
+
+__all__ = ["Item", "Outcome", "Preparer", "default_workers", "ingest"]
 
 BATCH = 32  # pictures checked for duplicates, and written to the disk tier, together
 AHEAD = 4  # batches prepared ahead of the one being added, per worker
@@ -123,11 +123,7 @@ def _add_batch(quaid: Quaid, batch: list[tuple[Item, str, object]], tags: tuple[
     bulk: dict[str, bytes] = {}
     for n, (_, _, state) in enumerate(batch):
         if isinstance(state, Future):
-            try:
-                prepared = state.result()
-            except BrokenProcessPool:
-                prepared = "a worker process died (out of memory?) while this file was prepared"
-            ready[n] = prepared
+            ready[n] = prepared = state.result()
             if isinstance(prepared, str):
                 continue
             features = {name: values[0] for name, values in prepared.query_features.items()}
@@ -163,85 +159,3 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
             chunk = []
     if chunk:
         yield chunk
-
-
-class Preparer:
-    """Runs :func:`engine.prepared.prepare` in ``workers`` processes (in this one when 1); safe to
-    share between threads.
-
-    Workers are forked from a *fork server*, a fresh process that has imported this module: the
-    caller holds an LMDB environment, Redis connections and threads that must not cross a fork.
-    As with any ``multiprocessing`` start method but ``fork``, a script calling this with more
-    than one worker needs the ``if __name__ == "__main__":`` guard. Workers start on first use,
-    so a re-run that finds everything stored starts none.
-    """
-
-    def __init__(self, settings: Settings, workers: int) -> None:
-        self.settings, self.workers = settings, max(1, workers)
-        self.pool: ProcessPoolExecutor | None = None
-        self.matcher: Matcher | None = None
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> Preparer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-
-    def _start(self) -> None:
-        with self._lock:
-            if self.workers == 1 and self.matcher is None:
-                self.matcher = Matcher(self.settings)
-            elif self.workers > 1 and self.pool is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload([__name__])
-                self.pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                                initializer=_start_worker, initargs=(self.settings,))
-
-    def submit(self, data: bytes) -> Future:
-        """A future of the :class:`Prepared` picture, or of the one-line reason it failed."""
-        self._start()
-        if self.pool is not None:
-            try:
-                return self.pool.submit(_prepare_in_worker, data)
-            except BrokenProcessPool:  # a worker died earlier (its files got their reason): start anew
-                with self._lock:
-                    broken, self.pool = self.pool, None
-                broken.shutdown(wait=False, cancel_futures=True)
-                return self.submit(data)
-        future: Future = Future()
-        future.set_result(_prepare_or_reason(self.matcher, self.settings, data))
-        return future
-
-
-_WORKER: tuple[Matcher, Settings] | None = None
-
-
-def _start_worker(settings: Settings) -> None:
-    global _WORKER
-    from engine.memory import keep_freed_memory
-
-    keep_freed_memory()
-    _WORKER = (Matcher(settings), settings)
-
-
-def _prepare_in_worker(data: bytes) -> Prepared | str:
-    matcher, settings = _WORKER  # type: ignore[misc]
-    return _prepare_or_reason(matcher, settings, data)
-
-
-def _prepare_or_reason(matcher: Matcher, settings: Settings, data: bytes) -> Prepared | str:
-    """A failure is the file's alone: any error becomes its one-line reason (a decoder's crash
-    on a hostile file included), so that the batch goes on."""
-    try:
-        return prepare(matcher, settings, data)
-    except QuaidError as exc:
-        return str(exc)
-    except Exception as exc:  # noqa: BLE001 - reported with the file, never lost
-        return f"cannot process this picture: {type(exc).__name__}: {exc}".splitlines()[0]
-

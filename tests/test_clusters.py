@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,28 @@ def test_bulk_extend_equals_one_set_after_another(entries, split):
     for cluster in range(-2, 4):
         assert bulk.members(cluster) == one.members(cluster)
     assert all(bulk.cluster_of(ident) == one.cluster_of(ident) for ident, _, _ in entries)
+    for ident, _, _ in entries[::2]:  # the member lists the bulk form linked survive removals
+        assert bulk.remove(ident) == one.remove(ident)
+    assert bulk.all() == one.all()
+    for cluster in range(-2, 4):
+        assert bulk.members(cluster) == one.members(cluster)
+
+
+class _NoScan(np.ndarray):
+    """An array that refuses whole-array comparisons (a scan of every stored picture)."""
+
+    def __eq__(self, other):
+        if np.ndim(self) and self.size > 1:
+            raise AssertionError("scanned every picture")
+        return np.ndarray.__eq__(self, other)
+
+
+def test_deleting_a_representative_walks_its_cluster_not_every_picture():
+    clusters = ClusterMap()
+    clusters.extend([(f"p{n}", n % 500, float(n)) for n in range(5000)])  # 500 clusters of 10
+    clusters._cluster_of = clusters._cluster_of.view(_NoScan)
+    assert clusters.info(7).representative == "p7"
+    assert clusters.remove("p7") == 7
+    assert clusters.info(7) == ClusterInfo(7, "p507", 9)
+    assert clusters.members(7) == [f"p{n}" for n in range(507, 5000, 500)]
+    assert clusters.remove("p2507") == 7 and clusters.members(7)[:3] == ["p507", "p1007", "p1507"]

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-import engine.ingest as ingest_module
+import engine.prepare_pool as pool_module
 from engine.config import load_settings
 from engine.core import Quaid
 from engine.ingest import Item, ingest
@@ -51,9 +51,9 @@ def test_parallel_ingest_stores_what_one_by_one_adds_store(redis, tmp_path):
 
 def test_a_rerun_skips_what_is_stored_without_decoding_it(redis, tmp_path, monkeypatch):
     calls = []
-    real = ingest_module.prepare
-    monkeypatch.setattr(ingest_module, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(ingest_module, "BATCH", 3)
+    real = pool_module.prepare
+    monkeypatch.setattr(pool_module, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr("engine.ingest.BATCH", 3)
     items = [Item(f"{n}.png", drawn(300 + n, size=(200, 150))) for n in range(10)]
     with Quaid(redis, load_settings(home=tmp_path / "home")) as quaid:
         run = ingest(quaid, items, workers=1)

@@ -272,3 +272,15 @@ def test_data_survives_a_restart_of_the_embedded_server(tmp_path):
             assert [m.id for m in quaid.search(variant(drawn(20))).matches] == [added.id]
     finally:
         server.stop()
+
+
+def test_a_position_trimmed_just_before_the_oldest_kept_event_lost_nothing(redis):
+    """The reader's own last event was trimmed, the next one is kept: nothing was lost, no rebuild.
+    One event further back, and the events between are gone."""
+    log = ChangeLog(redis)
+    ids = [log.publish("add", f"p{n}") for n in range(4)]
+    redis.xtrim(keys.CHANGES, maxlen=2, approximate=False)  # ids[0] and ids[1] trimmed
+    assert not log.missed(ids[1])
+    assert log.gap_after(ids[1]) is None
+    assert log.missed(ids[0])
+    assert [c.id for c in log.read(ids[1])] == ["p2", "p3"]

@@ -14,7 +14,10 @@ appended *after* the record is removed; a reader that misses one (writer died in
 between) still never returns the picture, because search re-reads candidates'
 features and drops ids that no longer exist.
 
-The stream is capped (``MAXLEN ~``); a reader that falls behind the cap rebuilds.
+The stream is capped (``MAXLEN ~``); a reader that falls behind the cap rebuilds. Each event
+names the one before it (``prev``, appended by one script), so a reader whose own last event was
+trimmed, but nothing after it, sees that the oldest kept event follows it directly and need not
+rebuild.
 
 On a Redis Cluster the stream is one key, so it lives on one master: every add,
 delete and update of every process appends there, and every process reads it before
@@ -42,6 +45,13 @@ STREAM_MAXLEN = 1_000_000  # events kept (approximately); a reader further behin
 PENDING_GRACE = 10.0  # seconds an add event waits for its record before it is dropped
 START = "0-0"
 
+# KEYS[1] stream; ARGV: maxlen, op, id. Appends {op, id, prev}: prev is the newest event before it.
+_PUBLISH = """
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = newest[1] and newest[1][1] or '0-0'
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'op', ARGV[2], 'id', ARGV[3], 'prev', prev)
+"""
+
 
 @dataclass(frozen=True)
 class Change:
@@ -58,15 +68,16 @@ class ChangeLog:
         self.redis = client
         self.key = key
         self.replica_wait = replica_wait  # when set, an event counts as published once replicated
+        self._publish = client.register_script(_PUBLISH)
 
     def publish(self, op: str, picture_id: str) -> str:
-        fields = {"op": op, "id": picture_id}
+        args = [STREAM_MAXLEN, op, picture_id]
         if self.replica_wait is None:
-            stream_id = self.redis.xadd(self.key, fields, maxlen=STREAM_MAXLEN, approximate=True)
+            stream_id = self._publish(keys=[self.key], args=args)
         else:
-            (stream_id,) = self.replica_wait.run(self.key, lambda pipe: pipe.xadd(
-                self.key, fields, maxlen=STREAM_MAXLEN, approximate=True))
-        return stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+            (stream_id,) = self.replica_wait.run(self.key, lambda pipe: self._publish(
+                keys=[self.key], args=args, client=pipe))
+        return _text(stream_id)
 
     def last_id(self) -> str:
         """Id of the newest event, or ``0-0`` for an empty stream."""
@@ -74,8 +85,12 @@ class ChangeLog:
         return _text(newest[0][0]) if newest else START
 
     def first_id(self) -> str | None:
+        oldest = self._oldest()
+        return _text(oldest[0]) if oldest else None
+
+    def _oldest(self) -> tuple[bytes | str, dict] | None:
         oldest = self.redis.xrange(self.key, count=1)
-        return _text(oldest[0][0]) if oldest else None
+        return oldest[0] if oldest else None
 
     def read(self, after: str, count: int = 10_000) -> list[Change]:
         """Events strictly after ``after`` (not blocking), oldest first."""
@@ -93,10 +108,13 @@ class ChangeLog:
                 return changes
 
     def missed(self, after: str) -> bool:
-        """True when events after ``after`` were trimmed away (the reader must rebuild)."""
-        first = self.first_id()
-        return first is not None and after != START and _order(first) > _order(after) \
-            and not self._contains(after)
+        """True when events after ``after`` were trimmed away (the reader must rebuild); not when
+        only ``after`` itself was, and the oldest kept event names it as the one before."""
+        oldest = self._oldest()
+        if oldest is None or after == START or _order(_text(oldest[0])) <= _order(after):
+            return False
+        prev = {_text(k): _text(v) for k, v in oldest[1].items()}.get("prev")
+        return prev != after and not self._contains(after)
 
     def gap_after(self, position: str) -> str | None:
         """Why the events after ``position`` can no longer all be read, or None when they can.
