@@ -18,6 +18,8 @@ List formats (:func:`read_list`):
 
 - ``pdq-csv``: what ThreatExchange's ``pdq-photo-hasher`` prints, one picture a line,
   ``hash,quality,filename`` (quality and filename may be left out); the filename becomes the name;
+  a quality under 50 fails the line, as ThreatExchange does not match on such hashes
+  (:func:`engine.hash_search.check_pdq_quality`);
 - ``lines``: python-threatexchange's local signal file (``exchanges/impl/file_api.py``): one
   ``TYPE VALUE`` a line (``pdq 3f0a...``), or a bare ``VALUE`` when ``hash_name`` says its type.
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.errors import BadInput
-from engine.hash_search import KINDS, parse_hashes, query_features
+from engine.hash_search import KINDS, check_pdq_quality, parse_hashes, query_features
 from engine.store.records import HASH_ONLY_FORMAT, IndexEntry, new_record
 from engine.store.versions import encode
 from engine.validation import check_metadata, check_name, check_tags
@@ -116,13 +118,7 @@ def _pdq_csv(number: int, line: str) -> ListEntry:
     entry = ListEntry(number, {"pdq": value}, name=fields[2].strip() if len(fields) > 2 else "")
     parse_hashes(entry.hashes)
     if len(fields) > 1 and fields[1].strip():
-        try:
-            quality = int(fields[1])
-        except ValueError:
-            raise BadInput(f"quality {fields[1].strip()!r} is not a number") from None
-        if not 0 <= quality <= 100:
-            raise BadInput(f"quality {quality} outside 0-100")
-        entry.metadata["pdq_quality"] = quality
+        entry.metadata["pdq_quality"] = check_pdq_quality(fields[1])
     return entry
 
 

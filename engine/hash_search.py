@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 EVIDENCE = HASH_ONLY_REASON  # the answer's evidence, and each match's reason
 PDQ_QUALITY_UNKNOWN = 100  # a partner's PDQ hash without its quality: the byte is not compared
+PDQ_MIN_QUALITY = 50  # ThreatExchange's: see check_pdq_quality
+QUALITY = "pdq_quality"  # the name quaid hash and PDQ hashers give a PDQ hash's quality
 
 
 def _hex(digits: int) -> Callable[[str], bytes]:
@@ -115,14 +117,42 @@ def hash_only_verdict(verdict: Verdict) -> Verdict:
     return replace(verdict, decision=decision, reason=HASH_ONLY_REASON)
 
 
+def check_pdq_quality(quality: object) -> int:
+    """A PDQ hash's quality (0-100) when it may be matched on, else a one-line BadInput.
+
+    ThreatExchange does not match on PDQ hashes of quality under 50: python-threatexchange's
+    ``PdqSignal.QUALITY_THRESHOLD`` ("Images with less than quality 50 are too unreliable to match
+    on", ``threatexchange/signal_type/pdq/signal.py`` at commit baefb4e), whose ``hash_from_bytes``
+    gives no hash for them; HMA hashes through it. Such a hash comes from a nearly flat picture,
+    and flat pictures are all near each other.
+    """
+    if isinstance(quality, str) and quality.strip().isdigit():
+        quality = int(quality.strip())
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+        raise BadInput(f"pdq_quality must be an integer from 0 to 100, got {str(quality)[:20]!r}")
+    if quality < PDQ_MIN_QUALITY:
+        raise BadInput(f"PDQ quality {quality} is under {PDQ_MIN_QUALITY}: too unreliable to match on "
+                       f"(ThreatExchange refuses it too)")
+    return quality
+
+
 def parse_hashes(values: object) -> dict[str, str]:
-    """``{name: value}`` checked: known names, string values, well formed (else a one-line BadInput)."""
+    """``{name: value}`` checked: known names, string values, well formed (else a one-line BadInput).
+
+    ``pdq_quality`` may accompany ``pdq`` (as ``quaid hash`` and PDQ hashers write it): it is
+    checked (:func:`check_pdq_quality`) and not returned.
+    """
     if not isinstance(values, Mapping) or not values:
         raise BadInput(f"hashes: give an object of {{name: value}}, names among {', '.join(KINDS)}")
+    values = dict(values)
+    if QUALITY in values:
+        if "pdq" not in values:
+            raise BadInput("pdq_quality is the quality of a pdq hash: give the pdq hash too")
+        check_pdq_quality(values.pop(QUALITY))
     checked = {}
     for name, value in values.items():
         if name not in KINDS:
-            raise BadInput(f"unknown hash {name!r}; known: {', '.join(KINDS)}")
+            raise BadInput(f"unknown hash {name!r}; known: {', '.join(KINDS)} (and {QUALITY} with pdq)")
         if not isinstance(value, str):
             raise BadInput(f"hash {name}: the value must be a string")
         KINDS[name].feature(value)

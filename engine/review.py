@@ -7,7 +7,11 @@ fewer pairs land in review next time.
 
 Items are recorded by :func:`search_and_record`, the one search every path
 runs: the API, the web UI, batch jobs, and the local ``quaid search`` and
-``quaid ail-import`` (with ``--server`` they go through the API).
+``quaid ail-import`` (with ``--server`` they go through the API); a search by a
+partner's hashes by :func:`search_hashes_and_record` (API and ``quaid search
+--hash``). Such an item has no picture: it keeps the hashes searched for and says
+``"evidence": "hashes-only"``; its query id is the id those hashes would have as a
+stored hash-only reference (:func:`engine.hash_import.reference_id`).
 Re-searching the same picture does not duplicate an item, and a pair already
 judged is not queued again. Evaluation and calibration search without
 recording: their queries are test pictures, not cases for an analyst.
@@ -27,12 +31,14 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Mapping
 
 import redis
 from PIL import Image
 
 from engine.errors import BadInput, NotFound
 from engine.store import keys
+from engine.store.records import HASH_ONLY_REASON
 
 THUMB_SIDE = 320  # pixels, long side of the stored query thumbnail
 MAX_PENDING = 10_000  # unreviewed items kept
@@ -47,19 +53,30 @@ class ReviewQueue:
 
     def record(self, query_bytes: bytes, query_name: str, result: dict) -> list[str]:
         """Queue every to-review match of a search ``result`` (search JSON); returns item ids."""
-        matches = [m for m in result.get("matches", []) if m.get("decision") == "to-review"]
-        if not matches:
+        if not _to_review(result):
             return []
         query = hashlib.sha256(query_bytes).hexdigest()
-        thumb = _thumbnail(query_bytes)
+        return self._queue(query, query_name, result, {"thumb": _thumbnail(query_bytes)})
+
+    def record_hashes(self, hashes: Mapping[str, str], query_name: str, result: dict) -> list[str]:
+        """Queue every to-review match of a search by ``hashes`` (checked ones); returns item ids."""
+        from engine.hash_import import reference_id
+
+        if not _to_review(result):
+            return []
+        extra = {"thumb": b"", "evidence": HASH_ONLY_REASON,
+                 "hashes": json.dumps(dict(hashes), sort_keys=True)}
+        return self._queue(reference_id(hashes), query_name, result, extra)
+
+    def _queue(self, query: str, query_name: str, result: dict, extra: dict) -> list[str]:
         recorded = []
-        for match in matches:
+        for match in _to_review(result):
             item = item_id(query, match["id"])
             fields = {
                 "query": query, "query_name": query_name, "match": match["id"],
                 "match_name": match.get("name", ""), "distance": match.get("distance", 0.0),
                 "algorithms": json.dumps(match.get("algorithms", {})),
-                "recorded": time.time(), "verdict": "", "thumb": thumb,
+                "recorded": time.time(), "verdict": "", **extra,
             }
             if self.redis.hsetnx(keys.review_item(item), "query", query):  # first time seen
                 self.redis.hset(keys.review_item(item), mapping=fields)
@@ -96,6 +113,9 @@ class ReviewQueue:
         }
         if text.get("reviewed"):
             out["reviewed"] = float(text["reviewed"])
+        if text.get("evidence"):
+            out["evidence"] = text["evidence"]
+            out["hashes"] = json.loads(text.get("hashes") or "{}")
         return out
 
     def thumbnail(self, item: str) -> bytes:
@@ -121,11 +141,14 @@ class ReviewQueue:
 
         ``same`` is the analyst's answer; ``algorithms`` holds each algorithm's
         distance when the pair was searched, which is what calibration fits.
+        Pairs searched by hashes are left out: their votes are the exchanged hashes'
+        distances (named by hash, compared with whichever stored feature holds that
+        hash), not the algorithms' own, and would move the algorithms' thresholds.
         """
         out = []
         for raw in self.redis.zrange(keys.REVIEW_DONE, 0, -1):
             item = self.get(_text(raw))
-            if item and item["verdict"]:
+            if item and item["verdict"] and "evidence" not in item:
                 out.append({"query": item["query"], "match": item["match"],
                             "same": item["verdict"] == "accepted", "verdict": item["verdict"],
                             "distance": item["distance"], "algorithms": item["algorithms"]})
@@ -145,6 +168,22 @@ def search_and_record(quaid, reviews: ReviewQueue, data: bytes, name: str, top: 
     result = quaid.search(data, top=top, include_rejected=include_rejected).to_json()
     reviews.record(data, name, result)
     return result
+
+
+def search_hashes_and_record(quaid, reviews: ReviewQueue, hashes: object, top: int = 10,
+                             include_rejected: bool = False) -> dict:
+    """Search a partner's ``hashes`` with the engine facade and queue its to-review matches,
+    named by the hashes (``name=value``, as ``quaid search --hash`` writes them)."""
+    from engine.hash_search import parse_hashes
+
+    result = quaid.search_hashes(hashes, top=top, include_rejected=include_rejected)
+    checked = parse_hashes(hashes)
+    reviews.record_hashes(checked, " ".join(f"{n}={v}" for n, v in sorted(checked.items())), result)
+    return result
+
+
+def _to_review(result: dict) -> list[dict]:
+    return [m for m in result.get("matches", []) if m.get("decision") == "to-review"]
 
 
 def item_id(query: str, match: str) -> str:

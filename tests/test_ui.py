@@ -164,6 +164,19 @@ def test_review_queue_accept_and_reject(server, page):
     assert {(stored[0]["id"], True), (stored[1]["id"], False)} <= labels
 
 
+def test_a_review_item_searched_by_hashes_shows_no_query_picture(server, page):
+    stored = add(server, drawn(730, size=(1280, 800)), "hash-reviewed.png")
+    pdq = server.post("/api/v1/hash", files={"file": ("p.png", drawn(730, size=(1280, 800)))}).json()
+    found = server.post("/api/v1/search/hashes", json={"hashes": {"pdq": pdq["hashes"]["pdq"]}}).json()
+    assert found["matches"][0]["id"] == stored["id"] and found["decision"] == "to-review"
+    page.goto(server.url + "/#review")
+    row = page.locator("li.review-item", has_text="hash-reviewed.png")
+    row.wait_for()
+    assert row.locator(".no-picture").text_content() == "searched by hashes: no picture"
+    assert f"pdq={pdq['hashes']['pdq']}" in row.text_content()
+    assert row.locator("img.thumb").count() == 1  # the stored picture only
+
+
 def test_api_key_form_when_keys_are_on(tmp_path, page):
     with ServerProcess(tmp_path, {"QUAID_WRITE_KEYS": KEY}) as proc:
         add(proc, drawn(710), "keyed.png", headers={"Authorization": f"Bearer {KEY}"})

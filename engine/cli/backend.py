@@ -5,7 +5,8 @@ and ``quaid ail-import`` are written once: :class:`LocalStore` wraps the engine 
 for ``--server`` the command talks to :class:`quaid_client.QuaidClient` directly (its ``add``
 and ``search`` take the same arguments). A search queues its to-review matches in the store's
 review queue on both sides (:func:`engine.review.search_and_record` locally; the service
-runs the same function), so an analyst finds them in the web UI whichever way they came.
+runs the same function; a search by hashes through :func:`engine.review.search_hashes_and_record`),
+so an analyst finds them in the web UI whichever way they came.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from engine.config import load_settings
-from engine.review import ReviewQueue, search_and_record
+from engine.review import ReviewQueue, search_and_record, search_hashes_and_record
 from quaid_client import QuaidClient
 
 
@@ -48,7 +49,7 @@ class LocalStore:
         return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected)
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False) -> dict:
-        return self.quaid.search_hashes(hashes, top, include_rejected)
+        return search_hashes_and_record(self.quaid, self.reviews, hashes, top, include_rejected)
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
                       tags: Iterable[str] = ()) -> dict:

@@ -54,8 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="folder for report.json, report.md and PNG plots (default: reports/<name>)")
     evaluate.add_argument("--config", type=Path, default=None, help="settings file to evaluate (JSON/TOML)")
     evaluate.add_argument("--all-algorithms", action="store_true", help="also measure disabled algorithms")
-    evaluate.add_argument("--independent-peers", action="store_true",
-                          help="compute the peers with their own libraries on the original pictures")
     evaluate.add_argument("--no-search", action="store_true", help="skip the real search path (faster)")
     evaluate.add_argument("--search-limit", type=int, default=None, metavar="N",
                           help="send only about N queries (all kinds) through the search path")
@@ -122,7 +120,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out = args.out or Path("reports") / args.dataset.resolve().name
     report = evaluate(args.dataset, _settings(args.config), out, progress=True,
                       search=not args.no_search, all_algorithms=args.all_algorithms,
-                      independent_peers=args.independent_peers, search_limit=args.search_limit,
+                      search_limit=args.search_limit,
                       sites=_site_choice(args))
     print(markdown(report))
     sheet = f"  contact sheet: {out / report['contact_sheet']['path']}" if "contact_sheet" in report else ""

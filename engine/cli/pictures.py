@@ -72,7 +72,8 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", metavar="IMAGE", help="picture file or folder (recursive)")
     p.add_argument("--hash", action="append", default=[], metavar="NAME=VALUE", dest="hashes",
                    help="search by this hash instead of a picture (repeatable; names as `quaid hash` "
-                        "writes them: pdq, phash, dhash, ahash, whash, phash_dct_base64)")
+                        "writes them: pdq, phash, dhash, ahash, whash, phash_dct_base64; "
+                        "pdq_quality=N with pdq refuses the search when N is under 50)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="at most N matches per query (10)")
     p.add_argument("--all", action="store_true", dest="include_rejected",
                    help="also list rejected candidates")

@@ -24,7 +24,7 @@ from engine.evaluation import metrics
 from engine.evaluation.features import DistanceTable, cached_table
 from engine.evaluation.manifest import read_manifest
 from engine.evaluation.metrics import Nearest, flags_at, reported_apart, summarise
-from engine.evaluation.peers import PEERS, from_table, peer_matrices
+from engine.evaluation.peers import PEERS, peer_matrices
 from engine.evaluation.search_run import SearchRun, run_search
 from engine.evaluation.simulate import simulate
 from engine.evaluation.sites import SiteChoice, covered, for_evaluation
@@ -47,7 +47,7 @@ def enabled(settings: Settings, name: str) -> bool:
 
 def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress: bool = True,
              peers: bool = True, search: bool = True, all_algorithms: bool = False,
-             independent_peers: bool = False, search_limit: int | None = None,
+             search_limit: int | None = None,
              sites: SiteChoice | None = None) -> dict:
     """Measure everything on the dataset in ``folder``; write the report files into ``out`` if given.
 
@@ -70,12 +70,12 @@ def evaluate(folder: Path, settings: Settings, out: Path | None = None, progress
         nearest = Nearest.from_matrix(matrix, table.truth)
         report["algorithms"][name] = _method(nearest, roles, kinds, yes, maybe)
         report["algorithms"][name].update(enabled=enabled(settings, name), ms=table.extract_ms()[name])
-    peer_data = _peers(folder, table, settings, progress, independent_peers) if peers else {}
+    peer_data, peer_ms = (peer_matrices(folder, table.references, table.queries, progress) if peers
+                          else ({}, {}))
     for peer in PEERS if peer_data else ():
         nearest = Nearest.from_matrix(peer_data[peer.name], table.truth)
         report["peers"][peer.name] = _method(nearest, roles, kinds, peer.yes, peer.maybe)
-        own_ms = report["algorithms"].get(peer.same_as, {}).get("ms")
-        report["peers"][peer.name].update(label=peer.label, ms=own_ms)
+        report["peers"][peer.name].update(label=peer.label, package=peer.package, ms=peer_ms[peer.name])
     report["merged_simulated"] = summarise(simulate(table, settings), roles, kinds)
     run, chosen = None, np.arange(0)
     if search:
@@ -133,14 +133,6 @@ def sample(kinds: np.ndarray, roles: np.ndarray, limit: int | None) -> np.ndarra
         step = max(1, len(members) // per_kind)
         chosen.extend(members[::step][:per_kind])
     return np.array(sorted(chosen), dtype=int)
-
-
-def _peers(folder: Path, table: DistanceTable, settings: Settings, progress: bool, independent: bool) -> dict:
-    shared = None if (independent or settings.all_orientations) else from_table(table.distances)
-    if shared is not None:
-        return shared
-    matrices, _ms = peer_matrices(folder, table.references, table.queries, progress)
-    return matrices
 
 
 def _method(nearest: Nearest, roles: np.ndarray, kinds: np.ndarray, yes: float, maybe: float) -> dict:

@@ -1,19 +1,25 @@
-"""The peers' methods, each alone at its authors' thresholds, computed with their own libraries.
+"""The peers' methods, each alone at its authors' thresholds, computed by the peers' own packages.
 
-- PDQ (Meta, ThreatExchange): 256 bits, match at Hamming <= 31 (Meta's
-  recommended threshold); <= 63 counted as "to review" here.
-- pHash (ImageHash ``phash``, 64 bits) and dHash (ImageHash ``dhash``, 64
-  bits: its row hash; the ``dhash`` package of Ben Hoyt's fingerprint tutorial
-  hashes rows and columns, 128 bits, and is not this peer): <= 10 bits
-  accepted, <= 16 to review.
-- Goldberg et al. 2002 image signature as image-match computes it:
+- pHash and dHash: ImageHash's ``phash`` and ``dhash`` (64 bits; ``dhash`` is
+  ImageHash's row hash, not the 128-bit row-and-column hash of the ``dhash``
+  package from Ben Hoyt's fingerprint tutorial): <= 10 bits accepted, <= 16
+  to review.
+- PDQ: pdqhash (256 bits), match at Hamming <= 31 (Meta's recommended
+  threshold); <= 63 counted as "to review" here.
+- The Goldberg et al. 2002 image signature as image-match 1.1.2 computes it:
   normalised L2 distance < 0.40 match, < 0.45 to review (image-match's
-  defaults). image-match no longer runs on current scikit-image, so quaid's
-  numpy port (:mod:`engine.algorithms.goldberg`) computes it.
+  defaults). image-match requires scikit-image < 0.13 and elasticsearch < 2.4,
+  which do not install on the Python quaid runs on, so quaid's port
+  (:func:`engine.algorithms.goldberg.signature`) computes it; the port gives
+  image-match's signature bit for bit on the same pixels
+  (``tests/test_conformance.py`` checks it against image-match's recorded
+  output), and the row says so.
 
-Pictures are read the way a user of those libraries would: Pillow, RGB, full
-size (no quaid normalisation), so the comparison is with the methods as
-published, not with quaid's variants of them.
+Each row names the package and the version that computed it (read from the
+installed package). Pictures are read the way a user of those libraries
+reads them: Pillow, RGB, full size, no EXIF rotation and no quaid
+normalisation, so the rows measure the methods as published, never quaid's
+variants of them.
 """
 
 from __future__ import annotations
@@ -22,33 +28,38 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import imagehash
 import numpy as np
+import pdqhash
 from PIL import Image
 
+from engine.algorithms import goldberg
 from engine.evaluation.manifest import Entry
+
+#: image-match's release whose signature :mod:`engine.algorithms.goldberg` reproduces.
+IMAGE_MATCH_VERSION = "1.1.2"
 
 
 @dataclass(frozen=True)
 class Peer:
-    """One published method: how to hash a picture, its bit count and its thresholds (shares of bits)."""
+    """One published method: how its package hashes a picture, its bit count and its thresholds (shares)."""
 
     name: str
-    label: str
+    method: str  # what is computed, e.g. "pHash 64 bit"
+    package: str  # the package and version that computed it
+    thresholds: str  # the authors' thresholds as they state them
     extract: Callable[[Image.Image], np.ndarray]
     yes: float
     maybe: float
-    bits: int | None  # None: a real-valued signature compared with ``distance``
-    same_as: str  # the quaid algorithm that wraps the same library (see :func:`from_table`)
+    bits: int | None  # None: a real-valued signature compared with image-match's distance
 
-
-def _pdq(image: Image.Image) -> np.ndarray:
-    import pdqhash
-
-    bits, _quality = pdqhash.compute(np.ascontiguousarray(np.asarray(image, dtype=np.uint8)))
-    return np.packbits(np.asarray(bits, dtype=np.uint8))
+    @property
+    def label(self) -> str:
+        """The report's row name: method, package with version, thresholds in parentheses."""
+        return f"{self.method}, {self.package} ({self.thresholds})"
 
 
 def _imagehash(function: Callable) -> Callable[[Image.Image], np.ndarray]:
@@ -57,46 +68,33 @@ def _imagehash(function: Callable) -> Callable[[Image.Image], np.ndarray]:
     return extract
 
 
+def _pdq(image: Image.Image) -> np.ndarray:
+    bits, _quality = pdqhash.compute(np.ascontiguousarray(np.asarray(image, dtype=np.uint8)))
+    return np.packbits(np.asarray(bits, dtype=np.uint8))
+
+
 def _goldberg(image: Image.Image) -> np.ndarray:
-    from engine.algorithms.goldberg import Goldberg
-    from engine.picture import Picture
-
-    picture = Picture(image, "", image.width, image.height, "peer")
-    return np.frombuffer(Goldberg().extract(picture), dtype=np.uint8)
+    return goldberg.signature(np.asarray(image))
 
 
-def _goldberg_distance(a: np.ndarray, b: np.ndarray) -> float:
-    from engine.algorithms.goldberg import Goldberg
+def peers() -> tuple[Peer, ...]:
+    """The four peers, each naming the installed version of the package that computes it."""
+    imagehash_package = f"ImageHash {version('ImageHash')}"
+    return (
+        Peer("peer-phash", "pHash 64 bit", f"{imagehash_package} phash", "<= 10 / <= 16",
+             _imagehash(imagehash.phash), 10 / 64, 16 / 64, 64),
+        Peer("peer-dhash", "dHash 64 bit", f"{imagehash_package} dhash", "<= 10 / <= 16",
+             _imagehash(imagehash.dhash), 10 / 64, 16 / 64, 64),
+        Peer("peer-pdq", "PDQ 256 bit", f"pdqhash {version('pdqhash')}", "<= 31 / <= 63",
+             _pdq, 31 / 256, 63 / 256, 256),
+        Peer("peer-goldberg", "Goldberg signature",
+             f"image-match {IMAGE_MATCH_VERSION} generate_signature, computed by quaid's bit-exact port",
+             "< 0.40 / < 0.45", _goldberg, 0.40 - 1e-9, 0.45 - 1e-9, None),
+    )
 
-    return Goldberg().distance(a.tobytes(), b.tobytes())
 
-
-PEERS: tuple[Peer, ...] = (
-    Peer("peer-phash", "pHash 64 bit (<= 10 / <= 16)", _imagehash(imagehash.phash), 10 / 64, 16 / 64, 64,
-         "phash"),
-    Peer("peer-dhash", "dHash 64 bit (<= 10 / <= 16)", _imagehash(imagehash.dhash), 10 / 64, 16 / 64, 64,
-         "dhash"),
-    Peer("peer-pdq", "PDQ 256 bit (<= 31 / <= 63)", _pdq, 31 / 256, 63 / 256, 256, "pdq"),
-    Peer("peer-goldberg", "Goldberg signature (< 0.40 / < 0.45)", _goldberg, 0.40 - 1e-9, 0.45 - 1e-9, None,
-         "goldberg"),
-)
+PEERS: tuple[Peer, ...] = peers()
 _POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.uint16)
-
-
-def from_table(distances: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
-    """The peers' matrices taken from quaid's own distance table, when it has all four algorithms.
-
-    quaid's ``phash``, ``dhash``, ``pdq`` and ``goldberg`` modules wrap the
-    same libraries (ImageHash, pdqhash, the image-match port); they differ
-    from the published use only by quaid's one-time normalisation to the
-    working size, which these methods undo anyway (they reduce the picture
-    to 8x8, 32x32 or 64x64 before hashing). Call :func:`peer_matrices` for
-    the fully independent computation (``quaid evaluate --independent-peers``).
-    The table must have been computed without ``all_orientations``.
-    """
-    if not all(p.same_as in distances for p in PEERS):
-        return None
-    return {p.name: distances[p.same_as] for p in PEERS}
 
 
 def peer_matrices(folder: Path, references: list[Entry], queries: list[Entry],
@@ -123,7 +121,8 @@ def _matrix(peer: Peer, refs: list[np.ndarray], queries: list[np.ndarray]) -> np
     if peer.bits:
         ref_codes = np.stack(refs)
         return np.stack([_POPCOUNT[ref_codes ^ q].sum(axis=1) / peer.bits for q in queries])
-    return np.array([[_goldberg_distance(q, r) for r in refs] for q in queries])
+    distance = goldberg.Goldberg().distance  # image-match's normalized_distance
+    return np.array([[distance(q.tobytes(), r.tobytes()) for r in refs] for q in queries])
 
 
 def _bar(items, enabled: bool, desc: str):

@@ -19,7 +19,7 @@ from engine.graph_page import MAX_LIMIT as MAX_GRAPH_LIMIT
 from engine.graph_page import graph_page
 from engine.hash_import import import_list, import_summary, read_list
 from engine.neighbours import stored_matches
-from engine.review import search_and_record
+from engine.review import search_and_record, search_hashes_and_record
 from engine.service import models
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
@@ -155,7 +155,9 @@ def search_hashes() -> Response:
     include_rejected = body.get("all", False)
     if not isinstance(include_rejected, bool):
         raise BadInput("all must be true or false")
-    return answer(models.HashSearchAnswer, quaid().search_hashes(body.get("hashes"), top, include_rejected))
+    reviews = current_app.extensions["quaid_review"]
+    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected)
+    return answer(models.HashSearchAnswer, found)
 
 
 @blueprint.post("/hashes")

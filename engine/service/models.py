@@ -267,6 +267,9 @@ class ReviewItem:
     recorded: float = info(description="seconds since the epoch")
     verdict: Verdict | None = info(description="the analyst's verdict; null while pending")
     reviewed: float | None = optional(description="seconds since the epoch")
+    evidence: Literal["hashes-only"] | None = optional(
+        description="searched by a partner's hashes, not a picture: no query image")
+    hashes: dict[str, str] | None = optional(description="the hashes searched for, {name: value}")
 
 
 @dataclass(frozen=True)

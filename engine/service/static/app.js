@@ -190,8 +190,11 @@ async function loadReview() {
         li.remove(); say(`Marked ${verdict}.`, true); refreshReviewCount();
       } catch (e) { say("Verdict not saved — " + e.message); }
     };
+    const searched = item.evidence === "hashes-only"
+      ? el("div", { class: "thumb no-picture", text: "searched by hashes: no picture" })
+      : await thumbnail(`/api/v1/review/${item.item}/image`, "searched picture");
     li.append(
-      el("figure", {}, await thumbnail(`/api/v1/review/${item.item}/image`, "searched picture"),
+      el("figure", {}, searched,
         el("figcaption", { text: "searched: " + (item.query_name || item.query) })),
       el("figure", {}, el("a", { href: pictureHref(item.match), class: "thumb-link" },
         await thumbnail(`/api/v1/pictures/${item.match}/image`, "stored picture")),
