@@ -31,6 +31,10 @@ SHORTLIST = 5  # nearest references (besides the true one) a costly verifier see
 _POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.uint16)
 
 
+#: the reasons a verifier may give (:attr:`engine.algorithms.base.Comparison.reason`), coded by position
+REASONS = ("", "same-template")
+
+
 @dataclass
 class DistanceTable:
     """Per algorithm, an (n_queries x n_references) matrix of distances; NaN = not compared."""
@@ -39,9 +43,16 @@ class DistanceTable:
     queries: list[Entry]
     truth: np.ndarray  # per query, the index of its reference, or -1 for negatives
     distances: dict[str, np.ndarray] = field(default_factory=dict)
+    #: per costly verifier, the reason it gave per pair, as an index into REASONS (0: none)
+    reasons: dict[str, np.ndarray] = field(default_factory=dict)
     extract_seconds: dict[str, float] = field(default_factory=dict)  # summed over all pictures
     decode_seconds: float = 0.0
     pictures: int = 0
+
+    def reason(self, name: str, i: int, j: int) -> str | None:
+        """Why ``name`` withheld a YES from query ``i`` and reference ``j`` (None: it did not)."""
+        codes = self.reasons.get(name)
+        return (REASONS[int(codes[i, j])] or None) if codes is not None else None
 
     def extract_ms(self) -> dict[str, float]:
         """Mean extraction time per picture and algorithm, decoding excluded (milliseconds)."""
@@ -83,8 +94,8 @@ def compute_table(folder: Path, entries: list[Entry], settings: Settings,
     if costly:
         order = _shortlists(table, [a.name for a in cheap])
         for algorithm in costly:
-            table.distances[algorithm.name] = _sparse(algorithm, query_features[algorithm.name],
-                                                      ref_features[algorithm.name], order, progress)
+            table.distances[algorithm.name], table.reasons[algorithm.name] = _sparse(
+                algorithm, query_features[algorithm.name], ref_features[algorithm.name], order, progress)
     return table
 
 
@@ -155,12 +166,19 @@ def _shortlists(table: DistanceTable, cheap: list[str]) -> list[list[int]]:
 
 
 def _sparse(algorithm: Algorithm, queries: list, refs: list, order: list[list[int]],
-            progress: bool) -> np.ndarray:
+            progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Distances on each query's shortlist (NaN elsewhere), and the verifier's reasons (REASONS codes).
+
+    The reason is the closest orientation's, as the search path keeps it.
+    """
     matrix = np.full((len(queries), len(refs)), np.nan)
+    reasons = np.zeros((len(queries), len(refs)), np.uint8)
     for i in _bar(range(len(queries)), progress, f"distances ({algorithm.name}, shortlist)"):
         for j in order[i]:
-            matrix[i, j] = min(1.0, max(0.0, min(algorithm.distance(f, refs[j][0]) for f in queries[i])))
-    return matrix
+            closest = min((algorithm.compare(f, refs[j][0]) for f in queries[i]), key=lambda c: c.distance)
+            matrix[i, j] = min(1.0, max(0.0, closest.distance))
+            reasons[i, j] = REASONS.index(closest.reason or "")
+    return matrix, reasons
 
 
 def _bar(items, enabled: bool, desc: str):
@@ -183,7 +201,8 @@ def cached_table(folder: Path, entries: list[Entry], settings: Settings, progres
     algorithms = algorithms if algorithms is not None else all_algorithms()
     key = hashlib.sha256(json.dumps({
         "algorithms": [a.name for a in algorithms], "working_side": settings.working_side,
-        "orientations": settings.all_orientations, "shortlist": SHORTLIST, "code": code_version()},
+        "orientations": settings.all_orientations, "shortlist": SHORTLIST, "code": code_version(),
+        "reasons": REASONS},
         sort_keys=True).encode())
     base = Path(folder) / ".quaid-cache" / f"table-{key.hexdigest()[:16]}"
     references, queries, truth = labelled(entries)
@@ -192,12 +211,16 @@ def cached_table(folder: Path, entries: list[Entry], settings: Settings, progres
         return cached
     table = compute_table(folder, entries, settings, algorithms, progress)
     base.parent.mkdir(exist_ok=True)
-    np.savez_compressed(base.with_suffix(".npz"), **table.distances)
+    np.savez_compressed(base.with_suffix(".npz"), **table.distances,
+                        **{REASON_PREFIX + name: codes for name, codes in table.reasons.items()})
     base.with_suffix(".json").write_text(json.dumps({
         "extract_seconds": table.extract_seconds, "decode_seconds": table.decode_seconds,
         "pictures": table.pictures, "references": [_fingerprint(folder, e) for e in references],
         "queries": [_fingerprint(folder, e) for e in queries]}))
     return table
+
+
+REASON_PREFIX = "reason:"  # a verifier's reason codes in the cached .npz, beside its distances
 
 
 def code_version() -> str:
@@ -230,6 +253,8 @@ def _load_cached(base: Path, folder: Path, references: list[Entry], queries: lis
     except KeyError:
         return None
     with np.load(base.with_suffix(".npz"), allow_pickle=False) as data:
-        distances = {name: data[name][np.ix_(rows, cols)] for name in data.files}
-    return DistanceTable(references, queries, truth, distances, meta["extract_seconds"],
+        kept = {name: data[name][np.ix_(rows, cols)] for name in data.files}
+    distances = {name: m for name, m in kept.items() if not name.startswith(REASON_PREFIX)}
+    reasons = {name[len(REASON_PREFIX):]: m for name, m in kept.items() if name.startswith(REASON_PREFIX)}
+    return DistanceTable(references, queries, truth, distances, reasons, meta["extract_seconds"],
                          meta["decode_seconds"], meta["pictures"])

@@ -10,7 +10,8 @@ nearest references by the smallest prefilter-code distance. A costly
 verifier is known only on the table's verifier shortlist
 (:data:`engine.evaluation.features.SHORTLIST`); candidates outside it are
 left out, which matters little because they are far by every cheap hash.
-The search path's verification budget (``verify_budget``) is not replayed:
+A verifier's reason (``same-template``) is replayed too: it keeps a pair out
+of accepted as on the search path. The search path's verification budget (``verify_budget``) is not replayed:
 the simulation verifies every unsure candidate. The final figures always come from the real search path
 (:mod:`engine.evaluation.search_run`).
 """
@@ -37,7 +38,8 @@ class TableMatcher(Matcher):
     def score(self, query, name: str, stored: bytes, settle: bool = False) -> AlgorithmResult:  # type: ignore[override]
         i, j = query  # the table holds exact distances: ``settle`` changes nothing
         distance = float(self.table.distances[name][i, j])
-        return AlgorithmResult(distance, vote_for(distance, *self.thresholds(name)))
+        vote = vote_for(distance, *self.thresholds(name))
+        return AlgorithmResult(distance, vote, self.table.reason(name, i, j))
 
 
 def candidates(table: DistanceTable, matcher: Matcher) -> list[list[int]]:
