@@ -15,7 +15,12 @@ refused before it costs memory. Steps, in order:
    (:mod:`engine.budget`), so many large pictures at once wait their turn;
 5. apply EXIF orientation, flatten transparency on white, convert any mode
    (palette, CMYK, 16-bit, greyscale) to 8-bit RGB;
-6. resize once to at most ``working_side`` pixels on the long side.
+6. resize once to at most ``working_side`` pixels on the long side; a picture
+   taller than wide is scaled by its *width* instead (:func:`working_scale`)
+   and keeps at most TALL_FACTOR working sides of height, from the top: a
+   full-page capture, five or ten screens tall, would otherwise show its first
+   screen at a fifth or a tenth of its width and its text as dust; its first
+   screens are what identifies it and what a viewport capture of it shows.
 
 Speed: plain 8-bit RGB(A) PNGs, the usual screenshot, are decoded by libspng
 (``pyspng``: ~2x Pillow's speed, the same pixels; see :func:`_plain_png`);
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import struct
 import warnings
 import zlib
@@ -55,6 +61,10 @@ DEFAULT_WORKING_SIDE = 1280  # pixels on the long side after normalisation
 # Pillow format ids quaid decodes (JPEG includes its MPO variant, PNG its animated APNG form)
 ACCEPTED_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF")
 GREY_THUMBNAIL_SIDE = 512  # long side of the shared grey thumbnail (ORB's stored one, pdq-screen's input)
+TALL_FACTOR = 4  # a picture taller than wide keeps at most this many working sides of height (from the top)
+#: how pictures are normalised; part of every feature's version (:mod:`engine.store.versions`):
+#: 1 = long side to the working side; 2 = a picture taller than wide keeps its width (TALL_FACTOR)
+NORMALISATION = 2
 
 
 @dataclass(frozen=True)
@@ -200,10 +210,25 @@ def _decode(image: Image.Image, working_side: int) -> Image.Image:
     return _resized(image, working_side)
 
 
+def working_scale(width: int, height: int, working_side: int) -> float:
+    """The factor a picture is scaled by: its long side to ``working_side``, or its width for a picture
+    taller than wide (never enlarged; the scale is continuous: a square picture gets the same either way)."""
+    return min(1.0, working_side / width)
+
+
 def _resized(image: Image.Image, working_side: int) -> Image.Image:
-    if max(image.size) > working_side:
-        image.thumbnail((working_side, working_side), Image.Resampling.LANCZOS)
-    return image
+    if image.height <= image.width:
+        if image.width > working_side:
+            image.thumbnail((working_side, working_side), Image.Resampling.LANCZOS)
+        return image
+    scale = working_scale(image.width, image.height, working_side)
+    kept = min(image.height, math.ceil(TALL_FACTOR * working_side / scale))  # rows kept of the original
+    if kept < image.height:
+        image = image.crop((0, 0, image.width, kept))
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(kept * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -275,9 +300,9 @@ def _oriented(image: Image.Image) -> Image.Image:
 
 
 def _draft_size(size: tuple[int, int], working_side: int) -> tuple[int, int]:
-    """Ask JPEG's DCT scaling for no less than the working size on the long side."""
+    """Ask JPEG's DCT scaling for no less than the working size (:func:`working_scale`)."""
     width, height = size
-    scale = working_side / max(width, height)
+    scale = working_scale(width, height, working_side)
     return (max(1, int(width * scale)), max(1, int(height * scale)))
 
 

@@ -102,8 +102,10 @@ def test_a_banner_the_thumbnail_explains_is_left_out(pages) -> None:
 def test_the_detail_picture_is_the_working_picture_unresampled() -> None:
     grey = np.arange(800 * 1280, dtype=np.uint32).reshape(800, 1280).astype(np.uint8)
     assert detail_check.detail_picture(grey) is grey
-    tall = np.zeros((2560, 1000), np.uint8)
-    assert detail_check.detail_picture(tall).shape == (1280, 500)
+    wide = np.zeros((1000, 2560), np.uint8)
+    assert detail_check.detail_picture(wide).shape == (500, 1280)
+    tall = np.zeros((2560, 1600), np.uint8)  # ORB's verified part of a tall picture: scaled by its width
+    assert detail_check.detail_picture(tall).shape == (2048, 1280)
 
 
 @pytest.mark.parametrize("shift", [37, 203])

@@ -22,6 +22,7 @@ import pytest
 from engine.algorithms.pdq_screen import PDQScreen
 from engine.core import Quaid
 from engine.errors import NotAPicture, StaleStore
+from engine.picture import NORMALISATION
 from engine.reindex import originals_in, reindex
 from engine.store import keys
 from engine.store.versions import VersionCheck, decode, encode
@@ -92,7 +93,7 @@ def test_every_added_picture_records_its_feature_versions(quaid):
     picture_id = quaid.add(drawn(1)).id
     versions = decode(quaid.redis.hget(keys.picture(picture_id), "versions"))
     assert versions == {**{a.name: a.version for a in quaid.matcher.algorithms},
-                        "working_side": quaid.settings.working_side}
+                        "working_side": quaid.settings.working_side, "normalisation": NORMALISATION}
     assert quaid.get(picture_id).versions == versions
 
 
@@ -101,6 +102,18 @@ def test_a_store_extracted_at_another_working_size_is_refused(redis, quaid_setti
     with Quaid(redis, replace(quaid_settings, working_side=quaid_settings.working_side // 2)) as writer:
         writer.add(drawn(6, size=(1600, 1200)))
     with pytest.raises(StaleStore, match=f"working_side \\(1; now {quaid_settings.working_side}\\)"):
+        Quaid(redis, quaid_settings)
+
+
+def test_a_store_normalised_the_old_way_is_refused(redis, quaid_settings):
+    """A record without the normalisation version was written when tall pictures were scaled by their
+    long side: every feature of such a picture differs, so the whole store is re-extracted."""
+    with Quaid(redis, quaid_settings) as writer:
+        picture_id = writer.add(drawn(6)).id
+    stored = decode(redis.hget(keys.picture(picture_id), "versions"))
+    del stored["normalisation"]
+    redis.hset(keys.picture(picture_id), "versions", encode(stored))
+    with pytest.raises(StaleStore, match=f"normalisation \\(1; now v{NORMALISATION}\\)"):
         Quaid(redis, quaid_settings)
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from engine.algorithms import aligned_diff
 from engine.algorithms.changed_regions import explain
 
-DETAIL_SIDE = 1280  # long side of the stored detail picture: the working size, nothing resampled
+DETAIL_SIDE = 1280  # width of the stored detail picture: the working size, nothing resampled
 # Measured on the calibration sites' pairs the thumbnail accepts (a 1280-px and a 1024-px detail
 # picture, tolerances 40/64/96, cell shares 0.06-0.15): these caught 42 of 45 wrong pairs (the rest
 # differ only under a consent dialog) and sent 2.7 % of right ones to review.
@@ -53,8 +53,8 @@ _BOX_KERNEL = np.ones((3, 3), np.uint8)
 
 
 def detail_picture(grey: np.ndarray) -> np.ndarray:
-    """The stored detail picture: the grey working picture at most DETAIL_SIDE px on its long side."""
-    factor = DETAIL_SIDE / max(grey.shape)
+    """The stored detail picture: the grey picture ORB verifies, at most DETAIL_SIDE px wide."""
+    factor = DETAIL_SIDE / grey.shape[1]
     return _reduced(grey, factor) if factor < 1.0 else grey
 
 

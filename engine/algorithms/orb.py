@@ -49,13 +49,14 @@ from engine.algorithms.base import Algorithm, Comparison
 from engine.algorithms.changed_regions import explain
 from engine.algorithms.detail_check import detail_picture
 from engine.algorithms.orb_feature import OrbFeature, pack, unpack
-from engine.picture import Picture
+from engine.picture import GREY_THUMBNAIL_SIDE, Picture
 
 MAX_KEYPOINTS = 600  # kept per picture (40 bytes each); matching cost grows with the square
 DETECT_KEYPOINTS = 8000  # detected (ORB keeps the strongest over the whole picture) before the grid
 # keeps the strongest of each cell; with fewer, dense article text starves a header of keypoints
 GRID = 8  # the picture is cut into GRID x GRID cells for keypoint spreading
-ORB_SIDE = 1280  # pixels on the long side of the picture ORB sees
+ORB_SIDE = 1280  # pixels of width of the picture ORB sees
+ORB_TALL = 1.6  # a taller picture is verified on its top ORB_TALL widths (two and a half 16:10 screens)
 RESCALE_FROM = 1.15  # rescale only beyond this (a 0.8 frame capture is, a 6 % crop is not)
 MAX_ENLARGE = 2.5  # a tiny picture is not blown up into a large one
 MIN_KEYPOINTS = 16  # fewer: a blank/flat picture, compared by thumbnail instead
@@ -89,20 +90,22 @@ class Orb(Algorithm):
         )
 
     def extract(self, picture: Picture) -> bytes:
-        grey = picture.grey
+        grey = verified_part(picture.grey)
         canonical, factor = canonical_scale(grey)
         # OpenCV's ORB pyramid asserts on pictures smaller than its border (a 1x1 picture):
         # such pictures have no keypoints anyway.
         keypoints = self._orb.detect(canonical, None) if min(canonical.shape) > 2 * 19 else []
-        keypoints = spread(keypoints, canonical.shape, MAX_KEYPOINTS)
+        limit = round(MAX_KEYPOINTS * max(1.0, canonical.shape[0] / canonical.shape[1]))  # a tall part: more
+        keypoints = spread(keypoints, canonical.shape, limit)
         keypoints, descriptors = self._orb.compute(canonical, keypoints) if keypoints else ([], None)
         if descriptors is None or not keypoints:
             points = np.empty((0, 2), np.float32)
             descriptors = np.empty((0, 32), np.uint8)
         else:
             points = cv2.KeyPoint_convert(keypoints) / factor
-        return pack(grey.shape[1], grey.shape[0], points, descriptors, picture.grey_thumbnail,
-                    detail_picture(grey))
+        whole_landscape = grey.shape == picture.grey.shape and grey.shape[0] <= grey.shape[1]
+        thumbnail = picture.grey_thumbnail if whole_landscape else fitted(grey, GREY_THUMBNAIL_SIDE)
+        return pack(grey.shape[1], grey.shape[0], points, descriptors, thumbnail, detail_picture(grey))
 
     def distance(self, a: bytes, b: bytes) -> float:
         return self.compare(a, b).distance
@@ -178,14 +181,36 @@ class Orb(Algorithm):
         return float(np.minimum(per_cell, RANK_CELL_CAP).sum()) / (RANK_GRID * RANK_GRID * RANK_CELL_CAP)
 
 
+def verified_part(grey: np.ndarray) -> np.ndarray:
+    """What ORB sees of a picture: all of it, or the top ORB_TALL widths of a taller one.
+
+    A full-page capture is many screens tall; what identifies the page, and what a
+    viewport capture of it shows, is its first screens. Verifying the whole height
+    would spread the keypoints over screens no viewport capture holds.
+    """
+    limit = max(1, round(ORB_TALL * grey.shape[1]))
+    return grey[:limit] if grey.shape[0] > limit else grey
+
+
+def fitted(grey: np.ndarray, width: int) -> np.ndarray:
+    """``grey`` at most ``width`` pixels wide (area averaging keeps text's ink; never enlarged)."""
+    scale = min(1.0, width / grey.shape[1])
+    size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+    if size == (grey.shape[1], grey.shape[0]):
+        return np.ascontiguousarray(grey)
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+
+
 def canonical_scale(grey: np.ndarray) -> tuple[np.ndarray, float]:
-    """The picture at ORB_SIDE on its long side (enlarged at most MAX_ENLARGE times), and the factor.
+    """The picture at ORB_SIDE wide (enlarged at most MAX_ENLARGE times), and the factor.
 
     Detecting at one canonical scale brings a down-scaled copy back to the size
     of its original, so both show their text at the same pyramid levels; small
-    fonts otherwise fall between levels and stop matching.
+    fonts otherwise fall between levels and stop matching. The width, not the
+    long side: a viewport capture and the top of the full-page capture of the
+    same page are equally wide (the verified part is at most ORB_TALL widths tall).
     """
-    factor = min(ORB_SIDE / max(grey.shape), MAX_ENLARGE)
+    factor = min(ORB_SIDE / grey.shape[1], MAX_ENLARGE)
     if 1.0 / RESCALE_FROM <= factor <= RESCALE_FROM:  # within one pyramid step: leave it (crops, frames)
         return grey, 1.0
     size = (max(1, round(grey.shape[1] * factor)), max(1, round(grey.shape[0] * factor)))

@@ -20,8 +20,13 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from engine.picture import NORMALISATION
+
 #: Settings that change what every algorithm extracts, recorded beside the algorithm versions.
 FEATURE_SETTINGS = ("working_side",)
+#: What else every feature depends on, recorded the same way: how pictures are normalised
+#: (:data:`engine.picture.NORMALISATION`). A record written before it was recorded has version 1.
+IMPLIED = {"normalisation": 1}
 
 
 def encode(versions: Mapping[str, int]) -> str:
@@ -68,7 +73,8 @@ class VersionCheck:
             if not stored:  # written before versioning: every enabled algorithm's feature is suspect
                 verdict = tuple(sorted(self.current))
             else:
-                stale = {n for n, v in self.current.items() if n in stored and stored[n] != v}
+                stale = {n for n, v in self.current.items()
+                         if stored.get(n, IMPLIED.get(n)) is not None and stored.get(n, IMPLIED.get(n)) != v}
                 stale |= {now for former, (now, version) in self.renamed.items()
                           if former in stored and stored[former] != version and now not in stored}
                 verdict = tuple(sorted(stale))
@@ -106,4 +112,5 @@ def current_versions(algorithms: Iterable, settings: object) -> dict[str, int]:
     """What new features are stamped with: each algorithm's version, and :data:`FEATURE_SETTINGS`."""
     versions = {a.name: a.version for a in algorithms}
     versions.update({name: getattr(settings, name) for name in FEATURE_SETTINGS})
+    versions["normalisation"] = NORMALISATION
     return versions
