@@ -82,9 +82,10 @@ def test_feature_round_trip_and_size() -> None:
     assert 100 < len(parsed.points) <= MAX_KEYPOINTS
     assert parsed.descriptors.shape == (len(parsed.points), 32)
     assert max(parsed.thumb.shape) == 512
-    assert max(parsed.detail.shape) == 1280
+    assert max(parsed.detail().shape) == 1280
     assert len(data) < 400 * 1024  # synthetic dense small text; rendered pages stay near 100 KB
-    again = pack(parsed.width, parsed.height, parsed.points, parsed.descriptors, parsed.thumb, parsed.detail)
+    again = pack(parsed.width, parsed.height, parsed.points, parsed.descriptors, parsed.thumb,
+                 parsed.detail())
     assert unpack(again).points.tobytes() == parsed.points.tobytes()
     assert unpack(again).descriptors.tobytes() == parsed.descriptors.tobytes()
 

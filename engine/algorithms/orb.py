@@ -144,8 +144,9 @@ class Orb(Algorithm):
         distance = float(min(1.0, max(first.share, second.share)))
         same_template = bool(first.rewritten or second.rewritten)
         if not same_template and distance <= DETAIL_BELOW:
-            models = [rescale(m, fa.detail_scale, fb.detail_scale) for m in alignment.models]
-            same_template = detail_check.rewritten(fa.detail, fb.detail, models, ab, ba)
+            da, db = fa.detail(), fb.detail()
+            models = [rescale(m, da.shape[1] / fa.width, db.shape[1] / fb.width) for m in alignment.models]
+            same_template = detail_check.rewritten(da, db, models, ab, ba)
         return Comparison(distance, SAME_TEMPLATE if same_template else None)
 
     def rank(self, query: bytes, stored: bytes) -> float:

@@ -67,9 +67,12 @@ class OrbFeature:
         """The grey thumbnail (h x w uint8); a corrupt one -> BadInput."""
         return _decode(self.thumb_jpeg, "thumbnail")
 
-    @cached_property
     def detail(self) -> np.ndarray:
-        """The grey detail picture (h x w uint8); a corrupt one -> BadInput."""
+        """The grey detail picture (h x w uint8), decoded anew; a corrupt one -> BadInput.
+
+        Not kept on the feature: parsed features are cached (:func:`unpack`), and a
+        detail picture is a megabyte that a search needs for one or two pairs.
+        """
         return _decode(self.detail_jpeg, "detail picture")
 
     @cached_property
@@ -81,11 +84,6 @@ class OrbFeature:
     def thumb_scale(self) -> float:
         """Thumbnail pixels per working-size pixel."""
         return self.thumb.shape[1] / self.width
-
-    @property
-    def detail_scale(self) -> float:
-        """Detail pixels per working-size pixel."""
-        return self.detail.shape[1] / self.width
 
 
 def pack(width: int, height: int, points: np.ndarray, descriptors: np.ndarray, thumb: np.ndarray,
