@@ -6,7 +6,7 @@ screen gives hundreds of inliers against its sibling pages). The verifier
 therefore aligns the two pictures with the keypoints and then compares their
 pixels (:mod:`engine.algorithms.aligned_diff`), which needs the pixels.
 
-The detail picture (the grey working picture, long side <= 1280) serves the second look of
+The detail picture (the grey picture ORB verifies, at most 1280 wide) serves the second look of
 :mod:`engine.algorithms.detail_check`, which resolves single words: it is
 decoded only for the few pairs the thumbnail finds nearly identical.
 
@@ -16,7 +16,7 @@ Layout (little-endian, no pickle)::
              keypoint count n, thumbnail byte length t, detail byte length d
     points   n x 2 float32: keypoint x, y in working-size pixels
     desc     n x 32 uint8: ORB (rBRIEF) descriptors, Rublee et al. 2011
-    thumb    t bytes: JPEG of the grey thumbnail (``Picture.grey_thumbnail``, long side <= 512)
+    thumb    t bytes: JPEG of the grey thumbnail (at most 512 wide: ``Picture.grey_thumbnail`` when landscape)
     detail   d bytes: JPEG of the grey detail picture (``detail_check.detail_picture``)
 
 Size: 40 bytes a keypoint (<= 24 KB for the 600 kept), the thumbnail's JPEG
