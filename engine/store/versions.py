@@ -25,8 +25,17 @@ from engine.picture import NORMALISATION
 #: Settings that change what every algorithm extracts, recorded beside the algorithm versions.
 FEATURE_SETTINGS = ("working_side",)
 #: What else every feature depends on, recorded the same way: how pictures are normalised
-#: (:data:`engine.picture.NORMALISATION`). A record written before it was recorded has version 1.
+#: (:data:`engine.picture.NORMALISATION`). A record quaid extracted before it was recorded has version 1.
 IMPLIED = {"normalisation": 1}
+
+
+def _stored_version(stored: Mapping[str, int], name: str) -> int | None:
+    """The version a record holds for ``name``; None when it holds none to compare (a feature it lacks,
+    or a hash-only reference, whose features were never extracted from a picture)."""
+    if name in stored:
+        return stored[name]
+    extracted = any(setting in stored for setting in FEATURE_SETTINGS)
+    return IMPLIED.get(name) if extracted else None
 
 
 def encode(versions: Mapping[str, int]) -> str:
@@ -73,8 +82,7 @@ class VersionCheck:
             if not stored:  # written before versioning: every enabled algorithm's feature is suspect
                 verdict = tuple(sorted(self.current))
             else:
-                stale = {n for n, v in self.current.items()
-                         if stored.get(n, IMPLIED.get(n)) is not None and stored.get(n, IMPLIED.get(n)) != v}
+                stale = {n for n, v in self.current.items() if _stored_version(stored, n) not in (None, v)}
                 stale |= {now for former, (now, version) in self.renamed.items()
                           if former in stored and stored[former] != version and now not in stored}
                 verdict = tuple(sorted(stale))
