@@ -102,6 +102,14 @@ def quaid(redis, quaid_settings):
     instance.close()
 
 
+@pytest.fixture
+def local_store(redis_server, redis, tmp_path, monkeypatch):
+    """The store the CLI (``engine.cli.main``) opens in this process: the test server, a fresh home."""
+    monkeypatch.setenv("QUAID_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("QUAID_HOME", str(tmp_path / "home"))
+    return redis
+
+
 @pytest.fixture(scope="module")
 def browser():
     """One headless Chromium per test module of the web UI (tests/browser_support.py); a module may

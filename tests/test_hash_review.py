@@ -72,13 +72,6 @@ def test_a_rejected_hash_search_queues_nothing(client, page):
     assert client.get("/api/v1/review").get_json()["total"] == 0
 
 
-@pytest.fixture
-def local_store(redis_server, redis, tmp_path, monkeypatch):
-    monkeypatch.setenv("QUAID_REDIS_URL", redis_server.url)
-    monkeypatch.setenv("QUAID_HOME", str(tmp_path / "home"))
-    return redis
-
-
 def test_cli_hash_search_queues_review_and_refuses_low_quality(local_store, tmp_path, capsys):
     path = tmp_path / "page.png"
     path.write_bytes(png(site_page(5)))

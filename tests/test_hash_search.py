@@ -137,13 +137,6 @@ def test_hash_only_references_never_make_the_store_stale(redis, quaid_settings, 
 
 # --- CLI and API ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def local_store(redis_server, redis, tmp_path, monkeypatch):
-    monkeypatch.setenv("QUAID_REDIS_URL", redis_server.url)
-    monkeypatch.setenv("QUAID_HOME", str(tmp_path / "home"))
-    return redis
-
-
 def test_cli_search_by_hash_and_import(local_store, tmp_path, capsys):
     page = tmp_path / "page.png"
     page.write_bytes(png(site_page(5)))
