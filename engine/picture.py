@@ -210,9 +210,9 @@ def _decode(image: Image.Image, working_side: int) -> Image.Image:
     return _resized(image, working_side)
 
 
-def working_scale(width: int, height: int, working_side: int) -> float:
-    """The factor a picture is scaled by: its long side to ``working_side``, or its width for a picture
-    taller than wide (never enlarged; the scale is continuous: a square picture gets the same either way)."""
+def working_scale(width: int, working_side: int) -> float:
+    """The factor a picture is scaled by: its width to ``working_side``, never enlarged. That is its long
+    side for a landscape picture; a picture taller than wide is then cut at TALL_FACTOR working sides."""
     return min(1.0, working_side / width)
 
 
@@ -221,7 +221,7 @@ def _resized(image: Image.Image, working_side: int) -> Image.Image:
         if image.width > working_side:
             image.thumbnail((working_side, working_side), Image.Resampling.LANCZOS)
         return image
-    scale = working_scale(image.width, image.height, working_side)
+    scale = working_scale(image.width, working_side)
     kept = min(image.height, math.ceil(TALL_FACTOR * working_side / scale))  # rows kept of the original
     if kept < image.height:
         image = image.crop((0, 0, image.width, kept))
@@ -302,7 +302,7 @@ def _oriented(image: Image.Image) -> Image.Image:
 def _draft_size(size: tuple[int, int], working_side: int) -> tuple[int, int]:
     """Ask JPEG's DCT scaling for no less than the working size (:func:`working_scale`)."""
     width, height = size
-    scale = working_scale(width, height, working_side)
+    scale = working_scale(width, working_side)
     return (max(1, int(width * scale)), max(1, int(height * scale)))
 
 

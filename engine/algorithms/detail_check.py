@@ -54,8 +54,13 @@ _BOX_KERNEL = np.ones((3, 3), np.uint8)
 
 def detail_picture(grey: np.ndarray) -> np.ndarray:
     """The stored detail picture: the grey picture ORB verifies, at most DETAIL_SIDE px wide."""
-    factor = DETAIL_SIDE / grey.shape[1]
-    return _reduced(grey, factor) if factor < 1.0 else grey
+    return fit_width(grey, DETAIL_SIDE)
+
+
+def fit_width(grey: np.ndarray, width: int) -> np.ndarray:
+    """``grey`` at most ``width`` pixels wide (area averaging keeps text's ink; never enlarged)."""
+    factor = width / grey.shape[1]
+    return _reduced(grey, factor) if factor < 1.0 else np.ascontiguousarray(grey)
 
 
 def rewritten(a: np.ndarray, b: np.ndarray, models: list[np.ndarray],

@@ -47,7 +47,7 @@ from engine.algorithms import aligned_diff, detail_check
 from engine.algorithms.alignment import align, invert, rescale
 from engine.algorithms.base import Algorithm, Comparison
 from engine.algorithms.changed_regions import explain
-from engine.algorithms.detail_check import detail_picture
+from engine.algorithms.detail_check import detail_picture, fit_width
 from engine.algorithms.orb_feature import OrbFeature, pack, unpack
 from engine.picture import GREY_THUMBNAIL_SIDE, Picture
 
@@ -104,7 +104,7 @@ class Orb(Algorithm):
         else:
             points = cv2.KeyPoint_convert(keypoints) / factor
         whole_landscape = grey.shape == picture.grey.shape and grey.shape[0] <= grey.shape[1]
-        thumbnail = picture.grey_thumbnail if whole_landscape else fitted(grey, GREY_THUMBNAIL_SIDE)
+        thumbnail = picture.grey_thumbnail if whole_landscape else fit_width(grey, GREY_THUMBNAIL_SIDE)
         return pack(grey.shape[1], grey.shape[0], points, descriptors, thumbnail, detail_picture(grey))
 
     def distance(self, a: bytes, b: bytes) -> float:
@@ -191,15 +191,6 @@ def verified_part(grey: np.ndarray) -> np.ndarray:
     """
     limit = max(1, round(ORB_TALL * grey.shape[1]))
     return grey[:limit] if grey.shape[0] > limit else grey
-
-
-def fitted(grey: np.ndarray, width: int) -> np.ndarray:
-    """``grey`` at most ``width`` pixels wide (area averaging keeps text's ink; never enlarged)."""
-    scale = min(1.0, width / grey.shape[1])
-    size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
-    if size == (grey.shape[1], grey.shape[0]):
-        return np.ascontiguousarray(grey)
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
 
 def canonical_scale(grey: np.ndarray) -> tuple[np.ndarray, float]:
