@@ -91,10 +91,8 @@ class Query:
         """The query features of algorithm ``name``: one, or one per orientation."""
         if name not in self._features:
             algorithm = self.matcher.algorithm(name)
-            if self.matcher.settings.all_orientations and algorithm.orientable:
-                self._features[name] = algorithm.extract_orientations(self.picture)
-            else:
-                self._features[name] = [algorithm.extract(self.picture)]
+            orientations = self.matcher.settings.all_orientations
+            self._features[name] = algorithm.query_features(self.picture, orientations)
         return self._features[name]
 
     @property

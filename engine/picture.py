@@ -125,6 +125,18 @@ class Picture:
             return np.ascontiguousarray(grey)
         return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
+    def cropped(self, box: tuple[int, int, int, int]) -> Picture:
+        """The part of the picture inside ``box`` (left, top, right, bottom, working pixels).
+
+        Keeps the source's identity (sha256, original size): it is a view of the
+        same picture, such as the page inside a window frame, never stored on its own.
+        """
+        part = Picture(self.image.crop(box), self.sha256, self.original_width, self.original_height,
+                       self.format)
+        if "grey_image" in self.__dict__:  # luma is per pixel: cropping it gives the same grey
+            part.__dict__["grey_image"] = self.grey_image.crop(box)
+        return part
+
     def transformed(self, method: Image.Transpose | None) -> Picture:
         """The same picture mirrored or rotated (for orientation-tolerant matching)."""
         if method is None:

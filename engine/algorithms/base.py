@@ -124,6 +124,18 @@ class Algorithm(ABC):
         """
         return None
 
+    def query_features(self, picture: Picture, orientations: bool = False) -> list[bytes]:
+        """What a search compares of a query: the picture's own feature first (what storing it keeps),
+        then, with ``orientations``, its other orientations (when :attr:`orientable`).
+
+        A verifier overrides this to add other views of the query (ORB: the page
+        inside a window frame, at the scale of the page itself). Distances are the
+        smallest over the list.
+        """
+        if orientations and self.orientable:
+            return self.extract_orientations(picture)
+        return [self.extract(picture)]
+
     def extract_orientations(self, picture: Picture) -> list[bytes]:
         """The feature of ``picture`` in each of :data:`ORIENTATIONS` (identity first).
 

@@ -49,6 +49,7 @@ from engine.algorithms.base import Algorithm, Comparison
 from engine.algorithms.changed_regions import explain
 from engine.algorithms.detail_check import detail_picture, fit_width
 from engine.algorithms.orb_feature import OrbFeature, pack, unpack
+from engine.candidates.content_box import frame_box
 from engine.picture import GREY_THUMBNAIL_SIDE, Picture
 
 MAX_KEYPOINTS = 600  # kept per picture (40 bytes each); matching cost grows with the square
@@ -67,6 +68,7 @@ RANK_KEYPOINTS = 300  # rank() matches the query's first (grid-spread) keypoints
 RANK_ITERATIONS = 200  # RANSAC iterations for rank(): a copy's matches are mostly inliers
 SAME_TEMPLATE = "same-template"  # the reason given for a pair that must go to review
 DETAIL_BELOW = 0.16  # pairs this close get the detail check (above, the verifier rejects them anyway)
+FRAMED_WIDTH = 0.9  # a frame narrower than this share of the picture shows the page at another scale
 
 
 class Orb(Algorithm):
@@ -106,6 +108,24 @@ class Orb(Algorithm):
         whole_landscape = grey.shape == picture.grey.shape and grey.shape[0] <= grey.shape[1]
         thumbnail = picture.grey_thumbnail if whole_landscape else fit_width(grey, GREY_THUMBNAIL_SIDE)
         return pack(grey.shape[1], grey.shape[0], points, descriptors, thumbnail, detail_picture(grey))
+
+    def query_features(self, picture: Picture, orientations: bool = False) -> list[bytes]:
+        """The query's own feature(s), then the page inside its window frame, when one is found.
+
+        Why: a sandbox report or a desktop screenshot shows the page shrunk into a
+        window (to 0.5-0.9 of its size). Brought to the canonical width as a whole,
+        the page's text lands between two of ORB's pyramid levels (a factor 1.2
+        apart) and few descriptors match: the pair is neither ranked nor aligned.
+        The page inside the frame (:func:`engine.candidates.content_box.frame_box`),
+        brought to the canonical width on its own, is at its stored scale again.
+        Only frames narrower than FRAMED_WIDTH of the picture count: a frame
+        found on a page's own header rules spans the width and changes no scale.
+        """
+        features = super().query_features(picture, orientations)
+        box = frame_box(picture.grey)
+        if box is not None and box[2] - box[0] <= FRAMED_WIDTH * picture.width:
+            features.append(self.extract(picture.cropped(box)))
+        return features
 
     def distance(self, a: bytes, b: bytes) -> float:
         return self.compare(a, b).distance

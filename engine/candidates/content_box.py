@@ -64,7 +64,7 @@ def _boxes(small: np.ndarray, modes: tuple[bool, ...] = (True, False)) -> list[t
 
 
 def page_box(grey: np.ndarray) -> np.ndarray | None:
-    """The part of ``grey`` inside the outermost frame lines, or None when no frame is found."""
+    """The part of ``grey`` inside the outermost frame lines, at half its size; None without a frame."""
     if min(grey.shape) < MIN_SIDE:
         return None
     small = _half(grey)
@@ -73,6 +73,14 @@ def page_box(grey: np.ndarray) -> np.ndarray | None:
         return None
     left, top, right, bottom = found[0]
     return small[top:bottom, left:right]
+
+
+def frame_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The outermost frame's box (left, top, right, bottom) in ``grey``'s pixels; None without a frame."""
+    if min(grey.shape) < MIN_SIDE:
+        return None
+    found = _boxes(_half(grey), (False,))
+    return tuple(2 * v for v in found[0]) if found else None  # type: ignore[return-value]
 
 
 def _lines(grey: np.ndarray, axis: int) -> list[int]:

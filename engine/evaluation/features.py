@@ -111,8 +111,8 @@ def _extract(folder: Path, items: list[Entry], algorithms: list[Algorithm], sett
         table.pictures += 1
         for algorithm in algorithms:
             start = time.perf_counter()
-            if query_side and settings.all_orientations and algorithm.orientable:
-                features = algorithm.extract_orientations(picture)
+            if query_side:
+                features = algorithm.query_features(picture, settings.all_orientations)
             else:
                 features = [algorithm.extract(picture)]
             spent = time.perf_counter() - start
@@ -224,14 +224,17 @@ REASON_PREFIX = "reason:"  # a verifier's reason codes in the cached .npz, besid
 
 
 def code_version() -> str:
-    """Digest of the code that makes features and distances (picture loading, every algorithm).
+    """Digest of the code that makes features and distances (picture loading, every algorithm, the
+    frame finder ORB's query views use).
 
     Part of the cache key: a table computed by other code must never be reused
     silently (calibrating on stale distances would ship wrong thresholds).
     """
     digest = hashlib.sha256()
     engine_dir = Path(__file__).resolve().parent.parent
-    for path in sorted([engine_dir / "picture.py", *(engine_dir / "algorithms").glob("*.py")]):
+    code = [engine_dir / "picture.py", *(engine_dir / "algorithms").glob("*.py"),
+            *(engine_dir / "candidates").glob("*.py")]
+    for path in sorted(code):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
