@@ -21,11 +21,11 @@ falling back to each algorithm's class defaults.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from engine import algorithms as registry
-from engine.algorithms.base import COSTLY, Algorithm
+from engine.algorithms.base import COSTLY, Algorithm, Comparison
 from engine.config import Settings
 from engine.decision import VOTE_TO_DECISION, AlgorithmResult, Decision, Verdict, Vote, vote_for
 from engine.errors import BadInput
@@ -79,6 +79,30 @@ def _verifier_distance(verdict: Verdict) -> float:
 _COSTLY_NAMES = {cls.name for cls in registry.ALGORITHMS if cls.cost >= COSTLY}
 
 
+VOTE_ORDER = {Vote.YES: 0, Vote.MAYBE: 1, Vote.NO: 2}
+
+
+def strongest(comparisons: Iterable[Comparison], yes: float, maybe: float) -> Comparison:
+    """Of one pair's comparisons over the query's views (orientations, the page inside a frame): the
+    one with the strongest vote, then the smallest distance.
+
+    A reason caps a vote at MAYBE, so a view that aligns the whole page beats a closer view that
+    also sees a rewritten region (a frame's title bar over a line of text): the smallest distance
+    alone would keep the weaker vote.
+    """
+    def key(c: Comparison) -> tuple[int, float]:
+        return VOTE_ORDER[vote_for(c.distance, yes, maybe, c.reason)], c.distance
+    return min(comparisons, key=key)
+
+
+def resolve_thresholds(settings: Settings, algorithm: Algorithm) -> tuple[float, float]:
+    """(yes, maybe) thresholds of ``algorithm``: the settings' first, the class defaults otherwise."""
+    conf = settings.algorithm(algorithm.name)
+    yes = algorithm.yes_threshold if conf.yes is None else conf.yes
+    maybe = algorithm.maybe_threshold if conf.maybe is None else conf.maybe
+    return yes, max(yes, maybe)
+
+
 class Query:
     """A picture being searched for; features are extracted on first use and cached."""
 
@@ -120,7 +144,7 @@ class Matcher:
             raise BadInput("verify_budget must be 0 (verify every candidate) or more")
         self._by_name = {a.name: a for a in self.algorithms}
         # Settings are frozen: resolve each algorithm's thresholds and weight once, not per candidate.
-        self._thresholds = {a.name: self._resolve_thresholds(a) for a in self.algorithms}
+        self._thresholds = {a.name: resolve_thresholds(self.settings, a) for a in self.algorithms}
         self._weights = {a.name: self.settings.algorithm(a.name).weight for a in self.algorithms}
         self._merge_distance = distance_merger(self.settings.distance_merge)
         self._merge_decision = decision_merger(self.settings.decision_merge)
@@ -141,12 +165,6 @@ class Matcher:
         """(yes, maybe) thresholds of ``name``: settings first, class defaults otherwise."""
         self.algorithm(name)  # unknown / disabled -> BadInput
         return self._thresholds[name]
-
-    def _resolve_thresholds(self, algorithm: Algorithm) -> tuple[float, float]:
-        conf = self.settings.algorithm(algorithm.name)
-        yes = algorithm.yes_threshold if conf.yes is None else conf.yes
-        maybe = algorithm.maybe_threshold if conf.maybe is None else conf.maybe
-        return yes, max(yes, maybe)
 
     def weight(self, name: str) -> float:
         self.algorithm(name)
@@ -186,7 +204,7 @@ class Matcher:
     # ------------------------------------------------------------------ comparison
 
     def score(self, query: Query, name: str, stored: bytes, settle: bool = False) -> AlgorithmResult:
-        """One algorithm's result: the smallest distance over the query's orientations.
+        """One algorithm's result over the query's views (:func:`strongest`).
 
         ``settle``: only the vote must be exact; beyond the MAYBE threshold the
         distance may be a lower bound (:meth:`Algorithm.distance_within`).
@@ -198,7 +216,7 @@ class Matcher:
         if len(features) == 1:  # the usual query (no orientations): ~50 x 5 calls a search
             best = algorithm.compare(features[0], stored, bound)
         else:
-            best = min((algorithm.compare(f, stored, bound) for f in features), key=lambda c: c.distance)
+            best = strongest((algorithm.compare(f, stored, bound) for f in features), yes, maybe)
         distance = min(1.0, max(0.0, best.distance))
         vote = vote_for(distance, yes, maybe, best.reason)
         # a reason explains why a close pair is not accepted; on a rejected pair it would say nothing

@@ -14,8 +14,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from engine.algorithms import orb as orb_module
+from engine.algorithms.base import Comparison
 from engine.algorithms.orb import Orb
 from engine.decision import Decision
+from engine.matching import strongest
 from engine.picture import load_picture
 from tests.test_orb import site_page
 
@@ -74,3 +76,12 @@ def test_a_sandbox_screenshot_finds_its_page_through_the_search(quaid, monkeypat
     found = answer.matches and answer.matches[0].id == stored.id and \
         answer.matches[0].decision is Decision.ACCEPTED
     assert found == (framed_width > 0)  # without the framed view, the whole picture does not align
+
+
+def test_of_the_query_views_the_strongest_vote_wins_then_the_distance() -> None:
+    whole_with_title_bar = Comparison(0.02, "same-template")  # closer, but a rewritten line: MAYBE at best
+    framed_page = Comparison(0.05, None)  # the page alone aligns cleanly: YES
+    assert strongest([whole_with_title_bar, framed_page], 0.078, 0.158) is framed_page
+    far = Comparison(0.5, None)
+    assert strongest([far, whole_with_title_bar], 0.078, 0.158) is whole_with_title_bar  # MAYBE beats NO
+    assert strongest([Comparison(0.06, None), framed_page], 0.078, 0.158) == Comparison(0.05, None)

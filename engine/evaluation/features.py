@@ -25,6 +25,7 @@ from engine import algorithms as registry
 from engine.algorithms.base import COSTLY, Algorithm
 from engine.config import Settings
 from engine.evaluation.manifest import Entry
+from engine.matching import resolve_thresholds, strongest
 from engine.picture import load_picture
 
 SHORTLIST = 5  # nearest references (besides the true one) a costly verifier sees per query
@@ -95,7 +96,8 @@ def compute_table(folder: Path, entries: list[Entry], settings: Settings,
         order = _shortlists(table, [a.name for a in cheap])
         for algorithm in costly:
             table.distances[algorithm.name], table.reasons[algorithm.name] = _sparse(
-                algorithm, query_features[algorithm.name], ref_features[algorithm.name], order, progress)
+                algorithm, query_features[algorithm.name], ref_features[algorithm.name], order, progress,
+                resolve_thresholds(settings, algorithm))
     return table
 
 
@@ -166,16 +168,17 @@ def _shortlists(table: DistanceTable, cheap: list[str]) -> list[list[int]]:
 
 
 def _sparse(algorithm: Algorithm, queries: list, refs: list, order: list[list[int]],
-            progress: bool) -> tuple[np.ndarray, np.ndarray]:
+            progress: bool, thresholds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Distances on each query's shortlist (NaN elsewhere), and the verifier's reasons (REASONS codes).
 
-    The reason is the closest orientation's, as the search path keeps it.
+    Of the query's views, the one the search path keeps (:func:`engine.matching.strongest` at the
+    settings' ``thresholds``: calibrating other thresholds may prefer another view of a few pairs).
     """
     matrix = np.full((len(queries), len(refs)), np.nan)
     reasons = np.zeros((len(queries), len(refs)), np.uint8)
     for i in _bar(range(len(queries)), progress, f"distances ({algorithm.name}, shortlist)"):
         for j in order[i]:
-            closest = min((algorithm.compare(f, refs[j][0]) for f in queries[i]), key=lambda c: c.distance)
+            closest = strongest((algorithm.compare(f, refs[j][0]) for f in queries[i]), *thresholds)
             matrix[i, j] = min(1.0, max(0.0, closest.distance))
             reasons[i, j] = REASONS.index(closest.reason or "")
     return matrix, reasons
@@ -202,7 +205,8 @@ def cached_table(folder: Path, entries: list[Entry], settings: Settings, progres
     key = hashlib.sha256(json.dumps({
         "algorithms": [a.name for a in algorithms], "working_side": settings.working_side,
         "orientations": settings.all_orientations, "shortlist": SHORTLIST, "code": code_version(),
-        "reasons": REASONS},
+        "reasons": REASONS,
+        "views": {a.name: resolve_thresholds(settings, a) for a in algorithms if a.cost >= COSTLY}},
         sort_keys=True).encode())
     base = Path(folder) / ".quaid-cache" / f"table-{key.hexdigest()[:16]}"
     references, queries, truth = labelled(entries)
