@@ -86,6 +86,18 @@ def on_desktop(page: Image.Image) -> Image.Image:
     return desktop.resize((1280, 720), Image.Resampling.LANCZOS)
 
 
+def consent_sheet(page: Image.Image) -> Image.Image:
+    """The viewport dimmed behind a wide cookie sheet (72 % of the width, centred, with its own rows)."""
+    dimmed = Image.eval(viewport(page), lambda level: level // 2)
+    draw = ImageDraw.Draw(dimmed)
+    left, top, right, bottom = 179, 210, 1101, 590
+    draw.rectangle((left, top, right, bottom), fill="white")
+    for n in range(4):
+        draw.rectangle((left + 30, top + 40 + 50 * n, left + 330 + 60 * (n % 4), top + 52 + 50 * n),
+                       fill=(40, 40, 40))
+    return dimmed
+
+
 COPIES = {
     "full-page": lambda page: page,
     "scroll": lambda page: viewport(page, 360),
@@ -133,6 +145,23 @@ def test_without_region_codes_global_hashes_lose_these_copies(pages, stored_feat
     lost = [kind for kind, make in COPIES.items()
             if "page5" not in shortlisted(matcher, stored_features, make(pages[5]))]
     assert len(lost) >= 3, lost
+
+
+def test_a_dialog_is_masked_with_the_level_around_it_in_an_extra_probe(pages) -> None:
+    """A dimmed page behind a wide sheet: one more probe page, the sheet filled with the page's level."""
+    copy = picture(consent_sheet(pages[5]))
+    left, top, right, bottom = regions.boxes(copy.grey)[0]
+    sheet = (179, 210, 1101, 590)  # the sheet's own box, not the header's (found on a half-size copy)
+    box = (left, top, right, bottom)
+    assert all(abs(found - drawn) <= 2 for found, drawn in zip(box, sheet, strict=True))
+    filled = regions.masked(copy.grey, (left, top, right, bottom))
+    outside = np.ones(copy.grey.shape, bool)
+    outside[top:bottom, left:right] = False
+    assert (filled[~outside] == int(np.median(copy.grey[outside]))).all()
+    assert (filled[outside] == copy.grey[outside]).all()
+    plain = regions.page_grey(copy)
+    # the page, its mirror, the framed page and the masked page
+    assert len(regions.query_probes(copy)) > 2 * len(regions.probe_codes(plain))
 
 
 def test_region_codes_never_vote(pages: list[Image.Image]) -> None:

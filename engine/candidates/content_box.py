@@ -63,18 +63,6 @@ def _boxes(small: np.ndarray, modes: tuple[bool, ...] = (True, False)) -> list[t
     return found
 
 
-def page_box(grey: np.ndarray) -> np.ndarray | None:
-    """The part of ``grey`` inside the outermost frame lines, at half its size; None without a frame."""
-    if min(grey.shape) < MIN_SIDE:
-        return None
-    small = _half(grey)
-    found = _boxes(small, (False,))
-    if not found:
-        return None
-    left, top, right, bottom = found[0]
-    return small[top:bottom, left:right]
-
-
 def frame_box(grey: np.ndarray) -> tuple[int, int, int, int] | None:
     """The outermost frame's box (left, top, right, bottom) in ``grey``'s pixels; None without a frame."""
     if min(grey.shape) < MIN_SIDE:

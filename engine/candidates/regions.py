@@ -28,7 +28,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.candidates.content_box import page_box
+from engine.candidates.content_box import boxes
 from engine.picture import Picture
 
 ROWS, COLS = 4, 16  # DCT frequencies kept: 64 bits
@@ -78,10 +78,32 @@ def probe_codes(grey: np.ndarray) -> list[bytes]:
 
 
 def query_probes(picture: Picture) -> list[bytes]:
-    """The query's band codes: the page as it is, mirrored, and inside a frame when one is found."""
+    """The query's band codes: the page as it is, mirrored, and, when a frame is found, the page
+    inside it and the page around it (:func:`masked`)."""
     grey = page_grey(picture)
     pages = [grey, grey[:, ::-1]]
-    box = page_box(picture.grey)
-    if box is not None:
-        pages.append(page_grey(box))
+    found = boxes(picture.grey)  # innermost lines' box first, then the outermost's
+    if found:
+        left, top, right, bottom = found[-1]  # a window: the page is inside its outermost frame
+        pages.append(page_grey(picture.grey[top:bottom, left:right]))
+        pages.append(page_grey(masked(picture.grey, found[0])))  # a dialog: the innermost box
     return [code for page in pages for code in probe_codes(page)]
+
+
+def masked(grey: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``grey`` with ``box`` filled with the median grey level around it.
+
+    Why: a consent dialog or cookie sheet over the dimmed page covers the middle of every band,
+    so no band of the query keeps its page's code. At a band code's resolution (a 64-pixel-wide
+    page), a paragraph of text is an even grey; filled with the page's own level, the dialog's
+    bands come closer to the page's than with the dialog's white box in them (measured on the
+    calibration sites' wide consent sheets: the nearest band of the true page from 16-24 differing
+    bits of 64 to 6-18). The sign code ignores the dimming (a gain and an offset). The box is the
+    one the innermost frame lines make: a dialog is in the middle, inside the page's own rules.
+    """
+    left, top, right, bottom = box
+    outside = np.ones(grey.shape, bool)
+    outside[top:bottom, left:right] = False
+    out = grey.copy()
+    out[top:bottom, left:right] = int(np.median(grey[outside])) if outside.any() else 0
+    return out
