@@ -420,6 +420,11 @@ class Quaid:
 
     # --- helpers ------------------------------------------------------------------------
 
+    def load_query(self, data: bytes) -> Picture:
+        """Decode a query under the engine's limits (bytes, pixels, decoding budget)."""
+        self._check_size(data)
+        return self._load(data)
+
     def _check_size(self, data: bytes) -> str:
         if len(data) > self.settings.max_upload_bytes:
             raise PictureTooLarge(f"{len(data)} bytes, above the limit of {self.settings.max_upload_bytes}")
