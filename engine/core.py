@@ -104,6 +104,7 @@ class Match:
 class SearchResult:
     decision: Decision
     matches: list[Match] = field(default_factory=list)
+    query: Query | None = field(default=None, compare=False, repr=False)  # its extracted features
 
     def to_json(self) -> dict:
         return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
@@ -267,7 +268,7 @@ class Quaid:
         query = self.matcher.query(self._load(data))
         matches = self._matches(query, include_rejected, own=picture_id)
         decision = matches[0].decision if matches else Decision.REJECTED
-        return SearchResult(decision, matches[:top])
+        return SearchResult(decision, matches[:top], query)
 
     def _matches(self, query: Query, include_rejected: bool, codes: dict[str, list[bytes]] | None = None,
                  own: str | None = None) -> list[Match]:

@@ -47,10 +47,9 @@ REWRITTEN_COLOUR = (220, 30, 30)  # RGB
 EXPLAINED_COLOUR = (30, 90, 230)
 WEAK_COLOUR = (255, 150, 0)
 WEAK_ALPHA = 0.35
-PALETTE = 64  # colours of the PNG
-HATCH_STEP = 12
+HATCH_STEP = 12  # pixels between the hatch lines outside the overlap
 MOVED_GAIN = 2.0  # a further model shows a cell when its mean grey difference is this many times lower
-MOVED_FLOOR = 6.0  # ... and the strongest model's is above this many grey levels  # pixels between the hatch lines outside the overlap
+MOVED_FLOOR = 6.0  # ... and the strongest model's is above this many grey levels
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,8 @@ def _changed_words(fa: OrbFeature, fb: OrbFeature, da: np.ndarray, db: np.ndarra
     cells = fine.changed & (fine.strength > share)
     rows, cols = cells.shape
     per_thumb_cell = da.shape[1] / fa.thumb.shape[1]  # detail pixels per thumbnail pixel
-    added_px = _pixels(added, per_thumb_cell * aligned_diff.CELL, (rows * aligned_diff.CELL, cols * aligned_diff.CELL))
+    grid = (rows * aligned_diff.CELL, cols * aligned_diff.CELL)
+    added_px = _pixels(added, per_thumb_cell * aligned_diff.CELL, grid)
     inside_added = cv2.resize(added_px.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA) > 0
     overlap = np.isfinite(fine.strength)
     edge = np.zeros_like(cells)
@@ -250,7 +250,10 @@ def _rgb(grey: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
 
 
-def _cell_box(row: int, col: int, rows: int, cols: int, cell_px: float) -> tuple[tuple[int, int], tuple[int, int]]:
+Corners = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _cell_box(row: int, col: int, rows: int, cols: int, cell_px: float) -> Corners:
     """Display corners of the cells from (row, col) spanning ``rows`` x ``cols`` cells."""
     top_left = (round(col * cell_px), round(row * cell_px))
     bottom_right = (round((col + cols) * cell_px) - 1, round((row + rows) * cell_px) - 1)
@@ -300,8 +303,19 @@ def _as_rgb(panel: np.ndarray) -> np.ndarray:
 
 
 def _png(rgb: np.ndarray) -> bytes:
-    """PNG with a palette of PALETTE colours: grey pages and a few mark colours need no more,
-    and the file is a third of a true-colour one (a MISP attachment, a review item)."""
+    """PNG with a fixed palette (:func:`_palette`): a third of a true-colour file's size (a MISP
+    attachment, a review item), and the marks keep their exact colours."""
     out = io.BytesIO()
-    Image.fromarray(rgb).quantize(PALETTE, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    indexed = Image.fromarray(rgb).quantize(palette=_palette(), dither=Image.Dither.NONE)
+    indexed.save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def _palette() -> Image.Image:
+    """The mark colours, 64 grey levels and the weak-difference tint over 32 of them."""
+    greys = [(v, v, v) for v in range(0, 256, 4)] + [(255, 255, 255)]
+    tints = [tuple(int(v * (1 - WEAK_ALPHA) + c * WEAK_ALPHA) for c in WEAK_COLOUR) for v in range(0, 256, 8)]
+    colours = [REWRITTEN_COLOUR, EXPLAINED_COLOUR] + greys + tints
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([c for colour in colours for c in colour] + [0] * 3 * (256 - len(colours)))
+    return palette

@@ -86,6 +86,8 @@ JOBS_IN_FLIGHT = PREFIX + ":jobs:caller:{{{id}}}"  # sorted set: unfinished jobs
 REVIEW_ITEM = PREFIX + ":review:item:{{{id}}}"  # hash: one to-review match, query thumbnail, verdict
 REVIEW_PENDING = PREFIX + ":review:pending"  # sorted set: item -> time recorded
 REVIEW_DONE = PREFIX + ":review:done"  # sorted set: item -> time reviewed
+REVIEW_QUERY = PREFIX + ":review:query:{{{id}}}"  # hash: orientation -> the searched picture's ORB feature
+REVIEW_QUERIES = PREFIX + ":review:queries"  # sorted set: searched pictures whose features are kept -> time
 
 
 def job(job_id: str) -> str:
@@ -106,3 +108,7 @@ def jobs_in_flight(caller: str) -> str:
 
 def review_item(item_id: str) -> str:
     return REVIEW_ITEM.format(id=item_id)
+
+
+def review_query(query_id: str) -> str:
+    return REVIEW_QUERY.format(id=query_id)
