@@ -24,7 +24,9 @@ the unsure ones with the costly verifier in rank order within the verification
 budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
 (decision, then distance).
 Add runs the same search to choose the picture's cluster, then stores the picture
-with the features the search already extracted.
+with the features the search already extracted; the earlier pictures it matched are
+announced on the match-event stream (:mod:`engine.store.match_events`), which the
+MISP write-back and the AIL connector follow.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from engine.picture import Picture, load_picture
 from engine.prepared import Prepared, PreparedQuery, prepare
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
+from engine.store.match_events import MatchEvents
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.snapshot import default_path as default_snapshot_path
@@ -58,6 +61,7 @@ from engine.store.tier_check import TierReport, check_tier, move_to_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 log = logging.getLogger(__name__)
+MAX_EVENT_MATCHES = 100  # earlier pictures named in one match event, best first
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,15 @@ class SearchResult:
         return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
 
 
+def _event_match(match: Match) -> dict:
+    """An earlier picture as a match event names it (:mod:`engine.store.match_events`)."""
+    answer = {"id": match.id, "name": match.name, "decision": match.decision.value,
+              "distance": round(match.distance, 6)}
+    if match.verdict.reason:
+        answer["reason"] = match.verdict.reason
+    return answer
+
+
 class StoredQuery(Query):
     """A query made of stored features (no picture): used to compare stored pictures together."""
 
@@ -140,6 +153,7 @@ class Quaid:
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions,
                              multihash_from=multihash_from if multihash_from >= 0 else None)
         self._connection = connection
+        self.events = MatchEvents(client)
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         self._snapshot = default_snapshot_path(settings.home) if settings.index_snapshot else None
@@ -239,6 +253,9 @@ class Quaid:
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
         self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
+        earlier = [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES]
+        if earlier:  # retroactive matches: earlier pictures learn about this one (engine.store.match_events)
+            self.events.publish(record.to_json(), [_event_match(m) for m in earlier])
         return AddResult(picture_id, name, "added", cluster)
 
     def refeature(self, picture_id: str, data: bytes) -> bool:

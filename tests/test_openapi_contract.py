@@ -212,6 +212,11 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     first_page = call("GET", "/api/v1/clusters/{id}", pair + "?limit=1", key=READ).json()
     assert [m["id"] for m in first_page["members"]] == [pid]
 
+    # the copy matched the page when it was added: a match event
+    events = call("GET", "/api/v1/events", "/api/v1/events?after=0", key=READ).json()
+    assert any(e["id"] == copy["id"] and e["matches"][0]["id"] == pid for e in events["events"])
+    assert call("GET", "/api/v1/events", "/api/v1/events?after=soon", key=READ).status_code == 400
+
     # the visual difference of two stored pictures, of an upload and a stored picture
     compare = "/api/v1/compare"
     drawn_pair = call("GET", compare, f"{compare}?a={pid}&b={copy['id']}", key=READ)

@@ -26,7 +26,7 @@ ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.A
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
            models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
-           models.HashImportAnswer)
+           models.HashImportAnswer, models.MatchEventPage)
 
 
 def schemas() -> dict:
@@ -236,6 +236,13 @@ def paths() -> dict:
         "/api/v1/review/{item}/compare": {"get": _op(
             "The item's stored picture aligned onto its searched picture, differing regions marked (PNG)",
             {"200": _PNG}, errors="404 422", tag="review", params=[_ITEM_PARAM])},
+        "/api/v1/events": {"get": _op(
+            "Match events after a position, oldest first: each a picture added and the earlier pictures it "
+            "matched (retroactive matches, for connectors to follow)",
+            {"200": _model(models.MatchEventPage)}, errors="400", tag="events",
+            params=[_query("after", {"type": "string", "pattern": r"^[0-9]+(-[0-9]+)?$", "default": "0-0"},
+                           "the `next` of the previous read; 0 for the beginning"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})])},
         "/api/v1/compare": {
             "get": _op("Stored picture b aligned onto stored picture a, differing regions marked (PNG)",
                        {"200": _PNG}, errors="400 404 422", tag="search",
@@ -267,6 +274,7 @@ OPERATION_IDS = {
     ("/api/v1/review/{item}", "post"): "judge_review_item",
     ("/api/v1/review/{item}/image", "get"): "review_image",
     ("/api/v1/review/{item}/compare", "get"): "compare_review_item",
+    ("/api/v1/events", "get"): "match_events",
     ("/api/v1/compare", "get"): "compare_pictures", ("/api/v1/compare", "post"): "compare_upload",
 }
 

@@ -17,6 +17,7 @@ key                                    type    content
 ``quaid:codes:{<id>}``                 hash    one field per prefilter code: packed bits (index)
 ``quaid:image:{<id>}``                 hash    ``data`` (original or thumbnail bytes), ``type``
 ``quaid:changes``                      stream  ``op`` (add/delete/update) and ``id``, for index sync
+``quaid:events:matches``               stream  a new picture and the earlier ones it matched (connectors)
 ``quaid:clusters:next``                string  counter giving new cluster numbers
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 ``quaid:tier``                         string  where large values live (engine.store.tier)
@@ -32,6 +33,7 @@ FEATURES = PREFIX + ":features:{{{id}}}"
 CODES = PREFIX + ":codes:{{{id}}}"
 IMAGE = PREFIX + ":image:{{{id}}}"
 CHANGES = PREFIX + ":changes"
+MATCH_EVENTS = PREFIX + ":events:matches"
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
 STORE_ID = PREFIX + ":store:id"
 
