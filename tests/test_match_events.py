@@ -90,3 +90,23 @@ def test_the_api_serves_the_events(quaid, added):
         assert refused.status_code == 400 and "error" in refused.get_json()
     foreign = client.get("/api/v1/events", headers={"Origin": "https://phish.example"})
     assert foreign.status_code == 403
+
+
+def test_the_cli_prints_events_as_json_lines_and_the_next_position(local_store, tmp_path, capsys):
+    import json
+
+    from engine.cli import main
+
+    page, copy = tmp_path / "page.png", tmp_path / "copy.jpg"
+    page.write_bytes(png(site_page(5)))
+    copy.write_bytes(variant(png(site_page(5)), 1.0, quality=90))
+    assert main(["add", str(page), str(copy)]) == 0
+    capsys.readouterr()
+    assert main(["events"]) == 0
+    out, err = capsys.readouterr()
+    [event] = [json.loads(line) for line in out.splitlines()]
+    assert event["name"].endswith("copy.jpg") and event["matches"][0]["decision"] == "accepted"
+    assert err.strip() == f"next: {event['event']}"
+    assert main(["events", "--after", event["event"]]) == 0 and capsys.readouterr().out == ""
+    assert main(["events", "--after", "soon"]) == 2
+    assert "event position" in capsys.readouterr().err
