@@ -12,6 +12,7 @@ CONTRACT (used by the CLI and the service):
     q.delete(id) -> None                         # raises NotFound
     q.clusters() -> list[dict]; q.cluster(id, offset, limit) -> dict; q.export(fmt: "json"|"graph") -> dict
     q.stats() -> dict
+    q.events.read(after, limit) -> dict          # match events: pictures added and the earlier ones they matched
     q.close()
     q.resolve(id_or_prefix) -> str               # full id from a unique prefix (CLI convenience)
     Quaid.open(settings, allow_stale=True).refeature(id, original_bytes) -> bool   # quaid reindex
@@ -253,10 +254,19 @@ class Quaid:
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
         self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
-        earlier = [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES]
-        if earlier:  # retroactive matches: earlier pictures learn about this one (engine.store.match_events)
-            self.events.publish(record.to_json(), [_event_match(m) for m in earlier])
+        self._announce(record, [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES])
         return AddResult(picture_id, name, "added", cluster)
+
+    def _announce(self, record: PictureRecord, earlier: list[Match]) -> None:
+        """The match event of a picture just stored (:mod:`engine.store.match_events`). The picture
+        is stored whatever happens here: a store error loses the event, logged, and fails no add
+        (adding again would answer "duplicate" and announce nothing either)."""
+        if not earlier:
+            return
+        try:
+            self.events.publish(record.to_json(), [_event_match(m) for m in earlier])
+        except redis.RedisError as exc:
+            log.warning("match event of %s not written: %s", record.id, exc)
 
     def refeature(self, picture_id: str, data: bytes) -> bool:
         """Re-extract a stored picture's features from its original bytes (``quaid reindex``).

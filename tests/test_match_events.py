@@ -110,3 +110,18 @@ def test_the_cli_prints_events_as_json_lines_and_the_next_position(local_store, 
     assert main(["events", "--after", event["event"]]) == 0 and capsys.readouterr().out == ""
     assert main(["events", "--after", "soon"]) == 2
     assert "event position" in capsys.readouterr().err
+
+
+def test_a_store_error_on_the_event_loses_the_event_not_the_picture(quaid, monkeypatch, caplog):
+    import redis as redis_module
+
+    page = png(site_page(5))
+    quaid.add(page)
+
+    def down(*_args, **_kwargs):
+        raise redis_module.ConnectionError("connection lost")
+
+    monkeypatch.setattr(quaid.events, "publish", down)
+    result = quaid.add(variant(page, 1.0, quality=90))
+    assert result.status == "added" and quaid.get(result.id).name == ""
+    assert "match event of" in caplog.text and "connection lost" in caplog.text
