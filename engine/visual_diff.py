@@ -307,7 +307,7 @@ def _png(rgb: np.ndarray) -> bytes:
     attachment, a review item), and the marks keep their exact colours."""
     out = io.BytesIO()
     indexed = Image.fromarray(rgb).quantize(palette=_palette(), dither=Image.Dither.NONE)
-    indexed.save(out, "PNG", optimize=True)
+    indexed.save(out, "PNG", compress_level=6)  # optimize=True: 3 % smaller, 5-20x the time
     return out.getvalue()
 
 
