@@ -125,11 +125,11 @@ def _render(fa: OrbFeature, fb: OrbFeature, alignment: Alignment | None) -> Visu
     if diff.changed is not None:
         strong = diff.changed & (diff.strength > STRONG_CHANGE)
         added = reading.explained if reading.explained is not None else np.zeros_like(strong)
-        words = _changed_words(fa, fb, da, db, alignment, added)
+        words, resolution = _changed_words(fa, fb, da, db, alignment, diff)
         for panel in (left, right):
             _tint(panel, diff.changed & ~strong, cell_px)
             _boxes(panel, strong & ~added, cell_px, REWRITTEN_COLOUR)
-            _boxes(panel, words, factor * aligned_diff.CELL, REWRITTEN_COLOUR)
+            _boxes(panel, words, factor / resolution * aligned_diff.CELL, REWRITTEN_COLOUR)
             _boxes(panel, added, cell_px, EXPLAINED_COLOUR)
     lines = _regions(words)
     caption = (f"{diff.share:.1%} of content differs; rewritten (red): {reading.rewritten} region(s), "
@@ -139,49 +139,30 @@ def _render(fa: OrbFeature, fb: OrbFeature, alignment: Alignment | None) -> Visu
 
 
 def _changed_words(fa: OrbFeature, fb: OrbFeature, da: np.ndarray, db: np.ndarray, alignment: Alignment,
-                   added: np.ndarray) -> np.ndarray:
-    """Cells (aligned_diff.CELL pixels of the first detail picture) where text differs.
+                   coarse: aligned_diff.Difference) -> tuple[np.ndarray, float]:
+    """Cells where text differs at the detail pictures' resolution, and the resolution they were
+    compared at (a fraction of ``da``'s width).
 
     The thumbnail lets any line of text pass for any other (its tolerance band is wider than a
-    glyph); the verifier takes a second look at the detail pictures for that
-    (:mod:`engine.algorithms.detail_check`), whose tolerances are used here the same way. Cells
-    inside the blocks a copy adds (``added``: thumbnail cells), and on the overlap's outermost
-    rows and columns (a line cut by a scroll or a crop), are left out.
+    glyph); the verifier takes a second look at the detail pictures for that, and these are the
+    cells that look finds (:mod:`engine.algorithms.detail_check`, its steps called as they are):
+    both pictures at the lower of their resolutions, its tolerances, the thumbnail's grey-level
+    fit, and neither the blocks the thumbnail explained nor the overlap's outermost cells.
     """
     models = [rescale(m, da.shape[1] / fa.width, db.shape[1] / fb.width) for m in alignment.models]
-    resampled = abs(_scale(alignment) - 1.0) > detail_check.SAME_SCALE
-    tolerance = detail_check.RESAMPLED_TOLERANCE if resampled else detail_check.SAME_SCALE_TOLERANCE
-    share = detail_check.RESAMPLED_CHANGE if resampled else detail_check.SAME_SCALE_CHANGE
-    fine = aligned_diff.difference(da, db, models, tolerance=tolerance)
-    if fine.changed is None or fine.strength is None:
-        return np.zeros((0, 0), bool)
-    cells = fine.changed & (fine.strength > share)
-    rows, cols = cells.shape
-    per_thumb_cell = da.shape[1] / fa.thumb.shape[1]  # detail pixels per thumbnail pixel
-    grid = (rows * aligned_diff.CELL, cols * aligned_diff.CELL)
-    added_px = _pixels(added, per_thumb_cell * aligned_diff.CELL, grid)
-    inside_added = cv2.resize(added_px.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA) > 0
-    overlap = np.isfinite(fine.strength)
-    edge = np.zeros_like(cells)
-    overlap_rows, overlap_cols = np.flatnonzero(overlap.any(axis=1)), np.flatnonzero(overlap.any(axis=0))
-    if len(overlap_rows):
-        edge[[overlap_rows[0], overlap_rows[-1]], :] = True
-        edge[:, [overlap_cols[0], overlap_cols[-1]]] = True
-    return cells & ~inside_added & ~edge
-
-
-def _pixels(cells: np.ndarray, cell_px: float, shape: tuple[int, int]) -> np.ndarray:
-    """A grid of cells as a pixel mask of ``shape`` (height, width)."""
-    mask = np.zeros(shape, bool)
-    for row, col in zip(*np.nonzero(cells), strict=True):
-        (x0, y0), (x1, y1) = _cell_box(int(row), int(col), 1, 1, cell_px)
-        mask[y0:y1 + 1, x0:x1 + 1] = True
-    return mask
-
-
-def _scale(alignment: Alignment) -> float:
-    model = alignment.models[0]
-    return float(np.hypot(model[0, 0], model[1, 0]))
+    scale = float(np.sqrt(abs(np.linalg.det(models[0][:, :2]))))
+    a, b, models = detail_check._common_resolution(da, db, models, scale)
+    same_scale = abs(scale - 1.0) <= detail_check.SAME_SCALE
+    tolerance = detail_check.SAME_SCALE_TOLERANCE if same_scale else detail_check.RESAMPLED_TOLERANCE
+    limit = detail_check.SAME_SCALE_CHANGE if same_scale else detail_check.RESAMPLED_CHANGE
+    fine = aligned_diff.difference(a, b, models, levels=(coarse.gain, coarse.offset), tolerance=tolerance)
+    resolution = a.shape[1] / da.shape[1]
+    if fine.changed is None or fine.strength is None or fine.content is None:
+        return np.zeros((0, 0), bool), resolution
+    inside = np.isfinite(fine.strength)
+    changed = inside & fine.content & (np.where(inside, fine.strength, 0.0) > limit)
+    kept = ~detail_check._explained_boxes(coarse, changed.shape) & ~detail_check._edges(inside)
+    return changed & kept, resolution
 
 
 def _regions(cells: np.ndarray) -> int:

@@ -64,6 +64,17 @@ def test_a_sibling_page_shows_its_rewritten_lines(features):
     assert diff.rewritten >= 2 and red_pixels(diff.png) > 200
 
 
+@pytest.mark.parametrize("modify", ["downscale", "recompress", "crop_border", "browser_frame", "recolour"])
+def test_a_modified_copy_shows_no_rewritten_content(features, modify):
+    """What the verifier accepts is drawn without red: the word-level look compares both pictures
+    at the lower of their resolutions, as the verifier's detail check does."""
+    from tests import screenshots
+
+    copy = getattr(screenshots, modify)(site_page(5)).convert("RGB")
+    diff = render(features["page"], feature(copy))
+    assert diff.aligned and diff.rewritten == 0 and red_pixels(diff.png) == 0
+
+
 def test_unrelated_pictures_are_shown_unaligned():
     from engine.algorithms.orb import Orb
     from engine.picture import load_picture
