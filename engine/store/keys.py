@@ -34,6 +34,8 @@ CODES = PREFIX + ":codes:{{{id}}}"
 IMAGE = PREFIX + ":image:{{{id}}}"
 CHANGES = PREFIX + ":changes"
 MATCH_EVENTS = PREFIX + ":events:matches"
+WEBHOOK_POSITION = PREFIX + ":events:webhook:position"  # string: last match event the webhook URL accepted
+WEBHOOK_LOCK = PREFIX + ":events:webhook:lock"  # string: token of the one process sending to the webhook
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
 STORE_ID = PREFIX + ":store:id"
 
