@@ -194,3 +194,24 @@ def test_cli_compare_writes_the_png(local_store, tmp_path, capsys):
     assert main(["compare", str(heading), a, "-o", str(tmp_path / "q.png")]) == 0
     assert main(["compare", a, "f" * 64, "-o", str(tmp_path / "x.png")]) == 2
     assert "no picture" in capsys.readouterr().err
+
+
+def test_the_queue_keeps_the_features_of_the_newest_searched_pictures_only(quaid, monkeypatch):
+    from engine import review
+    from engine.compare import compare_review
+
+    queue = review.ReviewQueue(quaid.redis)
+    monkeypatch.setattr(review, "KEPT_QUERY_FEATURES", 2)
+    quaid.add(png(site_page(5)))
+    items = []
+    for n in range(3):  # three searched pictures, each with a to-review match
+        query = png(sibling_page(5, n + 1))
+        found = quaid.search(query)
+        assert found.matches and found.matches[0].decision.value == "to-review"
+        items += queue.record(query, f"q{n}", found.to_json(), review._orb_features(found.query))
+    assert len(items) == 3
+    with pytest.raises(NotComparable, match="no longer kept"):
+        compare_review(quaid, queue, items[0])  # the oldest query's features were dropped
+    assert compare_review(quaid, queue, items[2]).rewritten >= 1
+    quaid.add(png(sibling_page(5, 1)))  # once the query is stored, its item is drawn from the store
+    assert compare_review(quaid, queue, items[0]).aligned
