@@ -215,3 +215,10 @@ def test_the_review_queue_and_the_picture_page_draw_what_differs(server, page):
     card.locator("button.show-diff").click()
     card.locator("img.diff-image").wait_for()
     assert card.locator("button.show-diff").count() == 0
+    page.goto(server.url + "/#search")  # a searched picture against one of its matches (POST, not stored)
+    suspect = png(site_page(6, heading="Verify your account"))
+    page.set_input_files("#file", file_payload("suspect.png", suspect))
+    page.click("#search-button")
+    first = page.locator("#matches li.match").first
+    first.locator("button.show-diff").click()
+    first.locator("img.diff-image").wait_for()

@@ -55,10 +55,11 @@ function matchThumbnail(m, subjectHashOnly = false) {
 }
 
 // What differs between two pictures (a PNG the API draws), or why it cannot be drawn.
-async function differences(url) {
+// ``options``: a POST of the searched file (the search page's picture is not stored).
+async function differences(url, options = {}) {
   const box = el("figure", { class: "diff" });
   try {
-    const response = await fetch(url, { headers: headers() });
+    const response = await fetch(url, { ...options, headers: headers() });
     if (!response.ok) {
       const body = (response.headers.get("Content-Type") || "").includes("json") ? await response.json() : null;
       box.append(el("figcaption", { class: "muted", text: "differences not drawn: " + (body && body.error ? body.error : response.statusText) }));
@@ -72,11 +73,19 @@ async function differences(url) {
   return box;
 }
 
+// ``a``: a stored picture's id, or a File (the searched picture, sent along).
 function differencesButton(a, b) {
   const button = el("button", { type: "button", class: "show-diff", text: "show differences" });
   button.addEventListener("click", async () => {
     button.disabled = true;
-    button.replaceWith(await differences(`/api/v1/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`));
+    let drawn;
+    if (a instanceof File) {
+      const form = new FormData(); form.append("file", a); form.append("b", b);
+      drawn = await differences("/api/v1/compare", { method: "POST", body: form });
+    } else {
+      drawn = await differences(`/api/v1/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+    }
+    button.replaceWith(drawn);
   });
   return button;
 }
@@ -150,7 +159,11 @@ async function showResult(result, ms) {
   $("elapsed").textContent = `${result.matches.length} match(es), ${Math.round(ms)} ms`;
   $("no-match").hidden = result.matches.length > 0;
   const list = $("matches"); list.replaceChildren();
-  for (const m of result.matches) list.append(matchCard(m, await matchThumbnail(m)));
+  for (const m of result.matches) {
+    const card = matchCard(m, await matchThumbnail(m));
+    if (m.reason !== "hashes-only" && state.file) card.append(differencesButton(state.file, m.id));
+    list.append(card);
+  }
 }
 
 async function addPicture() {
