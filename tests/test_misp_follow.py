@@ -141,6 +141,21 @@ def test_events_of_other_organisations_and_unseen_events_are_left_alone(quaid_ur
     assert "cannot see or no longer holding them: 1" in out
 
 
+def test_a_new_picture_of_an_event_this_key_cannot_see_is_not_named(quaid_url, state, capsys):
+    misp = MISPStandIn()
+    e1, a1 = earlier_event(misp, 551, distribution=3)
+    hidden = misp.add_event("partner's own", distribution=0, orgc=PARTNER)
+    secret = misp.add_attachment(hidden, "their-copy.jpg", copy(551))
+    with running(misp) as url:
+        assert misp_sync(url, quaid_url, "--event", e1["id"]) == 0
+        with QuaidClient(quaid_url) as client:  # registered from the partner's instance, say
+            client.add(copy(551), name="their-copy.jpg",
+                       metadata={"misp_event_uuid": hidden["uuid"], "misp_attribute_uuid": secret["uuid"]})
+        assert misp_sync(url, quaid_url, "--follow", "--state", str(state)) == 0
+    assert misp.writes == [] and tags(a1) == set()
+    assert "new pictures of events this key cannot see, not named: 1" in capsys.readouterr().out
+
+
 def test_the_difference_is_attached_within_the_objects_distribution(quaid_url, state):
     misp = MISPStandIn()
     e1, a1 = earlier_event(misp, 531, distribution=2)

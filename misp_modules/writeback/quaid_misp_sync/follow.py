@@ -12,7 +12,8 @@ reaches those 14 events.
 What reaches whom is the write-back's rule: the stand-in gets the narrowest distribution of
 the earlier event, N's event and the ``--distribution`` ceiling. N need not be in MISP (a
 reference added with ``quaid add`` or the API): then it is named with your organisation only,
-since nothing says a wider audience may know quaid's own references. Only events created by
+since nothing says a wider audience may know quaid's own references. A new picture of a MISP
+event this key cannot see is never named. Only events created by
 the key's organisation are written into (unless ``--other-orgs``); an earlier picture in an
 event this key cannot see, or no longer in MISP, is counted and left alone.
 
@@ -65,8 +66,11 @@ class _Follower:
         self._events: dict[str, MISPEvent | None] = {}
 
     def handle(self, event: Event, recorder: Recorder) -> None:
-        new_id = str(event["id"])
-        new_places = self.places(new_id, event.get("metadata") or {})
+        new_id, metadata = str(event["id"]), event.get("metadata") or {}
+        new_places = self.places(new_id, metadata)
+        if not new_places and _misp_event(metadata):
+            self.counts["new pictures of events this key cannot see, not named"] += 1
+            return  # as the write-back never names a picture of an event the key cannot see
         for match in event.get("matches") or []:
             if match.get("decision") not in ANSWERED:
                 continue
@@ -84,7 +88,7 @@ class _Follower:
 
     def places(self, picture_id: str, metadata: dict) -> list[PictureRef]:
         """The picture's attachments in the MISP event its metadata names, as this key sees them."""
-        key = str(metadata.get("misp_event_uuid") or metadata.get("misp_event_id") or "")
+        key = _misp_event(metadata)
         if not key:
             return []
         event = self._event(key)
@@ -132,3 +136,8 @@ class _Follower:
                 found = []
             self._events[key] = found[0] if isinstance(found, list) and found else None
         return self._events[key]
+
+
+def _misp_event(metadata: dict) -> str:
+    """The MISP event quaid's metadata names (uuid or id), or ``""``."""
+    return str(metadata.get("misp_event_uuid") or metadata.get("misp_event_id") or "")
