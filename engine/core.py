@@ -254,17 +254,19 @@ class Quaid:
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
         self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
-        self._announce(record, [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES])
+        earlier = [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES]
+        self.announce(record, [_event_match(m) for m in earlier])
         return AddResult(picture_id, name, "added", cluster)
 
-    def _announce(self, record: PictureRecord, earlier: list[Match]) -> None:
-        """The match event of a picture just stored (:mod:`engine.store.match_events`). The picture
-        is stored whatever happens here: a store error loses the event, logged, and fails no add
-        (adding again would answer "duplicate" and announce nothing either)."""
+    def announce(self, record: PictureRecord, earlier: list[dict]) -> None:
+        """The match event of a picture just stored, naming the ``earlier`` pictures it matched
+        (:mod:`engine.store.match_events`; none: no event). The picture is stored whatever happens
+        here: a store error loses the event, logged, and fails no add (adding again would answer
+        "duplicate" and announce nothing either)."""
         if not earlier:
             return
         try:
-            self.events.publish(record.to_json(), [_event_match(m) for m in earlier])
+            self.events.publish(record.to_json(), earlier)
         except redis.RedisError as exc:
             log.warning("match event of %s not written: %s", record.id, exc)
 

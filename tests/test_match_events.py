@@ -125,3 +125,21 @@ def test_a_store_error_on_the_event_loses_the_event_not_the_picture(quaid, monke
     result = quaid.add(variant(page, 1.0, quality=90))
     assert result.status == "added" and quaid.get(result.id).name == ""
     assert "match event of" in caplog.text and "connection lost" in caplog.text
+
+
+def test_a_partners_hash_reference_announces_the_pictures_it_is_near(quaid):
+    from engine.exchange import hash_record
+
+    page = png(site_page(5))
+    earlier = quaid.add(page).id
+    before = quaid.events.last()
+    pdq = hash_record(variant(page, 1.0, quality=90), "partner.jpg")["hashes"]["pdq"]
+    reference = quaid.add_hashes({"pdq": pdq}, name="partner-list-entry")
+    [event] = quaid.events.read(before)["events"]
+    assert event["id"] == reference.id and event["name"] == "partner-list-entry"
+    assert [(m["id"], m["decision"], m["reason"]) for m in event["matches"]] == [
+        (earlier, "to-review", "hashes-only")]
+    assert quaid.add_hashes({"pdq": pdq}).status == "duplicate"
+    far = hash_record(drawn(77), "other.png")["hashes"]["pdq"]
+    quaid.add_hashes({"pdq": far})  # near nothing stored: no event
+    assert quaid.events.read(event["event"])["events"] == []
