@@ -10,7 +10,8 @@ One Redis stream, ``quaid:events:matches``, capped at about MAXLEN events (``XAD
 before it (``prev``, as :mod:`engine.store.changes` does), so a reader can tell "the events
 after my position were trimmed" (it must catch up another way) from "only my own last
 event was trimmed" (nothing lost). An event is written after the picture's record, only
-when the picture is new and matched at least one earlier picture (accepted or to-review);
+when the picture (or a partner's hash reference, :mod:`engine.hash_import`) is new and
+matched at least one earlier picture (accepted or to-review);
 adding the same bytes again writes nothing, so a reader never sees one addition twice.
 
 On a Redis Cluster the stream is one key on one master, appended once per added picture
