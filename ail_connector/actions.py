@@ -79,7 +79,7 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
     correlations: list[Correlation] = []
     skipped: list[tuple[str, str]] = []
     best = REJECTED
-    for match in _matches(answer):
+    for match in checked_matches(answer):
         match_id, decision = str(match.get("id", "")), str(match.get("decision", REJECTED))
         if decision not in _RANK or decision == REJECTED:
             continue
@@ -94,7 +94,7 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
         best = min(best, decision, key=_RANK.__getitem__)
         if target is None:
             skipped.append((match_id, "not an AIL object"))
-        elif _wants_correlation(decision, policy):
+        elif wants_correlation(decision, policy):
             if len(correlations) < policy.max_correlations:
                 correlations.append(Correlation(subject, target, decision, float(match.get("distance", 0.0))))
             else:
@@ -103,7 +103,7 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
     return Plan(subject, best, tuple(tags), tuple(correlations), tuple(skipped))
 
 
-def _matches(answer: Mapping) -> list:
+def checked_matches(answer: Mapping) -> list:
     """The answer's matches if they have the documented shape, else :class:`BadAnswer`: a proxy
     or another service answering in quaid's place must not become tags or correlations."""
     matches = answer.get("matches") or []
@@ -118,7 +118,7 @@ def _matches(answer: Mapping) -> list:
     return matches
 
 
-def _wants_correlation(decision: str, policy: Policy) -> bool:
+def wants_correlation(decision: str, policy: Policy) -> bool:
     if decision == ACCEPTED:
         return policy.correlate_accepted
     return decision == TO_REVIEW and policy.correlate_to_review

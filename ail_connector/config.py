@@ -57,6 +57,7 @@ class Settings:
     sweep_settle: float
     sweep_batch: int
     state_dir: str
+    follow_events: bool = True  # tag and correlate earlier pictures that later additions match
 
 
 def read_settings(values: Iterable[tuple[str, str]], ail_home: str | None,
@@ -82,6 +83,7 @@ def read_settings(values: Iterable[tuple[str, str]], ail_home: str | None,
         sweep_settle=_number(conf, "sweep_settle", 5.0, float, minimum=0.0),
         sweep_batch=_number(conf, "sweep_batch", 20, int, minimum=1),
         state_dir=_path(conf, "state_dir", "QUAID", ail_home),
+        follow_events=_boolean(conf, "follow_events", True),
     )
 
 
@@ -103,6 +105,7 @@ KNOWN_KEYS = frozenset({
     "url", "api_key", "timeout", "retries", "backoff", "accepted_tags", "review_tags",
     "correlate_accepted", "correlate_to_review", "max_correlations", "top", "sweep_screenshots",
     "sweep_images", "sweep_backfill", "sweep_interval", "sweep_settle", "sweep_batch", "state_dir",
+    "follow_events",
 })
 
 

@@ -78,6 +78,10 @@ class Settings:
     max_job_files: int = 1000
     max_jobs_per_key: int = 10
     max_queued_jobs: int = 200
+    # Match events POSTed as JSON by `quaid serve` to this URL, signed with HMAC-SHA256 under the
+    # secret when one is given (engine.webhook); "" sends none.
+    event_webhook: str = ""
+    event_webhook_secret: str = ""
 
     def __post_init__(self) -> None:
         check_access_settings(self)
@@ -100,6 +104,10 @@ def check_access_settings(settings: Settings) -> None:
                 or name.count(":") == 1:  # "name:port": the port is not part of the name (IPv6 has 2+)
             raise BadInput(f"setting public_hosts: {name!r} is not a host name without port "
                            "(e.g. quaid.example.org)")
+    webhook = settings.event_webhook
+    if webhook and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))
+                    or any(c.isspace() for c in webhook)):
+        raise BadInput(f"setting event_webhook: {redact_url(str(webhook))!r} is not an http(s):// URL")
     for origin in settings.cors_origins:
         scheme, sep, rest = str(origin).partition("://")
         if scheme not in ("http", "https") or not sep or not rest or "/" in rest:

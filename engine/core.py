@@ -12,6 +12,7 @@ CONTRACT (used by the CLI and the service):
     q.delete(id) -> None                         # raises NotFound
     q.clusters() -> list[dict]; q.cluster(id, offset, limit) -> dict; q.export(fmt: "json"|"graph") -> dict
     q.stats() -> dict
+    q.events.read(after, limit) -> dict          # match events: pictures added and the earlier ones they matched
     q.close()
     q.resolve(id_or_prefix) -> str               # full id from a unique prefix (CLI convenience)
     Quaid.open(settings, allow_stale=True).refeature(id, original_bytes) -> bool   # quaid reindex
@@ -24,7 +25,9 @@ the unsure ones with the costly verifier in rank order within the verification
 budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
 (decision, then distance).
 Add runs the same search to choose the picture's cluster, then stores the picture
-with the features the search already extracted.
+with the features the search already extracted; the earlier pictures it matched are
+announced on the match-event stream (:mod:`engine.store.match_events`), which the
+MISP write-back and the AIL connector follow.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from engine.picture import Picture, load_picture
 from engine.prepared import Prepared, PreparedQuery, prepare
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
+from engine.store.match_events import MatchEvents
 from engine.store.mirror import Mirror
 from engine.store.records import FeatureGone, IndexEntry, new_record
 from engine.store.snapshot import default_path as default_snapshot_path
@@ -58,6 +62,7 @@ from engine.store.tier_check import TierReport, check_tier, move_to_tier
 from engine.store.versions import VersionCheck, current_versions, encode, renamed_versions
 
 log = logging.getLogger(__name__)
+MAX_EVENT_MATCHES = 100  # earlier pictures named in one match event, best first
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,19 @@ class Match:
 class SearchResult:
     decision: Decision
     matches: list[Match] = field(default_factory=list)
+    query: Query | None = field(default=None, compare=False, repr=False)  # its extracted features
 
     def to_json(self) -> dict:
         return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+
+
+def _event_match(match: Match) -> dict:
+    """An earlier picture as a match event names it (:mod:`engine.store.match_events`)."""
+    answer = {"id": match.id, "name": match.name, "decision": match.decision.value,
+              "distance": round(match.distance, 6)}
+    if match.verdict.reason:
+        answer["reason"] = match.verdict.reason
+    return answer
 
 
 class StoredQuery(Query):
@@ -139,6 +154,7 @@ class Quaid:
         self.mirror = Mirror(self.records, ChangeLog(client, replica_wait=wait), versions=self.versions,
                              multihash_from=multihash_from if multihash_from >= 0 else None)
         self._connection = connection
+        self.events = MatchEvents(client)
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         self._snapshot = default_snapshot_path(settings.home) if settings.index_snapshot else None
@@ -238,7 +254,21 @@ class Quaid:
             return AddResult(picture_id, existing.name if existing else name, "duplicate",
                              existing.cluster if existing else cluster)
         self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
+        earlier = [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES]
+        self.announce(record, [_event_match(m) for m in earlier])
         return AddResult(picture_id, name, "added", cluster)
+
+    def announce(self, record: PictureRecord, earlier: list[dict]) -> None:
+        """The match event of a picture just stored, naming the ``earlier`` pictures it matched
+        (:mod:`engine.store.match_events`; none: no event). The picture is stored whatever happens
+        here: a store error loses the event, logged, and fails no add (adding again would answer
+        "duplicate" and announce nothing either)."""
+        if not earlier:
+            return
+        try:
+            self.events.publish(record.to_json(), earlier)
+        except redis.RedisError as exc:
+            log.warning("match event of %s not written: %s", record.id, exc)
 
     def refeature(self, picture_id: str, data: bytes) -> bool:
         """Re-extract a stored picture's features from its original bytes (``quaid reindex``).
@@ -267,7 +297,7 @@ class Quaid:
         query = self.matcher.query(self._load(data))
         matches = self._matches(query, include_rejected, own=picture_id)
         decision = matches[0].decision if matches else Decision.REJECTED
-        return SearchResult(decision, matches[:top])
+        return SearchResult(decision, matches[:top], query)
 
     def _matches(self, query: Query, include_rejected: bool, codes: dict[str, list[bytes]] | None = None,
                  own: str | None = None) -> list[Match]:
@@ -419,6 +449,11 @@ class Quaid:
         return stats
 
     # --- helpers ------------------------------------------------------------------------
+
+    def load_query(self, data: bytes) -> Picture:
+        """Decode a query under the engine's limits (bytes, pixels, decoding budget)."""
+        self._check_size(data)
+        return self._load(data)
 
     def _check_size(self, data: bytes) -> str:
         if len(data) > self.settings.max_upload_bytes:

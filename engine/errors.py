@@ -35,6 +35,12 @@ class NotFound(QuaidError):
     http_status = 404
 
 
+class NotComparable(QuaidError):
+    """The pictures have no stored feature to align (a hash-only reference, a store without ORB)."""
+
+    http_status = 422
+
+
 class StaleStore(QuaidError):
     """The store holds features extracted by another version of an algorithm (``quaid reindex``)."""
 

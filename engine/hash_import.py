@@ -8,7 +8,9 @@ shows it with ``"hash_only": true``. Its id is the SHA-256 of the text
 ``hashes:`` + the sorted ``name=value`` pairs, so importing a list twice stores nothing new.
 
 A search that meets one (by picture or by hashes) never accepts it: the match goes to review
-with ``"reason": "hashes-only"`` (see :mod:`engine.hash_search` for why). Its features are a
+with ``"reason": "hashes-only"`` (see :mod:`engine.hash_search` for why). A reference stored
+near earlier pictures announces them as a match event (:mod:`engine.store.match_events`), to
+review, as a picture added does: a partner's list can concern last month's screenshots. Its features are a
 partner tool's output in a fixed exchange format, not quaid's extraction, so they are stamped
 with the exchange format's version (:data:`HASH_ONLY_VERSIONS`) instead of the algorithms':
 an algorithm upgrade does not make them stale, and ``quaid reindex`` (which needs the
@@ -37,8 +39,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.errors import BadInput
-from engine.hash_search import KINDS, check_pdq_quality, parse_hashes, query_features
-from engine.store.records import HASH_ONLY_FORMAT, IndexEntry, new_record
+from engine.hash_search import KINDS, check_pdq_quality, parse_hashes, query_features, search_hashes
+from engine.store.records import HASH_ONLY_FORMAT, IndexEntry, PictureRecord, new_record
 from engine.store.versions import encode
 from engine.validation import check_metadata, check_name, check_tags
 
@@ -93,7 +95,22 @@ def add_hash_reference(quaid: Quaid, hashes: object, name: str = "", tags: Itera
     if not quaid.records.put(record, features, codes):
         return AddResult(picture_id, name, "duplicate", cluster)
     quaid.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(HASH_ONLY_VERSIONS)))
+    _announce(quaid, record, checked)
     return AddResult(picture_id, name, "added", cluster)
+
+
+def _announce(quaid: Quaid, record: PictureRecord, checked: dict[str, str]) -> None:
+    """The stored pictures the new reference is near (to review at best: hashes only), announced
+    as a match event, as a picture added announces the earlier pictures it matched."""
+    from engine.core import MAX_EVENT_MATCHES
+
+    try:
+        found = search_hashes(quaid, checked, top=MAX_EVENT_MATCHES + 1)
+    except BadInput:  # hashes the candidate index cannot search: there is nothing to announce
+        return
+    fields = ("id", "name", "decision", "distance", "reason")
+    earlier = [{k: m[k] for k in fields if k in m} for m in found["matches"] if m["id"] != record.id]
+    quaid.announce(record, earlier[:MAX_EVENT_MATCHES])
 
 
 def read_list(text: str, fmt: str, hash_name: str | None = None) -> Iterator[ListEntry]:

@@ -20,7 +20,9 @@ The HTTP side is :mod:`engine.service.review`.
 
 Storage: one hash per item (:func:`keys.review_item`) holding the query's
 thumbnail (JPEG, ``THUMB_SIDE`` pixels, since the query itself is not stored)
-and two sorted sets indexing pending and reviewed items. The pending queue is
+and two sorted sets indexing pending and reviewed items; for the newest
+searched pictures, their ORB features (:func:`keys.review_query`), from which
+the visual difference of an item is drawn (:mod:`engine.compare`). The pending queue is
 capped (``MAX_PENDING``): the oldest unreviewed items are dropped first.
 """
 
@@ -31,7 +33,7 @@ import io
 import json
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import redis
 from PIL import Image
@@ -42,6 +44,9 @@ from engine.store.records import HASH_ONLY_REASON
 
 THUMB_SIDE = 320  # pixels, long side of the stored query thumbnail
 MAX_PENDING = 10_000  # unreviewed items kept
+# Searched pictures whose ORB features are kept for the visual difference of their items (about
+# 0.3 MB each: keypoints, thumbnail, detail picture); older ones are compared only once stored.
+KEPT_QUERY_FEATURES = 1000
 VERDICTS = ("accepted", "rejected")
 
 
@@ -51,12 +56,35 @@ class ReviewQueue:
     def __init__(self, connection: redis.Redis) -> None:
         self.redis = connection
 
-    def record(self, query_bytes: bytes, query_name: str, result: dict) -> list[str]:
-        """Queue every to-review match of a search ``result`` (search JSON); returns item ids."""
+    def record(self, query_bytes: bytes, query_name: str, result: dict,
+               query_features: Sequence[bytes] = ()) -> list[str]:
+        """Queue every to-review match of a search ``result`` (search JSON); returns item ids.
+
+        ``query_features``: the query's ORB features (one per orientation searched), kept for the
+        visual difference of its items (:meth:`query_features`) while the query is among the
+        KEPT_QUERY_FEATURES newest ones.
+        """
         if not _to_review(result):
             return []
         query = hashlib.sha256(query_bytes).hexdigest()
-        return self._queue(query, query_name, result, {"thumb": _thumbnail(query_bytes)})
+        recorded = self._queue(query, query_name, result, {"thumb": _thumbnail(query_bytes)})
+        if recorded and query_features:
+            self._keep_features(query, query_features)
+        return recorded
+
+    def query_features(self, query: str) -> list[bytes]:
+        """The ORB features kept for searched picture ``query`` (empty when not or no longer kept)."""
+        kept = self.redis.hgetall(keys.review_query(query)) if _valid_query(query) else {}
+        return [kept[k] for k in sorted(kept, key=lambda k: int(_text(k)))]
+
+    def _keep_features(self, query: str, features: Sequence[bytes]) -> None:
+        self.redis.delete(keys.review_query(query))
+        self.redis.hset(keys.review_query(query), mapping={str(i): f for i, f in enumerate(features)})
+        self.redis.zadd(keys.REVIEW_QUERIES, {query: time.time()})
+        excess = self.redis.zcard(keys.REVIEW_QUERIES) - KEPT_QUERY_FEATURES
+        if excess > 0:
+            for raw, _ in self.redis.zpopmin(keys.REVIEW_QUERIES, excess):
+                self.redis.delete(keys.review_query(_text(raw)))
 
     def record_hashes(self, hashes: Mapping[str, str], query_name: str, result: dict) -> list[str]:
         """Queue every to-review match of a search by ``hashes`` (checked ones); returns item ids."""
@@ -165,9 +193,17 @@ def search_and_record(quaid, reviews: ReviewQueue, data: bytes, name: str, top: 
                       include_rejected: bool = False) -> dict:
     """Search ``data`` with the engine facade and queue its to-review matches for an analyst;
     the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue."""
-    result = quaid.search(data, top=top, include_rejected=include_rejected).to_json()
-    reviews.record(data, name, result)
+    found = quaid.search(data, top=top, include_rejected=include_rejected)
+    result = found.to_json()
+    reviews.record(data, name, result, _orb_features(getattr(found, "query", None)))
     return result
+
+
+def _orb_features(query) -> list[bytes]:
+    """The query's ORB features when the search extracted them (it does to verify a to-review match)."""
+    if query is None or "orb" not in getattr(query, "extracted", ()):
+        return []
+    return list(query.features("orb"))
 
 
 def search_hashes_and_record(quaid, reviews: ReviewQueue, hashes: object, top: int = 10,
@@ -204,6 +240,10 @@ def _thumbnail(data: bytes) -> bytes:
             return out.getvalue()
     except Exception:  # the search already decoded it; a thumbnail is a convenience
         return b""
+
+
+def _valid_query(query: str) -> bool:
+    return len(query) == 64 and all(c in "0123456789abcdef" for c in query)
 
 
 def _valid_item(item: str) -> bool:

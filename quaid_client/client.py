@@ -134,6 +134,20 @@ class QuaidClient:
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
         return self._post_picture("/api/v1/search", data, name, fields)
 
+    def events(self, after: str = "0-0", limit: int = 100) -> Answer:
+        """Match events after position ``after``: ``{"events": [...], "next", "missed"}``; each event
+        is a picture added with the earlier pictures it matched (read again from ``next``)."""
+        return self._json("GET", "/api/v1/events", params={"after": after, "limit": limit})
+
+    def compare(self, a: str, b: str) -> bytes:
+        """PNG: stored picture ``b`` aligned onto stored picture ``a``, the differing regions marked."""
+        return self._request("GET", "/api/v1/compare", params={"a": a, "b": b}).content
+
+    def compare_picture(self, data: bytes, b: str, name: str = "") -> bytes:
+        """PNG: stored picture ``b`` aligned onto the picture ``data`` (stores nothing)."""
+        files = {"file": (name or "picture", data, "application/octet-stream")}
+        return self._request("POST", "/api/v1/compare", data=[("b", b)], files=files).content
+
     def hash(self, data: bytes, name: str = "") -> Answer:
         """The picture's hashes as partners' tools write them (``POST /api/v1/hash``; stores nothing):
         ``{"file", "id", "hashes": {"pdq", "phash_dct_base64", ...}}``."""

@@ -31,6 +31,8 @@ here so that a client MISP would refuse fails against the stand-in too:
   relation the template does not mark ``multiple`` at most once; a relation the template does
   not define is not refused there. Templates known here (misp-objects commit 54538c6):
   ``image`` and ``cert-pl-phishing``; another template is refused as unknown;
+- an attachment attribute's ``data`` (base64) is kept as its file (``MispAttribute::afterSave``)
+  and sent back by restSearch ``withAttachments``;
 - an attribute's uuid is unique on create (``MispAttribute.php`` validate ``uuid`` isUnique
   ``on => create``): "The UUID provided is not unique";
 - restSearch pages with ``limit`` / ``page``; without them MISP builds the whole answer in PHP
@@ -467,7 +469,18 @@ class MISPStandIn:
             "disable_correlation": bool(body.get("disable_correlation", False)),
             "timestamp": str(int(time.time())),
             "Tag": [self._tag(t["name"], bool(t.get("local"))) for t in body.get("Tag", [])],
+            **self._file(body),
         }
+
+    @staticmethod
+    def _file(body: dict) -> dict:
+        """An attachment's bytes, base64 in ``data``: MISP keeps them (``MispAttribute::afterSave``
+        saves ``base64_decode($attribute['data'])`` for attachment types) and answers them with
+        ``withAttachments``; an attachment without them is saved without a file."""
+        if body.get("type") in ("attachment", "malware-sample") and body.get("data"):
+            base64.b64decode(body["data"], validate=True)  # MISP stores what decodes; garbage fails here
+            return {"data": body["data"]}
+        return {}
 
 
 def _selected(event: dict, query: dict) -> bool:

@@ -7,6 +7,7 @@ records every write so the tests assert on what reached "MISP".
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -432,3 +433,17 @@ def test_narrowest_sharing_of_two_events(ceiling, first, second, expected):
 
     sharing = narrowest(ceiling, first, second)
     assert (sharing.distribution, sharing.sharing_group_id) == expected
+
+
+def test_attach_diff_puts_the_drawing_in_each_stand_in_shared_as_the_object(quaid_url):
+    misp = MISPStandIn()
+    e1, a1, e2, a2 = pair(misp, 241, {"distribution": 2}, {"distribution": 1})
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--distribution", "3", "--attach-diff") == 0
+    for event, own, other in ((e1, drawn(241), variant(drawn(241))), (e2, variant(drawn(241)), drawn(241))):
+        [proxy] = proxies(event)
+        [attachment] = [a for a in proxy["Attribute"] if a["object_relation"] == "attachment"]
+        ids = [hashlib.sha256(data).hexdigest()[:12] for data in (own, other)]
+        assert attachment["value"] == f"quaid-difference-{ids[0]}-{ids[1]}.png"
+        assert proxy["distribution"] == "1" and attachment["distribution"] == "5"  # the narrower event's
+        assert Image.open(io.BytesIO(base64.b64decode(attachment["data"]))).format == "PNG"

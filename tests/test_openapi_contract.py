@@ -211,6 +211,22 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert paged["size"] == 2 and paged["offset"] == 1 and [m["id"] for m in paged["members"]] == [copy["id"]]
     first_page = call("GET", "/api/v1/clusters/{id}", pair + "?limit=1", key=READ).json()
     assert [m["id"] for m in first_page["members"]] == [pid]
+
+    # the copy matched the page when it was added: a match event
+    events = call("GET", "/api/v1/events", "/api/v1/events?after=0", key=READ).json()
+    assert any(e["id"] == copy["id"] and e["matches"][0]["id"] == pid for e in events["events"])
+    assert call("GET", "/api/v1/events", "/api/v1/events?after=soon", key=READ).status_code == 400
+
+    # the visual difference of two stored pictures, of an upload and a stored picture
+    compare = "/api/v1/compare"
+    drawn_pair = call("GET", compare, f"{compare}?a={pid}&b={copy['id']}", key=READ)
+    assert drawn_pair.status_code == 200 and drawn_pair.headers["X-Quaid-Aligned"] == "true"
+    for query, status in ((f"a={pid}&b={NO_ID}", 404), (f"a={pid}&b=zz", 400), (f"a={pid}", 400),
+                          (f"a={pid}&b={hash_only['id']}", 422)):
+        assert call("GET", compare, f"{compare}?{query}", key=READ).status_code == status
+    assert call("POST", compare, compare, key=READ, files=sibling, data={"b": pid}).status_code == 200
+    assert call("POST", compare, compare, key=READ, files={"file": ("x", b"GIF89a broken")},
+                data={"b": pid}).status_code == 415
     graph = call("GET", "/api/v1/graph", "/api/v1/graph?limit=1", key=READ).json()
     stored = call("GET", "/status", "/status", key=None, write_header=False).json()["stats"]["pictures"]
     assert len(graph["nodes"]) == 1 and graph["next"] == 1 and graph["pictures"] == stored
@@ -228,6 +244,9 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     thumb = "/api/v1/review/{item}/image"
     assert call("GET", thumb, f"/api/v1/review/{item}/image", key=READ).status_code == 200
     assert call("GET", thumb, f"/api/v1/review/{NO_ITEM}/image", key=READ).status_code == 404
+    item_png = "/api/v1/review/{item}/compare"
+    assert call("GET", item_png, f"/api/v1/review/{item}/compare", key=READ).status_code == 200
+    assert call("GET", item_png, f"/api/v1/review/{NO_ITEM}/compare", key=READ).status_code == 404
     judged = call("POST", one_item, f"/api/v1/review/{item}", json={"verdict": "rejected"},
                   write_header=False)  # a JSON body needs no header
     assert judged.json()["verdict"] == "rejected" and "reviewed" in judged.json()

@@ -195,3 +195,30 @@ def test_api_key_form_when_keys_are_on(tmp_path, page):
         assert thumb.evaluate("img => img.naturalWidth") > 0
         page.goto(proc.url + "/#graph")
         page.wait_for_function("() => window.quaid && quaid.graph.nodes().length === 1")
+
+
+def test_the_review_queue_and_the_picture_page_draw_what_differs(server, page):
+    from tests.test_hash_search import png
+    from tests.test_orb import site_page
+    from tests.test_same_template import sibling_page
+
+    stored = add(server, png(site_page(6)), "bank-page.png")
+    found = server.post("/api/v1/search", files={"file": ("sibling.png", png(sibling_page(6, 1)))}).json()
+    assert any(m["decision"] == "to-review" for m in found["matches"]), found
+    page.goto(server.url + "/#review")
+    row = page.locator("li.review-item", has_text="sibling.png")
+    row.locator("img.diff-image").wait_for()  # drawn from the features the queue kept of the query
+    assert "Red: rewritten content" in row.locator("figure.diff").text_content()
+    copy = add(server, png(site_page(6, heading="Please confirm your card details")), "bank-copy.png")
+    page.goto(server.url + f"/#/picture/{stored['id']}")
+    card = page.locator(f"#picture-matches li[data-id='{copy['id']}']")
+    card.locator("button.show-diff").click()
+    card.locator("img.diff-image").wait_for()
+    assert card.locator("button.show-diff").count() == 0
+    page.goto(server.url + "/#search")  # a searched picture against one of its matches (POST, not stored)
+    suspect = png(site_page(6, heading="Verify your account"))
+    page.set_input_files("#file", file_payload("suspect.png", suspect))
+    page.click("#search-button")
+    first = page.locator("#matches li.match").first
+    first.locator("button.show-diff").click()
+    first.locator("img.diff-image").wait_for()

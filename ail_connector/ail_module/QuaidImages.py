@@ -12,7 +12,9 @@ distribution and started with ``quaid-ail-start`` (no AIL file is edited):
 * without one it runs queue-less: it sweeps the image folder and tags objects directly
   (``obj.add_tag``, what AIL's ``Tags`` module does);
 * either way, when idle (``computeNone``), it sweeps new crawler screenshots, which AIL's
-  crawler writes to disk without queueing them.
+  crawler writes to disk without queueing them, and follows quaid's match events: the
+  earlier screenshots and images that a picture added to quaid since (by anyone) matches
+  are tagged and correlated (:mod:`ail_connector.retro`).
 
 Each picture goes to quaid (add + search) through :mod:`ail_connector`; the decision
 becomes tags, and correlations where AIL shows them (``correlations_engine.py``).
@@ -39,10 +41,12 @@ from lib.ConfigLoader import ConfigLoader  # noqa: E402
 from lib.objects import Images, Screenshots  # noqa: E402
 from modules.abstract_module import AbstractModule  # noqa: E402
 from quaid_client import AuthError, QuaidClient, ServiceError  # noqa: E402
+from quaid_client.follow import PositionFile, follow  # noqa: E402
 
 from ail_connector import AILRef, Correlator  # noqa: E402
 from ail_connector.ail_objects import IMAGE, PICTURE_TYPES, SCREENSHOT, is_sha256  # noqa: E402
 from ail_connector.config import SECTION, ConfigError, read_settings  # noqa: E402
+from ail_connector.retro import plan_retro  # noqa: E402
 from ail_connector.sweep import FolderSweeper  # noqa: E402
 from ail_connector.tags import TaxonomyIndex  # noqa: E402
 
@@ -78,6 +82,8 @@ class QuaidImages(AbstractModule):
                               retries=settings.retries)
         self.correlator = Correlator(service, settings.policy, self.resolve, self.is_safe)
         self.sweepers = self._sweepers()
+        self.events = PositionFile(os.path.join(settings.state_dir, 'events.position')) \
+            if settings.follow_events else None
         self.lock_file = None
         self.down_until = 0.0
         self.custom_tags_registered = False
@@ -119,7 +125,7 @@ class QuaidImages(AbstractModule):
         return None
 
     def computeNone(self):
-        if not self.can_process_next_message() or not self.sweepers:
+        if not self.can_process_next_message() or not (self.sweepers or self.events):
             return None
         what = f'sweep lock in {self.settings.state_dir}'
         try:
@@ -129,6 +135,9 @@ class QuaidImages(AbstractModule):
                 what = f'sweep of {sweeper.folder}'
                 if sweeper.due():
                     self._sweep(sweeper)
+            if self.events is not None and self.can_process_next_message():  # not paused by the sweep
+                what = 'match events'
+                self.follow_events()
         except Exception as err:  # noqa: BLE001 - AIL does not guard computeNone: one escape ends the module
             self.pause(err, what=what)
         return None
@@ -147,6 +156,29 @@ class QuaidImages(AbstractModule):
             self.logger.debug(f'quaid: ignoring {obj.get_global_id()}: {outcome.reason}')
             return outcome
         plan = outcome.plan
+        linked = self._carry_out(obj, plan)
+        if plan.tags:
+            self.logger.info(f'quaid: {obj.get_global_id()} {plan.decision}, {linked} correlation(s)')
+        return outcome
+
+    def follow_events(self):
+        """Tag and correlate the earlier pictures that pictures added to quaid since match, one match
+        event at a time from the saved position (saved after each, so a restart resumes there)."""
+        handled = 0
+        for event in follow(self.correlator.service, self.events.load(), on_missed=self._missed):
+            for plan in plan_retro(event, self.settings.policy, self.resolve, self.is_safe):
+                obj = _ail_object(plan.subject.type, plan.subject.id)
+                linked = self._carry_out(obj, plan)
+                self.logger.info(f'quaid: {obj.get_global_id()} {plan.decision} by the later picture '
+                                 f'{event.get("id", "")[:16]}, {linked} correlation(s)')
+            self.events.save(str(event['event']))
+            handled += 1
+            if handled >= self.settings.sweep_batch:
+                return  # the next idle round goes on: queue messages are served in between
+
+    def _carry_out(self, obj, plan):
+        """The plan's tags (through the Tags queue, or directly without one) and the correlations AIL
+        shows; the number of correlations written."""
         self._register_custom_tags()
         for tag in plan.tags:
             if self.has_queue:
@@ -159,9 +191,11 @@ class QuaidImages(AbstractModule):
             if (obj.get_type(), target.type) in self.shown_links:
                 obj.add_correlation(target.type, target.subtype, target.id)
                 linked += 1
-        if plan.tags:
-            self.logger.info(f'quaid: {obj.get_global_id()} {plan.decision}, {linked} correlation(s)')
-        return outcome
+        return linked
+
+    def _missed(self, position):
+        self.logger.warning(f'quaid dropped match events after {position} before this module read them: '
+                            f'earlier pictures matched by pictures added then are not tagged')
 
     def pause(self, err, what='quaid'):
         """Keep the work and wait ``backoff`` seconds; one log line saying why."""

@@ -39,6 +39,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.reindex",  # reindex (features stored by another algorithm version)
     "engine.cli.hashes",  # hash (hashes in the formats partners exchange)
     "engine.cli.hash_lists",  # import-hashes (a partner's hash list as references without pictures)
+    "engine.cli.compare",  # compare (visual difference of two pictures)
+    "engine.cli.events",  # events (matches found when pictures were added)
 )
 
 

@@ -74,6 +74,12 @@ def run_serve(args: argparse.Namespace) -> int:
                                   claim_idle=args.claim_after,
                                   batch=job_batch_handler(app, args.prepare_workers))
     snapshots = _start_snapshots(app.extensions["quaid"], stop)
+    webhook = []
+    if settings.event_webhook:  # match events pushed to a URL (engine.webhook)
+        from engine.webhook import start_webhook
+
+        webhook.append(start_webhook(app.extensions["quaid_redis"], settings.event_webhook,
+                                     settings.event_webhook_secret, stop))
     signal.signal(signal.SIGTERM, _interrupt)
     host, port = server.effective_host, server.effective_port
     print(f"quaid serving on http://{_url_host(host)}:{port} ({len(workers)} job workers)",
@@ -85,7 +91,7 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         server.close()
-        for thread in [*workers, snapshots]:
+        for thread in [*workers, snapshots, *webhook]:
             thread.join(timeout=5)
         if "quaid_preparer" in app.extensions:
             app.extensions["quaid_preparer"].close()

@@ -361,6 +361,41 @@ class HashRecord:
 
 
 @dataclass(frozen=True)
+class EarlierMatch:
+    """An earlier picture a new one matched."""
+
+    id: str = info(**_ID)
+    name: str = info()
+    decision: Decision = info()
+    distance: float = info(**_DISTANCE)
+    reason: Reason | None = optional(**_REASON)
+
+
+@dataclass(frozen=True)
+class MatchEvent:
+    """A picture added, and the earlier pictures it matched (accepted or to-review), best first."""
+
+    event: str = info(pattern=r"^[0-9]+-[0-9]+$", description="position of this event: read after it next")
+    id: str = info(**_ID)
+    name: str = info()
+    cluster: int = info(**_CLUSTER)
+    added: str = info(format="date-time", description="when the new picture was added, ISO 8601 UTC")
+    tags: list[str] = info()
+    metadata: dict = info(description="the new picture's metadata when it was added")
+    matches: list[EarlierMatch] = info()
+
+
+@dataclass(frozen=True)
+class MatchEventPage:
+    """Match events after a position, oldest first."""
+
+    events: list[MatchEvent] = info()
+    next: str = info(pattern=r"^[0-9]+-[0-9]+$", description="the position to read after next time")
+    missed: bool = info(description="true when events after the position were dropped (the stream is "
+                                    "capped) before being read: catch up another way, then go on from next")
+
+
+@dataclass(frozen=True)
 class Live:
     """The process serves requests."""
 

@@ -26,7 +26,7 @@ ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.A
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
            models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
-           models.HashImportAnswer)
+           models.HashImportAnswer, models.MatchEventPage)
 
 
 def schemas() -> dict:
@@ -41,6 +41,7 @@ _ERRORS = {
            "the X-Quaid-Request header or a JSON body",
     "404": "unknown id", "413": "upload too large, or more form fields than the form-field limit",
     "415": "not a picture, or not multipart/form-data",
+    "422": "the picture has no stored feature to draw (a partner's hashes only)",
     "421": "host name not served here (loopback names and the public_hosts setting are)",
     "429": "too many unfinished jobs for this key or in all; retry after Retry-After seconds",
     "503": "store unavailable, retry later",
@@ -99,6 +100,11 @@ _WRITE_HEADER = {"name": HEADER, "in": "header", "required": True, "schema": {"t
 _JSON_WRITE_HEADER = {**_WRITE_HEADER, "required": False,
                       "description": "not needed with a JSON body (a web page cannot send one cross-site)"}
 _ITEM_PARAM = _path_param("item", _ITEM)
+_PNG = {"description": "PNG: the first picture, and the second aligned into its frame; red boxes: "
+                       "rewritten content, blue: blocks a copy adds, orange: weak differences. Headers "
+                       "X-Quaid-Aligned, X-Quaid-Differing-Share, X-Quaid-Rewritten-Regions, "
+                       "X-Quaid-Added-Blocks say the same in numbers",
+        "content": {"image/png": {"schema": _FILE}}}
 
 
 def _model(model: type, description: str = "OK") -> dict:
@@ -227,6 +233,26 @@ def paths() -> dict:
             "Thumbnail of the searched picture (JPEG)",
             {"200": {"description": "JPEG", "content": {"image/jpeg": {"schema": _FILE}}}}, errors="404",
             tag="review", params=[_ITEM_PARAM])},
+        "/api/v1/review/{item}/compare": {"get": _op(
+            "The item's stored picture aligned onto its searched picture, differing regions marked (PNG)",
+            {"200": _PNG}, errors="404 422", tag="review", params=[_ITEM_PARAM])},
+        "/api/v1/events": {"get": _op(
+            "Match events after a position, oldest first: each a picture added and the earlier pictures it "
+            "matched (retroactive matches, for connectors to follow)",
+            {"200": _model(models.MatchEventPage)}, errors="400", tag="events",
+            params=[_query("after", {"type": "string", "pattern": r"^[0-9]+(-[0-9]+)?$", "default": "0-0"},
+                           "the `next` of the previous read; 0 for the beginning"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})])},
+        "/api/v1/compare": {
+            "get": _op("Stored picture b aligned onto stored picture a, differing regions marked (PNG)",
+                       {"200": _PNG}, errors="400 404 422", tag="search",
+                       params=[{**_query("a", _ID), "required": True},
+                               {**_query("b", _ID), "required": True}]),
+            "post": _op("Stored picture b aligned onto the uploaded picture, differing regions marked (PNG); "
+                        "stores nothing", {"200": _PNG}, errors="400 404 413 415 422", tag="search",
+                        params=[_query("b", _ID, "or as a form field"), _WRITE_HEADER],
+                        body=_multipart({"file": _FILE, "b": _ID}, ["file"])),
+        },
     }
 
 
@@ -247,6 +273,9 @@ OPERATION_IDS = {
     ("/api/v1/review/labels", "get"): "review_labels", ("/api/v1/review/{item}", "get"): "get_review_item",
     ("/api/v1/review/{item}", "post"): "judge_review_item",
     ("/api/v1/review/{item}/image", "get"): "review_image",
+    ("/api/v1/review/{item}/compare", "get"): "compare_review_item",
+    ("/api/v1/events", "get"): "match_events",
+    ("/api/v1/compare", "get"): "compare_pictures", ("/api/v1/compare", "post"): "compare_upload",
 }
 
 

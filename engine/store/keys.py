@@ -17,6 +17,7 @@ key                                    type    content
 ``quaid:codes:{<id>}``                 hash    one field per prefilter code: packed bits (index)
 ``quaid:image:{<id>}``                 hash    ``data`` (original or thumbnail bytes), ``type``
 ``quaid:changes``                      stream  ``op`` (add/delete/update) and ``id``, for index sync
+``quaid:events:matches``               stream  a new picture and the earlier ones it matched (connectors)
 ``quaid:clusters:next``                string  counter giving new cluster numbers
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 ``quaid:tier``                         string  where large values live (engine.store.tier)
@@ -32,6 +33,9 @@ FEATURES = PREFIX + ":features:{{{id}}}"
 CODES = PREFIX + ":codes:{{{id}}}"
 IMAGE = PREFIX + ":image:{{{id}}}"
 CHANGES = PREFIX + ":changes"
+MATCH_EVENTS = PREFIX + ":events:matches"
+WEBHOOK_POSITION = PREFIX + ":events:webhook:position"  # string: last match event the webhook URL accepted
+WEBHOOK_LOCK = PREFIX + ":events:webhook:lock"  # string: token of the one process sending to the webhook
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
 STORE_ID = PREFIX + ":store:id"
 
@@ -86,6 +90,8 @@ JOBS_IN_FLIGHT = PREFIX + ":jobs:caller:{{{id}}}"  # sorted set: unfinished jobs
 REVIEW_ITEM = PREFIX + ":review:item:{{{id}}}"  # hash: one to-review match, query thumbnail, verdict
 REVIEW_PENDING = PREFIX + ":review:pending"  # sorted set: item -> time recorded
 REVIEW_DONE = PREFIX + ":review:done"  # sorted set: item -> time reviewed
+REVIEW_QUERY = PREFIX + ":review:query:{{{id}}}"  # hash: orientation -> the searched picture's ORB feature
+REVIEW_QUERIES = PREFIX + ":review:queries"  # sorted set: searched pictures whose features are kept -> time
 
 
 def job(job_id: str) -> str:
@@ -106,3 +112,7 @@ def jobs_in_flight(caller: str) -> str:
 
 def review_item(item_id: str) -> str:
     return REVIEW_ITEM.format(id=item_id)
+
+
+def review_query(query_id: str) -> str:
+    return REVIEW_QUERY.format(id=query_id)

@@ -54,6 +54,42 @@ function matchThumbnail(m, subjectHashOnly = false) {
   return hashOnly ? noPicture() : thumbnail(`/api/v1/pictures/${m.id}/image`, m.name || m.id);
 }
 
+// What differs between two pictures (a PNG the API draws), or why it cannot be drawn.
+// ``options``: a POST of the searched file (the search page's picture is not stored).
+async function differences(url, options = {}) {
+  const box = el("figure", { class: "diff" });
+  try {
+    const response = await fetch(url, { ...options, headers: headers() });
+    if (!response.ok) {
+      const body = (response.headers.get("Content-Type") || "").includes("json") ? await response.json() : null;
+      box.append(el("figcaption", { class: "muted", text: "differences not drawn: " + (body && body.error ? body.error : response.statusText) }));
+      return box;
+    }
+    const blobUrl = URL.createObjectURL(await response.blob());
+    state.blobs.push(blobUrl);
+    box.append(el("a", { href: blobUrl, target: "_blank", rel: "noopener" }, el("img", { class: "diff-image", src: blobUrl, alt: "what differs" })),
+      el("figcaption", { class: "muted", text: "left: searched, right: stored, aligned. Red: rewritten content; blue: blocks a copy adds; orange: weaker differences." }));
+  } catch (e) { box.append(el("figcaption", { class: "muted", text: "differences unavailable" })); }
+  return box;
+}
+
+// ``a``: a stored picture's id, or a File (the searched picture, sent along).
+function differencesButton(a, b) {
+  const button = el("button", { type: "button", class: "show-diff", text: "show differences" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    let drawn;
+    if (a instanceof File) {
+      const form = new FormData(); form.append("file", a); form.append("b", b);
+      drawn = await differences("/api/v1/compare", { method: "POST", body: form });
+    } else {
+      drawn = await differences(`/api/v1/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+    }
+    button.replaceWith(drawn);
+  });
+  return button;
+}
+
 function releaseBlobs() { state.blobs.forEach(URL.revokeObjectURL); state.blobs = []; }
 
 function badge(decision) { return el("span", { class: "badge " + decision, text: decision }); }
@@ -123,7 +159,11 @@ async function showResult(result, ms) {
   $("elapsed").textContent = `${result.matches.length} match(es), ${Math.round(ms)} ms`;
   $("no-match").hidden = result.matches.length > 0;
   const list = $("matches"); list.replaceChildren();
-  for (const m of result.matches) list.append(matchCard(m, await matchThumbnail(m)));
+  for (const m of result.matches) {
+    const card = matchCard(m, await matchThumbnail(m));
+    if (m.reason !== "hashes-only" && state.file) card.append(differencesButton(state.file, m.id));
+    list.append(card);
+  }
 }
 
 async function addPicture() {
@@ -204,6 +244,7 @@ async function loadReview() {
         el("p", {}, el("button", { class: "accept", type: "button", text: "Same picture (accept)", onclick: () => judge("accepted") }),
           document.createTextNode(" "),
           el("button", { class: "reject", type: "button", text: "Different (reject)", onclick: () => judge("rejected") }))));
+    if (item.evidence !== "hashes-only") li.append(await differences(`/api/v1/review/${item.item}/compare`));
     list.append(li);
   }
 }
@@ -234,7 +275,11 @@ async function loadPicture(id) {
   $("picture-match-total").textContent = `${found.matches.length} match(es)`;
   $("picture-no-match").hidden = found.matches.length > 0;
   const list = $("picture-matches"); list.replaceChildren();
-  for (const m of found.matches) list.append(matchCard(m, await matchThumbnail(m, record.hash_only)));
+  for (const m of found.matches) {
+    const card = matchCard(m, await matchThumbnail(m, record.hash_only));
+    if (!record.hash_only && m.reason !== "hashes-only") card.append(differencesButton(record.id, m.id));
+    list.append(card);
+  }
 }
 
 // ---- navigation and start ---------------------------------------------------

@@ -1,9 +1,14 @@
 """``quaid misp-sync``: the command line of the write-back.
 
-    quaid misp-sync --url https://misp.example --key KEY [--event ID | --since DATE | --tag TAG]
-                    [--quaid http://127.0.0.1:8080] [--quaid-key KEY] [--public-url URL] [--top N]
-                    [--distribution 0-3] [--tag-only] [--republish] [--other-orgs] [--global-tags]
-                    [--dry-run]
+    quaid misp-sync --url https://misp.example --key KEY [--event ID | --since DATE | --tag TAG | --follow]
+                    [--state FILE] [--quaid http://127.0.0.1:8080] [--quaid-key KEY] [--public-url URL]
+                    [--top N] [--distribution 0-3] [--tag-only] [--republish] [--other-orgs]
+                    [--global-tags] [--attach-diff] [--dry-run]
+
+``--follow`` records retroactive matches instead of searching selected events: the pictures
+added to quaid since the last ``--follow`` run that match earlier pictures of MISP events are
+recorded in those earlier events (:mod:`quaid_misp_sync.follow`); ``--state`` names the file
+keeping the position reached (default ``$XDG_STATE_HOME/quaid/misp-sync.position``).
 
 What reaches whom: everything written into an event that names another event gets the
 narrowest distribution of the two events and ``--distribution`` (default 0, your organisation
@@ -27,6 +32,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from quaid_misp_sync import DEFAULT_TOP
 from quaid_misp_sync.policy import LEVEL_NAMES, ORG_ONLY, WritePolicy
@@ -39,6 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event", help="one event, by id or uuid")
     parser.add_argument("--since", help="events dated on or after YYYY-MM-DD")
     parser.add_argument("--tag", help="events carrying this tag")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="record the matches of pictures added to quaid since the last --follow run in the earlier "
+        "events they match (instead of selecting events)",
+    )
+    parser.add_argument(
+        "--state", type=Path, default=default_state(), help="where --follow keeps its position"
+    )
     parser.add_argument(
         "--quaid",
         default=os.environ.get("QUAID_URL", "http://127.0.0.1:8080"),
@@ -76,6 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--global-tags", action="store_true", help="global decision tags instead of local ones"
     )
+    parser.add_argument(
+        "--attach-diff",
+        action="store_true",
+        help="attach quaid's drawing of what differs between the two pictures to each stand-in object",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP call")
     parser.add_argument("--insecure", action="store_true", help="do not verify MISP's TLS certificate")
     parser.add_argument(
@@ -90,13 +110,18 @@ def run(args: argparse.Namespace) -> int:
     # PyMISP is imported here, not at module level: ``quaid``'s parser imports this module.
     from pymisp import PyMISP, PyMISPError
 
-    from quaid_client import QuaidClient
+    from quaid_client import QuaidClient, ServiceError
+    from quaid_misp_sync.follow import run_follow
     from quaid_misp_sync.sync import Selection, SyncError, run_sync
 
     if not args.key:
         print("quaid misp-sync: a MISP API key is needed (--key or $MISP_KEY)", file=sys.stderr)
         return 2
     selection = Selection(event=args.event, since=args.since, tag=args.tag)
+    if args.follow and (args.event or args.since or args.tag):
+        print("quaid misp-sync: --follow reads quaid's match events: give no --event, --since or --tag",
+              file=sys.stderr)
+        return 2
     try:
         misp = PyMISP(args.url, args.key, ssl=not args.insecure, timeout=args.timeout, tool="quaid misp-sync")
         quaid = QuaidClient(args.quaid, args.quaid_key or None, timeout=args.timeout)
@@ -106,18 +131,23 @@ def run(args: argparse.Namespace) -> int:
             republish=args.republish,
             other_orgs=args.other_orgs,
             global_tags=args.global_tags,
+            attach_diff=args.attach_diff,
         )
-        counts, recorder = run_sync(
-            misp,
-            quaid,
-            selection,
-            dry_run=args.dry_run,
-            top=args.top,
-            progress=_bar,
-            policy=policy,
-            quaid_ui=args.public_url,
-        )
-    except (SyncError, PyMISPError) as exc:
+        if args.follow:
+            counts, recorder = run_follow(misp, quaid, args.state, policy, dry_run=args.dry_run,
+                                          quaid_ui=args.public_url)
+        else:
+            counts, recorder = run_sync(
+                misp,
+                quaid,
+                selection,
+                dry_run=args.dry_run,
+                top=args.top,
+                progress=_bar,
+                policy=policy,
+                quaid_ui=args.public_url,
+            )
+    except (SyncError, PyMISPError, ServiceError, ValueError) as exc:
         print(f"quaid misp-sync: {exc}", file=sys.stderr)
         return 2
     title = "dry run, nothing written" if args.dry_run else "done"
@@ -128,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
     for name, value in sorted(counts.items()):
         print(f"  {name}: {value}")
     return 1 if counts.get("errors") else 0
+
+
+def default_state() -> Path:
+    """Where ``--follow`` keeps its position unless ``--state`` says otherwise."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "quaid" / "misp-sync.position"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,6 +41,7 @@ class WritePolicy:
     republish: bool = False  # publish again the events that were published before the writes
     other_orgs: bool = False  # also write into events created by other organisations
     global_tags: bool = False  # global tags (synced, unpublish the event) instead of local ones
+    attach_diff: bool = False  # the visual difference of the pair as an attachment of each stand-in object
 
 
 def event_sharing(event) -> Sharing:

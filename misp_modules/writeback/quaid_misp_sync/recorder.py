@@ -19,6 +19,11 @@ describing the attachment, in the event's own distribution: partners' MISP corre
 their own values without quaid. It is written only with the matches it goes with, so no event
 is unpublished for a hash alone.
 
+With ``--attach-diff``, each stand-in object also carries quaid's drawing of what differs
+between the two pictures (``GET /api/v1/compare``) as its ``attachment``: it shows both
+pictures, so it is shared exactly as the object is (its attributes inherit the object's
+distribution, the narrowest of the two events').
+
 PyMISP calls and the MISP REST endpoints behind them:
 ``tag`` -> ``POST /tags/attachTagToObject``; ``untag`` -> ``POST /tags/removeTagFromObject``;
 ``add_object`` -> ``POST /objects/add/<event>``; ``add_object_reference`` ->
@@ -28,7 +33,9 @@ unpublish the event (``ObjectsController::add``, ``ObjectReferencesController::a
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymisp import MISPEvent, MISPObject, MISPObjectReference, PyMISP
@@ -54,7 +61,8 @@ class MISPWriteError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """The matching picture, somewhere in another MISP event."""
+    """The matching picture, somewhere in another MISP event (or, with empty MISP uuids, a
+    reference known only to quaid)."""
 
     picture_id: str
     name: str
@@ -75,8 +83,11 @@ class Recorder:
         misp_url: str,
         dry_run: bool = False,
         policy: WritePolicy | None = None,
+        diff: Callable[[str, str], bytes | None] | None = None,
     ):
+        """``diff(a, b)``: the PNG quaid draws of picture b aligned onto a (``--attach-diff``)."""
         self.misp = misp
+        self.diff = diff
         self.quaid_ui = quaid_ui.rstrip("/")
         self.misp_url = misp_url.rstrip("/")
         self.dry_run = dry_run
@@ -93,7 +104,7 @@ class Recorder:
         sharing = narrowest(self.policy.distribution, picture.event, target.sharing)
         source = picture.obj or self.wrapper(picture)
         self.hash_object(picture)
-        proxy = self.proxy(picture.event, target, sharing)
+        proxy = self.proxy(picture.event, target, sharing, picture.picture_id)
         self.reference(picture.event, source, proxy.uuid, target.explanation)
 
     def tag(self, picture: PictureRef, decision: str) -> None:
@@ -156,23 +167,38 @@ class Recorder:
         self.counts["picture hash objects created"] += 1
         return self._add_object(picture.event, obj)
 
-    def proxy(self, event: MISPEvent, target: Target, sharing: Sharing) -> MISPObject:
-        """The image object standing, in ``event``, for the target picture of another event."""
+    def proxy(self, event: MISPEvent, target: Target, sharing: Sharing, source_id: str = "") -> MISPObject:
+        """The image object standing, in ``event``, for the target picture of another event (or
+        for a reference known only to quaid); with ``--attach-diff``, the visual difference of
+        the pair (``source_id``: the picture of ``event``) as its ``attachment``."""
         link = self._quaid_link(target.picture_id)
+        key = target.attribute_uuid or link  # what the object's comment names
         for obj in event.objects:
-            if obj.name == "image" and target.attribute_uuid in (obj.comment or ""):
+            if obj.name == "image" and key in (obj.comment or ""):
                 if any(a.object_relation == "link" and a.value == link for a in obj.attributes):
                     return obj
         obj = MISPObject("image", standalone=False)
-        obj.comment = (
-            f"{MARK}: same or nearly the same picture as attachment {target.attribute_uuid} "
-            f"in MISP event {target.event_uuid} ({self.misp_url}/events/view/{target.event_uuid})"
-        )
+        if target.attribute_uuid:
+            obj.comment = (
+                f"{MARK}: same or nearly the same picture as attachment {target.attribute_uuid} "
+                f"in MISP event {target.event_uuid} ({self.misp_url}/events/view/{target.event_uuid})"
+            )
+        else:
+            obj.comment = f"{MARK}: same or nearly the same picture as quaid's reference {link}"
         obj.distribution = sharing.distribution
         if sharing.distribution == SHARING_GROUP:
             obj.sharing_group_id = sharing.sharing_group_id
         obj.add_attribute("filename", value=target.name, disable_correlation=True, to_ids=False)
         obj.add_attribute("link", value=link, comment=target.explanation, disable_correlation=True)
+        drawn = self.diff(source_id, target.picture_id) if self.diff is not None and source_id else None
+        if drawn:
+            name = f"quaid-difference-{source_id[:12]}-{target.picture_id[:12]}.png"
+            # BytesIO: PyMISP reads bytes given as ``data`` as base64 text
+            obj.add_attribute(
+                "attachment", value=name, data=io.BytesIO(drawn), disable_correlation=True, to_ids=False,
+                comment="what differs: red rewritten content, blue blocks a copy adds",
+            )
+            self.counts["differences attached"] += 1
         for attribute in obj.attributes:
             attribute.distribution = INHERIT  # the object's distribution
         self.counts["stand-in image objects created"] += 1

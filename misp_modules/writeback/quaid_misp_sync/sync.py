@@ -114,7 +114,8 @@ def run_sync(
     if not dry_run:
         for picture in progress(pictures, "register in quaid"):
             _register(quaid, picture, counts)
-    recorder = Recorder(misp, quaid_ui or quaid.url, misp.root_url, dry_run=dry_run, policy=policy)
+    recorder = Recorder(misp, quaid_ui or quaid.url, misp.root_url, dry_run=dry_run, policy=policy,
+                        diff=_differ(quaid, counts) if policy.attach_diff else None)
     locations = _Locations(quaid, misp, here)
     for picture in progress([p for p in pictures if p.event.uuid in writable], "search and record"):
         try:
@@ -153,6 +154,20 @@ def _publish_state(recorder: Recorder, was_published: set[str], counts: Counter)
         except (MISPWriteError, PyMISPError) as exc:
             counts["errors"] += 1
             print(f"quaid misp-sync: event {event_uuid}: publishing failed: {exc}", file=sys.stderr)
+
+
+def _differ(quaid: QuaidClient, counts: Counter) -> Callable[[str, str], bytes | None]:
+    """quaid's drawing of picture b aligned onto picture a, or None (counted) when it cannot draw it."""
+
+    def diff(a: str, b: str) -> bytes | None:
+        try:
+            return quaid.compare(a, b)
+        except ServiceError as exc:
+            counts["differences not drawn"] += 1
+            print(f"quaid misp-sync: no difference drawn for {a[:12]} / {b[:12]}: {exc}", file=sys.stderr)
+            return None
+
+    return diff
 
 
 def _register(quaid: QuaidClient, picture: PictureRef, counts: Counter) -> None:
