@@ -20,6 +20,11 @@ Where to start: :meth:`Orb.distance`. Steps:
    twice its resolution (:mod:`engine.algorithms.detail_check`): one word
    replaced by another also gives ``"same-template"``.
 
+A query whose page sits in a window frame (a sandbox report, a desktop
+screenshot) offers that page as a second view (:meth:`Orb.query_features`);
+the search keeps the view with the strongest vote
+(:func:`engine.matching.strongest`).
+
 The distance is the share of content cells that differ outside the explained
 blocks, in [0, 1]: 0 for identical pictures, a few hundredths for a copy with a
 frame, a scroll or recompression, and 0.28 or more for another page built on
