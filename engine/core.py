@@ -5,7 +5,8 @@ CONTRACT (used by the CLI and the service):
     q = Quaid.open(settings)                     # starts embedded Redis when settings.redis_url is None;
                                                  # StaleStore when features of other versions are stored
     q.add(data: bytes, name: str = "", tags=(), metadata=None) -> AddResult   # .id .name .status ("added"|"duplicate") .cluster ; .to_json()
-    q.search(data: bytes, top: int = 10, include_rejected=False) -> SearchResult  # .decision .matches[Match] ; .to_json()
+    q.search(data: bytes, top: int = 10, include_rejected=False, domain=None) -> SearchResult  # .decision .matches[Match] ; .to_json()
+    q.brands -> BrandRegistry                    # each brand's own domains (engine.brands)
     q.get(id) -> PictureRecord (.to_json())      # raises NotFound
     q.image(id) -> tuple[bytes, str] | None     # stored bytes or thumbnail, with content type
     q.update(id, tags=None, metadata=None) -> PictureRecord
@@ -22,7 +23,8 @@ for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
 features and records in one pipeline, score each with the cheap algorithms, verify
 the unsure ones with the costly verifier in rank order within the verification
 budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
-(decision, then distance).
+(decision, then distance). With the query's ``domain``, matches against brand
+baselines say whether the query is the brand's own site (:mod:`engine.brands`).
 Add runs the same search to choose the picture's cluster, then stores the picture
 with the features the search already extracted.
 """  # noqa: E501
@@ -37,10 +39,12 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from engine.algorithms.base import COSTLY
+from engine.brands import BrandCheck, BrandRegistry, judge
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
 from engine.decision import Decision, Verdict
+from engine.domains import registrable_domain
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.hash_search import hash_only_verdict
@@ -80,6 +84,8 @@ class Match:
     cluster: int
     tags: tuple[str, ...]
     verdict: Verdict
+    reference: Mapping = field(default_factory=dict, compare=False)  # the stored record's metadata
+    brand: BrandCheck | None = None  # when the stored picture is a brand baseline
 
     @property
     def distance(self) -> float:
@@ -97,6 +103,10 @@ class Match:
                   "algorithms": verdict["algorithms"]}
         if "reason" in verdict:
             answer["reason"] = verdict["reason"]
+        if self.brand is not None:
+            answer["brand"] = self.brand.to_json()
+            if self.brand.verdict:
+                answer["verdict"] = self.brand.verdict
         return answer
 
 
@@ -104,9 +114,19 @@ class Match:
 class SearchResult:
     decision: Decision
     matches: list[Match] = field(default_factory=list)
+    domain: str | None = None  # the query's registrable domain, when the search named one
 
     def to_json(self) -> dict:
-        return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+        """The search as the API answers it; ``domain``, ``brand`` and ``verdict`` only when
+        known (the best match that has a brand verdict speaks for the query)."""
+        answer = {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+        if self.domain is not None:
+            answer["domain"] = self.domain
+        judged = next((m for m in self.matches if m.brand is not None and m.brand.verdict), None)
+        if judged is not None:
+            answer["brand"] = {**judged.brand.to_json(), "match": judged.id}
+            answer["verdict"] = judged.brand.verdict
+        return answer
 
 
 class StoredQuery(Query):
@@ -259,15 +279,25 @@ class Quaid:
             self.mirror.apply(entries[picture_id])
         return True
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> SearchResult:
-        """Stored pictures matching ``data``, best first, at most ``top``."""
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False,
+               domain: str | None = None) -> SearchResult:
+        """Stored pictures matching ``data``, best first, at most ``top``. ``domain``: the URL or
+        host the query was seen on, to judge matches against brand baselines."""
         if top < 1:
             raise BadInput("top must be at least 1")
+        query_domain = registrable_domain(domain) if domain is not None else None
         picture_id = self._check_size(data)
         query = self.matcher.query(self._load(data))
-        matches = self._matches(query, include_rejected, own=picture_id)
+        matches = self._matches(query, include_rejected, own=picture_id)[:top]
+        checks = judge({m.id: (m.decision.value, m.reference) for m in matches}, query_domain, self.brands)
+        matches = [replace(m, brand=checks.get(m.id)) for m in matches]
         decision = matches[0].decision if matches else Decision.REJECTED
-        return SearchResult(decision, matches[:top])
+        return SearchResult(decision, matches, query_domain)
+
+    @property
+    def brands(self) -> BrandRegistry:
+        """Each brand's own domains (:mod:`engine.brands`), kept next to the pictures."""
+        return BrandRegistry(self.records.redis)
 
     def _matches(self, query: Query, include_rejected: bool, codes: dict[str, list[bytes]] | None = None,
                  own: str | None = None) -> list[Match]:
@@ -300,7 +330,7 @@ class Quaid:
             verdict = hash_only_verdict(verdicts[ident]) if record.hash_only else verdicts[ident]
             if verdict.decision == Decision.REJECTED and not include_rejected:
                 continue  # a hash-only reference its hashes' own thresholds reject
-            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
+            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict, record.metadata))
         kept = closest_accepted({m.id: m.verdict for m in matches}, {m.id: m.cluster for m in matches}, own)
         matches = [replace(m, verdict=kept[m.id]) for m in matches]
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))

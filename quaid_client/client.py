@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -127,11 +128,15 @@ class QuaidClient:
 
     # --- search -----------------------------------------------------------------------
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> Answer:
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
+               domain: str | None = None) -> Answer:
         """Known pictures that are the same or nearly the same, best first:
         ``{"decision", "matches": [{"id", "name", "distance", "decision", ...}]}``. ``name`` is
-        how the review queue names the query when a match is queued for review."""
+        how the review queue names the query when a match is queued for review; ``domain`` (host
+        or URL the picture was seen on) adds brand verdicts: ``"verdict": "phishing-suspected"``."""
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
+        if domain:
+            fields.append(("domain", domain))
         return self._post_picture("/api/v1/search", data, name, fields)
 
     def hash(self, data: bytes, name: str = "") -> Answer:
@@ -219,6 +224,22 @@ class QuaidClient:
     def labels(self) -> list[Answer]:
         """The analysts' verdicts as a labelled list (what ``quaid calibrate --review`` fits)."""
         return list(self._json("GET", "/api/v1/review/labels")["labels"])
+
+    # --- brands -----------------------------------------------------------------------
+
+    def brands(self) -> list[Answer]:
+        """Every brand with its own registrable domains: ``[{"name", "domains"}]``."""
+        return list(self._json("GET", "/api/v1/brands")["brands"])
+
+    def brand(self, name: str) -> Answer:
+        return self._json("GET", "/api/v1/brands/" + quote(name, safe=""))
+
+    def set_brand(self, name: str, domains: Iterable[str]) -> Answer:
+        """Replace a brand's own domains (host names or URLs; kept as registrable domains)."""
+        return self._json("PUT", "/api/v1/brands/" + quote(name, safe=""), json={"domains": list(domains)})
+
+    def delete_brand(self, name: str) -> Answer:
+        return self._json("DELETE", "/api/v1/brands/" + quote(name, safe=""))
 
     def openapi(self) -> Answer:
         """The service's OpenAPI document."""

@@ -39,6 +39,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.reindex",  # reindex (features stored by another algorithm version)
     "engine.cli.hashes",  # hash (hashes in the formats partners exchange)
     "engine.cli.hash_lists",  # import-hashes (a partner's hash list as references without pictures)
+    "engine.cli.brands",  # brand (each brand's own domains, for brand verdicts)
+    "engine.cli.lookyloo",  # lookyloo-import (captures' screenshots from a Lookyloo instance)
 )
 
 

@@ -25,7 +25,8 @@ class Backend(Protocol):
     def add(self, data: bytes, name: str = "", tags: Iterable[str] = (),
             metadata: Mapping | None = None) -> dict: ...
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> dict: ...
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
+               domain: str | None = None) -> dict: ...
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
                       include_rejected: bool = False) -> dict: ...
@@ -45,8 +46,9 @@ class LocalStore:
             metadata: Mapping | None = None) -> dict:
         return self.quaid.add(data, name=name, tags=tags, metadata=metadata).to_json()
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> dict:
-        return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected)
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
+               domain: str | None = None) -> dict:
+        return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected, domain)
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False) -> dict:
         return search_hashes_and_record(self.quaid, self.reviews, hashes, top, include_rejected)

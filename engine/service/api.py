@@ -37,6 +37,7 @@ from engine.service.inputs import (
     read_upload,
     single_file,
     tags_from,
+    with_brand_fields,
 )
 from engine.service.jobs import JobFile, JobQueue
 from engine.service.models import answer
@@ -59,7 +60,7 @@ def add_picture() -> Response:
     upload = single_file()
     name = clean_text(request.form.get("name") or upload.filename, MAX_NAME_LENGTH, "name")
     tags = tags_from(request.form.getlist("tags") + request.form.getlist("tag"))
-    metadata = metadata_from(request.form.get("metadata"))
+    metadata = with_brand_fields(metadata_from(request.form.get("metadata")), request.form)
     result = quaid().add(upload.data, name=name, tags=tags, metadata=metadata).to_json()
     return answer(models.AddAnswer, result, 201 if result.get("status") == "added" else 200)
 
@@ -125,8 +126,9 @@ def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
+    domain = request.form.get("domain") or request.args.get("domain") or None
     reviews = current_app.extensions["quaid_review"]
-    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected)
+    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected, domain)
     return answer(models.SearchAnswer, found)
 
 

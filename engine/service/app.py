@@ -19,7 +19,7 @@ from flask import Flask
 
 from engine.config import Settings
 from engine.review import ReviewQueue, search_and_record
-from engine.service import api, auth, guard, openapi, review, status, ui
+from engine.service import api, auth, brands, guard, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
 from engine.service.inputs import FORM_FIELDS, FormRequest
 from engine.service.jobs import BatchHandler, JobLimits, JobQueue
@@ -60,7 +60,8 @@ def create_app(settings: Settings, quaid: object | None = None) -> Flask:
     guard.install(app, settings)  # first: refuse browser-borne requests before looking at keys
     auth.install(app, settings)
     register_error_handlers(app)
-    for blueprint in (api.blueprint, review.blueprint, status.blueprint, openapi.blueprint, ui.blueprint):
+    for blueprint in (api.blueprint, review.blueprint, brands.blueprint, status.blueprint, openapi.blueprint,
+                      ui.blueprint):
         app.register_blueprint(blueprint)
     return app
 

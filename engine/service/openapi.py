@@ -26,7 +26,7 @@ ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.A
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
            models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
-           models.HashImportAnswer)
+           models.HashImportAnswer, models.Brand, models.Brands, models.BrandDeleted)
 
 
 def schemas() -> dict:
@@ -99,6 +99,13 @@ _WRITE_HEADER = {"name": HEADER, "in": "header", "required": True, "schema": {"t
 _JSON_WRITE_HEADER = {**_WRITE_HEADER, "required": False,
                       "description": "not needed with a JSON body (a web page cannot send one cross-site)"}
 _ITEM_PARAM = _path_param("item", _ITEM)
+_REFERENCE_BRAND = {"type": "string", "description": "the brand this picture is a baseline of (kept in "
+                                                    "its metadata)"}
+_REFERENCE_DOMAIN = {"type": "string", "description": "host name or URL it was captured on (kept in its "
+                                                     "metadata)"}
+_BRAND_PARAM = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 100})
+_DOMAIN = {"type": "string", "description": "host name or URL the query was seen on: matches against brand "
+                                            "baselines then say legitimate or phishing-suspected"}
 
 
 def _model(model: type, description: str = "OK") -> dict:
@@ -129,7 +136,8 @@ def paths() -> dict:
             "Add a picture (idempotent: the id is the SHA-256 of the bytes)",
             {"201": _model(models.AddAnswer, "added"), "200": _model(models.AddAnswer, "already stored")},
             errors="400 413 415", access="write", params=[_WRITE_HEADER],
-            body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META},
+            body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META,
+                             "brand": _REFERENCE_BRAND, "domain": _REFERENCE_DOMAIN},
                             ["file"]))},
         "/api/v1/pictures/{id}": {
             "get": _op("A stored picture's record", {"200": _model(models.Picture)}, errors="400 404",
@@ -152,8 +160,8 @@ def paths() -> dict:
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
             {"200": _model(models.SearchAnswer)}, errors="400 413 415", tag="search",
-            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
-            params=[_query("top", _TOP), _query("all", _ALL), _WRITE_HEADER])},
+            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL, "domain": _DOMAIN}, ["file"]),
+            params=[_query("top", _TOP), _query("all", _ALL), _query("domain", _DOMAIN), _WRITE_HEADER])},
         "/api/v1/hash": {"post": _op(
             "The picture's hashes as partners' tools compute and write them (ImageHash, PDQ, "
             "image-match, ForBild, pixel TLSH); stores nothing",
@@ -223,6 +231,20 @@ def paths() -> dict:
                         body=_json_body({"verdict": {"type": "string", "enum": ["accepted", "rejected"]}},
                                         ["verdict"])),
         },
+        "/api/v1/brands": {"get": _op("Every brand with its own domains", {"200": _model(models.Brands)},
+                                      tag="brands")},
+        "/api/v1/brands/{name}": {
+            "get": _op("One brand's own domains", {"200": _model(models.Brand)}, errors="404", tag="brands",
+                       params=[_BRAND_PARAM]),
+            "put": _op("Replace a brand's own domains (URLs are reduced to registrable domains)",
+                       {"200": _model(models.Brand)}, errors="400 413 415", access="write", tag="brands",
+                       params=[_BRAND_PARAM, _JSON_WRITE_HEADER],
+                       body=_json_body({"domains": {"type": "array", "items": {"type": "string"},
+                                                    "minItems": 1, "maxItems": 200}}, ["domains"])),
+            "delete": _op("Remove a brand's configured domains (its baselines stay stored)",
+                          {"200": _model(models.BrandDeleted)}, errors="400 404", access="write",
+                          tag="brands", params=[_BRAND_PARAM, _WRITE_HEADER]),
+        },
         "/api/v1/review/{item}/image": {"get": _op(
             "Thumbnail of the searched picture (JPEG)",
             {"200": {"description": "JPEG", "content": {"image/jpeg": {"schema": _FILE}}}}, errors="404",
@@ -247,6 +269,8 @@ OPERATION_IDS = {
     ("/api/v1/review/labels", "get"): "review_labels", ("/api/v1/review/{item}", "get"): "get_review_item",
     ("/api/v1/review/{item}", "post"): "judge_review_item",
     ("/api/v1/review/{item}/image", "get"): "review_image",
+    ("/api/v1/brands", "get"): "list_brands", ("/api/v1/brands/{name}", "get"): "get_brand",
+    ("/api/v1/brands/{name}", "put"): "set_brand", ("/api/v1/brands/{name}", "delete"): "delete_brand",
 }
 
 
