@@ -3,12 +3,16 @@
 A stored reference is a brand baseline when its metadata names a ``brand``
 (and, usually, the ``domain`` it was captured on). A brand may also have a
 configured list of its own domains (:class:`BrandRegistry`, kept in Redis). When
-a search names the query's domain, every accepted or to-review match against a
-baseline gets a verdict:
+a search names the domain the query was seen on, every accepted or to-review
+match against a baseline gets a verdict:
 
 - ``legitimate``: the query's registrable domain is one of the brand's own
   (the registry's list plus the baseline's own ``domain``);
 - ``phishing-suspected``: it is not: the brand's look on someone else's domain.
+
+A search may name several domains (the hosts of a redirect chain, every URL of a
+MISP event): it is ``legitimate`` only when each of them is the brand's, since
+the page could have been shown by any of them.
 
 Domains are compared as registrable domains (:mod:`engine.domains`), so
 ``login.paypal.com`` is PayPal's and ``paypal.com.evil.tld`` is not. A brand
@@ -36,6 +40,7 @@ LEGITIMATE = "legitimate"
 JUDGED_DECISIONS = ("accepted", "to-review")  # a rejected match says nothing about the query
 MAX_BRAND_LENGTH = 100  # characters
 MAX_DOMAINS = 200  # domains one brand may list
+MAX_QUERY_DOMAINS = 50  # domains one search may name
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,17 @@ def check_brand(value: object) -> str:
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         raise BadInput("brand must not contain control characters")
     return name
+
+
+def query_domains(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The registrable domains a search names (a host or URL, or several), sorted; () for none.
+    :class:`BadInput` for a value without a valid host, or too many."""
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else list(value)
+    if len(values) > MAX_QUERY_DOMAINS:
+        raise BadInput(f"at most {MAX_QUERY_DOMAINS} domains per search")
+    return tuple(sorted({registrable_domain(v) for v in values}))
 
 
 def check_reference_fields(metadata: Mapping) -> None:
@@ -110,10 +126,12 @@ class BrandRegistry:
         return {name: tuple(json.loads(raw)["domains"]) if raw else () for name, raw in pairs}
 
 
-def judge(references: Mapping[str, tuple[str, Mapping]], query_domain: str | None,
+def judge(references: Mapping[str, tuple[str, Mapping]], seen_on: Iterable[str],
           registry: BrandRegistry) -> dict[str, BrandCheck]:
     """The brand check of each match against a baseline. ``references``: match id ->
-    (decision, the stored reference's metadata); ``query_domain``: a registrable domain or None."""
+    (decision, the stored reference's metadata); ``seen_on``: the registrable domains the query
+    was seen on (none: no verdict)."""
+    seen = set(seen_on)
     baselines = {ident: metadata for ident, (decision, metadata) in references.items()
                  if decision in JUDGED_DECISIONS and _brand_of(metadata)}
     configured = registry.domains_of(_brand_of(m) for m in baselines.values())
@@ -123,8 +141,8 @@ def judge(references: Mapping[str, tuple[str, Mapping]], query_domain: str | Non
         own = set(configured.get(_field(brand), ()))
         own.update(_own_domain(metadata))
         verdict = None
-        if query_domain and own:
-            verdict = LEGITIMATE if query_domain in own else PHISHING_SUSPECTED
+        if seen and own:
+            verdict = LEGITIMATE if seen <= own else PHISHING_SUSPECTED
         checks[ident] = BrandCheck(brand, tuple(sorted(own)), verdict)
     return checks
 

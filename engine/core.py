@@ -6,6 +6,7 @@ CONTRACT (used by the CLI and the service):
                                                  # StaleStore when features of other versions are stored
     q.add(data: bytes, name: str = "", tags=(), metadata=None) -> AddResult   # .id .name .status ("added"|"duplicate") .cluster ; .to_json()
     q.search(data: bytes, top: int = 10, include_rejected=False, domain=None) -> SearchResult  # .decision .matches[Match] ; .to_json()
+                                                 # domain: host/URL, or several (engine.brands)
     q.brands -> BrandRegistry                    # each brand's own domains (engine.brands)
     q.get(id) -> PictureRecord (.to_json())      # raises NotFound
     q.image(id) -> tuple[bytes, str] | None     # stored bytes or thumbnail, with content type
@@ -23,7 +24,7 @@ for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
 features and records in one pipeline, score each with the cheap algorithms, verify
 the unsure ones with the costly verifier in rank order within the verification
 budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
-(decision, then distance). With the query's ``domain``, matches against brand
+(decision, then distance). With the query's domain(s), matches against brand
 baselines say whether the query is the brand's own site (:mod:`engine.brands`).
 Add runs the same search to choose the picture's cluster, then stores the picture
 with the features the search already extracted.
@@ -39,12 +40,11 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from engine.algorithms.base import COSTLY
-from engine.brands import BrandCheck, BrandRegistry, judge
+from engine.brands import BrandCheck, BrandRegistry, judge, query_domains
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
 from engine.decision import Decision, Verdict
-from engine.domains import registrable_domain
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.hash_search import hash_only_verdict
@@ -114,14 +114,14 @@ class Match:
 class SearchResult:
     decision: Decision
     matches: list[Match] = field(default_factory=list)
-    domain: str | None = None  # the query's registrable domain, when the search named one
+    domains: tuple[str, ...] = ()  # the registrable domains the query was seen on, when named
 
     def to_json(self) -> dict:
-        """The search as the API answers it; ``domain``, ``brand`` and ``verdict`` only when
+        """The search as the API answers it; ``domains``, ``brand`` and ``verdict`` only when
         known (the best match that has a brand verdict speaks for the query)."""
         answer = {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
-        if self.domain is not None:
-            answer["domain"] = self.domain
+        if self.domains:
+            answer["domains"] = list(self.domains)
         judged = next((m for m in self.matches if m.brand is not None and m.brand.verdict), None)
         if judged is not None:
             answer["brand"] = {**judged.brand.to_json(), "match": judged.id}
@@ -280,19 +280,20 @@ class Quaid:
         return True
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False,
-               domain: str | None = None) -> SearchResult:
+               domain: str | Iterable[str] | None = None) -> SearchResult:
         """Stored pictures matching ``data``, best first, at most ``top``. ``domain``: the URL or
-        host the query was seen on, to judge matches against brand baselines."""
+        host the query was seen on (or several: a redirect chain), to judge matches against
+        brand baselines."""
         if top < 1:
             raise BadInput("top must be at least 1")
-        query_domain = registrable_domain(domain) if domain is not None else None
+        seen_on = query_domains(domain)
         picture_id = self._check_size(data)
         query = self.matcher.query(self._load(data))
         matches = self._matches(query, include_rejected, own=picture_id)[:top]
-        checks = judge({m.id: (m.decision.value, m.reference) for m in matches}, query_domain, self.brands)
+        checks = judge({m.id: (m.decision.value, m.reference) for m in matches}, seen_on, self.brands)
         matches = [replace(m, brand=checks.get(m.id)) for m in matches]
         decision = matches[0].decision if matches else Decision.REJECTED
-        return SearchResult(decision, matches, query_domain)
+        return SearchResult(decision, matches, seen_on)
 
     @property
     def brands(self) -> BrandRegistry:

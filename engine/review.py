@@ -162,7 +162,7 @@ class ReviewQueue:
 
 
 def search_and_record(quaid, reviews: ReviewQueue, data: bytes, name: str, top: int = 10,
-                      include_rejected: bool = False, domain: str | None = None) -> dict:
+                      include_rejected: bool = False, domain: str | list[str] | None = None) -> dict:
     """Search ``data`` with the engine facade and queue its to-review matches for an analyst;
     the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue;
     ``domain``: where the query was seen, for brand verdicts (:mod:`engine.brands`)."""

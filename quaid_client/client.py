@@ -129,14 +129,15 @@ class QuaidClient:
     # --- search -----------------------------------------------------------------------
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
-               domain: str | None = None) -> Answer:
+               domain: str | Iterable[str] | None = None) -> Answer:
         """Known pictures that are the same or nearly the same, best first:
         ``{"decision", "matches": [{"id", "name", "distance", "decision", ...}]}``. ``name`` is
         how the review queue names the query when a match is queued for review; ``domain`` (host
-        or URL the picture was seen on) adds brand verdicts: ``"verdict": "phishing-suspected"``."""
+        or URL the picture was seen on, or several) adds brand verdicts:
+        ``"verdict": "phishing-suspected"`` when one of them is not the brand's."""
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
-        if domain:
-            fields.append(("domain", domain))
+        for value in [domain] if isinstance(domain, str) else domain or ():
+            fields.append(("domain", value))
         return self._post_picture("/api/v1/search", data, name, fields)
 
     def hash(self, data: bytes, name: str = "") -> Answer:

@@ -84,7 +84,7 @@ def test_the_baseline_on_another_domain_is_phishing_suspected(quaid, baseline):
         assert answer["matches"][0]["verdict"] == "phishing-suspected"
         assert answer["verdict"] == "phishing-suspected"
         assert answer["brand"] == {"name": "Acme", "domains": ["acme.example"], "match": ident}
-        assert answer["domain"] == registrable_domain(elsewhere)
+        assert answer["domains"] == [registrable_domain(elsewhere)]
 
 
 def test_the_baseline_on_the_brands_own_domains_is_legitimate(quaid, baseline):
@@ -97,17 +97,31 @@ def test_the_baseline_on_the_brands_own_domains_is_legitimate(quaid, baseline):
     assert answer["brand"]["domains"] == ["acme-bank.test", "acme.example"]
 
 
+def test_several_domains_are_legitimate_only_when_each_is_the_brands(quaid, baseline):
+    """A redirect chain through the brand's site that ends elsewhere is no proof of legitimacy."""
+    page, _ = baseline
+    quaid.brands.set("Acme", ["acme-bank.test"])
+    own = quaid.search(page, domain=["https://acme.example/a", "login.acme-bank.test", "acme.example"])
+    assert own.to_json()["verdict"] == "legitimate" and own.domains == ("acme-bank.test", "acme.example")
+    chain = quaid.search(page, domain=["https://acme.example/redirect", "https://evil.test/login"]).to_json()
+    assert chain["verdict"] == "phishing-suspected" and chain["domains"] == ["acme.example", "evil.test"]
+    with pytest.raises(BadInput):
+        quaid.search(page, domain=["acme.example", "no host/"])
+    with pytest.raises(BadInput):
+        quaid.search(page, domain=[f"h{i}.test" for i in range(51)])
+
+
 def test_no_domain_no_verdict_and_the_answer_keeps_its_shape(quaid, baseline):
     page, _ = baseline
     plain = png(site_page(12, heading="Release notes"))
     quaid.add(plain, name="not-a-brand")
     answer = quaid.search(page).to_json()
-    assert "verdict" not in answer and "domain" not in answer and "brand" not in answer
+    assert "verdict" not in answer and "domains" not in answer and "brand" not in answer
     assert answer["matches"][0]["brand"]["name"] == "Acme" and "verdict" not in answer["matches"][0]
     other = quaid.search(plain, domain="anything.test").to_json()
     assert other["matches"][0]["name"] == "not-a-brand"
     assert "brand" not in other["matches"][0] and "verdict" not in other  # not a baseline: nothing added
-    assert set(other) == {"decision", "matches", "domain"}
+    assert set(other) == {"decision", "matches", "domains"}
 
 
 def test_a_brand_with_no_known_domain_gets_no_verdict(quaid):

@@ -26,7 +26,7 @@ class Backend(Protocol):
             metadata: Mapping | None = None) -> dict: ...
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
-               domain: str | None = None) -> dict: ...
+               domain: str | list[str] | None = None) -> dict: ...
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
                       include_rejected: bool = False) -> dict: ...
@@ -47,7 +47,7 @@ class LocalStore:
         return self.quaid.add(data, name=name, tags=tags, metadata=metadata).to_json()
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
-               domain: str | None = None) -> dict:
+               domain: str | list[str] | None = None) -> dict:
         return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected, domain)
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False) -> dict:

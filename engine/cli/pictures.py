@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from engine.cli.backend import open_backend
 from engine.config import load_settings
-from engine.domains import registrable_domain
 from engine.errors import BadInput, PictureTooLarge, QuaidError
 from engine.validation import check_metadata, check_name, check_tags, file_name, printable
 from quaid_client import ServiceError
@@ -82,9 +81,10 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=10, metavar="N", help="at most N matches per query (10)")
     p.add_argument("--all", action="store_true", dest="include_rejected",
                    help="also list rejected candidates")
-    p.add_argument("--domain", metavar="HOST",
-                   help="host name or URL the pictures were seen on: a match against a brand baseline "
-                        "is then legitimate (the brand's own domain) or phishing-suspected")
+    p.add_argument("--domain", action="append", metavar="HOST",
+                   help="host name or URL the pictures were seen on (repeatable: a redirect chain): a "
+                        "match against a brand baseline is then legitimate (every one is the brand's) "
+                        "or phishing-suspected")
     p.add_argument("--json", action="store_true", help="print one JSON object per query and line")
     _add_server_option(p)
     p.set_defaults(func=run_search)
@@ -211,8 +211,9 @@ def run_search(args: argparse.Namespace) -> int:
         return _search_hashes(args)
     if not args.paths:
         raise BadInput("give a picture file or folder to search, or --hash NAME=VALUE")
-    if args.domain is not None:
-        registrable_domain(args.domain)  # a bad domain stops the command once, before any search
+    from engine.brands import query_domains
+
+    query_domains(args.domain)  # a bad domain stops the command once, before any search
     files = list(iter_files(args.paths))
     limit = load_settings().max_upload_bytes
     failures = 0
@@ -420,5 +421,5 @@ def _brand_note(answer: dict) -> str:
     if not brand:
         return ""
     verdict = answer.get("verdict") or "brand"
-    domain = f" on {answer['domain']}" if answer.get("domain") else ""
+    domain = f" on {', '.join(answer['domains'])}" if answer.get("domains") else ""
     return f"  [{verdict}: {printable(brand['name'])}{domain}]"

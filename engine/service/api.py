@@ -126,7 +126,7 @@ def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
-    domain = request.form.get("domain") or request.args.get("domain") or None
+    domain = [d for d in request.form.getlist("domain") + request.args.getlist("domain") if d] or None
     reviews = current_app.extensions["quaid_review"]
     found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected, domain)
     return answer(models.SearchAnswer, found)

@@ -101,7 +101,8 @@ class SearchAnswer:
 
     decision: Decision = info(description="best decision among the matches; rejected when none")
     matches: list[Match] = info()
-    domain: str | None = optional(description="the registrable domain the query was seen on, when given")
+    domains: list[str] | None = optional(description="the registrable domains the query was seen on, "
+                                                     "when given")
     brand: QueryBrand | None = optional(description="the brand the query looks like, when a match has a "
                                                     "brand verdict")
     verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)

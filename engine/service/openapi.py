@@ -104,8 +104,9 @@ _REFERENCE_BRAND = {"type": "string", "description": "the brand this picture is 
 _REFERENCE_DOMAIN = {"type": "string", "description": "host name or URL it was captured on (kept in its "
                                                      "metadata)"}
 _BRAND_PARAM = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 100})
-_DOMAIN = {"type": "string", "description": "host name or URL the query was seen on: matches against brand "
-                                            "baselines then say legitimate or phishing-suspected"}
+_DOMAIN = {"type": "string", "description": "host name or URL the query was seen on (repeat for several, "
+                                            "e.g. a redirect chain): matches against brand baselines then "
+                                            "say legitimate (every one is the brand's) or phishing-suspected"}
 
 
 def _model(model: type, description: str = "OK") -> dict:
