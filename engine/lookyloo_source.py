@@ -1,12 +1,14 @@
 """Captures of a Lookyloo instance, read through Lookyloo's own client (PyLookyloo).
 
-Where to start: :class:`LookylooSource` answers the three things ``quaid lookyloo-import``
-needs: the recent captures' UUIDs, one capture's URL and time, its screenshot. What
+Where to start: :class:`LookylooSource` answers what ``quaid lookyloo-import`` needs: the
+recent captures' UUIDs, one capture's URL, time and landing page, its screenshot. What
 Lookyloo answers (Lookyloo 1.40, ``website/web/genericapi.py``):
 
 - ``/json/recent_captures/<since>``: UUIDs newest first; only the captures listed on the
   index unless an API key is given (``Authorization`` header, PyLookyloo's ``init_apikey``);
 - ``/json/<uuid>/info``: ``url``, ``title``, ``capture_time`` (ISO 8601), or 404 ``{"error"}``;
+- ``/json/<uuid>/redirects``: ``{"response": {"url", "redirects": [...]}}``, the URLs the
+  capture was redirected through, the landing page (the one in the screenshot) last;
 - ``/bin/<uuid>/screenshot``: the PNG, or 404 ``{"error"}``. PyLookyloo hands back the body
   whatever the status, so a body that is not a PNG is read as Lookyloo's error.
 
@@ -43,9 +45,10 @@ class CaptureFailed(QuaidError):
 @dataclass(frozen=True)
 class CaptureInfo:
     uuid: str
-    url: str
+    url: str  # as submitted
     title: str
     capture_time: str
+    landing_url: str  # where the redirects ended: the page in the screenshot
 
 
 class LookylooSource:
@@ -84,8 +87,21 @@ class LookylooSource:
         if not isinstance(answer, dict) or not isinstance(answer.get("url"), str):
             reason = answer.get("error") if isinstance(answer, dict) else None
             raise CaptureFailed(f"no capture information: {str(reason or answer)[:200]}")
-        return CaptureInfo(capture, answer["url"][:MAX_TEXT], str(answer.get("title", ""))[:MAX_TEXT],
-                           str(answer.get("capture_time", ""))[:40])
+        url = answer["url"][:MAX_TEXT]
+        return CaptureInfo(capture, url, str(answer.get("title", ""))[:MAX_TEXT],
+                           str(answer.get("capture_time", ""))[:40], self._landing(capture) or url)
+
+    def _landing(self, capture: str) -> str | None:
+        """The last URL of the capture's redirects; None when there were none (or no answer:
+        the submitted URL then stands for the page)."""
+        try:
+            answer = self._call(self.api.get_redirects, capture)
+        except CaptureFailed:
+            return None
+        chain = (answer.get("response") or {}).get("redirects") if isinstance(answer, dict) else None
+        if isinstance(chain, list) and chain and isinstance(chain[-1], str):
+            return chain[-1][:MAX_TEXT]
+        return None
 
     def screenshot(self, capture: str) -> bytes:
         data = self._call(self.api.get_screenshot, capture).getvalue()

@@ -16,6 +16,9 @@ Lookyloo/PyLookyloo db81a250; 1.43.0 installed, same routes):
 - ``GET /json/<uuid>/info`` (``get_info``): ``{"uuid", "url", "title", "capture_time"
   (isoformat of the capture's tz-aware start time), "user_agent", "referer", "error"?}``;
   an unknown capture: 404 ``{"error": "Unable to find UUID <uuid> in the cache."}``.
+- ``GET /json/<uuid>/redirects`` (``get_redirects``): ``{"response": {"url", "redirects": [the
+  URLs the capture went through, the landing page last]}}`` (plus ``"info": "No redirects"``);
+  an unknown capture: 400 ``{"error": "UUID missing in cache, ..."}``.
 - ``GET /bin/<uuid>/screenshot`` (``get_screenshot``): the PNG (``image/png``), or 404
   ``{"error": "No screenshot available"}``. PyLookyloo returns the body whatever the status.
 
@@ -44,6 +47,7 @@ class Capture:
     title: str = ""
     uuid: str = ""
     error: str | None = None
+    redirects: tuple[str, ...] = ()
 
 
 class LookylooStandIn:
@@ -56,10 +60,11 @@ class LookylooStandIn:
         self.app = self._build()
 
     def capture(self, url: str, screenshot: bytes | None, *, hours_ago: float = 1.0, public: bool = True,
-                title: str = "") -> str:
+                title: str = "", redirects: tuple[str, ...] = ()) -> str:
         when = datetime.now(UTC) - timedelta(hours=hours_ago)
         ident = str(uuid.uuid4())
-        self.captures[ident] = Capture(url, when, screenshot, public, title or url, ident)
+        self.captures[ident] = Capture(url, when, screenshot, public, title or url, ident,
+                                       redirects=redirects)
         return ident
 
     def _build(self) -> Flask:
@@ -100,6 +105,17 @@ class LookylooStandIn:
                       "referer": ""}
             if found.error:
                 answer["error"] = found.error
+            return jsonify(answer)
+
+        @app.get("/json/<uuid:capture_uuid>/redirects")
+        def redirects(capture_uuid: uuid.UUID):
+            found = self.captures.get(str(capture_uuid))
+            if found is None:
+                missing = "UUID missing in cache, try again later and check the status first."
+                return jsonify({"error": missing}), 400
+            answer = {"response": {"url": found.url, "redirects": list(found.redirects)}}
+            if not found.redirects:
+                answer["response"]["info"] = "No redirects"
             return jsonify(answer)
 
         @app.get("/bin/<uuid:capture_uuid>/screenshot")

@@ -40,7 +40,8 @@ def lookyloo():
     standin = LookylooStandIn(api_keys=(KEY,))
     login = site_page(21)
     ids = {
-        "phish": standin.capture("https://acme.example.evil.test/login", png(login, 1), hours_ago=3),
+        "phish": standin.capture("https://t.example/x", png(login, 1), hours_ago=3,
+                                 redirects=("https://t.example/y", "https://acme.example.evil.test/login")),
         "legit": standin.capture("https://www.acme.example/", png(login, 3), hours_ago=2),
         "unlisted": standin.capture("https://hidden.test/", png(site_page(22, heading="Other")),
                                     public=False),
@@ -76,7 +77,8 @@ def test_import_stores_captures_with_their_urls_and_reports_brand_look_alikes(lo
     with Quaid.open(load_settings()) as quaid:
         record = quaid.get(phish["id"]).to_json()
     assert record["name"] == f"lookyloo:{ids['phish']}" and record["tags"] == ["lookyloo:capture"]
-    assert record["metadata"]["url"] == "https://acme.example.evil.test/login"
+    assert record["metadata"]["url"] == "https://t.example/x"  # as submitted; the page is where it landed
+    assert record["metadata"]["landing_url"] == "https://acme.example.evil.test/login"
     assert record["metadata"]["lookyloo_capture"] == ids["phish"] and record["metadata"]["lookyloo"] == url
     assert datetime.fromisoformat(record["metadata"]["capture_time"]).tzinfo is not None
 

@@ -1,11 +1,12 @@
 """``quaid lookyloo-import --url URL``: index a Lookyloo instance's capture screenshots, report look-alikes.
 
 For each recent capture (oldest first; ``--since`` to go further back than Lookyloo's
-default of one day) it reads the capture's URL and screenshot through PyLookyloo
-(:mod:`engine.lookyloo_source`), stores the screenshot (name ``lookyloo:<uuid>``, tag
-``lookyloo:capture``, metadata: the capture's UUID, instance, URL, domain, title, time),
-then searches with it, naming the capture's URL as the query's domain, so a capture that
-looks like a brand baseline on another domain is reported ``phishing-suspected``
+default of one day) it reads the capture's URL, landing page (where its redirects ended)
+and screenshot through PyLookyloo (:mod:`engine.lookyloo_source`), stores the screenshot
+(name ``lookyloo:<uuid>``, tag ``lookyloo:capture``, metadata: the capture's UUID,
+instance, URL, landing URL, domain (the landing page's host), title, time), then searches
+with it on that domain, so a capture that looks like a brand baseline on another domain is
+reported ``phishing-suspected``
 (:mod:`engine.brands`). Each capture is reported with the stored pictures it matches
 (accepted and to-review), earlier captures included.
 
@@ -97,10 +98,10 @@ def _import_one(source, backend: Backend, ledger: Ledger, capture: str, top: int
         return {**row, "status": "skipped", "id": known}
     try:
         info = source.info(capture)
-        domain = _domain(info.url)
+        domain = _domain(info.landing_url)
         data = source.screenshot(capture)
         metadata = {"lookyloo_capture": capture, "lookyloo": source.root_url, "url": info.url,
-                    "title": info.title, "capture_time": info.capture_time}
+                    "landing_url": info.landing_url, "title": info.title, "capture_time": info.capture_time}
         if domain:
             metadata["domain"] = domain
         added = backend.add(data, name=f"lookyloo:{capture}", tags=[TAG], metadata=check_metadata(metadata))
