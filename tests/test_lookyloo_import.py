@@ -42,7 +42,8 @@ def lookyloo():
     ids = {
         "phish": standin.capture("https://t.example/x", png(login, 1), hours_ago=3,
                                  redirects=("https://t.example/y", "https://acme.example.evil.test/login")),
-        "legit": standin.capture("https://www.acme.example/", png(login, 3), hours_ago=2),
+        "legit": standin.capture("https://t.example/acme", png(login, 3), hours_ago=2,  # lands on the brand
+                                 redirects=("https://www.acme.example/",)),
         "unlisted": standin.capture("https://hidden.test/", png(site_page(22, heading="Other")),
                                     public=False),
         "old": standin.capture("https://old.test/", png(site_page(23, heading="Archive")), hours_ago=48),
