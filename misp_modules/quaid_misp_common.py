@@ -19,7 +19,9 @@ MISP conventions used here:
 - a malware-sample attribute's data is a zip encrypted with the password ``infected``
   holding the sample (named by its MD5) and ``<md5>.filename.txt``;
 - decision tags from existing taxonomies: ``workflow`` and ``misp:automation-level``
-  (https://github.com/MISP/misp-taxonomies).
+  (https://github.com/MISP/misp-taxonomies); a match quaid answers ``phishing-suspected``
+  (a brand's baseline, seen on a domain that is not the brand's) also gets
+  ``phishing:techniques="fake-website"`` (taxonomy ``phishing``, version 5).
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ DECISION_TAGS: dict[str, tuple[str, ...]] = {
     "accepted": ('workflow:state="complete"', 'misp:automation-level="unsupervised"'),
     "to-review": ('workflow:todo="review"',),
 }
+# A brand's look on someone else's domain (quaid's "phishing-suspected" verdict): taxonomy phishing v5,
+# "Adversary controls a fake website to phish for credentials or information."
+PHISHING_TAG = 'phishing:techniques="fake-website"'
+# Attribute types naming where a picture was seen: their host is the domain quaid judges brands by.
+DOMAIN_TYPES = ("url", "domain", "hostname", "domain|ip", "hostname|port")
+MAX_DOMAINS = 50  # hosts sent with one search (quaid refuses more)
 # Decision -> relationship from MISP's list (misp-objects/relationships).
 DECISION_RELATIONSHIP = {"accepted": "variant-of", "to-review": "similar"}
 
@@ -175,9 +183,11 @@ class ModuleClient:
     def deadline(self, instant: float) -> None:
         self.http.deadline = instant
 
-    def search(self, data: bytes, filename: str, top: int) -> dict:
-        """``POST /api/v1/search``: the decision and the matches, best first."""
-        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename))
+    def search(self, data: bytes, filename: str, top: int, domains: list[str] | None = None) -> dict:
+        """``POST /api/v1/search``: the decision and the matches, best first; with the ``domains``
+        the picture was seen on, matches against brand baselines carry a verdict."""
+        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename,
+                                                domain=domains or None))
 
     def search_hashes(self, hashes: dict[str, str], top: int) -> dict:
         """``POST /api/v1/search/hashes``: stored pictures near a partner's hashes (at best to-review)."""
@@ -390,7 +400,33 @@ def describe(match: dict) -> str:
     line = f"quaid: {match.get('decision', '?')} (distance {float(match.get('distance', 0.0)):.3f})"
     if match.get("reason"):
         line += f", {match['reason']}"
-    return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}"
+    return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}{_brand_note(match)}"
+
+
+def _brand_note(match: dict) -> str:
+    """What the brand verdict says, for the comment: whose site the picture looks like."""
+    brand = match.get("brand") if isinstance(match.get("brand"), dict) else None
+    if not brand:
+        return ""
+    name, own = str(brand.get("name", "?")), ", ".join(map(str, brand.get("domains") or ())) or "unknown"
+    if match.get("verdict") == "phishing-suspected":
+        return f"; phishing suspected: looks like {name}'s site, seen outside its domains ({own})"
+    if match.get("verdict") == "legitimate":
+        return f"; {name}'s own site ({own})"
+    return f"; {name}'s baseline"
+
+
+def domains_in(attributes: Any) -> list[str]:
+    """The hosts, URLs and domains among MISP attributes (``DOMAIN_TYPES``; a composite value
+    keeps its first part), in order, without repeats, at most ``MAX_DOMAINS``."""
+    found: list[str] = []
+    for attribute in attributes if isinstance(attributes, list) else ():
+        if not isinstance(attribute, dict) or attribute.get("type") not in DOMAIN_TYPES:
+            continue
+        value = str(attribute.get("value") or "").split("|")[0].strip()
+        if value and value not in found:
+            found.append(value)
+    return found[:MAX_DOMAINS]
 
 
 def match_object(quaid: ModuleClient, match: dict, source_uuid: str, with_image: bool = True) -> MISPObject:
@@ -406,6 +442,8 @@ def match_object(quaid: ModuleClient, match: dict, source_uuid: str, with_image:
     decision = str(match.get("decision", ""))
     name = str(match.get("name") or picture_id[:16] or "picture")
     tags = [{"name": tag} for tag in DECISION_TAGS.get(decision, ())]
+    if match.get("verdict") == "phishing-suspected":
+        tags.append({"name": PHISHING_TAG})
     obj = MISPObject("image", standalone=False)
     obj.comment = describe(match)
     obj.add_attribute("filename", value=name, disable_correlation=True, to_ids=False, Tag=tags)

@@ -13,6 +13,13 @@ an ``error`` saying so, as MISP's own expansion modules report "nothing found" (
 an object enrichment that returns nothing). With ``register`` set, the picture is also added
 to quaid, with its MISP location (event id, attribute and object uuids) as metadata.
 
+Brand look-alikes: MISP sends the enriched attribute or object, not its event, so the domain
+the picture was seen on comes from the enriched object's own ``url`` / ``domain`` /
+``hostname`` attributes (an ``image`` object's ``url``, say). When the picture matches a brand
+baseline stored in quaid and one of those domains is not the brand's, quaid answers
+``phishing-suspected``: the match object also gets ``phishing:techniques="fake-website"`` and
+its comment names the brand. (``quaid misp-sync`` reads the domains of the whole event.)
+
 Inputs, as MISP sends them: an ``attachment`` or ``malware-sample`` attribute (bytes base64
 in ``attribute.data``; a malware-sample is MISP's zip with password ``infected``), or an
 ``image`` / ``file`` object holding such an attribute. The legacy (non misp_standard)
@@ -108,7 +115,8 @@ def expand(request: dict) -> dict:
             f"not a picture: {submitted.filename or 'the file'} is not PNG, JPEG, GIF, BMP, TIFF or WebP"
         )
     with common.ModuleClient(config) as quaid:
-        answer = quaid.search(submitted.data, submitted.filename, config.top)
+        domains = common.domains_in(submitted.source.get("Attribute"))  # an object's own URLs
+        answer = quaid.search(submitted.data, submitted.filename, config.top, domains)
         if config.register:
             quaid.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
         own_id = hashlib.sha256(submitted.data).hexdigest()
