@@ -185,9 +185,16 @@ class ModuleClient:
 
     def search(self, data: bytes, filename: str, top: int, domains: list[str] | None = None) -> dict:
         """``POST /api/v1/search``: the decision and the matches, best first; with the ``domains``
-        the picture was seen on, matches against brand baselines carry a verdict."""
-        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename,
-                                                domain=domains or None))
+        the picture was seen on, matches against brand baselines carry a verdict. Domains quaid
+        cannot read (a defanged ``hxxp://evil[.]test``) leave the search without them."""
+        if domains:
+            try:
+                return checked_search_answer(self.http.search(data, top=top, name=filename, domain=domains))
+            except client.ServiceError as exc:
+                if exc.status != 400:
+                    raise ModuleError(_analyst_message(exc)) from None
+                LOGGER.info("quaid refused the domains %s (%s): searching without them", domains, exc)
+        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename))
 
     def search_hashes(self, hashes: dict[str, str], top: int) -> dict:
         """``POST /api/v1/search/hashes``: stored pictures near a partner's hashes (at best to-review)."""
