@@ -58,7 +58,8 @@ class BrandCheck:
 
 def check_brand(value: object) -> str:
     """A brand name as stored: a non-empty string of printable characters, at most
-    ``MAX_BRAND_LENGTH`` long, surrounding spaces removed; else :class:`BadInput`."""
+    ``MAX_BRAND_LENGTH`` long, surrounding spaces removed, no ``/`` (the name is a path segment
+    of ``/api/v1/brands/<name>``); else :class:`BadInput`."""
     if not isinstance(value, str) or not value.strip():
         raise BadInput("brand must be a non-empty string")
     name = value.strip()
@@ -66,6 +67,8 @@ def check_brand(value: object) -> str:
         raise BadInput(f"brand longer than {MAX_BRAND_LENGTH} characters")
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         raise BadInput("brand must not contain control characters")
+    if "/" in name:
+        raise BadInput("brand must not contain '/'")
     return name
 
 

@@ -49,8 +49,8 @@ def test_a_value_without_a_valid_host_is_refused(value):
 
 def test_metadata_refuses_a_brand_or_domain_a_search_could_not_judge():
     assert check_metadata({"brand": "Acme", "domain": "https://acme.example/x"})["brand"] == "Acme"
-    for bad in ({"brand": ""}, {"brand": 3}, {"brand": "x" * 101}, {"domain": "no host here/"},
-                {"domain": ["acme.example"]}):
+    for bad in ({"brand": ""}, {"brand": 3}, {"brand": "x" * 101}, {"brand": "A/B"},
+                {"domain": "no host here/"}, {"domain": ["acme.example"]}):
         with pytest.raises(BadInput):
             check_metadata(bad)
 
