@@ -17,6 +17,7 @@ from engine.cli import main
 from engine.cli.lookyloo import ledger_path, parse_since
 from engine.config import load_settings
 from engine.core import Quaid
+from quaid_client import QuaidClient
 from tests.test_orb import site_page
 
 KEY = "lookyloo-key-for-tests"
@@ -137,3 +138,20 @@ def test_since_is_utc_unless_an_offset_is_given_and_each_instance_has_its_own_le
     assert parse_since("2026-12-01") == datetime(2026, 12, 1, tzinfo=UTC)
     assert parse_since("2026-12-01T08:00:00+01:00") == datetime(2026, 12, 1, 7, tzinfo=UTC)
     assert ledger_path(tmp_path, "http://a.test/") != ledger_path(tmp_path, "http://b.test/")
+
+
+def test_through_a_running_service_the_same_import_and_skip(tmp_path, monkeypatch, capsys, lookyloo):
+    """``--server``: pictures go to the service; a re-run asks it whether they are still stored."""
+    from serverproc import ServerProcess
+
+    _, url, ids, baseline = lookyloo
+    monkeypatch.setenv("QUAID_HOME", str(tmp_path / "client-home"))  # where the import is remembered
+    with ServerProcess(tmp_path / "service") as service:
+        with QuaidClient(service.url) as client:
+            client.add(baseline, name="acme", metadata={"brand": "Acme", "domain": "acme.example"})
+            assert main(["lookyloo-import", "--url", url, "--server", service.url, "--json"]) == 1
+            first = rows(capsys)
+            assert first[ids["phish"]]["verdict"] == "phishing-suspected"
+            assert client.get(first[ids["phish"]]["id"])["metadata"]["lookyloo_capture"] == ids["phish"]
+            assert main(["lookyloo-import", "--url", url, "--server", service.url, "--json"]) == 1
+            assert rows(capsys)[ids["phish"]]["status"] == "skipped"
