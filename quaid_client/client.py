@@ -165,10 +165,13 @@ class QuaidClient:
     # --- batch jobs -------------------------------------------------------------------
 
     def submit(self, pictures: Iterable[tuple[str, bytes]], action: str = "search", top: int = 10,
-               tags: Iterable[str] = (), metadata: Mapping | None = None) -> str:
-        """Queue a batch job over ``(name, bytes)`` pairs (``action`` ``search`` or ``add``); its id."""
+               tags: Iterable[str] = (), metadata: Mapping | None = None,
+               domain: str | Iterable[str] | None = None) -> str:
+        """Queue a batch job over ``(name, bytes)`` pairs (``action`` ``search`` or ``add``); its id.
+        ``domain``: for a search, where the pictures were seen (brand verdicts, as :meth:`search`)."""
         files = [("file", (name or "picture", data, "application/octet-stream")) for name, data in pictures]
         fields = [("action", action), ("top", str(top))] + [("tags", tag) for tag in tags]
+        fields += [("domain", value) for value in ([domain] if isinstance(domain, str) else domain or ())]
         if metadata:
             fields.append(("metadata", json.dumps(dict(metadata))))
         return str(self._json("POST", "/api/v1/jobs", data=fields, files=files)["job"])

@@ -266,6 +266,14 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
                  files=query, data={"domain": "https://acme.example/"}).json()
     assert legit["verdict"] == "legitimate" and legit["matches"][0]["verdict"] == "legitimate"
     assert legit["domains"] == ["acme-bank.example", "acme.example"]
+    jobs = "/api/v1/jobs"
+    queued = call("POST", jobs, jobs, key=READ, files=[("file", ("q.png", baseline))],
+                  data={"action": "search", "domain": ["https://acme-bank.example/", "evil.test"]})
+    [searched] = wait_done(call, queued.json()["job"])["results"]
+    assert searched["verdict"] == "phishing-suspected"
+    assert searched["domains"] == ["acme-bank.example", "evil.test"]
+    assert call("POST", jobs, jobs, key=READ, files=[("file", ("q.png", baseline))],
+                data={"action": "search", "domain": "no host/"}).status_code == 400
     unnamed = call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query).json()
     assert "verdict" not in unnamed and unnamed["matches"][0]["brand"]["name"] == "Acme"
     assert call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query,

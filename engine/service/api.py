@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from engine.brands import query_domains
 from engine.errors import BadInput, NotFound
 from engine.exchange import hash_record
 from engine.graph_page import DEFAULT_LIMIT as DEFAULT_GRAPH_LIMIT
@@ -198,6 +199,10 @@ def submit_job() -> Response:
         "tags": tags_from(request.form.getlist("tags") + request.form.getlist("tag")),
         "metadata": metadata_from(request.form.get("metadata")),
     }
+    if action == "add":
+        options["metadata"] = with_brand_fields(options["metadata"], request.form)
+    elif request.form.get("domain"):  # where the searched pictures were seen: brand verdicts
+        options["domain"] = list(query_domains([d for d in request.form.getlist("domain") if d]))
     files = (JobFile(upload.filename, upload.data) for upload in map(read_upload, parts))  # one at a time
     job = jobs().submit(action, files, options, caller=caller_id())
     response = answer(models.JobQueued, {"job": job, "status": "queued", "total": len(parts)}, 202)

@@ -91,7 +91,7 @@ def job_handler(app: Flask) -> Callable[[str, bytes, str, dict], dict]:
             return quaid.add(data, name=name, tags=options.get("tags") or (),
                              metadata=options.get("metadata")).to_json()
         return search_and_record(quaid, app.extensions["quaid_review"], data, name,
-                                 top=int(options.get("top") or 10))
+                                 top=int(options.get("top") or 10), domain=options.get("domain") or None)
 
     return handle
 

@@ -191,7 +191,10 @@ def paths() -> dict:
             params=[_WRITE_HEADER],
             body=_multipart({"file": {"type": "array", "items": _FILE, "description": "repeat for each file"},
                              "action": {"type": "string", "enum": ["add", "search"]}, "top": _TOP,
-                             "tags": _TAGS, "metadata": _META}, ["file", "action"]))},
+                             "tags": _TAGS, "metadata": _META, "brand": _REFERENCE_BRAND,
+                             "domain": {"type": "string", "description": "add: as for one picture; search: "
+                                                                         "as for one search (repeatable)"}},
+                            ["file", "action"]))},
         "/api/v1/jobs/{job}": {"get": _op(
             "A job's state; per-file results once done", {"200": _model(models.Job)}, errors="404",
             tag="jobs", params=[_path_param("job", {"type": "string"})])},
