@@ -102,9 +102,6 @@ DECISION_TAGS: dict[str, tuple[str, ...]] = {
 # A brand's look on someone else's domain (quaid's "phishing-suspected" verdict): taxonomy phishing v5,
 # "Adversary controls a fake website to phish for credentials or information."
 PHISHING_TAG = 'phishing:techniques="fake-website"'
-# Attribute types naming where a picture was seen: their host is the domain quaid judges brands by.
-DOMAIN_TYPES = ("url", "domain", "hostname", "domain|ip", "hostname|port")
-MAX_DOMAINS = 50  # hosts sent with one search (quaid refuses more)
 # Decision -> relationship from MISP's list (misp-objects/relationships).
 DECISION_RELATIONSHIP = {"accepted": "variant-of", "to-review": "similar"}
 
@@ -421,19 +418,6 @@ def _brand_note(match: dict) -> str:
     if match.get("verdict") == "legitimate":
         return f"; {name}'s own site ({own})"
     return f"; {name}'s baseline"
-
-
-def domains_in(attributes: Any) -> list[str]:
-    """The hosts, URLs and domains among MISP attributes (``DOMAIN_TYPES``; a composite value
-    keeps its first part), in order, without repeats, at most ``MAX_DOMAINS``."""
-    found: list[str] = []
-    for attribute in attributes if isinstance(attributes, list) else ():
-        if not isinstance(attribute, dict) or attribute.get("type") not in DOMAIN_TYPES:
-            continue
-        value = str(attribute.get("value") or "").split("|")[0].strip()
-        if value and value not in found:
-            found.append(value)
-    return found[:MAX_DOMAINS]
 
 
 def match_object(quaid: ModuleClient, match: dict, source_uuid: str, with_image: bool = True) -> MISPObject:

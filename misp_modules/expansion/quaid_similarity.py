@@ -68,6 +68,9 @@ PERCEPTION_RELATION = "phash-dct-base64"
 PERCEPTION_VALUE = re.compile(r"^[A-Za-z0-9+/]{11}=$")
 PDQ_VALUE = re.compile(r"^[0-9a-fA-F]{64}$")
 ANSWERED = ("accepted", "to-review")
+# Attribute types naming where a picture was seen: their host is the domain quaid judges brands by.
+DOMAIN_TYPES = ("url", "domain", "hostname", "domain|ip", "hostname|port")
+MAX_DOMAINS = 50  # hosts sent with one search (quaid refuses more)
 
 mispattributes = {
     "input": INPUT_ATTRIBUTES + INPUT_OBJECTS + HASH_ATTRIBUTES + HASH_OBJECTS,
@@ -115,7 +118,7 @@ def expand(request: dict) -> dict:
             f"not a picture: {submitted.filename or 'the file'} is not PNG, JPEG, GIF, BMP, TIFF or WebP"
         )
     with common.ModuleClient(config) as quaid:
-        domains = common.domains_in(submitted.source.get("Attribute"))  # an object's own URLs
+        domains = domains_in(submitted.source.get("Attribute"))  # an object's own URLs
         answer = quaid.search(submitted.data, submitted.filename, config.top, domains)
         if config.register:
             quaid.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
@@ -220,6 +223,19 @@ def _from_object(obj: dict):
                 data, filename, str(obj.get("uuid") or ""), obj, str(attribute.get("uuid") or "")
             )
     raise common.ModuleError(f"the {obj.get('name')} object has no attachment or malware-sample with data")
+
+
+def domains_in(attributes) -> list[str]:
+    """The hosts, URLs and domains among MISP attributes (``DOMAIN_TYPES``; a composite value
+    keeps its first part), in order, without repeats, at most ``MAX_DOMAINS``."""
+    found: list[str] = []
+    for attribute in attributes if isinstance(attributes, list) else ():
+        if not isinstance(attribute, dict) or attribute.get("type") not in DOMAIN_TYPES:
+            continue
+        value = str(attribute.get("value") or "").split("|")[0].strip()
+        if value and value not in found:
+            found.append(value)
+    return found[:MAX_DOMAINS]
 
 
 def _answered(match: dict, own_id: str) -> bool:
