@@ -97,11 +97,15 @@ def test_a_screenshot_of_a_brand_baseline_crawled_on_another_domain_is_tagged_ph
     ail.crawled_on(phish, "acmelogin2fa.onion")
     legit = ail.add_screenshot(png(page(405), compress_level=3))
     ail.crawled_on(legit, "www.acme.example")
+    twice = ail.add_screenshot(png(page(405), compress_level=5))  # crawled on two domains: names none
+    ail.crawled_on(twice, "acmelogin2fa.onion")
+    ail.crawled_on(twice, "www.acme.example")
     module = ail.module_class()
-    module.run_rounds(1)  # idle: the sweep sends both crawled screenshots
+    module.run_rounds(1)  # idle: the sweep sends the crawled screenshots
     ail.run_tags_module()
     assert ail.tags[f"screenshot::{phish}"] >= {SIMILAR, PHISHING_SUSPECTED}
-    assert PHISHING_SUSPECTED not in ail.tags[f"screenshot::{legit}"]
+    assert PHISHING_SUSPECTED not in ail.tags[f"screenshot::{legit}"] | ail.tags[f"screenshot::{twice}"]
+    assert SIMILAR in ail.tags[f"screenshot::{twice}"]
     assert PHISHING_SUSPECTED in ail.taxonomy_tags("phishing") and ail.errors == []
 
 
