@@ -55,6 +55,7 @@ class LookylooStandIn:
 
     def __init__(self, api_keys: tuple[str, ...] = ()) -> None:
         self.captures: dict[str, Capture] = {}
+        self.listed_extra: list[str] = []  # entries a broken or hostile instance adds to its list
         self.api_keys = set(api_keys)
         self.requests: list[str] = []
         self.app = self._build()
@@ -93,7 +94,7 @@ class LookylooStandIn:
             chosen = [c for c in self.captures.values()
                       if since <= c.when.timestamp() <= now and (authenticated or c.public)]
             chosen.sort(key=lambda c: c.when, reverse=True)
-            return jsonify([c.uuid for c in chosen])
+            return jsonify([c.uuid for c in chosen] + self.listed_extra)
 
         @app.get("/json/<uuid:capture_uuid>/info")
         def info(capture_uuid: uuid.UUID):

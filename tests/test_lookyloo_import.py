@@ -106,6 +106,15 @@ def test_a_second_run_skips_what_is_stored_and_a_key_and_since_reach_further(loc
     assert rows(capsys)[ids["phish"]]["status"] == "added"
 
 
+def test_an_entry_that_is_not_a_uuid_fails_alone_and_is_never_requested(local_store, capsys, lookyloo):
+    standin, url, ids, _ = lookyloo
+    standin.listed_extra.append("../../admin/x/remove")
+    assert main(["lookyloo-import", "--url", url, "--json"]) == 1
+    found = rows(capsys)
+    assert found["../../admin/x/remove"]["status"] == "error" and found[ids["phish"]]["status"] == "added"
+    assert not any("admin" in path for path in standin.requests)
+
+
 def test_anonymous_callers_see_listed_captures_only_and_an_unknown_key_is_anonymous(local_store, capsys,
                                                                                    lookyloo):
     _, url, ids, _ = lookyloo

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -93,6 +94,9 @@ def _import_one(source, backend: Backend, ledger: Ledger, capture: str, top: int
     from engine.lookyloo_source import CaptureFailed
 
     row: dict = {"capture": capture}
+    if not _is_uuid(capture):  # it becomes a request path and a picture name: nothing else goes
+        tqdm.write(f"quaid lookyloo-import: {printable(capture[:80])}: not a capture UUID", file=sys.stderr)
+        return {**row, "status": "error", "error": "not a capture UUID"}
     known = ledger.get(capture)
     if known and _still_stored(backend, known):
         return {**row, "status": "skipped", "id": known}
@@ -105,17 +109,25 @@ def _import_one(source, backend: Backend, ledger: Ledger, capture: str, top: int
         if domain:
             metadata["domain"] = domain
         added = backend.add(data, name=f"lookyloo:{capture}", tags=[TAG], metadata=check_metadata(metadata))
-        ledger.record(capture, str(added["id"]))
         answer = backend.search(data, top=top + 1, name=f"lookyloo:{capture}", domain=domain)
+        ledger.record(capture, str(added["id"]))  # after the search: a failed one is tried again
     except (CaptureFailed, QuaidError, ServiceError) as exc:
         tqdm.write(f"quaid lookyloo-import: {capture}: {printable(str(exc))}", file=sys.stderr)
         return {**row, "status": "error", "error": str(exc)}
-    row.update(status=added["status"], id=added["id"], url=info.url, domain=domain,
-               similar=[_similar(m) for m in answer["matches"] if m["id"] != added["id"]][:top])
+    similar = [_similar(m) for m in answer["matches"] if m["id"] != added["id"]][:top]
+    row.update(status=added["status"], id=added["id"], url=info.url, landing_url=info.landing_url,
+               domain=domain, similar=similar)
     for key in ("verdict", "brand"):
         if key in answer:
             row[key] = answer[key]
     return row
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 def _similar(match: dict) -> dict:
