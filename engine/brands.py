@@ -150,6 +150,33 @@ def judge(references: Mapping[str, tuple[str, Mapping]], seen_on: Iterable[str],
     return checks
 
 
+def query_fields(seen_on: Iterable[str], best_first: Iterable[tuple[str, BrandCheck | None]]) -> dict:
+    """The search answer's own ``domains``, ``brand`` and ``verdict``, those that apply: the best
+    match (``(id, check)`` pairs, best first) with a brand verdict speaks for the query."""
+    fields: dict = {"domains": list(seen_on)} if seen_on else {}
+    for ident, check in best_first:
+        if check is not None and check.verdict:
+            fields.update(brand={**check.to_json(), "match": ident}, verdict=check.verdict)
+            break
+    return fields
+
+
+def annotate(answer: dict, metadata: Mapping[str, Mapping], seen_on: tuple[str, ...],
+             registry: BrandRegistry) -> dict:
+    """A search answer in JSON (``matches`` best first) with its brand checks added: ``metadata``
+    holds each match's stored metadata (the hash search builds its answer this way)."""
+    matches = answer["matches"]
+    checks = judge({m["id"]: (m["decision"], metadata.get(m["id"], {})) for m in matches}, seen_on, registry)
+    for match in matches:
+        if match["id"] in checks:
+            check = checks[match["id"]]
+            match["brand"] = check.to_json()
+            if check.verdict:
+                match["verdict"] = check.verdict
+    answer.update(query_fields(seen_on, ((m["id"], checks.get(m["id"])) for m in matches)))
+    return answer
+
+
 def _brand_of(metadata: Mapping) -> str | None:
     """The brand a stored reference names, when it names a valid one (older records are as is)."""
     try:

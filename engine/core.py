@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from engine.algorithms.base import COSTLY
-from engine.brands import BrandCheck, BrandRegistry, judge, query_domains
+from engine.brands import BrandCheck, BrandRegistry, judge, query_domains, query_fields
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
@@ -120,13 +120,7 @@ class SearchResult:
         """The search as the API answers it; ``domains``, ``brand`` and ``verdict`` only when
         known (the best match that has a brand verdict speaks for the query)."""
         answer = {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
-        if self.domains:
-            answer["domains"] = list(self.domains)
-        judged = next((m for m in self.matches if m.brand is not None and m.brand.verdict), None)
-        if judged is not None:
-            answer["brand"] = {**judged.brand.to_json(), "match": judged.id}
-            answer["verdict"] = judged.brand.verdict
-        return answer
+        return {**answer, **query_fields(self.domains, ((m.id, m.brand) for m in self.matches))}
 
 
 class StoredQuery(Query):
@@ -337,11 +331,13 @@ class Quaid:
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
 
-    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
-        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`."""
+    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False,
+                      domain: str | Iterable[str] | None = None) -> dict:
+        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`;
+        ``domain`` as for :meth:`search`."""
         from engine.hash_search import search_hashes
 
-        return search_hashes(self, hashes, top, include_rejected)
+        return search_hashes(self, hashes, top, include_rejected, domain)
 
     def add_hashes(self, hashes: object, name: str = "", tags: Iterable[str] = (),
                    metadata: Mapping | None = None) -> AddResult:

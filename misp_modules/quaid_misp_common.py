@@ -182,20 +182,24 @@ class ModuleClient:
 
     def search(self, data: bytes, filename: str, top: int, domains: list[str] | None = None) -> dict:
         """``POST /api/v1/search``: the decision and the matches, best first; with the ``domains``
-        the picture was seen on, matches against brand baselines carry a verdict. Domains quaid
-        cannot read (a defanged ``hxxp://evil[.]test``) leave the search without them."""
+        the picture was seen on, matches against brand baselines carry a verdict."""
+        return self._searched(self.http.search, data, domains, top=top, name=filename)
+
+    def search_hashes(self, hashes: dict[str, str], top: int, domains: list[str] | None = None) -> dict:
+        """``POST /api/v1/search/hashes``: stored pictures near a partner's hashes (at best to-review)."""
+        return self._searched(self.http.search_hashes, hashes, domains, top=top)
+
+    def _searched(self, method: Callable, query: Any, domains: list[str] | None, **kwargs: Any) -> dict:
+        """A search with the ``domains`` it names; domains quaid cannot read (a defanged
+        ``hxxp://evil[.]test``) leave the search without them."""
         if domains:
             try:
-                return checked_search_answer(self.http.search(data, top=top, name=filename, domain=domains))
+                return checked_search_answer(method(query, domain=domains, **kwargs))
             except client.ServiceError as exc:
                 if exc.status != 400:
                     raise ModuleError(_analyst_message(exc)) from None
                 LOGGER.info("quaid refused the domains %s (%s): searching without them", domains, exc)
-        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename))
-
-    def search_hashes(self, hashes: dict[str, str], top: int) -> dict:
-        """``POST /api/v1/search/hashes``: stored pictures near a partner's hashes (at best to-review)."""
-        return checked_search_answer(self._call(self.http.search_hashes, hashes, top=top))
+        return checked_search_answer(self._call(method, query, **kwargs))
 
     def add(self, data: bytes, filename: str, tags: tuple = (), metadata: dict | None = None) -> dict:
         """``POST /api/v1/pictures``: register a picture (idempotent: same bytes, same id)."""

@@ -146,11 +146,13 @@ class QuaidClient:
         return self._post_picture("/api/v1/hash", data, name, [])
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
-                      include_rejected: bool = False) -> Answer:
+                      include_rejected: bool = False, domain: str | Iterable[str] | None = None) -> Answer:
         """Known pictures near a partner's hashes (``{"pdq": "<64 hex>", "phash_dct_base64": ...}``),
         with no picture: ``{"decision", "evidence": "hashes-only", "compared", "matches"}``; the
-        decision is at best ``to-review``."""
-        body = {"hashes": dict(hashes), "top": top, "all": include_rejected}
+        decision is at best ``to-review``. ``domain`` as for :meth:`search`."""
+        body: dict[str, Any] = {"hashes": dict(hashes), "top": top, "all": include_rejected}
+        if domain:
+            body["domain"] = domain if isinstance(domain, str) else list(domain)
         return self._json("POST", "/api/v1/search/hashes", json=body)
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,

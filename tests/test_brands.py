@@ -18,6 +18,7 @@ from engine.cli import main
 from engine.domains import host_of, registrable_domain
 from engine.errors import BadInput
 from engine.validation import check_metadata
+from tests.test_hash_search import exchanged
 from tests.test_orb import site_page
 
 
@@ -109,6 +110,19 @@ def test_several_domains_are_legitimate_only_when_each_is_the_brands(quaid, base
         quaid.search(page, domain=["acme.example", "no host/"])
     with pytest.raises(BadInput):
         quaid.search(page, domain=[f"h{i}.test" for i in range(51)])
+
+
+def test_a_partners_hash_with_its_url_gets_the_same_verdict_at_best_to_review(quaid, baseline):
+    """cert-pl-phishing shares a page's pHash with its URL: no picture, yet the brand verdict."""
+    page, ident = baseline
+    hashes = {"phash_dct_base64": exchanged(page)["phash_dct_base64"]}
+    answer = quaid.search_hashes(hashes, domain="https://acme.example.evil.test/")
+    match = next(m for m in answer["matches"] if m["id"] == ident)
+    assert match["decision"] == "to-review" and match["verdict"] == "phishing-suspected"
+    assert answer["verdict"] == "phishing-suspected" and answer["domains"] == ["evil.test"]
+    assert quaid.search_hashes(hashes, domain="login.acme.example")["verdict"] == "legitimate"
+    unnamed = quaid.search_hashes(hashes)
+    assert "verdict" not in unnamed and "brand" in unnamed["matches"][0]
 
 
 def test_no_domain_no_verdict_and_the_answer_keeps_its_shape(quaid, baseline):

@@ -174,6 +174,16 @@ def test_an_image_object_seen_outside_the_brands_domain_is_tagged_phishing(modul
     tags = {t.name for t in phish.get_attributes_by_relation("link")[0].tags}
     assert 'phishing:techniques="fake-website"' in tags and 'workflow:state="complete"' in tags
     assert "phishing suspected: looks like Example Bank's site" in phish.comment
+    phash = hash_text(phash_dct_base64(Image.open(io.BytesIO(drawn(14)))))  # a partner's page: hash and URL
+    seen_at = {"type": "url", "object_relation": "url", "value": "https://examplebank-verify.test/",
+               "uuid": str(uuid.uuid4())}
+    shared = {"name": "cert-pl-phishing", "uuid": str(uuid.uuid4()), "meta-category": "network",
+              "Attribute": [phash, seen_at]}
+    payload = {"module": "quaid_similarity", "event_id": "7", "object": shared, "config": config}
+    found = as_event(query(modules_url, payload)["results"]).objects
+    [by_hash] = [o for o in found if "Example Bank" in o.comment]
+    hash_tags = {t.name for t in by_hash.get_attributes_by_relation("link")[0].tags}
+    assert 'phishing:techniques="fake-website"' in hash_tags and 'workflow:todo="review"' in hash_tags
     [own] = enrich("https://online.examplebank.test/")
     own_tags = {t.name for t in own.get_attributes_by_relation("link")[0].tags}
     assert 'phishing:techniques="fake-website"' not in own_tags

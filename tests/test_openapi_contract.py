@@ -274,6 +274,13 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert searched["domains"] == ["acme-bank.example", "evil.test"]
     assert call("POST", jobs, jobs, key=READ, files=[("file", ("q.png", baseline))],
                 data={"action": "search", "domain": "no host/"}).status_code == 400
+    by_hash = "/api/v1/search/hashes"
+    acme_hashes = call("POST", "/api/v1/hash", "/api/v1/hash", key=READ, files=query).json()["hashes"]
+    hashed = call("POST", by_hash, by_hash, key=READ, json={"hashes": {"pdq": acme_hashes["pdq"]},
+                                                          "domain": ["https://evil.test/acme"]}).json()
+    assert hashed["verdict"] == "phishing-suspected" and hashed["domains"] == ["evil.test"]
+    assert call("POST", by_hash, by_hash, key=READ, json={"hashes": {"pdq": acme_hashes["pdq"]},
+                                                        "domain": 7}).status_code == 400
     unnamed = call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query).json()
     assert "verdict" not in unnamed and unnamed["matches"][0]["brand"]["name"] == "Acme"
     assert call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query,

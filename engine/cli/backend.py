@@ -29,7 +29,7 @@ class Backend(Protocol):
                domain: str | list[str] | None = None) -> dict: ...
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
-                      include_rejected: bool = False) -> dict: ...
+                      include_rejected: bool = False, domain: str | list[str] | None = None) -> dict: ...
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
                       tags: Iterable[str] = ()) -> dict: ...
@@ -50,8 +50,9 @@ class LocalStore:
                domain: str | list[str] | None = None) -> dict:
         return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected, domain)
 
-    def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False) -> dict:
-        return search_hashes_and_record(self.quaid, self.reviews, hashes, top, include_rejected)
+    def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False,
+                      domain: str | list[str] | None = None) -> dict:
+        return search_hashes_and_record(self.quaid, self.reviews, hashes, top, include_rejected, domain)
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
                       tags: Iterable[str] = ()) -> dict:

@@ -247,7 +247,8 @@ def _search_hashes(args: argparse.Namespace) -> int:
         hashes[name.strip()] = value.strip()
     with open_backend(args.server) as quaid:
         answer = {"query": " ".join(f"{n}={v}" for n, v in hashes.items()),
-                  **quaid.search_hashes(hashes, top=args.top, include_rejected=args.include_rejected)}
+                  **quaid.search_hashes(hashes, top=args.top, include_rejected=args.include_rejected,
+                                        domain=args.domain)}
     if args.json:
         _print_json(answer)
     else:

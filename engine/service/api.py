@@ -148,8 +148,8 @@ def hash_picture() -> Response:
 @requires(Access.READ)
 def search_hashes() -> Response:
     """A partner's hashes instead of a picture (:mod:`engine.hash_search`); never accepted."""
-    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false}')
-    unknown = set(body) - {"hashes", "top", "all"}
+    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false, "domain": "..."}')
+    unknown = set(body) - {"hashes", "top", "all", "domain"}
     if unknown:
         raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
     top = body.get("top", 10)
@@ -158,8 +158,12 @@ def search_hashes() -> Response:
     include_rejected = body.get("all", False)
     if not isinstance(include_rejected, bool):
         raise BadInput("all must be true or false")
+    domain = body.get("domain")
+    if not (domain is None or isinstance(domain, str)
+            or isinstance(domain, list) and all(isinstance(d, str) for d in domain)):
+        raise BadInput("domain must be a host name or URL, or a list of them")
     reviews = current_app.extensions["quaid_review"]
-    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected)
+    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected, domain)
     return answer(models.HashSearchAnswer, found)
 
 

@@ -368,6 +368,11 @@ class HashSearchAnswer:
     evidence: Literal["hashes-only"] = info(description="what the decision rests on")
     compared: list[str] = info(description="the given hashes compared with stored features")
     matches: list[Match] = info(description="per match, algorithms holds each compared hash's vote")
+    domains: list[str] | None = optional(description="the registrable domains the hashed page was seen on, "
+                                                     "when given")
+    brand: QueryBrand | None = optional(description="the brand the page looks like, when a match has a "
+                                                    "brand verdict")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,9 @@ _REFERENCE_BRAND = {"type": "string", "description": "the brand this picture is 
                                                     "its metadata)"}
 _REFERENCE_DOMAIN = {"type": "string", "description": "host name or URL it was captured on (kept in its "
                                                      "metadata)"}
+_DOMAINS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 50}],
+            "description": "host name or URL the hashed page was seen on, or several: matches against brand "
+                           "baselines then say legitimate (every one is the brand's) or phishing-suspected"}
 _BRAND_PARAM = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 100})
 _DOMAIN = {"type": "string", "description": "host name or URL the query was seen on (repeat for several, "
                                             "e.g. a redirect chain): matches against brand baselines then "
@@ -173,7 +176,7 @@ def paths() -> dict:
             "phash_dct_base64 as `quaid hash` writes them); at best to-review, never accepted",
             {"200": _model(models.HashSearchAnswer)}, errors="400 413 415", tag="search",
             params=[_JSON_WRITE_HEADER],
-            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL}, ["hashes"]))},
+            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL, "domain": _DOMAINS}, ["hashes"]))},
         "/api/v1/hashes": {"post": _op(
             "Import a partner's hash list as hash-only references (no picture); a bad line fails alone",
             {"200": _model(models.HashImportAnswer)}, errors="400 413 415", access="write",

@@ -18,7 +18,8 @@ the picture was seen on comes from the enriched object's own ``url`` / ``domain`
 ``hostname`` attributes (an ``image`` object's ``url``, say). When the picture matches a brand
 baseline stored in quaid and one of those domains is not the brand's, quaid answers
 ``phishing-suspected``: the match object also gets ``phishing:techniques="fake-website"`` and
-its comment names the brand. (``quaid misp-sync`` reads the domains of the whole event.)
+its comment names the brand. A ``cert-pl-phishing`` object's ``url`` goes with its hash the same
+way. (``quaid misp-sync`` reads the domains of the whole event.)
 
 Inputs, as MISP sends them: an ``attachment`` or ``malware-sample`` attribute (bytes base64
 in ``attribute.data``; a malware-sample is MISP's zip with password ``infected``), or an
@@ -111,7 +112,8 @@ def expand(request: dict) -> dict:
     config = common.Config.from_request(request)
     shared = read_hashes(request)
     if shared is not None:
-        return _expand_hashes(config, *shared)
+        obj = request.get("object") if isinstance(request.get("object"), dict) else {}
+        return _expand_hashes(config, *shared, domains_in(obj.get("Attribute")))  # cert-pl-phishing's url
     submitted = read_input(request)
     if not common.is_picture(submitted.data):
         raise common.ModuleError(
@@ -136,10 +138,10 @@ def expand(request: dict) -> dict:
     return common.results(event)
 
 
-def _expand_hashes(config, hashes: dict[str, str], source_uuid: str) -> dict:
+def _expand_hashes(config, hashes: dict[str, str], source_uuid: str, domains: list[str]) -> dict:
     """Matches of a partner's hashes: image objects, each to review (hashes alone never accept)."""
     with common.ModuleClient(config) as quaid:
-        answer = quaid.search_hashes(hashes, config.top)
+        answer = quaid.search_hashes(hashes, config.top, domains)
         matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
         if not matches:
             raise common.ModuleError(f"quaid: no known picture is near {', '.join(sorted(hashes))} "
