@@ -5,7 +5,9 @@ CONTRACT (used by the CLI and the service):
     q = Quaid.open(settings)                     # starts embedded Redis when settings.redis_url is None;
                                                  # StaleStore when features of other versions are stored
     q.add(data: bytes, name: str = "", tags=(), metadata=None) -> AddResult   # .id .name .status ("added"|"duplicate") .cluster ; .to_json()
-    q.search(data: bytes, top: int = 10, include_rejected=False) -> SearchResult  # .decision .matches[Match] ; .to_json()
+    q.search(data: bytes, top: int = 10, include_rejected=False, domain=None) -> SearchResult  # .decision .matches[Match] ; .to_json()
+                                                 # domain: host/URL, or several (engine.brands)
+    q.brands -> BrandRegistry                    # each brand's own domains (engine.brands)
     q.get(id) -> PictureRecord (.to_json())      # raises NotFound
     q.image(id) -> tuple[bytes, str] | None     # stored bytes or thumbnail, with content type
     q.update(id, tags=None, metadata=None) -> PictureRecord
@@ -23,7 +25,8 @@ for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
 features and records in one pipeline, score each with the cheap algorithms, verify
 the unsure ones with the costly verifier in rank order within the verification
 budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
-(decision, then distance).
+(decision, then distance). With the query's domain(s), matches against brand
+baselines say whether the query is the brand's own site (:mod:`engine.brands`).
 Add runs the same search to choose the picture's cluster, then stores the picture
 with the features the search already extracted; the earlier pictures it matched are
 announced on the match-event stream (:mod:`engine.store.match_events`), which the
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from engine.algorithms.base import COSTLY
+from engine.brands import BrandCheck, BrandRegistry, judge, query_domains, query_fields
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
@@ -85,6 +89,8 @@ class Match:
     cluster: int
     tags: tuple[str, ...]
     verdict: Verdict
+    reference: Mapping = field(default_factory=dict, compare=False)  # the stored record's metadata
+    brand: BrandCheck | None = None  # when the stored picture is a brand baseline
 
     @property
     def distance(self) -> float:
@@ -102,6 +108,10 @@ class Match:
                   "algorithms": verdict["algorithms"]}
         if "reason" in verdict:
             answer["reason"] = verdict["reason"]
+        if self.brand is not None:
+            answer["brand"] = self.brand.to_json()
+            if self.brand.verdict:
+                answer["verdict"] = self.brand.verdict
         return answer
 
 
@@ -109,10 +119,14 @@ class Match:
 class SearchResult:
     decision: Decision
     matches: list[Match] = field(default_factory=list)
+    domains: tuple[str, ...] = ()  # the registrable domains the query was seen on, when named
     query: Query | None = field(default=None, compare=False, repr=False)  # its extracted features
 
     def to_json(self) -> dict:
-        return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+        """The search as the API answers it; ``domains``, ``brand`` and ``verdict`` only when
+        known (the best match that has a brand verdict speaks for the query)."""
+        answer = {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
+        return {**answer, **query_fields(self.domains, ((m.id, m.brand) for m in self.matches))}
 
 
 def _event_match(match: Match) -> dict:
@@ -289,15 +303,26 @@ class Quaid:
             self.mirror.apply(entries[picture_id])
         return True
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> SearchResult:
-        """Stored pictures matching ``data``, best first, at most ``top``."""
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False,
+               domain: str | Iterable[str] | None = None) -> SearchResult:
+        """Stored pictures matching ``data``, best first, at most ``top``. ``domain``: the URL or
+        host the query was seen on (or several: a redirect chain), to judge matches against
+        brand baselines."""
         if top < 1:
             raise BadInput("top must be at least 1")
+        seen_on = query_domains(domain)
         picture_id = self._check_size(data)
         query = self.matcher.query(self._load(data))
-        matches = self._matches(query, include_rejected, own=picture_id)
+        matches = self._matches(query, include_rejected, own=picture_id)[:top]
+        checks = judge({m.id: (m.decision.value, m.reference) for m in matches}, seen_on, self.brands)
+        matches = [replace(m, brand=checks.get(m.id)) for m in matches]
         decision = matches[0].decision if matches else Decision.REJECTED
-        return SearchResult(decision, matches[:top], query)
+        return SearchResult(decision, matches, seen_on, query)
+
+    @property
+    def brands(self) -> BrandRegistry:
+        """Each brand's own domains (:mod:`engine.brands`), kept next to the pictures."""
+        return BrandRegistry(self.records.redis)
 
     def _matches(self, query: Query, include_rejected: bool, codes: dict[str, list[bytes]] | None = None,
                  own: str | None = None) -> list[Match]:
@@ -330,17 +355,19 @@ class Quaid:
             verdict = hash_only_verdict(verdicts[ident]) if record.hash_only else verdicts[ident]
             if verdict.decision == Decision.REJECTED and not include_rejected:
                 continue  # a hash-only reference its hashes' own thresholds reject
-            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
+            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict, record.metadata))
         kept = closest_accepted({m.id: m.verdict for m in matches}, {m.id: m.cluster for m in matches}, own)
         matches = [replace(m, verdict=kept[m.id]) for m in matches]
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
 
-    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
-        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`."""
+    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False,
+                      domain: str | Iterable[str] | None = None) -> dict:
+        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`;
+        ``domain`` as for :meth:`search`."""
         from engine.hash_search import search_hashes
 
-        return search_hashes(self, hashes, top, include_rejected)
+        return search_hashes(self, hashes, top, include_rejected, domain)
 
     def add_hashes(self, hashes: object, name: str = "", tags: Iterable[str] = (),
                    metadata: Mapping | None = None) -> AddResult:

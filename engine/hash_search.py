@@ -26,10 +26,11 @@ expects every algorithm to vote and would take one loose vote for a match.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from engine.brands import annotate, query_domains
 from engine.decision import Decision, Verdict
 from engine.errors import BadInput
 from engine.perception_phash import decode as decode_perception
@@ -175,10 +176,14 @@ def query_features(quaid: Quaid, hashes: Mapping[str, str]) -> dict[str, tuple[s
     return out
 
 
-def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
-    """Stored pictures near the given hashes, best first: {decision, evidence, compared, matches}."""
+def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected: bool = False,
+                  domain: str | Iterable[str] | None = None) -> dict:
+    """Stored pictures near the given hashes, best first: {decision, evidence, compared, matches};
+    with the ``domain`` (or domains) the hashed page was seen on, brand verdicts as a picture
+    search gives them (:mod:`engine.brands`)."""
     if top < 1:
         raise BadInput("top must be at least 1")
+    seen_on = query_domains(domain)
     checked = parse_hashes(hashes)
     features = query_features(quaid, checked)
     codes = {table: [code] for table, code in
@@ -205,7 +210,8 @@ def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected:
     matches.sort(key=lambda m: (Decision(m["decision"]).rank, m["distance"], m["id"]))
     decision = matches[0]["decision"] if matches else Decision.REJECTED.value
     compared = sorted({name for name, _ in features.values()})
-    return {"decision": decision, "evidence": EVIDENCE, "compared": compared, "matches": matches[:top]}
+    answer = {"decision": decision, "evidence": EVIDENCE, "compared": compared, "matches": matches[:top]}
+    return annotate(answer, {pid: records[pid].metadata for pid in records}, seen_on, quaid.brands)
 
 
 def judge(features: Mapping[str, tuple[str, bytes]], stored: Mapping[str, bytes]) -> dict | None:

@@ -190,10 +190,11 @@ class ReviewQueue:
 
 
 def search_and_record(quaid, reviews: ReviewQueue, data: bytes, name: str, top: int = 10,
-                      include_rejected: bool = False) -> dict:
+                      include_rejected: bool = False, domain: str | list[str] | None = None) -> dict:
     """Search ``data`` with the engine facade and queue its to-review matches for an analyst;
-    the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue."""
-    found = quaid.search(data, top=top, include_rejected=include_rejected)
+    the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue;
+    ``domain``: where the query was seen, for brand verdicts (:mod:`engine.brands`)."""
+    found = quaid.search(data, top=top, include_rejected=include_rejected, domain=domain)
     result = found.to_json()
     reviews.record(data, name, result, _orb_features(getattr(found, "query", None)))
     return result
@@ -207,12 +208,13 @@ def _orb_features(query) -> list[bytes]:
 
 
 def search_hashes_and_record(quaid, reviews: ReviewQueue, hashes: object, top: int = 10,
-                             include_rejected: bool = False) -> dict:
+                             include_rejected: bool = False, domain: str | list[str] | None = None) -> dict:
     """Search a partner's ``hashes`` with the engine facade and queue its to-review matches,
-    named by the hashes (``name=value``, as ``quaid search --hash`` writes them)."""
+    named by the hashes (``name=value``, as ``quaid search --hash`` writes them); ``domain``:
+    where the hashed page was seen, for brand verdicts."""
     from engine.hash_search import parse_hashes
 
-    result = quaid.search_hashes(hashes, top=top, include_rejected=include_rejected)
+    result = quaid.search_hashes(hashes, top=top, include_rejected=include_rejected, domain=domain)
     checked = parse_hashes(hashes)
     reviews.record_hashes(checked, " ".join(f"{n}={v}" for n, v in sorted(checked.items())), result)
     return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from engine.brands import query_domains
 from engine.errors import BadInput, NotFound
 from engine.exchange import hash_record
 from engine.graph_page import DEFAULT_LIMIT as DEFAULT_GRAPH_LIMIT
@@ -37,6 +38,7 @@ from engine.service.inputs import (
     read_upload,
     single_file,
     tags_from,
+    with_brand_fields,
 )
 from engine.service.jobs import JobFile, JobQueue
 from engine.service.models import answer
@@ -59,7 +61,7 @@ def add_picture() -> Response:
     upload = single_file()
     name = clean_text(request.form.get("name") or upload.filename, MAX_NAME_LENGTH, "name")
     tags = tags_from(request.form.getlist("tags") + request.form.getlist("tag"))
-    metadata = metadata_from(request.form.get("metadata"))
+    metadata = with_brand_fields(metadata_from(request.form.get("metadata")), request.form)
     result = quaid().add(upload.data, name=name, tags=tags, metadata=metadata).to_json()
     return answer(models.AddAnswer, result, 201 if result.get("status") == "added" else 200)
 
@@ -125,8 +127,9 @@ def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
+    domain = [d for d in request.form.getlist("domain") + request.args.getlist("domain") if d] or None
     reviews = current_app.extensions["quaid_review"]
-    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected)
+    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected, domain)
     return answer(models.SearchAnswer, found)
 
 
@@ -145,8 +148,8 @@ def hash_picture() -> Response:
 @requires(Access.READ)
 def search_hashes() -> Response:
     """A partner's hashes instead of a picture (:mod:`engine.hash_search`); never accepted."""
-    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false}')
-    unknown = set(body) - {"hashes", "top", "all"}
+    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false, "domain": "..."}')
+    unknown = set(body) - {"hashes", "top", "all", "domain"}
     if unknown:
         raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
     top = body.get("top", 10)
@@ -155,8 +158,12 @@ def search_hashes() -> Response:
     include_rejected = body.get("all", False)
     if not isinstance(include_rejected, bool):
         raise BadInput("all must be true or false")
+    domain = body.get("domain")
+    if not (domain is None or isinstance(domain, str)
+            or isinstance(domain, list) and all(isinstance(d, str) for d in domain)):
+        raise BadInput("domain must be a host name or URL, or a list of them")
     reviews = current_app.extensions["quaid_review"]
-    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected)
+    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected, domain)
     return answer(models.HashSearchAnswer, found)
 
 
@@ -196,6 +203,10 @@ def submit_job() -> Response:
         "tags": tags_from(request.form.getlist("tags") + request.form.getlist("tag")),
         "metadata": metadata_from(request.form.get("metadata")),
     }
+    if action == "add":
+        options["metadata"] = with_brand_fields(options["metadata"], request.form)
+    elif request.form.get("domain"):  # where the searched pictures were seen: brand verdicts
+        options["domain"] = list(query_domains([d for d in request.form.getlist("domain") if d]))
     files = (JobFile(upload.filename, upload.data) for upload in map(read_upload, parts))  # one at a time
     job = jobs().submit(action, files, options, caller=caller_id())
     response = answer(models.JobQueued, {"job": job, "status": "queued", "total": len(parts)}, 202)

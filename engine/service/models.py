@@ -19,6 +19,7 @@ Decision = Literal["accepted", "to-review", "rejected"]
 Vote = Literal["yes", "maybe", "no"]
 Reason = Literal["same-template", "closer-match", "hashes-only"]
 Verdict = Literal["accepted", "rejected"]
+BrandVerdict = Literal["phishing-suspected", "legitimate"]
 
 PICTURE_ID = r"^[0-9a-f]{64}$"
 ITEM_ID = r"^[0-9a-f]{32}$"
@@ -28,6 +29,8 @@ _REASON = {"description": "why the pair is not accepted: same-template (same sit
                        "(the stored reference, or the query, is hashes without a picture)"}
 _DISTANCE = {"minimum": 0, "maximum": 1, "description": "0 = identical, 1 = unrelated"}
 _CLUSTER = {"minimum": 0, "description": "number of the picture's cluster of near-identical pictures"}
+_BRAND_VERDICT = {"description": "phishing-suspected: the query looks like a brand baseline but its "
+                                 "domain is not one of the brand's; legitimate: it is one of them"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,36 @@ class AlgorithmVote:
 
 
 @dataclass(frozen=True)
+class Brand:
+    """A brand and its own registrable domains (configured, plus the baselines' own domains)."""
+
+    name: str = info()
+    domains: list[str] = info(description="registrable domains, e.g. paypal.com")
+
+
+@dataclass(frozen=True)
+class Brands:
+    """Every configured brand, by name."""
+
+    brands: list[Brand] = info()
+
+
+@dataclass(frozen=True)
+class BrandDeleted:
+    """A brand's configured domains removed (its baselines stay stored)."""
+
+    name: str = info()
+    status: Literal["deleted"] = info()
+
+
+@dataclass(frozen=True)
+class QueryBrand(Brand):
+    """The brand the query looks like: that of the best match with a brand verdict."""
+
+    match: str = info(**_ID)
+
+
+@dataclass(frozen=True)
 class Match:
     """A stored picture compared with the query, with every algorithm's vote."""
 
@@ -58,6 +91,8 @@ class Match:
     tags: list[str] = info()
     algorithms: dict[str, AlgorithmVote] = info()
     reason: Reason | None = optional(**_REASON)
+    brand: Brand | None = optional(description="the stored picture is this brand's baseline")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
 
 
 @dataclass(frozen=True)
@@ -66,6 +101,11 @@ class SearchAnswer:
 
     decision: Decision = info(description="best decision among the matches; rejected when none")
     matches: list[Match] = info()
+    domains: list[str] | None = optional(description="the registrable domains the query was seen on, "
+                                                     "when given")
+    brand: QueryBrand | None = optional(description="the brand the query looks like, when a match has a "
+                                                    "brand verdict")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
 
 
 @dataclass(frozen=True)
@@ -328,6 +368,11 @@ class HashSearchAnswer:
     evidence: Literal["hashes-only"] = info(description="what the decision rests on")
     compared: list[str] = info(description="the given hashes compared with stored features")
     matches: list[Match] = info(description="per match, algorithms holds each compared hash's vote")
+    domains: list[str] | None = optional(description="the registrable domains the hashed page was seen on, "
+                                                     "when given")
+    brand: QueryBrand | None = optional(description="the brand the page looks like, when a match has a "
+                                                    "brand verdict")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.A
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
            models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
-           models.HashImportAnswer, models.MatchEventPage)
+           models.HashImportAnswer, models.MatchEventPage, models.Brand, models.Brands,
+           models.BrandDeleted)
 
 
 def schemas() -> dict:
@@ -105,6 +106,17 @@ _PNG = {"description": "PNG: the first picture, and the second aligned into its 
                        "X-Quaid-Aligned, X-Quaid-Differing-Share, X-Quaid-Rewritten-Regions, "
                        "X-Quaid-Added-Blocks say the same in numbers",
         "content": {"image/png": {"schema": _FILE}}}
+_REFERENCE_BRAND = {"type": "string", "description": "the brand this picture is a baseline of (kept in "
+                                                    "its metadata)"}
+_REFERENCE_DOMAIN = {"type": "string", "description": "host name or URL it was captured on (kept in its "
+                                                     "metadata)"}
+_DOMAINS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 50}],
+            "description": "host name or URL the hashed page was seen on, or several: matches against brand "
+                           "baselines then say legitimate (every one is the brand's) or phishing-suspected"}
+_BRAND_PARAM = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 100})
+_DOMAIN = {"type": "string", "description": "host name or URL the query was seen on (repeat for several, "
+                                            "e.g. a redirect chain): matches against brand baselines then "
+                                            "say legitimate (every one is the brand's) or phishing-suspected"}
 
 
 def _model(model: type, description: str = "OK") -> dict:
@@ -135,7 +147,8 @@ def paths() -> dict:
             "Add a picture (idempotent: the id is the SHA-256 of the bytes)",
             {"201": _model(models.AddAnswer, "added"), "200": _model(models.AddAnswer, "already stored")},
             errors="400 413 415", access="write", params=[_WRITE_HEADER],
-            body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META},
+            body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META,
+                             "brand": _REFERENCE_BRAND, "domain": _REFERENCE_DOMAIN},
                             ["file"]))},
         "/api/v1/pictures/{id}": {
             "get": _op("A stored picture's record", {"200": _model(models.Picture)}, errors="400 404",
@@ -158,8 +171,8 @@ def paths() -> dict:
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
             {"200": _model(models.SearchAnswer)}, errors="400 413 415", tag="search",
-            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
-            params=[_query("top", _TOP), _query("all", _ALL), _WRITE_HEADER])},
+            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL, "domain": _DOMAIN}, ["file"]),
+            params=[_query("top", _TOP), _query("all", _ALL), _query("domain", _DOMAIN), _WRITE_HEADER])},
         "/api/v1/hash": {"post": _op(
             "The picture's hashes as partners' tools compute and write them (ImageHash, PDQ, "
             "image-match, ForBild, pixel TLSH); stores nothing",
@@ -170,7 +183,7 @@ def paths() -> dict:
             "phash_dct_base64 as `quaid hash` writes them); at best to-review, never accepted",
             {"200": _model(models.HashSearchAnswer)}, errors="400 413 415", tag="search",
             params=[_JSON_WRITE_HEADER],
-            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL}, ["hashes"]))},
+            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL, "domain": _DOMAINS}, ["hashes"]))},
         "/api/v1/hashes": {"post": _op(
             "Import a partner's hash list as hash-only references (no picture); a bad line fails alone",
             {"200": _model(models.HashImportAnswer)}, errors="400 413 415", access="write",
@@ -188,7 +201,10 @@ def paths() -> dict:
             params=[_WRITE_HEADER],
             body=_multipart({"file": {"type": "array", "items": _FILE, "description": "repeat for each file"},
                              "action": {"type": "string", "enum": ["add", "search"]}, "top": _TOP,
-                             "tags": _TAGS, "metadata": _META}, ["file", "action"]))},
+                             "tags": _TAGS, "metadata": _META, "brand": _REFERENCE_BRAND,
+                             "domain": {"type": "string", "description": "add: as for one picture; search: "
+                                                                         "as for one search (repeatable)"}},
+                            ["file", "action"]))},
         "/api/v1/jobs/{job}": {"get": _op(
             "A job's state; per-file results once done", {"200": _model(models.Job)}, errors="404",
             tag="jobs", params=[_path_param("job", {"type": "string"})])},
@@ -253,6 +269,20 @@ def paths() -> dict:
                         params=[_query("b", _ID, "or as a form field"), _WRITE_HEADER],
                         body=_multipart({"file": _FILE, "b": _ID}, ["file"])),
         },
+        "/api/v1/brands": {"get": _op("Every brand with its own domains", {"200": _model(models.Brands)},
+                                      tag="brands")},
+        "/api/v1/brands/{name}": {
+            "get": _op("One brand's own domains", {"200": _model(models.Brand)}, errors="404", tag="brands",
+                       params=[_BRAND_PARAM]),
+            "put": _op("Replace a brand's own domains (URLs are reduced to registrable domains)",
+                       {"200": _model(models.Brand)}, errors="400 413 415", access="write", tag="brands",
+                       params=[_BRAND_PARAM, _JSON_WRITE_HEADER],
+                       body=_json_body({"domains": {"type": "array", "items": {"type": "string"},
+                                                    "minItems": 1, "maxItems": 200}}, ["domains"])),
+            "delete": _op("Remove a brand's configured domains (its baselines stay stored)",
+                          {"200": _model(models.BrandDeleted)}, errors="400 404", access="write",
+                          tag="brands", params=[_BRAND_PARAM, _WRITE_HEADER]),
+        },
     }
 
 
@@ -276,6 +306,8 @@ OPERATION_IDS = {
     ("/api/v1/review/{item}/compare", "get"): "compare_review_item",
     ("/api/v1/events", "get"): "match_events",
     ("/api/v1/compare", "get"): "compare_pictures", ("/api/v1/compare", "post"): "compare_upload",
+    ("/api/v1/brands", "get"): "list_brands", ("/api/v1/brands/{name}", "get"): "get_brand",
+    ("/api/v1/brands/{name}", "put"): "set_brand", ("/api/v1/brands/{name}", "delete"): "delete_brand",
 }
 
 

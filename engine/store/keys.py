@@ -21,6 +21,7 @@ key                                    type    content
 ``quaid:clusters:next``                string  counter giving new cluster numbers
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 ``quaid:tier``                         string  where large values live (engine.store.tier)
+``quaid:brands``                       hash    brand -> its own domains (engine.brands)
 =====================================  ======  ==================================================
 """
 
@@ -116,3 +117,9 @@ def review_item(item_id: str) -> str:
 
 def review_query(query_id: str) -> str:
     return REVIEW_QUERY.format(id=query_id)
+
+
+# --- brands (engine/brands): each brand's own registrable domains ----------------------
+# One hash, written by single commands (HSET/HDEL), read with one HMGET per search.
+
+BRANDS = PREFIX + ":brands"  # hash: brand name (case-folded) -> JSON {"name", "domains"}
