@@ -20,6 +20,8 @@ key                                    type    content
 ``quaid:clusters:next``                string  counter giving new cluster numbers
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 ``quaid:tier``                         string  where large values live (engine.store.tier)
+``quaid:noise``                        zset    the noise bank's index: picture id -> time marked (the
+                                               mark itself is the record's ``noise`` field)
 =====================================  ======  ==================================================
 """
 
@@ -34,6 +36,7 @@ IMAGE = PREFIX + ":image:{{{id}}}"
 CHANGES = PREFIX + ":changes"
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
 STORE_ID = PREFIX + ":store:id"
+NOISE = PREFIX + ":noise"
 
 CODES_PATTERN = PREFIX + ":codes:*"
 PICTURE_PATTERN = PREFIX + ":picture:*"
