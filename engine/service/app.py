@@ -1,7 +1,7 @@
 """The Flask app factory: ``create_app(settings, quaid=None)``.
 
 Where to start: this wires one blueprint per role — :mod:`.api` (JSON API),
-:mod:`.review` (review queue), :mod:`.status` (health), :mod:`.openapi` (the
+:mod:`.review` (review queue), :mod:`.noise` (noise bank), :mod:`.status` (health), :mod:`.openapi` (the
 API document), :mod:`.ui` (web pages) — around one engine facade
 (:class:`engine.core.Quaid`) and one Redis connection shared by the request
 threads. Every request passes :mod:`.guard` (host names, origins: what a web page in the
@@ -19,7 +19,7 @@ from flask import Flask
 
 from engine.config import Settings
 from engine.review import ReviewQueue, search_and_record
-from engine.service import api, auth, guard, openapi, review, status, ui
+from engine.service import api, auth, guard, noise, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
 from engine.service.inputs import FORM_FIELDS, FormRequest
 from engine.service.jobs import BatchHandler, JobLimits, JobQueue
@@ -60,7 +60,8 @@ def create_app(settings: Settings, quaid: object | None = None) -> Flask:
     guard.install(app, settings)  # first: refuse browser-borne requests before looking at keys
     auth.install(app, settings)
     register_error_handlers(app)
-    for blueprint in (api.blueprint, review.blueprint, status.blueprint, openapi.blueprint, ui.blueprint):
+    for blueprint in (api.blueprint, noise.blueprint, review.blueprint, status.blueprint, openapi.blueprint,
+                      ui.blueprint):
         app.register_blueprint(blueprint)
     return app
 

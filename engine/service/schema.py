@@ -36,8 +36,10 @@ def info(**schema: Any) -> Any:
 
 
 def optional(**schema: Any) -> Any:
-    """A field left out of the answer when it is None (not in ``required``, never ``null``)."""
-    return dataclasses.field(default=None, metadata={_OPTIONAL: True, _SCHEMA: schema})
+    """A field left out of the answer when it is None (not in ``required``, never ``null``).
+
+    Keyword-only, so a model may extend another that ends with optional fields (``AddedFile``)."""
+    return dataclasses.field(default=None, kw_only=True, metadata={_OPTIONAL: True, _SCHEMA: schema})
 
 
 class ModelError(TypeError):
