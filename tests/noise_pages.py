@@ -44,10 +44,11 @@ def _browser_error(rng: random.Random) -> str:
                        "ERR_SSL_PROTOCOL_ERROR"))
     dark = rng.random() < 0.3
     bg, fg = ("#202124", "#e8eaed") if dark else ("#ffffff", "#5f6368")
+    title = "#e8eaed" if dark else "#202124"
     return f"""<html><body style="margin:0;background:{bg};color:{fg};font:15px sans-serif">
 <div style="max-width:600px;margin:14vh auto 0;padding:0 24px">
 <div style="width:72px;height:72px;border:6px solid {fg};border-radius:8px;margin-bottom:40px"></div>
-<h1 style="font-size:1.6em;font-weight:normal;color:{'#e8eaed' if dark else '#202124'}">This site can't be reached</h1>
+<h1 style="font-size:1.6em;font-weight:normal;color:{title}">This site can't be reached</h1>
 <p>Check if there is a typo in <b>{host}</b>.</p>
 <p style="font-size:0.85em">{code}</p>
 <button style="background:#1a73e8;color:#fff;border:0;border-radius:4px;padding:8px 16px;float:right">
@@ -56,7 +57,8 @@ Reload</button></div></body></html>"""
 
 def _server_error(rng: random.Random) -> str:
     if rng.random() < 0.5:
-        status = rng.choice(("502 Bad Gateway", "404 Not Found", "403 Forbidden", "503 Service Temporarily Unavailable"))
+        status = rng.choice(("502 Bad Gateway", "404 Not Found", "403 Forbidden",
+                             "503 Service Temporarily Unavailable"))
         return (f"<html><head><title>{status}</title></head><body><center><h1>{status}</h1></center>"
                 f"<hr><center>nginx/1.{rng.randint(14, 27)}.{rng.randint(0, 9)}</center></body></html>")
     path = rng.choice(("/wp-login.php", "/admin/", "/secure/index.html", "/.env"))
@@ -70,10 +72,11 @@ def _challenge(rng: random.Random) -> str:
         host = rng.choice(("shop.example.com", "secure-login.net", "portal.acme.io"))
         bg = rng.choice(("#ffffff", "#222222"))
         fg = "#222" if bg == "#ffffff" else "#ddd"
+        heading = rng.choice(("Just a moment...", "Checking your browser before accessing"))
         return f"""<html><body style="margin:0;background:{bg};color:{fg};font:16px sans-serif">
 <div style="max-width:60rem;margin:8rem auto;padding:0 1.5rem">
 <h1 style="font-size:2.5rem;font-weight:500">{host}</h1>
-<h2 style="font-size:1.5rem;font-weight:500">{rng.choice(('Just a moment...', 'Checking your browser before accessing'))}</h2>
+<h2 style="font-size:1.5rem;font-weight:500">{heading}</h2>
 <div style="width:36px;height:36px;border:4px solid #ccc;border-top-color:#f38020;border-radius:50%"></div>
 <p>{host} needs to review the security of your connection before proceeding.</p></div></body></html>"""
     return """<html><body style="margin:0;background:#fff;font:14px sans-serif">
@@ -116,7 +119,8 @@ def placeholder(rng: random.Random) -> Image.Image:
     draw = ImageDraw.Draw(image)
     cx, cy = width // 2, height // 2
     draw.rectangle((cx - 40, cy - 60, cx + 40, cy), outline="#9e9e9e", width=4)
-    draw.polygon(((cx - 32, cy - 8), (cx - 8, cy - 36), (cx + 10, cy - 16), (cx + 32, cy - 8)), fill="#9e9e9e")
+    mountain = ((cx - 32, cy - 8), (cx - 8, cy - 36), (cx + 10, cy - 16), (cx + 32, cy - 8))
+    draw.polygon(mountain, fill="#9e9e9e")
     draw.text((cx - 70, cy + 20), "No screenshot available", fill="#757575")
     return image
 
@@ -148,7 +152,8 @@ def pillow_pages(count: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
             yield kind, png(draw(random.Random(f"{seed}-{kind}-{n}")))
 
 
-def rendered_pages(count: int, seed: int = 0, kinds: tuple[str, ...] = tuple(HTML_KINDS)) -> Iterator[tuple[str, bytes]]:
+def rendered_pages(count: int, seed: int = 0,
+                   kinds: tuple[str, ...] = tuple(HTML_KINDS)) -> Iterator[tuple[str, bytes]]:
     """``count`` screenshots of each HTML kind, rendered by Chromium at seeded window sizes."""
     from engine.evaluation.render import open_renderer
 

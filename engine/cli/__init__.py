@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.reindex",  # reindex (features stored by another algorithm version)
     "engine.cli.hashes",  # hash (hashes in the formats partners exchange)
     "engine.cli.hash_lists",  # import-hashes (a partner's hash list as references without pictures)
+    "engine.cli.noise",  # noise add|remove|list (the noise bank)
 )
 
 

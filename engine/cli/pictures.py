@@ -390,7 +390,7 @@ def _print_json(value: dict) -> None:
 
 
 def _search_table(answer: dict) -> str:
-    lines = [f"{printable(answer['query'])}: {answer['decision']}"]
+    lines = [f"{printable(answer['query'])}: {answer['decision']}{_noise_note(answer.get('noise'))}"]
     for rank, match in enumerate(answer["matches"], 1):
         reason = f"  ({match['reason']})" if match.get("reason") else ""
         lines.append(f"  {rank:>3}. {match['decision']:<9} {match['distance']:.4f}  "
@@ -398,3 +398,11 @@ def _search_table(answer: dict) -> str:
     if not answer["matches"]:
         lines.append("  (no match)")
     return "\n".join(lines)
+
+
+def _noise_note(noise: dict | None) -> str:
+    """``  [noise: why]`` after a search answer's decision when the query is noise (engine.noise)."""
+    if not noise:
+        return ""
+    picture = f" {noise['picture'][:16]}" if noise.get("picture") else ""
+    return f"  [noise: {noise['reason']}{picture}]"
