@@ -7,7 +7,10 @@ and no taxonomy has a "similar picture" value). By default:
   correlation between the two objects where AIL shows such correlations;
 * **to-review** match → ``quaid:picture="possibly-similar"`` and ``workflow:todo="review"``;
   a correlation only if :attr:`Policy.correlate_to_review`;
-* **rejected** → nothing.
+* **rejected** → nothing;
+* a picture quaid answers as **noise** (a blank, error, challenge or placeholder page, or a
+  copy of a picture in quaid's noise bank) → nothing either: such pictures look alike
+  whatever site they come from, so neither a tag nor a correlation would mean anything.
 
 Matches are skipped when they are not AIL objects (pictures indexed from MISP, say —
 they still count for the tag), when they are the object itself, or when their tags are
@@ -63,6 +66,7 @@ class Plan:
     tags: tuple[str, ...] = ()
     correlations: tuple[Correlation, ...] = ()
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (match id, reason)
+    noise: str = ""  # why quaid answered the picture as noise (then no tags, no correlations)
 
 
 Resolver = Callable[[str], Optional[AILRef]]
@@ -79,7 +83,11 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
     correlations: list[Correlation] = []
     skipped: list[tuple[str, str]] = []
     best = REJECTED
-    for match in _matches(answer):
+    matches = _matches(answer)
+    noise = answer.get("noise")
+    if isinstance(noise, Mapping):
+        return Plan(subject, REJECTED, noise=str(noise.get("reason") or "noise"))
+    for match in matches:
         match_id, decision = str(match.get("id", "")), str(match.get("decision", REJECTED))
         if decision not in _RANK or decision == REJECTED:
             continue

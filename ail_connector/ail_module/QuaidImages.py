@@ -147,6 +147,9 @@ class QuaidImages(AbstractModule):
             self.logger.debug(f'quaid: ignoring {obj.get_global_id()}: {outcome.reason}')
             return outcome
         plan = outcome.plan
+        if plan.noise:  # a blank, error or challenge page: no tag, no correlation (ail_connector.actions)
+            self.logger.debug(f'quaid: {obj.get_global_id()} is noise ({plan.noise})')
+            return outcome
         self._register_custom_tags()
         for tag in plan.tags:
             if self.has_queue:

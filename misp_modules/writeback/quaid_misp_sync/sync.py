@@ -122,6 +122,9 @@ def run_sync(
         except ServiceError as exc:
             _fail(counts, picture, exc)
             continue
+        if matches is None:
+            counts["pictures answered as noise (nothing recorded)"] += 1
+            continue
         counts["matches"] += len(matches)
         for match in matches:
             for target in locations.targets(match, picture):
@@ -176,10 +179,15 @@ def _hashes(quaid: QuaidClient, picture: PictureRef, policy: WritePolicy, counts
         _fail(counts, picture, exc)
 
 
-def _matches(quaid: QuaidClient, picture: PictureRef, top: int) -> list[dict]:
+def _matches(quaid: QuaidClient, picture: PictureRef, top: int) -> list[dict] | None:
     """Accepted and to-review matches; the picture's own bytes count as an accepted match
-    (the same file attached to several events), whether or not quaid lists itself."""
+    (the same file attached to several events), whether or not quaid lists itself.
+    None when quaid answers the picture as noise (a blank, error, challenge or placeholder page,
+    or a copy of a picture in its noise bank): such pictures tie unrelated events together, so
+    nothing is recorded for them, not even the same file in two events."""
     answer = quaid.search(picture.data, top=top, name=picture.name)
+    if answer.get("noise"):
+        return None
     matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
     if not any(m.get("id") == picture.picture_id for m in matches):
         matches.append(
