@@ -12,23 +12,22 @@ What is measured, on the grey thumbnail every algorithm shares
 
 * ``pdq_quality``: PDQ's own quality score, 0-100 (the gradient sum of its 64 x 64
   luminance, as Meta's pdqhash computes it); Meta advises not to trust a PDQ hash
-  below 50, and a page PDQ rates below :data:`MIN_PDQ_QUALITY` is close to flat;
+  below 50;
 * ``ink``: the share of pixels more than :data:`INK_TOLERANCE` grey levels away from
-  the picture's dominant tone (its background). A documentation or shop page writes
-  on 10-40 % of its surface, a sparse login page on 0.8-4 %, an error page on 0.1-3 %;
-* ``entropy``: the grey-level histogram's Shannon entropy, in bits. A login card on a
-  tinted background, a sidebar, a photo or a coloured header all raise it above
-  0.45 bits even when the ink is sparse; a few lines of text on one flat tone stay
-  below 0.45.
+  the picture's dominant tone (its background);
+* ``entropy``: the grey-level histogram's Shannon entropy, in bits: a tinted header, a
+  sidebar or a photo raise it even where the ink is sparse.
 
-A picture is low-information when PDQ rates it nearly flat, or when it has both
-little ink (:data:`MAX_INK`) and a narrow range of tones (:data:`MAX_ENTROPY`).
-The limits are deliberately cautious: a real page flagged would never be reported
-as a match, while a noise page missed is caught once an analyst marks one like it
-(:mod:`engine.noise`). Measured by ``benchmarks/noise_detector.py`` on 200 generated
-noise pages (blank, browser and server errors, challenges, parked domains, default
-server pages, placeholders) and on the 5,163 real screenshots of the evaluation set:
-see the README's "Noise bank" section for the figures.
+Only pictures that show next to nothing are flagged: PDQ rates them nearly flat, or
+they have almost no ink (:data:`MAX_INK`) on a narrow range of tones
+(:data:`MAX_ENTROPY`): blank captures, loading spinners, placeholders, a bare
+"It works!". A browser error page or a challenge page is not: by these measures it
+is as sparse as a phishing kit's bare sign-in form (a logo, one field, a button: 0.4 %
+ink on a 1920-pixel-wide capture, PDQ quality 14), and a real page flagged would never
+be reported as a match. Such pages are caught by the noise bank instead: once an
+analyst marks one, the captures that match it are answered as noise
+(:mod:`engine.noise`). ``benchmarks/noise_detector.py`` measures both on generated
+noise pages and on real screenshots; the README's "Noise bank" section has the figures.
 """
 
 from __future__ import annotations
@@ -41,11 +40,12 @@ import pdqhash
 from engine.picture import Picture
 
 INK_TOLERANCE = 24  # grey levels (of 255) from the background tone that still count as background
-MAX_INK = 0.012  # share of the picture: below this and MAX_ENTROPY, a page says almost nothing
+# share of the picture; with MAX_ENTROPY, a page showing next to nothing. A bare sign-in form has
+# 0.26 % on a 2560-pixel-wide capture, 0.42 % on a 1920-pixel one: keep below both.
+MAX_INK = 0.002
 MAX_ENTROPY = 0.30  # bits: the informative pages of the evaluation set have 0.48 or more
-MIN_PDQ_QUALITY = 15  # PDQ quality (0-100) below which the picture is flat whatever else it shows
+MIN_PDQ_QUALITY = 8  # PDQ quality (0-100) below which the picture is flat (the sign-in form at 2560 px: 9)
 
-REASON = "low-information"
 
 
 @dataclass(frozen=True)

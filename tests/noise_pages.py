@@ -108,6 +108,20 @@ refer to <a href="#">nginx.org</a>.<br/>Commercial support is available at <a hr
 <p><em>Thank you for using nginx.</em></p></body></html>"""
 
 
+def sign_in_form() -> str:
+    """Not noise: a phishing kit's bare sign-in form (a logo, a heading, one field, a link, a button on
+    white), as sparse as an error page; the detector must never flag it."""
+    return """<html><body style="margin:0;background:#fff;font:15px sans-serif;color:#1b1b1b">
+<div style="width:360px;margin:18vh auto 0;padding:32px;border:1px solid #dadce0;border-radius:8px">
+<div style="font:bold 24px sans-serif;color:#0067b8">Contoso</div>
+<h1 style="font-size:22px;font-weight:600">Sign in</h1>
+<input style="width:100%;padding:8px;border:0;border-bottom:1px solid #666"
+ placeholder="Email, phone, or Skype">
+<p style="font-size:13px;color:#0067b8">Can't access your account?</p>
+<button style="float:right;background:#0067b8;color:#fff;border:0;padding:8px 28px">Next</button>
+<div style="clear:both"></div></div></body></html>"""
+
+
 HTML_KINDS = {"blank": _blank, "browser-error": _browser_error, "server-error": _server_error,
               "challenge": _challenge, "parked": _parked, "default-server": _default_server}
 
@@ -165,6 +179,18 @@ def rendered_pages(count: int, seed: int = 0,
                 page.write_text(HTML_KINDS[kind](rng), encoding="utf-8")
                 renderer.load(page, *rng.choice(WINDOWS))
                 yield kind, renderer.screenshot_png()
+
+
+def rendered(html: str, sizes: tuple[tuple[int, int], ...]) -> Iterator[bytes]:
+    """``html`` rendered by Chromium at each window size."""
+    from engine.evaluation.render import open_renderer
+
+    with tempfile.TemporaryDirectory(prefix="quaid-noise-") as folder, open_renderer() as renderer:
+        page = Path(folder) / "page.html"
+        page.write_text(html, encoding="utf-8")
+        for size in sizes:
+            renderer.load(page, *size)
+            yield renderer.screenshot_png()
 
 
 def main(out: str, count: int = 4) -> None:
