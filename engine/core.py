@@ -47,7 +47,7 @@ from engine.decision import Decision, Verdict
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.hash_search import hash_only_verdict
-from engine.low_information import detect
+from engine.low_information import detect, known_pdq_quality
 from engine.matching import Matcher, Query, closest_accepted
 from engine.memory import keep_freed_memory
 from engine.noise import Noise, NoiseBank, flagged, mark_of, without_noise
@@ -290,7 +290,8 @@ class Quaid:
         picture = self._load(data)
         query = self.matcher.query(picture)
         matches = self._matches(query, include_rejected, own=picture_id)
-        measures = detect(picture) if self.settings.noise_detector else None
+        known = {name: query.features(name) for name in query.extracted}
+        measures = detect(picture, known_pdq_quality(known)) if self.settings.noise_detector else None
         matches, noise = without_noise(matches, flagged(measures.to_json() if measures else None))
         decision = matches[0].decision if matches else Decision.REJECTED
         return SearchResult(decision, matches[:top], noise)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.budget import PixelBudget
 from engine.config import Settings
-from engine.low_information import detect
+from engine.low_information import detect, known_pdq_quality
 from engine.matching import Matcher, Query
 from engine.picture import Picture, load_picture
 
@@ -54,7 +54,7 @@ def prepare(matcher: Matcher, settings: Settings, data: bytes, budget: PixelBudg
         query.features(algorithm.name)
     codes = matcher.query_codes(query)
     features = {name: query.features(name) for name in query.extracted}
-    flagged = detect(picture) if settings.noise_detector else None
+    flagged = detect(picture, known_pdq_quality(features)) if settings.noise_detector else None
     return Prepared(hashlib.sha256(data).hexdigest(), len(data), picture.original_width,
                     picture.original_height, picture.format, features, codes,
                     kept_image(settings, data, picture), flagged.to_json() if flagged else None)

@@ -74,6 +74,18 @@ def test_rendered_blank_and_default_server_pages_are_flagged():
     assert len(works) == 4 and any(works)
 
 
+def test_the_quality_pdq_screen_computed_is_the_detectors_own():
+    from engine.config import load_settings
+    from engine.low_information import known_pdq_quality
+    from engine.matching import Matcher
+
+    for data in (drawn(3), png(Image.new("RGB", (1280, 800), "white")), png(spinner(random.Random(1)))):
+        picture = load_picture(data)
+        query = Matcher(load_settings()).query(picture)
+        assert known_pdq_quality({"pdq-screen": query.features("pdq-screen")}) == measure(picture).pdq_quality
+    assert known_pdq_quality({}) is None
+
+
 def test_the_measures_cross_the_worker_wire_and_bad_ones_are_refused():
     measures = {"pdq_quality": 0, "ink": 0.0, "entropy": 0.0}
     prepared = Prepared("ab" * 32, 10, 4, 4, "PNG", {"pdq": [b"x"]}, {"c": [b"y"]}, None, measures)
