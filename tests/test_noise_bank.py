@@ -239,3 +239,14 @@ def test_a_mark_survives_a_restart_of_the_store(tmp_path):
         assert found["noise"]["picture"] == pid and found["matches"] == []
     finally:
         EmbeddedRedis(home / "redis").stop()
+
+
+def test_the_cli_says_when_an_added_or_searched_picture_is_noise(local_store, tmp_path, capsys):
+    capture = tmp_path / "blank.png"
+    capture.write_bytes(blank())
+    assert main(["add", str(capture)]) == 0
+    added = capsys.readouterr().out
+    assert "[noise: low-information]" in added
+    pid = added.split()[1]
+    assert main(["search", str(capture)]) == 0
+    assert f"[noise: matches-noise {pid[:16]}]" in capsys.readouterr().out

@@ -152,9 +152,14 @@ def run_add(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json(result)
             else:
-                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
-                           f"{printable(result['name'])}", file=sys.stdout)
+                tqdm.write(_add_line(result), file=sys.stdout)
     return 1 if failures or not files else 0
+
+
+def _add_line(result: dict) -> str:
+    """One added (or duplicate) picture: status, id, cluster, name, and ``[noise: why]`` when noise."""
+    return (f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
+            f"{printable(result['name'])}{_noise_note(result.get('noise'))}")
 
 
 def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], metadata: dict) -> int:
@@ -176,9 +181,7 @@ def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], m
             elif args.json:
                 _print_json(outcome.to_json())
             else:
-                result = outcome.result.to_json()
-                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
-                           f"{printable(result['name'])}", file=sys.stdout)
+                tqdm.write(_add_line(outcome.result.to_json()), file=sys.stdout)
     bar.close()
     return 1 if failures or not files else 0
 
