@@ -44,7 +44,7 @@ INK_TOLERANCE = 24  # grey levels (of 255) from the background tone that still c
 # share of the picture; with MAX_ENTROPY, a page showing next to nothing. A bare sign-in form has
 # 0.26 % on a 2560-pixel-wide capture, 0.42 % on a 1920-pixel one: keep below both.
 MAX_INK = 0.002
-MAX_ENTROPY = 0.30  # bits: the informative pages of the evaluation set have 0.48 or more
+MAX_ENTROPY = 0.30  # bits; the evaluation set's real pages with the fewest tones have 1.4 % ink or more
 PDQ_SCREEN = "pdq-screen"  # the algorithm whose feature carries the quality of the grey thumbnail
 MIN_PDQ_QUALITY = 8  # PDQ quality (0-100) below which the picture is flat (the sign-in form at 2560 px: 9)
 

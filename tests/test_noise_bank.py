@@ -102,6 +102,17 @@ def test_deleting_a_noise_picture_takes_it_out_of_the_bank(quaid):
     assert quaid.stats()["noise"] == 0 and quaid.noise.list()["pictures"] == []
 
 
+def test_the_list_drops_index_entries_whose_picture_is_gone(quaid):
+    from engine.store import keys
+
+    kept = quaid.add(drawn(8)).id
+    quaid.noise.mark(kept)
+    quaid.redis.zadd(keys.NOISE, {"e" * 64: 1.0})  # left by a process that died between its two writes
+    assert quaid.noise.count() == 2
+    assert [p["id"] for p in quaid.noise.list()["pictures"]] == [kept]
+    assert quaid.noise.count() == 1
+
+
 def test_a_duplicate_add_reports_the_stored_mark(quaid):
     first = quaid.add(drawn(7))
     quaid.noise.mark(first.id)
