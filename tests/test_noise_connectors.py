@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -170,3 +171,31 @@ def test_the_ail_connector_tags_and_correlates_nothing_for_noise(service):
     process(blank())
     plan = process(blank("#fdfdfd", (1366, 768)))
     assert plan.noise and plan.tags == () and plan.correlations == ()
+
+
+def test_ail_import_reports_no_pair_for_noise_screenshots():
+    from PIL import Image as PILImage
+
+    from ail_connector.ail_objects import rel_path
+    from tests.test_ail_import import quaid as run_quaid
+
+    folder = Path(tempfile.mkdtemp(prefix="quaid-noise-ail-import-")) / "screenshot"
+    home = folder.parent / "home"
+    white = PILImage.new("RGB", (1280, 800), "white")
+    files = {"page": png(page(611)), "copy": reencoded(page(611)), "blank": png(white),
+             "blank again": reencoded(white)}
+    for data in files.values():
+        path = folder / rel_path(sha(data))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    try:
+        run = run_quaid(["ail-import", str(folder), "--json"], home)
+        assert run.returncode == 0, run.stderr
+        pairs = [json.loads(line) for line in run.stdout.splitlines()]
+        assert [{p["screenshot"], p["match"]} for p in pairs] == [{sha(files["page"]), sha(files["copy"])}]
+        assert "2 noise (no pair reported)" in run.stderr
+    finally:
+        from engine.store import EmbeddedRedis
+
+        EmbeddedRedis(home / "redis").stop()
+        shutil.rmtree(folder.parent, ignore_errors=True)
