@@ -13,7 +13,9 @@ again) but:
 * a query whose best match (accepted or to-review) is a noise picture is answered
   as noise, naming that picture;
 * a query the low-information detector (:mod:`engine.low_information`) flags is
-  answered as noise too, and when added it is stored in the noise bank at once.
+  answered as noise too;
+* a picture added while it would be answered as noise is stored in the noise bank
+  at once, with the reason (an analyst can take it out).
 
 The answer keeps its ``decision`` (computed from the other matches, ``rejected``
 when a noise picture was the only one) and gains ``"noise": {"reason", "picture"}``;
