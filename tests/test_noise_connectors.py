@@ -199,3 +199,22 @@ def test_ail_import_reports_no_pair_for_noise_screenshots():
 
         EmbeddedRedis(home / "redis").stop()
         shutil.rmtree(folder.parent, ignore_errors=True)
+
+
+def test_the_ail_module_tags_and_correlates_nothing_for_a_copy_of_a_noise_screenshot(tmp_path, service):
+    from ail_host import ail_with_module
+
+    from tests.test_ail_module import quick_cfg
+
+    with ail_with_module(tmp_path / "ail", quick_cfg(service.url, tmp_path)) as ail:
+        ail.apply_correlation_patch()  # so that a correlation, were one made, would be written
+        shot = ail.add_screenshot(png(page(621)))
+        copy = ail.add_image(reencoded(page(621)))
+        module = ail.module_class()
+        module.run_rounds(1)  # idle: the sweep indexes the screenshot
+        mark(service.url, shot)
+        ail.push("QuaidImages", f"image::{copy}")
+        module.run_rounds(1)
+        assert ail.queues.get("Tags", []) == [] and ail.correlations == set() and ail.errors == []
+        record = requests.get(f"{service.url}/api/v1/pictures/{copy}", timeout=10).json()
+        assert record["noise"] == {**record["noise"], "reason": "matches-noise", "picture": shot}
