@@ -11,6 +11,9 @@ and no taxonomy has a "similar picture" value). By default:
 * a kept match that quaid answers ``phishing-suspected`` (a brand's baseline, and the
   object was crawled on a domain that is not the brand's) adds ``phishing:techniques=
   "fake-website"`` (:attr:`Policy.phishing_tags`).
+* a picture quaid answers as **noise** (a blank, error, challenge or placeholder page, or a
+  copy of a picture in quaid's noise bank) → nothing either: such pictures look alike
+  whatever site they come from, so neither a tag nor a correlation would mean anything.
 
 Matches are skipped when they are not AIL objects (pictures indexed from MISP, say —
 they still count for the tag), when they are the object itself, or when their tags are
@@ -69,6 +72,7 @@ class Plan:
     correlations: tuple[Correlation, ...] = ()
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (match id, reason)
     brand: str = ""  # the brand whose baseline a kept match is, on another domain (phishing-suspected)
+    noise: str = ""  # why quaid answered the picture as noise (then no tags, no correlations)
 
 
 Resolver = Callable[[str], Optional[AILRef]]
@@ -85,8 +89,12 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
     correlations: list[Correlation] = []
     skipped: list[tuple[str, str]] = []
     best = REJECTED
+    matches = checked_matches(answer)
+    noise = answer.get("noise")
+    if isinstance(noise, Mapping):
+        return Plan(subject, REJECTED, noise=str(noise.get("reason") or "noise"))
     brand = ""
-    for match in checked_matches(answer):
+    for match in matches:
         match_id, decision = str(match.get("id", "")), str(match.get("decision", REJECTED))
         if decision not in _RANK or decision == REJECTED:
             continue

@@ -108,6 +108,8 @@ def _announce(quaid: Quaid, record: PictureRecord, checked: dict[str, str]) -> N
         found = search_hashes(quaid, checked, top=MAX_EVENT_MATCHES + 1)
     except BadInput:  # hashes the candidate index cannot search: there is nothing to announce
         return
+    if "noise" in found:  # near a noise picture: news to nobody, as for a picture added
+        return
     fields = ("id", "name", "decision", "distance", "reason")
     earlier = [{k: m[k] for k in fields if k in m} for m in found["matches"] if m["id"] != record.id]
     quaid.announce(record, earlier[:MAX_EVENT_MATCHES])

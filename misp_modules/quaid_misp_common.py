@@ -271,6 +271,21 @@ def checked_search_answer(answer: dict) -> dict:
     return answer
 
 
+def noise_of(answer: dict) -> str:
+    """Why quaid answers a search as noise (a blank, error, challenge or placeholder page, or
+    a copy of a picture in quaid's noise bank), in a few words; ``""`` when it does not.
+
+    A noise answer is never turned into objects, tags or references: such pictures look
+    alike whatever site they come from, so a match says nothing about the event.
+    """
+    noise = answer.get("noise")
+    if not isinstance(noise, dict):
+        return ""
+    picture = noise.get("picture")
+    like = f" (like quaid picture {picture})" if isinstance(picture, str) and picture else ""
+    return f"{noise.get('reason') or 'noise'}{like}"
+
+
 # -- reading MISP payloads ------------------------------------------------------------------
 
 

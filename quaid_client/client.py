@@ -126,6 +126,18 @@ class QuaidClient:
     def delete(self, picture_id: str) -> Answer:
         return self._json("DELETE", "/api/v1/pictures/" + picture_id)
 
+    def mark_noise(self, picture_id: str) -> Answer:
+        """Put a stored picture in the noise bank (never reported as a match); its record."""
+        return self._json("POST", "/api/v1/pictures/" + picture_id + "/noise")
+
+    def unmark_noise(self, picture_id: str) -> Answer:
+        """Take a picture out of the noise bank; its record."""
+        return self._json("DELETE", "/api/v1/pictures/" + picture_id + "/noise")
+
+    def noise(self, offset: int = 0, limit: int = 100) -> Answer:
+        """The noise bank: ``{"total", "offset", "pictures": [record]}``, most recently marked first."""
+        return self._json("GET", "/api/v1/noise", params={"offset": offset, "limit": limit})
+
     # --- search -----------------------------------------------------------------------
 
     def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
@@ -238,7 +250,8 @@ class QuaidClient:
         return self._json("GET", "/api/v1/review/" + item)
 
     def judge(self, item: str, verdict: str) -> Answer:
-        """An analyst's verdict on a review item: ``accepted`` or ``rejected``."""
+        """An analyst's verdict on a review item: ``accepted``, ``rejected`` or ``noise`` (the pair's
+        stored pictures go to the noise bank)."""
         return self._json("POST", "/api/v1/review/" + item, json={"verdict": verdict})
 
     def labels(self) -> list[Answer]:

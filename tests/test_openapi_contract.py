@@ -310,6 +310,20 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert call("DELETE", one_brand, "/api/v1/brands/Acme").status_code == 404
     assert call("GET", one_brand, "/api/v1/brands/Acme", key=READ).status_code == 404
 
+    # noise bank: a picture marked noise is never a match, and a copy of it is answered as noise
+    noise_one = "/api/v1/pictures/{id}/noise"
+    assert call("POST", noise_one, f"/api/v1/pictures/{pid}/noise").json()["noise"]["reason"] == "marked"
+    assert call("POST", noise_one, f"/api/v1/pictures/{pid}/noise", key=READ).status_code == 403
+    assert call("POST", noise_one, f"/api/v1/pictures/{NO_ID}/noise").status_code == 404
+    listed = call("GET", "/api/v1/noise", "/api/v1/noise", key=READ).json()
+    assert pid in [p["id"] for p in listed["pictures"]] and listed["total"] >= 1
+    assert call("GET", "/api/v1/noise", "/api/v1/noise?limit=0", key=READ).status_code == 400
+    found = call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=files).json()
+    assert found["noise"] == {"reason": "matches-noise", "picture": pid}
+    assert pid not in [m["id"] for m in found["matches"]]
+    assert "noise" not in call("DELETE", noise_one, f"/api/v1/pictures/{pid}/noise").json()
+    assert call("DELETE", noise_one, "/api/v1/pictures/zz/noise").status_code == 400
+
     # delete last: the picture is gone afterwards
     assert call("DELETE", one, f"/api/v1/pictures/{pid}").json() == {"id": pid, "status": "deleted"}
     assert call("DELETE", one, f"/api/v1/pictures/{pid}").status_code == 404

@@ -156,6 +156,9 @@ class QuaidImages(AbstractModule):
             self.logger.debug(f'quaid: ignoring {obj.get_global_id()}: {outcome.reason}')
             return outcome
         plan = outcome.plan
+        if plan.noise:  # a blank, error or challenge page: no tag, no correlation (ail_connector.actions)
+            self.logger.debug(f'quaid: {obj.get_global_id()} is noise ({plan.noise})')
+            return outcome
         linked = self._carry_out(obj, plan)
         if plan.tags:
             self.logger.info(f'quaid: {obj.get_global_id()} {plan.decision}, {linked} correlation(s)')

@@ -43,6 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.events",  # events (matches found when pictures were added)
     "engine.cli.brands",  # brand (each brand's own domains, for brand verdicts)
     "engine.cli.lookyloo",  # lookyloo-import (captures' screenshots from a Lookyloo instance)
+    "engine.cli.noise",  # noise add|remove|list (the noise bank)
 )
 
 

@@ -162,9 +162,14 @@ def run_add(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json(result)
             else:
-                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
-                           f"{printable(result['name'])}", file=sys.stdout)
+                tqdm.write(_add_line(result), file=sys.stdout)
     return 1 if failures or not files else 0
+
+
+def _add_line(result: dict) -> str:
+    """One added (or duplicate) picture: status, id, cluster, name, and ``[noise: why]`` when noise."""
+    return (f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
+            f"{printable(result['name'])}{_noise_note(result.get('noise'))}")
 
 
 def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], metadata: dict) -> int:
@@ -186,9 +191,7 @@ def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], m
             elif args.json:
                 _print_json(outcome.to_json())
             else:
-                result = outcome.result.to_json()
-                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
-                           f"{printable(result['name'])}", file=sys.stdout)
+                tqdm.write(_add_line(outcome.result.to_json()), file=sys.stdout)
     bar.close()
     return 1 if failures or not files else 0
 
@@ -405,7 +408,8 @@ def _print_json(value: dict) -> None:
 
 
 def _search_table(answer: dict) -> str:
-    lines = [f"{printable(answer['query'])}: {answer['decision']}{_brand_note(answer)}"]
+    lines = [f"{printable(answer['query'])}: {answer['decision']}{_brand_note(answer)}"
+             f"{_noise_note(answer.get('noise'))}"]
     for rank, match in enumerate(answer["matches"], 1):
         reason = f"  ({match['reason']})" if match.get("reason") else ""
         lines.append(f"  {rank:>3}. {match['decision']:<9} {match['distance']:.4f}  "
@@ -424,3 +428,9 @@ def _brand_note(answer: dict) -> str:
     verdict = answer.get("verdict") or "brand"
     domain = f" on {', '.join(answer['domains'])}" if answer.get("domains") else ""
     return f"  [{verdict}: {printable(brand['name'])}{domain}]"
+def _noise_note(noise: dict | None) -> str:
+    """``  [noise: why]`` after a search answer's decision when the query is noise (engine.noise)."""
+    if not noise:
+        return ""
+    picture = f" {noise['picture'][:16]}" if noise.get("picture") else ""
+    return f"  [noise: {noise['reason']}{picture}]"

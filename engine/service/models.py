@@ -20,6 +20,8 @@ Vote = Literal["yes", "maybe", "no"]
 Reason = Literal["same-template", "closer-match", "hashes-only"]
 Verdict = Literal["accepted", "rejected"]
 BrandVerdict = Literal["phishing-suspected", "legitimate"]
+ReviewVerdict = Literal["accepted", "rejected", "noise"]  # noise: the pair's pictures go to the noise bank
+NoiseReason = Literal["marked", "review", "low-information", "matches-noise"]
 
 PICTURE_ID = r"^[0-9a-f]{64}$"
 ITEM_ID = r"^[0-9a-f]{32}$"
@@ -80,6 +82,31 @@ class QueryBrand(Brand):
 
 
 @dataclass(frozen=True)
+class InformationMeasures:
+    """How much a picture shows, as the low-information detector measured it."""
+
+    pdq_quality: int = info(minimum=0, maximum=100, description="PDQ's quality score")
+    ink: float = info(minimum=0, maximum=1, description="share of pixels away from the background tone")
+    entropy: float = info(minimum=0, description="grey-level entropy, bits")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Why a picture is noise: never reported as a match, and nothing to tag or correlate."""
+
+    reason: NoiseReason = info(description="marked (by an analyst), review (a review verdict), "
+                                           "low-information (the detector), matches-noise (its best "
+                                           "match is a noise picture)")
+    picture: str | None = info(description="the noise picture matched (matches-noise), else null")
+    at: float | None = optional(description="when a stored picture was marked, seconds since the epoch")
+    measures: InformationMeasures | None = optional(description="the detector's measures (low-information)")
+
+
+_NOISE = {"description": "present only when the picture is noise (see Noise); clients that do not know "
+                         "it can ignore it: noise pictures are never among the matches"}
+
+
+@dataclass(frozen=True)
 class Match:
     """A stored picture compared with the query, with every algorithm's vote."""
 
@@ -106,6 +133,7 @@ class SearchAnswer:
     brand: QueryBrand | None = optional(description="the brand the query looks like, when a match has a "
                                                     "brand verdict")
     verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
+    noise: Noise | None = optional(**_NOISE)
 
 
 @dataclass(frozen=True)
@@ -116,6 +144,7 @@ class AddAnswer:
     name: str = info()
     status: Literal["added", "duplicate"] = info()
     cluster: int = info(**_CLUSTER)
+    noise: Noise | None = optional(description="present when the picture is in the noise bank")
 
 
 @dataclass(frozen=True)
@@ -134,6 +163,7 @@ class Picture:
     cluster: int = info(**_CLUSTER)
     hash_only: bool | None = optional(description="true: a reference stored from a partner's hashes, "
                                                   "with no picture (never an accepted match)")
+    noise: Noise | None = optional(description="present when the picture is in the noise bank")
 
 
 @dataclass(frozen=True)
@@ -305,7 +335,8 @@ class ReviewItem:
     distance: float = info(**_DISTANCE)
     algorithms: dict[str, AlgorithmVote] = info()
     recorded: float = info(description="seconds since the epoch")
-    verdict: Verdict | None = info(description="the analyst's verdict; null while pending")
+    verdict: ReviewVerdict | None = info(description="the analyst's verdict; null while pending; noise: "
+                                                      "the pair's stored pictures went to the noise bank")
     reviewed: float | None = optional(description="seconds since the epoch")
     evidence: Literal["hashes-only"] | None = optional(
         description="searched by a partner's hashes, not a picture: no query image")
@@ -373,6 +404,7 @@ class HashSearchAnswer:
     brand: QueryBrand | None = optional(description="the brand the page looks like, when a match has a "
                                                     "brand verdict")
     verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
+    noise: Noise | None = optional(**_NOISE)
 
 
 @dataclass(frozen=True)
@@ -455,6 +487,7 @@ class Stats:
 
     pictures: int = info()
     clusters: int = info()
+    noise: int = info(description="pictures in the noise bank")
     store_bytes: int = info(description="memory used by Redis")
     index_backend: str = info()
     redis: str = info(description="where the store is (credentials removed)")
@@ -483,9 +516,18 @@ class Unavailable:
     error: str = info()
 
 
+@dataclass(frozen=True)
+class NoiseList:
+    """Pictures in the noise bank, most recently marked first."""
+
+    total: int = info(description="pictures in the noise bank")
+    offset: int = info(minimum=0)
+    pictures: list[Picture] = info()
+
 
 def answer(model: type, data: Any, status: int = 200) -> Response:
     """The JSON response of ``data`` built as ``model``: the only way a view sends a JSON body."""
     response = jsonify(dump(build(model, data)))
     response.status_code = status
     return response
+

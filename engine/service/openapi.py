@@ -27,7 +27,7 @@ ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.A
            models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
            models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
            models.HashImportAnswer, models.MatchEventPage, models.Brand, models.Brands,
-           models.BrandDeleted)
+           models.BrandDeleted, models.NoiseList)
 
 
 def schemas() -> dict:
@@ -117,6 +117,8 @@ _BRAND_PARAM = _path_param("name", {"type": "string", "minLength": 1, "maxLength
 _DOMAIN = {"type": "string", "description": "host name or URL the query was seen on (repeat for several, "
                                             "e.g. a redirect chain): matches against brand baselines then "
                                             "say legitimate (every one is the brand's) or phishing-suspected"}
+_VERDICT = {"type": "string", "enum": ["accepted", "rejected", "noise"],
+            "description": "noise: the pair's stored pictures go to the noise bank"}
 
 
 def _model(model: type, description: str = "OK") -> dict:
@@ -168,6 +170,18 @@ def paths() -> dict:
         "/api/v1/pictures/{id}/matches": {"get": _op(
             "A stored picture's accepted and to-review matches, best first, with every algorithm's vote",
             {"200": _model(models.PictureMatches)}, errors="400 404", params=[_PID, _query("top", _TOP)])},
+        "/api/v1/pictures/{id}/noise": {
+            "post": _op("Put the picture in the noise bank: never reported as a match; a picture matching "
+                        "it is answered as noise", {"200": _model(models.Picture)}, errors="400 404",
+                        access="write", tag="noise", params=[_PID, _WRITE_HEADER]),
+            "delete": _op("Take the picture out of the noise bank", {"200": _model(models.Picture)},
+                          errors="400 404", access="write", tag="noise", params=[_PID, _WRITE_HEADER]),
+        },
+        "/api/v1/noise": {"get": _op(
+            "The noise bank: its pictures, most recently marked first", {"200": _model(models.NoiseList)},
+            errors="400", tag="noise",
+            params=[_query("offset", _OFFSET), _query("limit", {"type": "integer", "minimum": 1,
+                                                                "maximum": 1000, "default": 100})])},
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
             {"200": _model(models.SearchAnswer)}, errors="400 413 415", tag="search",
@@ -242,8 +256,7 @@ def paths() -> dict:
             "post": _op("Give the analyst's verdict", {"200": _model(models.ReviewItem)},
                         errors="400 404 413",
                         access="write", tag="review", params=[_ITEM_PARAM, _JSON_WRITE_HEADER],
-                        body=_json_body({"verdict": {"type": "string", "enum": ["accepted", "rejected"]}},
-                                        ["verdict"])),
+                        body=_json_body({"verdict": _VERDICT}, ["verdict"])),
         },
         "/api/v1/review/{item}/image": {"get": _op(
             "Thumbnail of the searched picture (JPEG)",
@@ -294,6 +307,9 @@ OPERATION_IDS = {
     ("/api/v1/pictures/{id}", "delete"): "delete_picture",
     ("/api/v1/pictures/{id}/image", "get"): "picture_image",
     ("/api/v1/pictures/{id}/matches", "get"): "picture_matches", ("/api/v1/search", "post"): "search",
+    ("/api/v1/pictures/{id}/noise", "post"): "mark_noise",
+    ("/api/v1/pictures/{id}/noise", "delete"): "unmark_noise",
+    ("/api/v1/noise", "get"): "list_noise",
     ("/api/v1/hash", "post"): "hash_picture", ("/api/v1/search/hashes", "post"): "search_hashes",
     ("/api/v1/hashes", "post"): "import_hashes",
     ("/api/v1/jobs", "post"): "submit_job", ("/api/v1/jobs/{job}", "get"): "get_job",

@@ -22,6 +22,8 @@ key                                    type    content
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 ``quaid:tier``                         string  where large values live (engine.store.tier)
 ``quaid:brands``                       hash    brand -> its own domains (engine.brands)
+``quaid:noise``                        zset    the noise bank's index: picture id -> time marked (the
+                                               mark itself is the record's ``noise`` field)
 =====================================  ======  ==================================================
 """
 
@@ -39,6 +41,7 @@ WEBHOOK_POSITION = PREFIX + ":events:webhook:position"  # string: last match eve
 WEBHOOK_LOCK = PREFIX + ":events:webhook:lock"  # string: token of the one process sending to the webhook
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
 STORE_ID = PREFIX + ":store:id"
+NOISE = PREFIX + ":noise"
 
 CODES_PATTERN = PREFIX + ":codes:*"
 PICTURE_PATTERN = PREFIX + ":picture:*"

@@ -10,7 +10,9 @@ match objects' attributes. The queried attribute is not echoed back: MISP would 
 it again, refuse its uuid (``MispAttribute`` uuid isUnique), show "1 attribute could not be
 saved" and drop the tags on it; the references reach it without the echo. No match answers
 an ``error`` saying so, as MISP's own expansion modules report "nothing found" (MISP throws on
-an object enrichment that returns nothing). With ``register`` set, the picture is also added
+an object enrichment that returns nothing); so does a picture quaid answers as noise (a blank,
+error, challenge or placeholder page, or a copy of a picture in quaid's noise bank): nothing is
+created, tagged or referenced for it. With ``register`` set, the picture is also added
 to quaid, with its MISP location (event id, attribute and object uuids) as metadata.
 
 Brand look-alikes: MISP sends the enriched attribute or object, not its event, so the domain
@@ -125,6 +127,10 @@ def expand(request: dict) -> dict:
         if config.register:
             quaid.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
         own_id = hashlib.sha256(submitted.data).hexdigest()
+        noise = common.noise_of(answer)
+        if noise:
+            raise common.ModuleError(f"quaid: {submitted.filename or 'this picture'} is noise ({noise}): "
+                                     "pictures like it match unrelated sites, so nothing is correlated")
         matches = [m for m in answer.get("matches") or [] if _answered(m, own_id)]
         if not matches:
             registered = " (registered in quaid)" if config.register else ""
@@ -142,6 +148,10 @@ def _expand_hashes(config, hashes: dict[str, str], source_uuid: str, domains: li
     """Matches of a partner's hashes: image objects, each to review (hashes alone never accept)."""
     with common.ModuleClient(config) as quaid:
         answer = quaid.search_hashes(hashes, config.top, domains)
+        noise = common.noise_of(answer)
+        if noise:
+            raise common.ModuleError(f"quaid: these hashes are a noise picture's ({noise}): "
+                                     "nothing is correlated")
         matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
         if not matches:
             raise common.ModuleError(f"quaid: no known picture is near {', '.join(sorted(hashes))} "

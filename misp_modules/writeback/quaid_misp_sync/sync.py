@@ -131,6 +131,9 @@ def run_sync(
         except ServiceError as exc:
             _fail(counts, picture, exc)
             continue
+        if matches is None:
+            counts["pictures answered as noise (nothing recorded)"] += 1
+            continue
         counts["matches"] += len(matches)
         if any(m.get("verdict") == "phishing-suspected" for m in matches):
             counts["pictures phishing-suspected"] += 1
@@ -219,10 +222,13 @@ def event_domains(event: MISPEvent) -> list[str]:
     return found[:MAX_DOMAINS]
 
 
-def _matches(quaid: QuaidClient, picture: PictureRef, top: int, domains: list[str]) -> list[dict]:
+def _matches(quaid: QuaidClient, picture: PictureRef, top: int, domains: list[str]) -> list[dict] | None:
     """Accepted and to-review matches; the picture's own bytes count as an accepted match
     (the same file attached to several events), whether or not quaid lists itself. Domains quaid
-    cannot read (a defanged ``hxxp://evil[.]test``) leave the search without them."""
+    cannot read (a defanged ``hxxp://evil[.]test``) leave the search without them.
+    None when quaid answers the picture as noise (a blank, error, challenge or placeholder page,
+    or a copy of a picture in its noise bank): such pictures tie unrelated events together, so
+    nothing is recorded for them, not even the same file in two events."""
     try:
         answer = quaid.search(picture.data, top=top, name=picture.name, domain=domains or None)
     except ServiceError as exc:
@@ -231,6 +237,8 @@ def _matches(quaid: QuaidClient, picture: PictureRef, top: int, domains: list[st
         LOGGER.info("event %s: quaid refused its domains (%s); searching without them",
                     picture.event.uuid, exc)
         answer = quaid.search(picture.data, top=top, name=picture.name)
+    if answer.get("noise"):
+        return None
     matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
     if not any(m.get("id") == picture.picture_id for m in matches):
         matches.append(
