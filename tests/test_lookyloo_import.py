@@ -164,3 +164,24 @@ def test_through_a_running_service_the_same_import_and_skip(tmp_path, monkeypatc
             assert client.get(first[ids["phish"]]["id"])["metadata"]["lookyloo_capture"] == ids["phish"]
             assert main(["lookyloo-import", "--url", url, "--server", service.url, "--json"]) == 1
             assert rows(capsys)[ids["phish"]]["status"] == "skipped"
+
+
+def test_a_blank_capture_is_stored_as_noise_and_says_so(local_store, capsys):
+    from PIL import Image
+
+    standin = LookylooStandIn()
+    blank = standin.capture("https://slow.test/", png(Image.new("RGB", (1280, 800), "white")))
+    page = standin.capture("https://page.test/", png(site_page(24, heading="Page")))
+    with running(standin) as url:
+        assert main(["lookyloo-import", "--url", url, "--json"]) == 0
+    found = rows(capsys)
+    assert found[blank]["noise"]["reason"] == "low-information" and found[blank]["similar"] == []
+    assert "noise" not in found[page]
+    with Quaid.open(load_settings()) as quaid:
+        assert quaid.get(found[blank]["id"]).noise["reason"] == "low-information"
+
+    other = LookylooStandIn()
+    other_blank = other.capture("https://slow2.test/", png(Image.new("RGB", (1024, 768), "white"), 1))
+    with running(other) as url:
+        assert main(["lookyloo-import", "--url", url]) == 0
+    assert f"{other_blank}  slow2.test  [noise: " in capsys.readouterr().out

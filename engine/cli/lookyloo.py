@@ -8,7 +8,8 @@ instance, URL, landing URL, domain (the landing page's host), title, time), then
 with it on that domain, so a capture that looks like a brand baseline on another domain is
 reported ``phishing-suspected``
 (:mod:`engine.brands`). Each capture is reported with the stored pictures it matches
-(accepted and to-review), earlier captures included.
+(accepted and to-review), earlier captures included; one stored as noise (a blank, error or
+challenge page: :mod:`engine.noise`) says so and matches nothing.
 
 Idempotent: the captures imported from an instance are remembered in the quaid home
 (``lookyloo/<instance>.json``, capture UUID -> picture id); a second run skips them without
@@ -120,6 +121,8 @@ def _import_one(source, backend: Backend, ledger: Ledger, capture: str, top: int
     for key in ("verdict", "brand"):
         if key in answer:
             row[key] = answer[key]
+    if added.get("noise"):  # a blank, error or challenge page: stored in the noise bank, matches nothing
+        row["noise"] = added["noise"]
     return row
 
 
@@ -208,8 +211,9 @@ def _print(args: argparse.Namespace, row: dict) -> None:
     if row["status"] == "error":
         return  # already said on stderr
     verdict = f"  [{row['verdict']}: {printable(row['brand']['name'])}]" if row.get("verdict") else ""
+    noise = f"  [noise: {row['noise']['reason']}]" if row.get("noise") else ""
     where = printable(row.get("domain") or "")
-    lines = [f"{row['status']:<9} {row['capture']}  {where}{verdict}"]
+    lines = [f"{row['status']:<9} {row['capture']}  {where}{verdict}{noise}"]
     for match in row.get("similar", []):
         lines.append(f"    {match['decision']:<9} {match['distance']:.4f}  {match['id'][:16]}  "
                      f"{printable(match['name'])}")
