@@ -41,25 +41,26 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import redis
 
 from engine.algorithms.base import COSTLY
-from engine.brands import BrandCheck, BrandRegistry, judge, query_domains, query_fields
+from engine.brands import BrandRegistry, judge, query_domains
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
-from engine.decision import Decision, Verdict
+from engine.decision import Decision
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.hash_search import hash_only_verdict
 from engine.low_information import detect, known_pdq_quality
 from engine.matching import Matcher, Query, closest_accepted
 from engine.memory import keep_freed_memory
-from engine.noise import Noise, NoiseBank, flagged, mark_of, without_noise
+from engine.noise import NoiseBank, flagged, mark_of, without_noise
 from engine.picture import Picture, load_picture
 from engine.prepared import Prepared, PreparedQuery, prepare
+from engine.results import AddResult, Match, SearchResult, event_match
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.match_events import MatchEvents
@@ -72,85 +73,6 @@ from engine.store.versions import VersionCheck, current_versions, encode, rename
 
 log = logging.getLogger(__name__)
 MAX_EVENT_MATCHES = 100  # earlier pictures named in one match event, best first
-
-
-@dataclass(frozen=True)
-class AddResult:
-    id: str
-    name: str
-    status: str  # "added" | "duplicate"
-    cluster: int
-    noise: Noise | None = None  # the picture is in the noise bank, and why
-
-    def to_json(self) -> dict:
-        answer = {"id": self.id, "name": self.name, "status": self.status, "cluster": self.cluster}
-        if self.noise is not None:
-            answer["noise"] = self.noise.to_json()
-        return answer
-
-
-@dataclass(frozen=True)
-class Match:
-    """A stored picture compared with the query."""
-
-    id: str
-    name: str
-    cluster: int
-    tags: tuple[str, ...]
-    verdict: Verdict
-    reference: Mapping = field(default_factory=dict, compare=False)  # the stored record's metadata
-    brand: BrandCheck | None = None  # when the stored picture is a brand baseline
-    noise: Noise | None = None  # the stored picture is in the noise bank (never reported)
-
-    @property
-    def distance(self) -> float:
-        return self.verdict.distance
-
-    @property
-    def decision(self) -> Decision:
-        return self.verdict.decision
-
-    def to_json(self) -> dict:
-        """The match as the API answers it; ``reason`` only when the verdict gives one."""
-        verdict = self.verdict.to_json()
-        answer = {"id": self.id, "name": self.name, "distance": verdict["distance"],
-                  "decision": verdict["decision"], "cluster": self.cluster, "tags": list(self.tags),
-                  "algorithms": verdict["algorithms"]}
-        if "reason" in verdict:
-            answer["reason"] = verdict["reason"]
-        if self.brand is not None:
-            answer["brand"] = self.brand.to_json()
-            if self.brand.verdict:
-                answer["verdict"] = self.brand.verdict
-        return answer
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    decision: Decision
-    matches: list[Match] = field(default_factory=list)
-    domains: tuple[str, ...] = ()  # the registrable domains the query was seen on, when named
-    query: Query | None = field(default=None, compare=False, repr=False)  # its extracted features
-    noise: Noise | None = None  # the query is noise, and why (engine.noise)
-
-    def to_json(self) -> dict:
-        """The search as the API answers it; ``domains``, ``brand`` and ``verdict`` only when
-        known (the best match that has a brand verdict speaks for the query), ``noise`` only
-        when the query is noise."""
-        answer = {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
-        answer.update(query_fields(self.domains, ((m.id, m.brand) for m in self.matches)))
-        if self.noise is not None:
-            answer["noise"] = self.noise.to_json()
-        return answer
-
-
-def _event_match(match: Match) -> dict:
-    """An earlier picture as a match event names it (:mod:`engine.store.match_events`)."""
-    answer = {"id": match.id, "name": match.name, "decision": match.decision.value,
-              "distance": round(match.distance, 6)}
-    if match.verdict.reason:
-        answer["reason"] = match.verdict.reason
-    return answer
 
 
 class StoredQuery(Query):
@@ -294,7 +216,7 @@ class Quaid:
         self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
         if noise is None:  # a noise picture is news to nobody (connectors tag nothing for noise)
             earlier = [m for m in same_kind if m.id != picture_id][:MAX_EVENT_MATCHES]
-            self.announce(record, [_event_match(m) for m in earlier])
+            self.announce(record, [event_match(m) for m in earlier])
         return AddResult(picture_id, name, "added", cluster, noise)
 
     def announce(self, record: PictureRecord, earlier: list[dict]) -> None:

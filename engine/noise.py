@@ -75,7 +75,7 @@ class Noise:
 
 
 class Candidate(Protocol):
-    """What :func:`answer` needs of a match (engine.core.Match has it)."""
+    """What :func:`answer` needs of a match (engine.results.Match has it)."""
 
     id: str
     noise: Noise | None

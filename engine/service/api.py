@@ -21,7 +21,7 @@ from engine.graph_page import graph_page
 from engine.hash_import import import_list, import_summary, read_list
 from engine.neighbours import stored_matches
 from engine.review import search_and_record, search_hashes_and_record
-from engine.service import models
+from engine.service import cluster_models, models
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
     MAX_NAME_LENGTH,
@@ -225,7 +225,7 @@ def job_status(job: str) -> Response:
 @blueprint.get("/clusters")
 @requires(Access.READ)
 def clusters() -> Response:
-    return answer(models.Clusters, {"clusters": quaid().clusters()})
+    return answer(cluster_models.Clusters, {"clusters": quaid().clusters()})
 
 
 @blueprint.get("/clusters/<cid>")
@@ -233,7 +233,7 @@ def clusters() -> Response:
 def cluster(cid: str) -> Response:
     offset = int_arg(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
     limit = int_arg(request.args.get("limit"), "limit", MAX_MEMBERS, 1, MAX_MEMBERS)
-    return answer(models.ClusterDetail, quaid().cluster(cluster_id(cid), offset, limit))
+    return answer(cluster_models.ClusterDetail, quaid().cluster(cluster_id(cid), offset, limit))
 
 
 @blueprint.get("/graph")
@@ -242,7 +242,7 @@ def graph() -> Response:
     """One page of the graph for the web UI's graph view (:mod:`engine.graph_page`)."""
     offset = int_arg(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
     limit = int_arg(request.args.get("limit"), "limit", DEFAULT_GRAPH_LIMIT, 1, MAX_GRAPH_LIMIT)
-    return answer(models.GraphPage, graph_page(quaid(), offset, limit))
+    return answer(cluster_models.GraphPage, graph_page(quaid(), offset, limit))
 
 
 @blueprint.get("/export")
@@ -251,4 +251,4 @@ def export() -> Response:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "graph"):
         raise BadInput("format must be json or graph")
-    return answer(models.Export if fmt == "json" else models.Graph, quaid().export(fmt))
+    return answer(cluster_models.Export if fmt == "json" else cluster_models.Graph, quaid().export(fmt))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from engine import __version__
-from engine.service import models
+from engine.service import cluster_models, models
 from engine.service.auth import Access, requires
 from engine.service.guard import HEADER
 from engine.service.schema import json_schema, models_in
@@ -24,10 +24,10 @@ _ITEM = {"type": "string", "pattern": models.ITEM_ID}
 
 ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.AddAnswer, models.Picture,
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
-           models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
-           models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
-           models.HashImportAnswer, models.MatchEventPage, models.Brand, models.Brands,
-           models.BrandDeleted, models.NoiseList)
+           cluster_models.Clusters, cluster_models.ClusterDetail, cluster_models.Export, cluster_models.Graph,
+           cluster_models.GraphPage, models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord,
+           models.HashSearchAnswer, models.HashImportAnswer, models.MatchEventPage, models.Brand,
+           models.Brands, models.BrandDeleted, models.NoiseList)
 
 
 def schemas() -> dict:
@@ -223,9 +223,10 @@ def paths() -> dict:
             "A job's state; per-file results once done", {"200": _model(models.Job)}, errors="404",
             tag="jobs", params=[_path_param("job", {"type": "string"})])},
         "/api/v1/clusters": {"get": _op(
-            "Every cluster of near-identical pictures", {"200": _model(models.Clusters)}, tag="clusters")},
+            "Every cluster of near-identical pictures", {"200": _model(cluster_models.Clusters)},
+            tag="clusters")},
         "/api/v1/clusters/{id}": {"get": _op(
-            "One cluster with its members", {"200": _model(models.ClusterDetail)}, errors="400 404",
+            "One cluster with its members", {"200": _model(cluster_models.ClusterDetail)}, errors="400 404",
             tag="clusters", params=[_path_param("id", {"type": "integer", "minimum": 0}),
                                     _query("offset", _OFFSET, "members to skip, oldest first"),
                                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
@@ -233,7 +234,7 @@ def paths() -> dict:
         "/api/v1/graph": {"get": _op(
             "One page of the graph: whole clusters, largest first, up to `limit` pictures, with the "
             "scored matches between them (the web UI's graph view)",
-            {"200": _model(models.GraphPage)}, errors="400", tag="clusters",
+            {"200": _model(cluster_models.GraphPage)}, errors="400", tag="clusters",
             params=[_query("offset", _OFFSET, "rank of the first cluster (0 = the largest); a page's `next`"),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 300},
                            "pictures to draw at most")])},
