@@ -28,6 +28,11 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "faiss-cpu>=1.8",
     "threadpoolctl>=3.1",  # one BLAS thread for engine.resample's products (numpy may already be loaded)
+    "publicsuffixlist>=1.0",  # registrable domains for brand verdicts; the list ships inside the package
+]
+
+LOOKYLOO_REQUIRES = [
+    "pylookyloo>=1.40",  # quaid lookyloo-import: Lookyloo's own API client
 ]
 
 TEST_REQUIRES = [
@@ -38,6 +43,7 @@ TEST_REQUIRES = [
     "vermin>=1.6",  # the AIL connector must run on Python 3.8 (AIL's virtualenv)
     "jsonschema>=4.18",  # answers validated against the OpenAPI document (tests/openapi_contract.py)
     "openapi-spec-validator>=0.7",  # the document itself is valid OpenAPI 3.1
+    *LOOKYLOO_REQUIRES,  # lookyloo-import is tested against a stand-in of Lookyloo's API
 ]
 
 setup(
@@ -59,6 +65,6 @@ setup(
                              "service/static/vendor/*"],
                   "ail_connector": ["taxonomies.json"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "lookyloo": LOOKYLOO_REQUIRES},
     entry_points={"console_scripts": ["quaid = engine.cli:main"]},
 )

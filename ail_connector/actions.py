@@ -7,7 +7,13 @@ and no taxonomy has a "similar picture" value). By default:
   correlation between the two objects where AIL shows such correlations;
 * **to-review** match → ``quaid:picture="possibly-similar"`` and ``workflow:todo="review"``;
   a correlation only if :attr:`Policy.correlate_to_review`;
-* **rejected** → nothing.
+* **rejected** → nothing;
+* a kept match that quaid answers ``phishing-suspected`` (a brand's baseline, and the
+  object was crawled on a domain that is not the brand's) adds ``phishing:techniques=
+  "fake-website"`` (:attr:`Policy.phishing_tags`).
+* a picture quaid answers as **noise** (a blank, error, challenge or placeholder page, or a
+  copy of a picture in quaid's noise bank) → nothing either: such pictures look alike
+  whatever site they come from, so neither a tag nor a correlation would mean anything.
 
 Matches are skipped when they are not AIL objects (pictures indexed from MISP, say —
 they still count for the tag), when they are the object itself, or when their tags are
@@ -24,11 +30,12 @@ from typing import Callable, Optional
 from quaid_client import BadAnswer
 
 from ail_connector.ail_objects import AILRef
-from ail_connector.tags import DEFAULT_ACCEPTED_TAGS, DEFAULT_REVIEW_TAGS
+from ail_connector.tags import DEFAULT_ACCEPTED_TAGS, DEFAULT_PHISHING_TAGS, DEFAULT_REVIEW_TAGS
 
 ACCEPTED = "accepted"
 TO_REVIEW = "to-review"
 REJECTED = "rejected"
+PHISHING_SUSPECTED = "phishing-suspected"
 _RANK = {ACCEPTED: 0, TO_REVIEW: 1, REJECTED: 2}
 
 
@@ -38,6 +45,7 @@ class Policy:
 
     accepted_tags: tuple[str, ...] = DEFAULT_ACCEPTED_TAGS
     review_tags: tuple[str, ...] = DEFAULT_REVIEW_TAGS
+    phishing_tags: tuple[str, ...] = DEFAULT_PHISHING_TAGS
     correlate_accepted: bool = True
     correlate_to_review: bool = False
     max_correlations: int = 10  # per new object: a popular template must not flood the graph
@@ -63,6 +71,8 @@ class Plan:
     tags: tuple[str, ...] = ()
     correlations: tuple[Correlation, ...] = ()
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (match id, reason)
+    brand: str = ""  # the brand whose baseline a kept match is, on another domain (phishing-suspected)
+    noise: str = ""  # why quaid answered the picture as noise (then no tags, no correlations)
 
 
 Resolver = Callable[[str], Optional[AILRef]]
@@ -79,7 +89,12 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
     correlations: list[Correlation] = []
     skipped: list[tuple[str, str]] = []
     best = REJECTED
-    for match in checked_matches(answer):
+    matches = checked_matches(answer)
+    noise = answer.get("noise")
+    if isinstance(noise, Mapping):
+        return Plan(subject, REJECTED, noise=str(noise.get("reason") or "noise"))
+    brand = ""
+    for match in matches:
         match_id, decision = str(match.get("id", "")), str(match.get("decision", REJECTED))
         if decision not in _RANK or decision == REJECTED:
             continue
@@ -92,6 +107,8 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
             skipped.append((match_id, "unsafe tags"))
             continue
         best = min(best, decision, key=_RANK.__getitem__)
+        if match.get("verdict") == PHISHING_SUSPECTED and not brand:
+            brand = str((match.get("brand") or {}).get("name") or "?")
         if target is None:
             skipped.append((match_id, "not an AIL object"))
         elif wants_correlation(decision, policy):
@@ -100,7 +117,9 @@ def plan_actions(subject: AILRef, answer: Mapping, policy: Policy, resolve: Reso
             else:
                 skipped.append((match_id, "correlation limit"))
     tags = policy.accepted_tags if best == ACCEPTED else policy.review_tags if best == TO_REVIEW else ()
-    return Plan(subject, best, tuple(tags), tuple(correlations), tuple(skipped))
+    if brand:
+        tags = tuple(tags) + tuple(t for t in policy.phishing_tags if t not in tags)
+    return Plan(subject, best, tuple(tags), tuple(correlations), tuple(skipped), brand)
 
 
 def checked_matches(answer: Mapping) -> list:

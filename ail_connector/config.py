@@ -94,6 +94,7 @@ def read_policy(values: Mapping[str, str], taxonomy: TaxonomyIndex | None = None
     return Policy(
         accepted_tags=_tags(conf, "accepted_tags", default.accepted_tags, taxonomy),
         review_tags=_tags(conf, "review_tags", default.review_tags, taxonomy),
+        phishing_tags=_tags(conf, "phishing_tags", default.phishing_tags, taxonomy),
         correlate_accepted=_boolean(conf, "correlate_accepted", default.correlate_accepted),
         correlate_to_review=_boolean(conf, "correlate_to_review", default.correlate_to_review),
         max_correlations=_number(conf, "max_correlations", default.max_correlations, int, minimum=0),
@@ -102,7 +103,7 @@ def read_policy(values: Mapping[str, str], taxonomy: TaxonomyIndex | None = None
 
 
 KNOWN_KEYS = frozenset({
-    "url", "api_key", "timeout", "retries", "backoff", "accepted_tags", "review_tags",
+    "url", "api_key", "timeout", "retries", "backoff", "accepted_tags", "review_tags", "phishing_tags",
     "correlate_accepted", "correlate_to_review", "max_correlations", "top", "sweep_screenshots",
     "sweep_images", "sweep_backfill", "sweep_interval", "sweep_settle", "sweep_batch", "state_dir",
     "follow_events",

@@ -75,8 +75,9 @@ class Correlator:
         self.is_safe = is_safe
 
     def process(self, subject: AILRef, data: bytes, tags: Iterable[str] = (),
-                tags_safe: bool | None = None) -> Outcome:
-        """Skip, or add + search + plan. Raises :class:`quaid_client.ServiceError`."""
+                tags_safe: bool | None = None, domain: str | None = None) -> Outcome:
+        """Skip, or add + search + plan. Raises :class:`quaid_client.ServiceError`. ``domain``:
+        where the crawler found the picture, so a brand's look elsewhere is phishing-suspected."""
         reason = skip_reason(subject, data, tags, tags_safe)
         if reason:
             log.debug("skip %s: %s", subject.global_id, reason)
@@ -85,7 +86,8 @@ class Correlator:
             log.warning("%s: file bytes do not hash to the object id", subject.global_id)
         added = self.service.add(data, name=subject.global_id, tags=[f"ail:{subject.type}"],
                                  metadata={"ail_global_id": subject.global_id})
-        answer = self.service.search(data, top=self.policy.top + 1, name=subject.global_id)  # +1: itself
+        answer = self.service.search(data, top=self.policy.top + 1, name=subject.global_id,  # +1: itself
+                                     domain=domain)
         self_id = str(added.get("id", ""))
         answer = {**answer, "matches": [m for m in answer.get("matches") or [] if m.get("id") != self_id]}
         plan = plan_actions(subject, answer, self.policy, self.resolve, self.is_safe)

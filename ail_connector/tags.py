@@ -11,6 +11,11 @@ Why these tags. AIL knows two kinds of tags (``bin/lib/Tag.py`` at ail-framework
   ``create_custom_tag`` (as trackers do), lists them with the taxonomy tags, accepts them
   for MISP/TheHive auto-push, and lets analysts search by them.
 
+A screenshot crawled on one domain that matches a brand baseline captured on another
+(quaid's ``phishing-suspected`` verdict) gets the taxonomy value
+``phishing:techniques="fake-website"`` ("adversary controls a fake website to phish for
+credentials or information", MISP taxonomy ``phishing`` v5).
+
 So a match is marked with custom tags in the ``quaid`` namespace (registered by the AIL
 module at start), and a to-review match also with the taxonomy value
 ``workflow:todo="review"``. Analysts confirm or refute a match with existing ``infoleak``
@@ -27,9 +32,11 @@ from typing import Callable, Iterable
 SIMILAR = 'quaid:picture="similar"'
 POSSIBLY_SIMILAR = 'quaid:picture="possibly-similar"'
 REVIEW = 'workflow:todo="review"'
+PHISHING_SUSPECTED = 'phishing:techniques="fake-website"'
 CONFIRMATIONS = ('infoleak:confirmed="true-positive"', 'infoleak:confirmed="false-positive"')
 DEFAULT_ACCEPTED_TAGS = (SIMILAR,)
 DEFAULT_REVIEW_TAGS = (POSSIBLY_SIMILAR, REVIEW)
+DEFAULT_PHISHING_TAGS = (PHISHING_SUSPECTED,)
 
 GALAXY_NAMESPACE = "misp-galaxy"
 SHIPPED_EXTRACT = Path(__file__).with_name("taxonomies.json")

@@ -60,6 +60,9 @@ class Settings:
     # Keep the index in a snapshot under home/index (engine.store.snapshot): a restart loads it
     # and applies the changes since instead of reading every record back from Redis.
     index_snapshot: bool = True
+    # Flag blank, error, challenge and placeholder pages as noise (engine.low_information): such a
+    # query is answered as noise, such a picture is stored in the noise bank (engine.noise)
+    noise_detector: bool = True
     verify_budget: int = 3  # pyramidal merge: stop verifying after this many rejections; 0 = verify all
     # (eval-full: 3 -> 65.6 % auto-accepted, 4 -> 65.7 %, 0 -> 66.5 %; each rejection verified ~5 ms a search)
     algorithms: dict[str, AlgorithmSettings] = field(default_factory=dict)

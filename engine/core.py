@@ -5,7 +5,9 @@ CONTRACT (used by the CLI and the service):
     q = Quaid.open(settings)                     # starts embedded Redis when settings.redis_url is None;
                                                  # StaleStore when features of other versions are stored
     q.add(data: bytes, name: str = "", tags=(), metadata=None) -> AddResult   # .id .name .status ("added"|"duplicate") .cluster ; .to_json()
-    q.search(data: bytes, top: int = 10, include_rejected=False) -> SearchResult  # .decision .matches[Match] ; .to_json()
+    q.search(data: bytes, top: int = 10, include_rejected=False, domain=None) -> SearchResult  # .decision .matches[Match] .noise ; .to_json()
+                                                 # domain: host/URL, or several (engine.brands)
+    q.brands -> BrandRegistry                    # each brand's own domains (engine.brands)
     q.get(id) -> PictureRecord (.to_json())      # raises NotFound
     q.image(id) -> tuple[bytes, str] | None     # stored bytes or thumbnail, with content type
     q.update(id, tags=None, metadata=None) -> PictureRecord
@@ -13,6 +15,7 @@ CONTRACT (used by the CLI and the service):
     q.clusters() -> list[dict]; q.cluster(id, offset, limit) -> dict; q.export(fmt: "json"|"graph") -> dict
     q.stats() -> dict
     q.events.read(after, limit) -> dict          # match events: pictures added and the earlier ones they matched
+    q.noise -> NoiseBank                         # mark / unmark / list the noise bank (engine.noise)
     q.close()
     q.resolve(id_or_prefix) -> str               # full id from a unique prefix (CLI convenience)
     Quaid.open(settings, allow_stale=True).refeature(id, original_bytes) -> bool   # quaid reindex
@@ -23,11 +26,14 @@ for a bounded shortlist (``settings.shortlist``), fetch the shortlist's stored
 features and records in one pipeline, score each with the cheap algorithms, verify
 the unsure ones with the costly verifier in rank order within the verification
 budget (:meth:`engine.matching.Matcher.compare_shortlist`), and sort best first
-(decision, then distance).
+(decision, then distance). Noise pictures then leave the answer, which says when the
+query is noise itself (:mod:`engine.noise`). With the query's domain(s), matches against
+brand baselines say whether the query is the brand's own site (:mod:`engine.brands`).
 Add runs the same search to choose the picture's cluster, then stores the picture
-with the features the search already extracted; the earlier pictures it matched are
-announced on the match-event stream (:mod:`engine.store.match_events`), which the
-MISP write-back and the AIL connector follow.
+with the features the search already extracted, in the noise bank when the search
+answers noise; the earlier pictures a picture that is not noise matched are announced
+on the match-event stream (:mod:`engine.store.match_events`), which the MISP write-back
+and the AIL connector follow.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -35,22 +41,26 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import redis
 
 from engine.algorithms.base import COSTLY
+from engine.brands import BrandRegistry, judge, query_domains
 from engine.budget import budget_from_megapixels
 from engine.clusters import choose_cluster
 from engine.config import Settings, load_settings, redact_url
-from engine.decision import Decision, Verdict
+from engine.decision import Decision
 from engine.errors import BadInput, NotFound, PictureTooLarge, StaleStore, StoreUnavailable
 from engine.export import export_graph, export_json
 from engine.hash_search import hash_only_verdict
+from engine.low_information import detect, known_pdq_quality
 from engine.matching import Matcher, Query, closest_accepted
 from engine.memory import keep_freed_memory
+from engine.noise import NoiseBank, flagged, mark_of, without_noise
 from engine.picture import Picture, load_picture
 from engine.prepared import Prepared, PreparedQuery, prepare
+from engine.results import AddResult, Match, SearchResult, event_match
 from engine.store import ChangeLog, Connection, PictureRecord, RecordStore, connect
 from engine.store.cluster import used_memory
 from engine.store.match_events import MatchEvents
@@ -63,65 +73,6 @@ from engine.store.versions import VersionCheck, current_versions, encode, rename
 
 log = logging.getLogger(__name__)
 MAX_EVENT_MATCHES = 100  # earlier pictures named in one match event, best first
-
-
-@dataclass(frozen=True)
-class AddResult:
-    id: str
-    name: str
-    status: str  # "added" | "duplicate"
-    cluster: int
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "status": self.status, "cluster": self.cluster}
-
-
-@dataclass(frozen=True)
-class Match:
-    """A stored picture compared with the query."""
-
-    id: str
-    name: str
-    cluster: int
-    tags: tuple[str, ...]
-    verdict: Verdict
-
-    @property
-    def distance(self) -> float:
-        return self.verdict.distance
-
-    @property
-    def decision(self) -> Decision:
-        return self.verdict.decision
-
-    def to_json(self) -> dict:
-        """The match as the API answers it; ``reason`` only when the verdict gives one."""
-        verdict = self.verdict.to_json()
-        answer = {"id": self.id, "name": self.name, "distance": verdict["distance"],
-                  "decision": verdict["decision"], "cluster": self.cluster, "tags": list(self.tags),
-                  "algorithms": verdict["algorithms"]}
-        if "reason" in verdict:
-            answer["reason"] = verdict["reason"]
-        return answer
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    decision: Decision
-    matches: list[Match] = field(default_factory=list)
-    query: Query | None = field(default=None, compare=False, repr=False)  # its extracted features
-
-    def to_json(self) -> dict:
-        return {"decision": self.decision.value, "matches": [m.to_json() for m in self.matches]}
-
-
-def _event_match(match: Match) -> dict:
-    """An earlier picture as a match event names it (:mod:`engine.store.match_events`)."""
-    answer = {"id": match.id, "name": match.name, "decision": match.decision.value,
-              "distance": round(match.distance, 6)}
-    if match.verdict.reason:
-        answer["reason"] = match.verdict.reason
-    return answer
 
 
 class StoredQuery(Query):
@@ -155,6 +106,7 @@ class Quaid:
                              multihash_from=multihash_from if multihash_from >= 0 else None)
         self._connection = connection
         self.events = MatchEvents(client)
+        self.noise = NoiseBank(self.records)
         # one budget for every thread of this process (request threads and job workers share this Quaid)
         self.budget = budget_from_megapixels(settings.decode_budget_megapixels, settings.decode_wait)
         self._snapshot = default_snapshot_path(settings.home) if settings.index_snapshot else None
@@ -223,7 +175,7 @@ class Quaid:
         picture_id = self._check_size(data)
         existing = self.records.get(picture_id)
         if existing is not None:
-            return AddResult(picture_id, existing.name, "duplicate", existing.cluster)
+            return AddResult(picture_id, existing.name, "duplicate", existing.cluster, mark_of(existing))
         prepared = prepare(self.matcher, self.settings, data, self.budget)
         return self.add_prepared(prepared, name, tags, metadata)
 
@@ -237,26 +189,35 @@ class Quaid:
         picture_id = prepared.id
         query = PreparedQuery(self.matcher, prepared)
         matches = self._matches(query, include_rejected=False, codes=prepared.codes, own=picture_id)
-        cluster = choose_cluster((m.cluster, m.decision, m.distance) for m in matches)
+        noise = without_noise(matches, flagged(prepared.low_information))[1]
+        noise = noise.stamped() if noise is not None else None
+        # noise pictures cluster with noise pictures only, other pictures with other pictures only
+        same_kind = [m for m in matches if (m.noise is None) == (noise is None)]
+        cluster = choose_cluster((m.cluster, m.decision, m.distance) for m in same_kind)
         if cluster is None:
             cluster = self.records.next_cluster()
         features = query.stored_features()
         codes = self.matcher.prefilter_codes(features)
         record = new_record(picture_id, name=name, tags=tuple(tags), metadata=dict(metadata or {}),
                             size=prepared.size, width=prepared.width, height=prepared.height,
-                            format=prepared.format, cluster=cluster, versions=self.versions.current)
+                            format=prepared.format, cluster=cluster, versions=self.versions.current,
+                            noise=noise.to_json() if noise is not None else None)
         kept, image_fields, bulk = self.records.split(picture_id, features, prepared.image)
         if not tier_written:
             self.records.tier_put(bulk)
         self.mirror.changes.publish("add", picture_id)  # before the write: see engine.store.changes
         if not self.records.put_split(record, kept, codes, image_fields):
             existing = self.records.get(picture_id)  # another process stored it meanwhile
-            return AddResult(picture_id, existing.name if existing else name, "duplicate",
-                             existing.cluster if existing else cluster)
+            if existing is not None:
+                return AddResult(picture_id, existing.name, "duplicate", existing.cluster, mark_of(existing))
+            return AddResult(picture_id, name, "duplicate", cluster)
+        if noise is not None:
+            self.noise.index(picture_id, noise)
         self.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(self.versions.current)))
-        earlier = [m for m in matches if m.id != picture_id][:MAX_EVENT_MATCHES]
-        self.announce(record, [_event_match(m) for m in earlier])
-        return AddResult(picture_id, name, "added", cluster)
+        if noise is None:  # a noise picture is news to nobody (connectors tag nothing for noise)
+            earlier = [m for m in same_kind if m.id != picture_id][:MAX_EVENT_MATCHES]
+            self.announce(record, [event_match(m) for m in earlier])
+        return AddResult(picture_id, name, "added", cluster, noise)
 
     def announce(self, record: PictureRecord, earlier: list[dict]) -> None:
         """The match event of a picture just stored, naming the ``earlier`` pictures it matched
@@ -289,15 +250,31 @@ class Quaid:
             self.mirror.apply(entries[picture_id])
         return True
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False) -> SearchResult:
-        """Stored pictures matching ``data``, best first, at most ``top``."""
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False,
+               domain: str | Iterable[str] | None = None) -> SearchResult:
+        """Stored pictures matching ``data``, best first, at most ``top``. ``domain``: the URL or
+        host the query was seen on (or several: a redirect chain), to judge matches against
+        brand baselines."""
         if top < 1:
             raise BadInput("top must be at least 1")
+        seen_on = query_domains(domain)
         picture_id = self._check_size(data)
-        query = self.matcher.query(self._load(data))
+        picture = self._load(data)
+        query = self.matcher.query(picture)
         matches = self._matches(query, include_rejected, own=picture_id)
+        known = {name: query.features(name) for name in query.extracted}
+        measures = detect(picture, known_pdq_quality(known)) if self.settings.noise_detector else None
+        matches, noise = without_noise(matches, flagged(measures.to_json() if measures else None))
+        matches = matches[:top]
+        checks = judge({m.id: (m.decision.value, m.reference) for m in matches}, seen_on, self.brands)
+        matches = [replace(m, brand=checks.get(m.id)) for m in matches]
         decision = matches[0].decision if matches else Decision.REJECTED
-        return SearchResult(decision, matches[:top], query)
+        return SearchResult(decision, matches, seen_on, query, noise)
+
+    @property
+    def brands(self) -> BrandRegistry:
+        """Each brand's own domains (:mod:`engine.brands`), kept next to the pictures."""
+        return BrandRegistry(self.records.redis)
 
     def _matches(self, query: Query, include_rejected: bool, codes: dict[str, list[bytes]] | None = None,
                  own: str | None = None) -> list[Match]:
@@ -330,17 +307,20 @@ class Quaid:
             verdict = hash_only_verdict(verdicts[ident]) if record.hash_only else verdicts[ident]
             if verdict.decision == Decision.REJECTED and not include_rejected:
                 continue  # a hash-only reference its hashes' own thresholds reject
-            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict))
+            matches.append(Match(ident, record.name, record.cluster, record.tags, verdict, record.metadata,
+                                 noise=mark_of(record)))
         kept = closest_accepted({m.id: m.verdict for m in matches}, {m.id: m.cluster for m in matches}, own)
         matches = [replace(m, verdict=kept[m.id]) for m in matches]
         matches.sort(key=lambda m: (m.decision.rank, m.distance, m.id))
         return matches
 
-    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
-        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`."""
+    def search_hashes(self, hashes: object, top: int = 10, include_rejected: bool = False,
+                      domain: str | Iterable[str] | None = None) -> dict:
+        """Stored pictures near a partner's hashes (no picture): see :mod:`engine.hash_search`;
+        ``domain`` as for :meth:`search`."""
         from engine.hash_search import search_hashes
 
-        return search_hashes(self, hashes, top, include_rejected)
+        return search_hashes(self, hashes, top, include_rejected, domain)
 
     def add_hashes(self, hashes: object, name: str = "", tags: Iterable[str] = (),
                    metadata: Mapping | None = None) -> AddResult:
@@ -368,8 +348,11 @@ class Quaid:
         return self.get(picture_id)
 
     def delete(self, picture_id: str) -> None:
-        if self.records.delete(picture_id) is None:
+        deleted = self.records.delete(picture_id)
+        if deleted is None:
             raise NotFound(f"no picture with id {picture_id}")
+        if deleted.noise is not None:
+            self.records.forget_noise([picture_id])
         self.mirror.forget(picture_id)
         self.mirror.changes.publish("delete", picture_id)  # after the delete: see engine.store.changes
 
@@ -436,6 +419,7 @@ class Quaid:
     def stats(self) -> dict:
         self.mirror.sync()
         stats = {"pictures": len(self.mirror.index), "clusters": len(self.mirror.clusters),
+                 "noise": self.records.noise_count(),
                  "store_bytes": used_memory(self.records.redis),
                  "index_backend": self.mirror.index.backend,
                  "redis": redact_url(self.settings.redis_url) or f"embedded ({self.settings.home / 'redis'})"}

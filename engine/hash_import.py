@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from engine.errors import BadInput
 from engine.hash_search import KINDS, check_pdq_quality, parse_hashes, query_features, search_hashes
-from engine.store.records import HASH_ONLY_FORMAT, IndexEntry, PictureRecord, new_record
+from engine.store.records import HASH_ONLY_FORMAT, IndexEntry, new_record
 from engine.store.versions import encode
 from engine.validation import check_metadata, check_name, check_tags
 
@@ -88,6 +88,7 @@ def add_hash_reference(quaid: Quaid, hashes: object, name: str = "", tags: Itera
     name = check_name(name or " ".join(f"{n}:{v[:16]}" for n, v in sorted(checked.items())))
     tags, metadata = check_tags(tags), check_metadata({**dict(metadata or {}), "hashes": checked})
     codes = quaid.matcher.prefilter_codes(features)
+    earlier = _near(quaid, checked)  # searched before it is stored, so it does not find itself
     cluster = quaid.records.next_cluster()
     record = new_record(picture_id, name=name, tags=tuple(tags), metadata=metadata, format=HASH_ONLY_FORMAT,
                         cluster=cluster, versions=HASH_ONLY_VERSIONS)
@@ -95,22 +96,24 @@ def add_hash_reference(quaid: Quaid, hashes: object, name: str = "", tags: Itera
     if not quaid.records.put(record, features, codes):
         return AddResult(picture_id, name, "duplicate", cluster)
     quaid.mirror.apply(IndexEntry(picture_id, codes, cluster, record.added, encode(HASH_ONLY_VERSIONS)))
-    _announce(quaid, record, checked)
+    quaid.announce(record, earlier)
     return AddResult(picture_id, name, "added", cluster)
 
 
-def _announce(quaid: Quaid, record: PictureRecord, checked: dict[str, str]) -> None:
-    """The stored pictures the new reference is near (to review at best: hashes only), announced
-    as a match event, as a picture added announces the earlier pictures it matched."""
+def _near(quaid: Quaid, checked: dict[str, str]) -> list[dict]:
+    """The stored pictures a new reference is near (to review at best: hashes only), as its match
+    event names them, as a picture added announces the earlier pictures it matched; none when its
+    best match is a noise picture (engine.noise: news to nobody)."""
     from engine.core import MAX_EVENT_MATCHES
 
     try:
-        found = search_hashes(quaid, checked, top=MAX_EVENT_MATCHES + 1)
+        found = search_hashes(quaid, checked, top=MAX_EVENT_MATCHES)
     except BadInput:  # hashes the candidate index cannot search: there is nothing to announce
-        return
+        return []
+    if "noise" in found:
+        return []
     fields = ("id", "name", "decision", "distance", "reason")
-    earlier = [{k: m[k] for k in fields if k in m} for m in found["matches"] if m["id"] != record.id]
-    quaid.announce(record, earlier[:MAX_EVENT_MATCHES])
+    return [{k: m[k] for k in fields if k in m} for m in found["matches"]]
 
 
 def read_list(text: str, fmt: str, hash_name: str | None = None) -> Iterator[ListEntry]:

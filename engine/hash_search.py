@@ -26,12 +26,14 @@ expects every algorithm to vote and would take one loose vote for a match.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from engine.brands import annotate, query_domains
 from engine.decision import Decision, Verdict
 from engine.errors import BadInput
+from engine.noise import MATCHES_NOISE
 from engine.perception_phash import decode as decode_perception
 from engine.store.records import HASH_ONLY_REASON, FeatureGone
 
@@ -175,10 +177,14 @@ def query_features(quaid: Quaid, hashes: Mapping[str, str]) -> dict[str, tuple[s
     return out
 
 
-def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected: bool = False) -> dict:
-    """Stored pictures near the given hashes, best first: {decision, evidence, compared, matches}."""
+def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected: bool = False,
+                  domain: str | Iterable[str] | None = None) -> dict:
+    """Stored pictures near the given hashes, best first: {decision, evidence, compared, matches};
+    with the ``domain`` (or domains) the hashed page was seen on, brand verdicts as a picture
+    search gives them (:mod:`engine.brands`)."""
     if top < 1:
         raise BadInput("top must be at least 1")
+    seen_on = query_domains(domain)
     checked = parse_hashes(hashes)
     features = query_features(quaid, checked)
     codes = {table: [code] for table, code in
@@ -203,9 +209,22 @@ def search_hashes(quaid: Quaid, hashes: object, top: int = 10, include_rejected:
     matches = [{"id": pid, "name": records[pid].name, **judged[pid], "cluster": records[pid].cluster,
                 "tags": list(records[pid].tags), "reason": EVIDENCE} for pid in judged if pid in records]
     matches.sort(key=lambda m: (Decision(m["decision"]).rank, m["distance"], m["id"]))
+    noise = _noise_answer(matches, records)
+    matches = [m for m in matches if records[m["id"]].noise is None]  # noise pictures: never reported
     decision = matches[0]["decision"] if matches else Decision.REJECTED.value
     compared = sorted({name for name, _ in features.values()})
-    return {"decision": decision, "evidence": EVIDENCE, "compared": compared, "matches": matches[:top]}
+    answer = {"decision": decision, "evidence": EVIDENCE, "compared": compared, "matches": matches[:top]}
+    if noise is not None:
+        answer["noise"] = noise
+    return annotate(answer, {pid: records[pid].metadata for pid in records}, seen_on, quaid.brands)
+
+
+def _noise_answer(matches: list[dict], records: Mapping) -> dict | None:
+    """``{"reason": "matches-noise", "picture": id}`` when the best match is in the noise bank."""
+    best = next((m for m in matches if m["decision"] != Decision.REJECTED.value), None)
+    if best is None or records[best["id"]].noise is None:
+        return None
+    return {"reason": MATCHES_NOISE, "picture": best["id"]}
 
 
 def judge(features: Mapping[str, tuple[str, bytes]], stored: Mapping[str, bytes]) -> dict | None:

@@ -41,7 +41,9 @@ def stored_matches(quaid: Quaid, picture_id: str, top: int) -> list[dict]:
     for i in kept:  # a hash-only reference on either side: at best to-review (engine.hash_search)
         if i in records and (records[i].hash_only or (subject is not None and subject.hash_only)):
             verdicts[i] = hash_only_verdict(verdicts[i])
-    kept = [i for i in kept if verdicts[i].decision != Decision.REJECTED]
+    # rejected ones, and noise pictures (never reported as matches: engine.noise)
+    kept = [i for i in kept if verdicts[i].decision != Decision.REJECTED
+            and i in records and records[i].noise is None]
     verdicts.update(closest_accepted({i: verdicts[i] for i in kept if i in records},
                                      {i: records[i].cluster for i in kept if i in records}))
     kept.sort(key=lambda i: (verdicts[i].decision.rank, verdicts[i].distance, i))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from engine.budget import PixelBudget
 from engine.config import Settings
+from engine.low_information import detect, known_pdq_quality
 from engine.matching import Matcher, Query
 from engine.picture import Picture, load_picture
 
@@ -33,6 +34,7 @@ class Prepared:
     query_features: dict[str, list[bytes]]  # algorithm -> one feature, or one per orientation
     codes: dict[str, list[bytes]]  # the query's candidate-index codes
     image: tuple[bytes, str] | None  # what settings.keep stores, with its content type
+    low_information: dict | None = None  # the detector's measures when it flags the picture (engine.noise)
 
 
 class PreparedQuery(Query):
@@ -52,9 +54,10 @@ def prepare(matcher: Matcher, settings: Settings, data: bytes, budget: PixelBudg
         query.features(algorithm.name)
     codes = matcher.query_codes(query)
     features = {name: query.features(name) for name in query.extracted}
+    flagged = detect(picture, known_pdq_quality(features)) if settings.noise_detector else None
     return Prepared(hashlib.sha256(data).hexdigest(), len(data), picture.original_width,
                     picture.original_height, picture.format, features, codes,
-                    kept_image(settings, data, picture))
+                    kept_image(settings, data, picture), flagged.to_json() if flagged else None)
 
 
 def kept_image(settings: Settings, data: bytes, picture: Picture) -> tuple[bytes, str] | None:

@@ -7,11 +7,13 @@ cannot read is one file's failure, never code run in the owner.
 
 Layout: one tag byte, then fields. Tag ``P``: a :class:`~engine.prepared.Prepared` as a sequence
 of length-prefixed fields (4-byte big-endian length, then the bytes; integers are 8-byte signed
-fields); tag ``E``: the UTF-8 reason the picture could not be prepared.
+fields; last, the low-information detector's measures as a JSON object, empty when it did not
+flag the picture); tag ``E``: the UTF-8 reason the picture could not be prepared.
 """
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 
@@ -45,7 +47,8 @@ def decode(data: bytes) -> Prepared | str:
     prepared = Prepared(
         id=fields.text(), size=fields.count(1 << 62), width=fields.count(1 << 31),
         height=fields.count(1 << 31), format=fields.text(),
-        query_features=fields.lists(), codes=fields.lists(), image=fields.image())
+        query_features=fields.lists(), codes=fields.lists(), image=fields.image(),
+        low_information=fields.measures())
     fields.finish()
     return prepared
 
@@ -67,6 +70,7 @@ def _fields(prepared: Prepared) -> Iterator[bytes]:
         yield INTEGER.pack(1)
         yield prepared.image[0]
         yield prepared.image[1].encode()
+    yield json.dumps(prepared.low_information).encode() if prepared.low_information is not None else b""
 
 
 def _frame(field: bytes) -> bytes:
@@ -110,6 +114,18 @@ class _Reader:
         if not self.count(1):
             return None
         return self.field(), self.text()
+
+    def measures(self) -> dict[str, float] | None:
+        text = self.text()
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise MalformedResult("the measures are not JSON") from None
+        if not isinstance(value, dict) or not all(isinstance(v, (int, float)) for v in value.values()):
+            raise MalformedResult("the measures are not an object of numbers")
+        return value
 
     def finish(self) -> None:
         if self.at != len(self.body):

@@ -47,7 +47,7 @@ MAX_PENDING = 10_000  # unreviewed items kept
 # Searched pictures whose ORB features are kept for the visual difference of their items (about
 # 0.3 MB each: keypoints, thumbnail, detail picture); older ones are compared only once stored.
 KEPT_QUERY_FEATURES = 1000
-VERDICTS = ("accepted", "rejected")
+VERDICTS = ("accepted", "rejected", "noise")  # noise: the pair says nothing (engine.noise)
 
 
 class ReviewQueue:
@@ -153,7 +153,8 @@ class ReviewQueue:
         return data
 
     def judge(self, item: str, verdict: str) -> dict:
-        """Store an analyst's verdict (accepted / rejected); judging again overwrites it."""
+        """Store an analyst's verdict (accepted / rejected / noise); judging again overwrites it.
+        A noise verdict marks nothing by itself: :func:`judge_and_mark` does."""
         if verdict not in VERDICTS:
             raise BadInput(f"verdict must be one of {', '.join(VERDICTS)}")
         if self.get(item) is None:
@@ -172,11 +173,13 @@ class ReviewQueue:
         Pairs searched by hashes are left out: their votes are the exchanged hashes'
         distances (named by hash, compared with whichever stored feature holds that
         hash), not the algorithms' own, and would move the algorithms' thresholds.
+        So are pairs judged noise: they say the pictures are uninformative, not whether
+        they are the same.
         """
         out = []
         for raw in self.redis.zrange(keys.REVIEW_DONE, 0, -1):
             item = self.get(_text(raw))
-            if item and item["verdict"] and "evidence" not in item:
+            if item and item["verdict"] in ("accepted", "rejected") and "evidence" not in item:
                 out.append({"query": item["query"], "match": item["match"],
                             "same": item["verdict"] == "accepted", "verdict": item["verdict"],
                             "distance": item["distance"], "algorithms": item["algorithms"]})
@@ -189,11 +192,27 @@ class ReviewQueue:
                 self.redis.delete(keys.review_item(_text(raw)))
 
 
+def judge_and_mark(quaid, reviews: ReviewQueue, item: str, verdict: str) -> dict:
+    """Store the verdict; a noise verdict also puts the pair's stored pictures in the noise bank
+    (the match, and the query when it is stored too), so neither is reported as a match again."""
+    from engine.noise import REVIEWED
+
+    judged = reviews.judge(item, verdict)
+    if verdict == "noise":
+        for picture_id in (judged["match"], judged["query"]):
+            try:
+                quaid.noise.mark(picture_id, REVIEWED)
+            except NotFound:  # the query is rarely stored; the match may be deleted since
+                continue
+    return judged
+
+
 def search_and_record(quaid, reviews: ReviewQueue, data: bytes, name: str, top: int = 10,
-                      include_rejected: bool = False) -> dict:
+                      include_rejected: bool = False, domain: str | list[str] | None = None) -> dict:
     """Search ``data`` with the engine facade and queue its to-review matches for an analyst;
-    the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue."""
-    found = quaid.search(data, top=top, include_rejected=include_rejected)
+    the search JSON (``{"decision", "matches"}``). ``name`` names the query in the queue;
+    ``domain``: where the query was seen, for brand verdicts (:mod:`engine.brands`)."""
+    found = quaid.search(data, top=top, include_rejected=include_rejected, domain=domain)
     result = found.to_json()
     reviews.record(data, name, result, _orb_features(getattr(found, "query", None)))
     return result
@@ -207,12 +226,13 @@ def _orb_features(query) -> list[bytes]:
 
 
 def search_hashes_and_record(quaid, reviews: ReviewQueue, hashes: object, top: int = 10,
-                             include_rejected: bool = False) -> dict:
+                             include_rejected: bool = False, domain: str | list[str] | None = None) -> dict:
     """Search a partner's ``hashes`` with the engine facade and queue its to-review matches,
-    named by the hashes (``name=value``, as ``quaid search --hash`` writes them)."""
+    named by the hashes (``name=value``, as ``quaid search --hash`` writes them); ``domain``:
+    where the hashed page was seen, for brand verdicts."""
     from engine.hash_search import parse_hashes
 
-    result = quaid.search_hashes(hashes, top=top, include_rejected=include_rejected)
+    result = quaid.search_hashes(hashes, top=top, include_rejected=include_rejected, domain=domain)
     checked = parse_hashes(hashes)
     reviews.record_hashes(checked, " ".join(f"{n}={v}" for n, v in sorted(checked.items())), result)
     return result

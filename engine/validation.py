@@ -91,7 +91,8 @@ def check_metadata(value: object) -> dict:
     Python's json module accepts ``NaN``/``Infinity`` (and ``1e999`` becomes infinity) but
     they are not JSON (RFC 8259 section 6): echoing them back would break MISP, AIL and
     browsers parsing the answer. Depth and size are bounded so a record stays small and
-    encoding it never exhausts the interpreter's recursion limit.
+    encoding it never exhausts the interpreter's recursion limit. A ``brand`` or ``domain``
+    entry must be one a search can judge (:func:`engine.brands.check_reference_fields`).
     """
     if not isinstance(value, dict):
         raise BadInput("metadata must be a JSON object")
@@ -115,6 +116,9 @@ def check_metadata(value: object) -> dict:
         raise BadInput("metadata is not valid Unicode (lone surrogate)") from None
     if len(encoded) > MAX_METADATA_BYTES:
         raise BadInput(f"metadata larger than {MAX_METADATA_BYTES} bytes")
+    from engine.brands import check_reference_fields  # late: engine.brands reads the store's keys
+
+    check_reference_fields(value)
     return value
 
 

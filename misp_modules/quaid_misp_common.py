@@ -19,7 +19,9 @@ MISP conventions used here:
 - a malware-sample attribute's data is a zip encrypted with the password ``infected``
   holding the sample (named by its MD5) and ``<md5>.filename.txt``;
 - decision tags from existing taxonomies: ``workflow`` and ``misp:automation-level``
-  (https://github.com/MISP/misp-taxonomies).
+  (https://github.com/MISP/misp-taxonomies); a match quaid answers ``phishing-suspected``
+  (a brand's baseline, seen on a domain that is not the brand's) also gets
+  ``phishing:techniques="fake-website"`` (taxonomy ``phishing``, version 5).
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ DECISION_TAGS: dict[str, tuple[str, ...]] = {
     "accepted": ('workflow:state="complete"', 'misp:automation-level="unsupervised"'),
     "to-review": ('workflow:todo="review"',),
 }
+# A brand's look on someone else's domain (quaid's "phishing-suspected" verdict): taxonomy phishing v5,
+# "Adversary controls a fake website to phish for credentials or information."
+PHISHING_TAG = 'phishing:techniques="fake-website"'
 # Decision -> relationship from MISP's list (misp-objects/relationships).
 DECISION_RELATIONSHIP = {"accepted": "variant-of", "to-review": "similar"}
 
@@ -175,13 +180,26 @@ class ModuleClient:
     def deadline(self, instant: float) -> None:
         self.http.deadline = instant
 
-    def search(self, data: bytes, filename: str, top: int) -> dict:
-        """``POST /api/v1/search``: the decision and the matches, best first."""
-        return checked_search_answer(self._call(self.http.search, data, top=top, name=filename))
+    def search(self, data: bytes, filename: str, top: int, domains: list[str] | None = None) -> dict:
+        """``POST /api/v1/search``: the decision and the matches, best first; with the ``domains``
+        the picture was seen on, matches against brand baselines carry a verdict."""
+        return self._searched(self.http.search, data, domains, top=top, name=filename)
 
-    def search_hashes(self, hashes: dict[str, str], top: int) -> dict:
+    def search_hashes(self, hashes: dict[str, str], top: int, domains: list[str] | None = None) -> dict:
         """``POST /api/v1/search/hashes``: stored pictures near a partner's hashes (at best to-review)."""
-        return checked_search_answer(self._call(self.http.search_hashes, hashes, top=top))
+        return self._searched(self.http.search_hashes, hashes, domains, top=top)
+
+    def _searched(self, method: Callable, query: Any, domains: list[str] | None, **kwargs: Any) -> dict:
+        """A search with the ``domains`` it names; domains quaid cannot read (a defanged
+        ``hxxp://evil[.]test``) leave the search without them."""
+        if domains:
+            try:
+                return checked_search_answer(method(query, domain=domains, **kwargs))
+            except client.ServiceError as exc:
+                if exc.status != 400:
+                    raise ModuleError(_analyst_message(exc)) from None
+                LOGGER.info("quaid refused the domains %s (%s): searching without them", domains, exc)
+        return checked_search_answer(self._call(method, query, **kwargs))
 
     def add(self, data: bytes, filename: str, tags: tuple = (), metadata: dict | None = None) -> dict:
         """``POST /api/v1/pictures``: register a picture (idempotent: same bytes, same id)."""
@@ -251,6 +269,21 @@ def checked_search_answer(answer: dict) -> dict:
             raise ModuleError("quaid's search answer is not of the documented shape: a match without "
                               "a string id and decision and a numeric distance")
     return answer
+
+
+def noise_of(answer: dict) -> str:
+    """Why quaid answers a search as noise (a blank, error, challenge or placeholder page, or
+    a copy of a picture in quaid's noise bank), in a few words; ``""`` when it does not.
+
+    A noise answer is never turned into objects, tags or references: such pictures look
+    alike whatever site they come from, so a match says nothing about the event.
+    """
+    noise = answer.get("noise")
+    if not isinstance(noise, dict):
+        return ""
+    picture = noise.get("picture")
+    like = f" (like quaid picture {picture})" if isinstance(picture, str) and picture else ""
+    return f"{noise.get('reason') or 'noise'}{like}"
 
 
 # -- reading MISP payloads ------------------------------------------------------------------
@@ -390,7 +423,20 @@ def describe(match: dict) -> str:
     line = f"quaid: {match.get('decision', '?')} (distance {float(match.get('distance', 0.0)):.3f})"
     if match.get("reason"):
         line += f", {match['reason']}"
-    return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}"
+    return f"{line}; votes: {votes or 'none'}; quaid id {match.get('id', '?')}{_brand_note(match)}"
+
+
+def _brand_note(match: dict) -> str:
+    """What the brand verdict says, for the comment: whose site the picture looks like."""
+    brand = match.get("brand") if isinstance(match.get("brand"), dict) else None
+    if not brand:
+        return ""
+    name, own = str(brand.get("name", "?")), ", ".join(map(str, brand.get("domains") or ())) or "unknown"
+    if match.get("verdict") == "phishing-suspected":
+        return f"; phishing suspected: looks like {name}'s site, seen outside its domains ({own})"
+    if match.get("verdict") == "legitimate":
+        return f"; {name}'s own site ({own})"
+    return f"; {name}'s baseline"
 
 
 def match_object(quaid: ModuleClient, match: dict, source_uuid: str, with_image: bool = True) -> MISPObject:
@@ -406,6 +452,8 @@ def match_object(quaid: ModuleClient, match: dict, source_uuid: str, with_image:
     decision = str(match.get("decision", ""))
     name = str(match.get("name") or picture_id[:16] or "picture")
     tags = [{"name": tag} for tag in DECISION_TAGS.get(decision, ())]
+    if match.get("verdict") == "phishing-suspected":
+        tags.append({"name": PHISHING_TAG})
     obj = MISPObject("image", standalone=False)
     obj.comment = describe(match)
     obj.add_attribute("filename", value=name, disable_correlation=True, to_ids=False, Tag=tags)

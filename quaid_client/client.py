@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -125,13 +126,30 @@ class QuaidClient:
     def delete(self, picture_id: str) -> Answer:
         return self._json("DELETE", "/api/v1/pictures/" + picture_id)
 
+    def mark_noise(self, picture_id: str) -> Answer:
+        """Put a stored picture in the noise bank (never reported as a match); its record."""
+        return self._json("POST", "/api/v1/pictures/" + picture_id + "/noise")
+
+    def unmark_noise(self, picture_id: str) -> Answer:
+        """Take a picture out of the noise bank; its record."""
+        return self._json("DELETE", "/api/v1/pictures/" + picture_id + "/noise")
+
+    def noise(self, offset: int = 0, limit: int = 100) -> Answer:
+        """The noise bank: ``{"total", "offset", "pictures": [record]}``, most recently marked first."""
+        return self._json("GET", "/api/v1/noise", params={"offset": offset, "limit": limit})
+
     # --- search -----------------------------------------------------------------------
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> Answer:
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
+               domain: str | Iterable[str] | None = None) -> Answer:
         """Known pictures that are the same or nearly the same, best first:
         ``{"decision", "matches": [{"id", "name", "distance", "decision", ...}]}``. ``name`` is
-        how the review queue names the query when a match is queued for review."""
+        how the review queue names the query when a match is queued for review; ``domain`` (host
+        or URL the picture was seen on, or several) adds brand verdicts:
+        ``"verdict": "phishing-suspected"`` when one of them is not the brand's."""
         fields = [("top", str(top)), ("all", "true" if include_rejected else "false")]
+        for value in [domain] if isinstance(domain, str) else domain or ():
+            fields.append(("domain", value))
         return self._post_picture("/api/v1/search", data, name, fields)
 
     def events(self, after: str = "0-0", limit: int = 100) -> Answer:
@@ -154,11 +172,13 @@ class QuaidClient:
         return self._post_picture("/api/v1/hash", data, name, [])
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
-                      include_rejected: bool = False) -> Answer:
+                      include_rejected: bool = False, domain: str | Iterable[str] | None = None) -> Answer:
         """Known pictures near a partner's hashes (``{"pdq": "<64 hex>", "phash_dct_base64": ...}``),
         with no picture: ``{"decision", "evidence": "hashes-only", "compared", "matches"}``; the
-        decision is at best ``to-review``."""
-        body = {"hashes": dict(hashes), "top": top, "all": include_rejected}
+        decision is at best ``to-review``. ``domain`` as for :meth:`search`."""
+        body: dict[str, Any] = {"hashes": dict(hashes), "top": top, "all": include_rejected}
+        if domain:
+            body["domain"] = domain if isinstance(domain, str) else list(domain)
         return self._json("POST", "/api/v1/search/hashes", json=body)
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
@@ -173,10 +193,13 @@ class QuaidClient:
     # --- batch jobs -------------------------------------------------------------------
 
     def submit(self, pictures: Iterable[tuple[str, bytes]], action: str = "search", top: int = 10,
-               tags: Iterable[str] = (), metadata: Mapping | None = None) -> str:
-        """Queue a batch job over ``(name, bytes)`` pairs (``action`` ``search`` or ``add``); its id."""
+               tags: Iterable[str] = (), metadata: Mapping | None = None,
+               domain: str | Iterable[str] | None = None) -> str:
+        """Queue a batch job over ``(name, bytes)`` pairs (``action`` ``search`` or ``add``); its id.
+        ``domain``: for a search, where the pictures were seen (brand verdicts, as :meth:`search`)."""
         files = [("file", (name or "picture", data, "application/octet-stream")) for name, data in pictures]
         fields = [("action", action), ("top", str(top))] + [("tags", tag) for tag in tags]
+        fields += [("domain", value) for value in ([domain] if isinstance(domain, str) else domain or ())]
         if metadata:
             fields.append(("metadata", json.dumps(dict(metadata))))
         return str(self._json("POST", "/api/v1/jobs", data=fields, files=files)["job"])
@@ -227,12 +250,29 @@ class QuaidClient:
         return self._json("GET", "/api/v1/review/" + item)
 
     def judge(self, item: str, verdict: str) -> Answer:
-        """An analyst's verdict on a review item: ``accepted`` or ``rejected``."""
+        """An analyst's verdict on a review item: ``accepted``, ``rejected`` or ``noise`` (the pair's
+        stored pictures go to the noise bank)."""
         return self._json("POST", "/api/v1/review/" + item, json={"verdict": verdict})
 
     def labels(self) -> list[Answer]:
         """The analysts' verdicts as a labelled list (what ``quaid calibrate --review`` fits)."""
         return list(self._json("GET", "/api/v1/review/labels")["labels"])
+
+    # --- brands -----------------------------------------------------------------------
+
+    def brands(self) -> list[Answer]:
+        """Every brand with its own registrable domains: ``[{"name", "domains"}]``."""
+        return list(self._json("GET", "/api/v1/brands")["brands"])
+
+    def brand(self, name: str) -> Answer:
+        return self._json("GET", "/api/v1/brands/" + quote(name, safe=""))
+
+    def set_brand(self, name: str, domains: Iterable[str]) -> Answer:
+        """Replace a brand's own domains (host names or URLs; kept as registrable domains)."""
+        return self._json("PUT", "/api/v1/brands/" + quote(name, safe=""), json={"domains": list(domains)})
+
+    def delete_brand(self, name: str) -> Answer:
+        return self._json("DELETE", "/api/v1/brands/" + quote(name, safe=""))
 
     def openapi(self) -> Answer:
         """The service's OpenAPI document."""

@@ -129,6 +129,12 @@ class AILWorld:
         """As ``Screenshots.create_screenshot``: file named by the SHA-256 of the bytes, ``.png``."""
         return self._add("screenshot", self.screenshot_dir, data, tags)
 
+    def crawled_on(self, screenshot_id: str, domain: str) -> None:
+        """What the crawler records for a screenshot of a page of ``domain`` (Crawler.py:
+        ``screenshot.add_correlation('domain', '', self.domain.id)``)."""
+        one, other = f"screenshot::{screenshot_id}", f"domain::{domain}"
+        self.correlations |= {(one, other), (other, one)}
+
     def add_image(self, data: bytes, tags: tuple[str, ...] = ()) -> str:
         """As ``Images.create``: no extension."""
         return self._add("image", self.image_dir, data, tags)
@@ -335,6 +341,15 @@ def _build_objects(world: AILWorld, mods: dict) -> None:
             if not tags:
                 tags = self.get_tags()
             return is_tags_safe(tags)
+
+        def get_correlation(self, obj_type):
+            """``{obj_type: {"<subtype>:<id>", ...}}`` as correlations_engine.get_correlations answers
+            with ``sanityze=False`` (abstract_object.py)."""
+            world.check_kvrocks()
+            mine = self.get_global_id()
+            found = {other.split(":", 1)[1] for one, other in world.correlations
+                     if one == mine and other.split(":", 1)[0] == obj_type}
+            return {obj_type: found}
 
         def add_correlation(self, type2, subtype2, id2):
             subtype = self.get_subtype(r_str=True)

@@ -158,6 +158,13 @@ class MISPStandIn:
         (obj["Attribute"] if obj else event["Attribute"]).append(attribute)
         return attribute
 
+    def add_attribute(self, event: dict, kind: str, value: str, obj: dict | None = None) -> dict:
+        """Any other attribute (a ``url``, a ``domain``...), at event level or in ``obj``."""
+        body = {"type": kind, "value": value, "category": "Network activity"}
+        attribute = self._attribute(event, body, obj)
+        (obj["Attribute"] if obj else event["Attribute"]).append(attribute)
+        return attribute
+
     def add_image_object(self, event: dict) -> dict:
         obj = self._object(event, {"name": "image", "meta-category": "file", "comment": ""})
         event["Object"].append(obj)

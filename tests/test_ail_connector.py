@@ -135,6 +135,21 @@ def test_unsafe_self_foreign_and_rejected_matches():
     assert plan_actions(SUBJECT, answer((C, "rejected", 0.9)), Policy(), resolve, lambda r: True).tags == ()
 
 
+def test_a_phishing_suspected_match_adds_the_phishing_tag_unless_it_is_unsafe():
+    brand = {"name": "Acme", "domains": ["acme.example"]}
+    phish = answer((B, "accepted", 0.01))
+    phish["matches"][0].update(brand=brand, verdict="phishing-suspected")
+    plan = plan_actions(SUBJECT, phish, Policy(), resolve, lambda ref: True)
+    assert plan.tags == (SIMILAR, 'phishing:techniques="fake-website"') and plan.brand == "Acme"
+    assert plan_actions(SUBJECT, phish, Policy(), resolve, lambda ref: False).tags == ()
+    legit = answer((B, "accepted", 0.01))
+    legit["matches"][0].update(brand=brand, verdict="legitimate")
+    assert plan_actions(SUBJECT, legit, Policy(), resolve, lambda ref: True).tags == (SIMILAR,)
+    policy = read_policy({"phishing_tags": 'phishing:state="active"'})
+    configured = plan_actions(SUBJECT, phish, policy, resolve, lambda ref: True)
+    assert configured.tags[-1] == 'phishing:state="active"'
+
+
 def test_correlation_limit_and_policy_parsing():
     many = {f"{i:064x}": AILRef("screenshot", f"{i:064x}") for i in range(5)}
     ans = answer(*[(i, "accepted", 0.0) for i in many])

@@ -22,7 +22,7 @@ import requests
 from ail_host import PATCHED_CORRELATIONS, SHOWN_CORRELATIONS, ModuleDied, ModuleQueueError, ail_with_module
 from ail_standin import ROOT, free_port, gif, page, png, reencoded, start_service
 
-from ail_connector.tags import CONFIRMATIONS, POSSIBLY_SIMILAR, REVIEW, SIMILAR
+from ail_connector.tags import CONFIRMATIONS, PHISHING_SUSPECTED, POSSIBLY_SIMILAR, REVIEW, SIMILAR
 
 CE = 'dark-web:topic="pornography-child-exploitation"'
 
@@ -84,6 +84,29 @@ def test_correlations_are_written_where_ail_shows_them(ail):
     ail.push("QuaidImages", f"image::{copy}")
     module.run_rounds(1)
     assert ail.correlated(f"image::{copy}", f"screenshot::{shot}")
+
+
+def test_a_screenshot_of_a_brand_baseline_crawled_on_another_domain_is_tagged_phishing(ail, service):
+    """The crawler's domain (the screenshot's domain correlation) goes with the search: the brand's
+    look on another domain gets phishing:techniques="fake-website", on its own domain it does not."""
+    from quaid_client import QuaidClient
+
+    with QuaidClient(service.url) as client:
+        client.add(png(page(405)), name="acme-login", metadata={"brand": "Acme", "domain": "acme.example"})
+    phish = ail.add_screenshot(reencoded(page(405)))
+    ail.crawled_on(phish, "acmelogin2fa.onion")
+    legit = ail.add_screenshot(png(page(405), compress_level=3))
+    ail.crawled_on(legit, "www.acme.example")
+    twice = ail.add_screenshot(png(page(405), compress_level=5))  # crawled on two domains: names none
+    ail.crawled_on(twice, "acmelogin2fa.onion")
+    ail.crawled_on(twice, "www.acme.example")
+    module = ail.module_class()
+    module.run_rounds(1)  # idle: the sweep sends the crawled screenshots
+    ail.run_tags_module()
+    assert ail.tags[f"screenshot::{phish}"] >= {SIMILAR, PHISHING_SUSPECTED}
+    assert PHISHING_SUSPECTED not in ail.tags[f"screenshot::{legit}"] | ail.tags[f"screenshot::{twice}"]
+    assert SIMILAR in ail.tags[f"screenshot::{twice}"]
+    assert PHISHING_SUSPECTED in ail.taxonomy_tags("phishing") and ail.errors == []
 
 
 def test_the_stand_in_patch_rule_is_what_the_shipped_patch_adds():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine.service import models
+from engine.service import cluster_models, models
 from engine.service.openapi import document
 from engine.service.schema import ModelError, build, dump, json_schema
 
@@ -66,7 +66,8 @@ def test_the_generated_schema_accepts_the_dump_and_rejects_drifts():
 
 
 def test_every_model_is_in_the_document():
-    declared = {name for name, value in inspect.getmembers(models, dataclasses.is_dataclass)}
+    declared = {name for module in (models, cluster_models)
+                for name, value in inspect.getmembers(module, dataclasses.is_dataclass)}
     assert declared == set(document()["components"]["schemas"])
 
 

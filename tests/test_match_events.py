@@ -143,3 +143,43 @@ def test_a_partners_hash_reference_announces_the_pictures_it_is_near(quaid):
     far = hash_record(drawn(77), "other.png")["hashes"]["pdq"]
     quaid.add_hashes({"pdq": far})  # near nothing stored: no event
     assert quaid.events.read(event["event"])["events"] == []
+
+
+# --- with the noise bank (engine.noise): noise is news to nobody ----------------------------
+
+def test_a_picture_answered_as_noise_announces_nothing(quaid):
+    page = png(site_page(6))
+    original = quaid.add(page).id
+    quaid.noise.mark(original)
+    before = quaid.events.last()
+    copy = quaid.add(variant(page, 1.0, quality=90))
+    assert copy.status == "added" and copy.noise.reason == "matches-noise" and copy.noise.picture == original
+    assert quaid.events.read(before)["events"] == []
+
+
+def test_noise_pictures_are_never_named_among_the_earlier_ones(quaid):
+    page = png(site_page(5))
+    earlier = quaid.add(page, name="page.png").id
+    sibling = quaid.add(png(sibling_page(5, 1)), name="sibling.png").id
+    copy = variant(page, 1.0, quality=90)
+    assert sibling in [m.id for m in quaid.search(copy).matches]  # the copy matches it too
+    quaid.noise.mark(sibling)
+    before = quaid.events.last()
+    assert quaid.add(copy, name="copy.jpg").noise is None  # its best match is the page
+    [event] = quaid.events.read(before)["events"]
+    assert [m["id"] for m in event["matches"]] == [earlier]
+
+
+def test_a_hash_reference_whose_best_match_is_noise_announces_nothing(quaid):
+    from engine.exchange import hash_record
+
+    page = png(site_page(5))
+    noise = quaid.add(page).id
+    copy = quaid.add(variant(page, 1.0, quality=90)).id  # stored before the page became noise
+    quaid.noise.mark(noise)
+    pdq = hash_record(page, "partner.png")["hashes"]["pdq"]
+    found = quaid.search_hashes({"pdq": pdq})
+    assert found["noise"]["picture"] == noise and copy in [m["id"] for m in found["matches"]]
+    before = quaid.events.last()
+    assert quaid.add_hashes({"pdq": pdq}).status == "added"
+    assert quaid.events.read(before)["events"] == []

@@ -153,6 +153,43 @@ def test_image_object_attachment_is_referenced(modules_url, config):
     assert event.attributes == []  # an object input is not echoed as an attribute
 
 
+def test_an_image_object_seen_outside_the_brands_domain_is_tagged_phishing(modules_url, config, quaid_url):
+    """The object's own url attribute is the domain quaid judges; the brand's look elsewhere gets
+    phishing:techniques="fake-website" (taxonomy phishing v5) and a comment naming the brand."""
+    added = requests.post(f"{quaid_url}/api/v1/pictures", files={"file": ("bank-baseline.png", drawn(14))},
+                          data={"name": "bank-baseline.png", "brand": "Example Bank",
+                                "domain": "www.examplebank.test"}, headers={"X-Quaid-Request": "1"})
+    assert added.status_code == 201, added.text
+
+    def enrich(url: str) -> list:
+        inner = attachment(variant(drawn(14)), "seen.jpg")
+        inner["object_relation"] = "attachment"
+        seen_at = {"type": "url", "object_relation": "url", "value": url, "uuid": str(uuid.uuid4())}
+        obj = {"name": "image", "uuid": str(uuid.uuid4()), "meta-category": "file",
+               "Attribute": [inner, seen_at]}
+        payload = {"module": "quaid_similarity", "event_id": "7", "object": obj, "config": config}
+        return as_event(query(modules_url, payload)["results"]).objects
+
+    [phish] = enrich("https://examplebank.test.secure-login.test/signin")
+    tags = {t.name for t in phish.get_attributes_by_relation("link")[0].tags}
+    assert 'phishing:techniques="fake-website"' in tags and 'workflow:state="complete"' in tags
+    assert "phishing suspected: looks like Example Bank's site" in phish.comment
+    phash = hash_text(phash_dct_base64(Image.open(io.BytesIO(drawn(14)))))  # a partner's page: hash and URL
+    seen_at = {"type": "url", "object_relation": "url", "value": "https://examplebank-verify.test/",
+               "uuid": str(uuid.uuid4())}
+    shared = {"name": "cert-pl-phishing", "uuid": str(uuid.uuid4()), "meta-category": "network",
+              "Attribute": [phash, seen_at]}
+    payload = {"module": "quaid_similarity", "event_id": "7", "object": shared, "config": config}
+    found = as_event(query(modules_url, payload)["results"]).objects
+    [by_hash] = [o for o in found if "Example Bank" in o.comment]
+    hash_tags = {t.name for t in by_hash.get_attributes_by_relation("link")[0].tags}
+    assert 'phishing:techniques="fake-website"' in hash_tags and 'workflow:todo="review"' in hash_tags
+    [own] = enrich("https://online.examplebank.test/")
+    own_tags = {t.name for t in own.get_attributes_by_relation("link")[0].tags}
+    assert 'phishing:techniques="fake-website"' not in own_tags
+    assert "Example Bank's own site (examplebank.test)" in own.comment
+
+
 def test_legacy_payload_is_read(modules_url, config):
     data = variant(drawn(11))
     payload = {

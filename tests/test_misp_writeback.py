@@ -116,6 +116,39 @@ def test_matches_are_recorded_once(quaid_url, capsys):
     assert {kind for kind, _ in first} == {"tag", "object", "reference"}
 
 
+def test_a_brand_look_alike_on_other_domains_gets_the_phishing_tag(quaid_url, capsys):
+    """The event's url/domain/hostname attributes go with the search: a picture looking like a brand
+    baseline (stored in quaid) is tagged phishing:techniques="fake-website" unless every domain of
+    its event is the brand's; a defanged URL quaid cannot read leaves the search without domains."""
+    baseline = requests.post(f"{quaid_url}/api/v1/pictures", files={"file": ("bank.png", drawn(41))},
+                             data={"brand": "Example Bank", "domain": "examplebank.test"},
+                             headers={"X-Quaid-Request": "1"})
+    assert baseline.status_code == 201, baseline.text
+    misp = MISPStandIn()
+    phish = misp.add_event("bank phish", date="2026-11-22")
+    a_phish = misp.add_attachment(phish, "landing.png", variant(drawn(41)))
+    url_object = misp.add_image_object(phish)  # where Lookyloo's export puts URLs: objects too
+    misp.add_attribute(phish, "url", "https://examplebank.test/redirect?to=x", obj=url_object)
+    misp.add_attribute(phish, "hostname", "examplebank-secure.test")
+    own = misp.add_event("bank site", date="2026-11-22")
+    a_own = misp.add_attachment(own, "home.png", variant(drawn(41), scale=0.9))
+    misp.add_attribute(own, "url", "https://www.examplebank.test/")
+    misp.add_attribute(own, "domain", "login.examplebank.test")
+    defanged = misp.add_event("defanged", date="2026-11-22")
+    a_defanged = misp.add_attachment(defanged, "x.png", variant(drawn(41), scale=0.8))
+    misp.add_attribute(defanged, "url", "hxxps://examplebank[.]evil/")
+    with running(misp) as url:
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 0
+        assert "pictures phishing-suspected: 1" in capsys.readouterr().out
+        writes = len(misp.writes)
+        assert sync(url, quaid_url, "--since", "2026-11-01", "--tag-only") == 0
+    assert 'phishing:techniques="fake-website"' in tags(a_phish)
+    assert next(t for t in a_phish["Tag"] if "phishing" in t["name"])["local"]  # local unless --global-tags
+    assert 'phishing:techniques="fake-website"' not in tags(a_own) | tags(a_defanged)
+    assert tags(a_defanged) == ACCEPTED_TAGS  # its matches still recorded
+    assert len(misp.writes) == writes  # the second run writes nothing again
+
+
 def test_dry_run_writes_nothing_and_lists_every_write(quaid_url, capsys):
     misp, it = build_misp(31)
     with running(misp) as url:

@@ -257,6 +257,73 @@ def test_every_endpoint_and_its_errors_answer_as_documented(server, contract):
     assert labels[0]["same"] is False
     assert call("GET", "/api/v1/review", "/api/v1/review?status=done", key=READ).json()["total"] == 1
 
+    # brands: a baseline added with its brand and domain, the brand's own domains, the verdict of a
+    # search naming the query's domain (engine.brands), and the refusals
+    brands, one_brand = "/api/v1/brands", "/api/v1/brands/{name}"
+    baseline = png(site_page(7))
+    added = call("POST", "/api/v1/pictures", "/api/v1/pictures", files={"file": ("acme.png", baseline)},
+                 data={"brand": "Acme", "domain": "https://www.acme.example/login"}).json()
+    assert call("GET", one, f"/api/v1/pictures/{added['id']}", key=READ).json()["metadata"] == {
+        "brand": "Acme", "domain": "https://www.acme.example/login"}
+    bad_domain = call("POST", "/api/v1/pictures", "/api/v1/pictures", files={"file": ("b.png", drawn(904))},
+                      data={"brand": "Acme", "domain": "http://"})
+    assert bad_domain.status_code == 400
+    set_brand = call("PUT", one_brand, "/api/v1/brands/Acme", json={"domains": ["https://acme-bank.example/"]},
+                     write_header=False)
+    assert set_brand.json() == {"name": "Acme", "domains": ["acme-bank.example"]}
+    for body in ({"domains": []}, {"domains": ["a b"]}, {"domain": "x.example"}):
+        assert call("PUT", one_brand, "/api/v1/brands/Acme", json=body).status_code == 400
+    read_only = call("PUT", one_brand, "/api/v1/brands/Acme", key=READ, json={"domains": ["x.test"]})
+    assert read_only.status_code == 403
+    query = {"file": ("q.png", baseline)}
+    phish = call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query,
+                 data={"domain": "acme.example.evil.test"}).json()
+    assert phish["domains"] == ["evil.test"] and phish["verdict"] == "phishing-suspected"
+    assert phish["brand"]["match"] == added["id"]
+    assert phish["matches"][0]["brand"] == {"name": "Acme", "domains": ["acme-bank.example", "acme.example"]}
+    legit = call("POST", "/api/v1/search", "/api/v1/search?domain=login.acme-bank.example", key=READ,
+                 files=query, data={"domain": "https://acme.example/"}).json()
+    assert legit["verdict"] == "legitimate" and legit["matches"][0]["verdict"] == "legitimate"
+    assert legit["domains"] == ["acme-bank.example", "acme.example"]
+    jobs = "/api/v1/jobs"
+    queued = call("POST", jobs, jobs, key=READ, files=[("file", ("q.png", baseline))],
+                  data={"action": "search", "domain": ["https://acme-bank.example/", "evil.test"]})
+    [searched] = wait_done(call, queued.json()["job"])["results"]
+    assert searched["verdict"] == "phishing-suspected"
+    assert searched["domains"] == ["acme-bank.example", "evil.test"]
+    assert call("POST", jobs, jobs, key=READ, files=[("file", ("q.png", baseline))],
+                data={"action": "search", "domain": "no host/"}).status_code == 400
+    by_hash = "/api/v1/search/hashes"
+    acme_hashes = call("POST", "/api/v1/hash", "/api/v1/hash", key=READ, files=query).json()["hashes"]
+    hashed = call("POST", by_hash, by_hash, key=READ, json={"hashes": {"pdq": acme_hashes["pdq"]},
+                                                          "domain": ["https://evil.test/acme"]}).json()
+    assert hashed["verdict"] == "phishing-suspected" and hashed["domains"] == ["evil.test"]
+    assert call("POST", by_hash, by_hash, key=READ, json={"hashes": {"pdq": acme_hashes["pdq"]},
+                                                        "domain": 7}).status_code == 400
+    unnamed = call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query).json()
+    assert "verdict" not in unnamed and unnamed["matches"][0]["brand"]["name"] == "Acme"
+    assert call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=query,
+                data={"domain": "exa mple"}).status_code == 400
+    assert call("GET", brands, brands, key=READ).json() == {"brands": [set_brand.json()]}
+    assert call("GET", one_brand, "/api/v1/brands/acme", key=READ).json()["name"] == "Acme"
+    assert call("DELETE", one_brand, "/api/v1/brands/Acme").json() == {"name": "Acme", "status": "deleted"}
+    assert call("DELETE", one_brand, "/api/v1/brands/Acme").status_code == 404
+    assert call("GET", one_brand, "/api/v1/brands/Acme", key=READ).status_code == 404
+
+    # noise bank: a picture marked noise is never a match, and a copy of it is answered as noise
+    noise_one = "/api/v1/pictures/{id}/noise"
+    assert call("POST", noise_one, f"/api/v1/pictures/{pid}/noise").json()["noise"]["reason"] == "marked"
+    assert call("POST", noise_one, f"/api/v1/pictures/{pid}/noise", key=READ).status_code == 403
+    assert call("POST", noise_one, f"/api/v1/pictures/{NO_ID}/noise").status_code == 404
+    listed = call("GET", "/api/v1/noise", "/api/v1/noise", key=READ).json()
+    assert pid in [p["id"] for p in listed["pictures"]] and listed["total"] >= 1
+    assert call("GET", "/api/v1/noise", "/api/v1/noise?limit=0", key=READ).status_code == 400
+    found = call("POST", "/api/v1/search", "/api/v1/search", key=READ, files=files).json()
+    assert found["noise"] == {"reason": "matches-noise", "picture": pid}
+    assert pid not in [m["id"] for m in found["matches"]]
+    assert "noise" not in call("DELETE", noise_one, f"/api/v1/pictures/{pid}/noise").json()
+    assert call("DELETE", noise_one, "/api/v1/pictures/zz/noise").status_code == 400
+
     # delete last: the picture is gone afterwards
     assert call("DELETE", one, f"/api/v1/pictures/{pid}").json() == {"id": pid, "status": "deleted"}
     assert call("DELETE", one, f"/api/v1/pictures/{pid}").status_code == 404

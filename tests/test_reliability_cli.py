@@ -118,6 +118,8 @@ def test_a_search_batch_answers_every_good_file_and_changes_nothing(home, store,
         answer = answers[name]
         if outcome == "error":
             assert answer["status"] == "error" and answer["error"], name
+        elif "noise" in answer:  # a picture that shows next to nothing (one flat 16x16 frame): the add
+            assert answer["noise"]["reason"] == "matches-noise", (name, answer)  # stored it as noise
         else:
             assert answer["decision"] == "accepted", (name, answer)
             assert answer["matches"][0]["distance"] == 0 and Path(answer["matches"][0]["name"]).name == name

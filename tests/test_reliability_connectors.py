@@ -93,9 +93,10 @@ def test_corpus_through_the_misp_expansion(quaid_service, modules_url, kind):
         payload = {"module": "quaid_similarity", "event_id": "7", "config": config,
                    "attribute": attribute(data, f"{name}.png", kind)}
         answer = misp_query(modules, payload)
-        if expected == "ok":  # matches, or MISP's "nothing found" answer
+        if expected == "ok":  # matches, MISP's "nothing found" answer, or noise (a flat 16x16 frame)
             found_nothing = str(answer.get("error", "")).startswith("quaid: no known picture")
-            assert "results" in answer or found_nothing, (name, answer)
+            noise = " is noise (" in str(answer.get("error", ""))
+            assert "results" in answer or found_nothing or noise, (name, answer)
         else:
             assert set(answer) == {"error"} and "no known picture" not in answer["error"], (name, answer)
             assert answer["error"] and "\n" not in answer["error"] and "Traceback" not in answer["error"]

@@ -151,11 +151,14 @@ class QuaidImages(AbstractModule):
             return None
         tags = obj.get_tags(r_list=True)
         outcome = self.correlator.process(AILRef(obj.get_type(), obj.get_id()), self._read(obj), tags,
-                                          tags_safe=obj.is_tags_safe(tags))
+                                          tags_safe=obj.is_tags_safe(tags), domain=crawled_domain(obj))
         if outcome.status != 'processed':
             self.logger.debug(f'quaid: ignoring {obj.get_global_id()}: {outcome.reason}')
             return outcome
         plan = outcome.plan
+        if plan.noise:  # a blank, error or challenge page: no tag, no correlation (ail_connector.actions)
+            self.logger.debug(f'quaid: {obj.get_global_id()} is noise ({plan.noise})')
+            return outcome
         linked = self._carry_out(obj, plan)
         if plan.tags:
             self.logger.info(f'quaid: {obj.get_global_id()} {plan.decision}, {linked} correlation(s)')
@@ -290,6 +293,16 @@ def ail_taxonomy_index():
         return {meta['tag'] for meta in Tag.get_taxonomy_tags(namespace)}
 
     return TaxonomyIndex(namespaces, machinetags)
+
+
+def crawled_domain(obj):
+    """The domain AIL's crawler found a screenshot on (``Crawler.py``: ``screenshot.add_correlation(
+    'domain', '', domain)``; ``get_correlation`` answers ``{'domain': {':<domain>', ...}}``), when
+    it is one: the same screenshot crawled on several domains names none, nor does an image."""
+    if obj.get_type() != SCREENSHOT:
+        return None
+    found = {entry.split(':', 1)[-1] for entry in obj.get_correlation('domain').get('domain') or ()}
+    return found.pop() if len(found) == 1 else None
 
 
 def _section_values(section):

@@ -41,6 +41,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "engine.cli.hash_lists",  # import-hashes (a partner's hash list as references without pictures)
     "engine.cli.compare",  # compare (visual difference of two pictures)
     "engine.cli.events",  # events (matches found when pictures were added)
+    "engine.cli.brands",  # brand (each brand's own domains, for brand verdicts)
+    "engine.cli.lookyloo",  # lookyloo-import (captures' screenshots from a Lookyloo instance)
+    "engine.cli.noise",  # noise add|remove|list (the noise bank)
 )
 
 

@@ -13,7 +13,9 @@ SHA-256 of the PNG as AIL id) and it
 Idempotent: indexing is keyed on the bytes' SHA-256, and the search runs only once every
 screenshot is indexed, so a second run over the same folder gives the same report. It
 skips what AIL's own image modules skip: GIFs and AIL's placeholder screenshots (a bare
-folder carries no tags, so the unsafe-tag rule can only apply inside AIL).
+folder carries no tags, so the unsafe-tag rule can only apply inside AIL). A screenshot
+quaid answers as noise (a blank, error, challenge or placeholder page, or a copy of a picture
+in quaid's noise bank) is counted and reported with no pair, as the AIL module tags nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     with open_backend(args.server, args.api_key) as backend:
         indexed, counts, failures = _index(backend, pictures)
-        rows, search_failures = _correlate(backend, indexed, args.top, args.include_rejected)
+        rows, search_failures, noise = _correlate(backend, indexed, args.top, args.include_rejected)
     failures += search_failures
     rows.sort(key=lambda r: (r["screenshot"], _RANK.get(r["decision"], 3), r["distance"], r["match"]))
     if args.report:
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     decisions = {d: sum(r["decision"] == d for r in rows) for d in _RANK}
     print(f"quaid ail-import: {len(pictures)} screenshot(s): {counts['added']} added, "
-          f"{counts['duplicate']} already indexed, {counts['skipped']} skipped, {failures} failed; "
+          f"{counts['duplicate']} already indexed, {counts['skipped']} skipped, {failures} failed, "
+          f"{noise} noise (no pair reported); "
           f"{len(rows)} pair(s): " + ", ".join(f"{n} {d}" for d, n in decisions.items() if n),
           file=sys.stderr)
     return 1 if failures else 0
@@ -112,11 +115,12 @@ def _index(backend: Backend,
 
 
 def _correlate(backend: Backend, indexed: dict[str, PictureFile], top: int,
-               include_rejected: bool) -> tuple[list[dict], int]:
-    """Phase 2: search with every indexed screenshot; one row per unordered pair."""
+               include_rejected: bool) -> tuple[list[dict], int, int]:
+    """Phase 2: search with every indexed screenshot; one row per unordered pair. Also returns
+    the failures and the screenshots answered as noise (which get no row)."""
     rows: list[dict] = []
     seen: set[frozenset[str]] = set()
-    failures = 0
+    failures = noise = 0
     limit = load_settings().max_upload_bytes
     for quaid_id, picture in tqdm(sorted(indexed.items(), key=lambda kv: kv[1].id), desc="correlate",
                                   unit="pic", file=sys.stderr, disable=None):
@@ -126,6 +130,9 @@ def _correlate(backend: Backend, indexed: dict[str, PictureFile], top: int,
         except (QuaidError, ServiceError, OSError) as exc:
             failures += 1
             tqdm.write(f"quaid ail-import: {picture.path}: {_reason(exc)}", file=sys.stderr)
+            continue
+        if answer.get("noise"):
+            noise += 1
             continue
         for match in answer.get("matches") or []:
             match_id = str(match["id"])
@@ -138,7 +145,7 @@ def _correlate(backend: Backend, indexed: dict[str, PictureFile], top: int,
             seen.add(pair)
             rows.append({"screenshot": picture.id, "match": match_ail, "decision": match["decision"],
                          "distance": round(float(match["distance"]), 6)})
-    return rows, failures
+    return rows, failures, noise
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

@@ -25,10 +25,11 @@ class Backend(Protocol):
     def add(self, data: bytes, name: str = "", tags: Iterable[str] = (),
             metadata: Mapping | None = None) -> dict: ...
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> dict: ...
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
+               domain: str | list[str] | None = None) -> dict: ...
 
     def search_hashes(self, hashes: Mapping[str, str], top: int = 10,
-                      include_rejected: bool = False) -> dict: ...
+                      include_rejected: bool = False, domain: str | list[str] | None = None) -> dict: ...
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
                       tags: Iterable[str] = ()) -> dict: ...
@@ -45,11 +46,13 @@ class LocalStore:
             metadata: Mapping | None = None) -> dict:
         return self.quaid.add(data, name=name, tags=tags, metadata=metadata).to_json()
 
-    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "") -> dict:
-        return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected)
+    def search(self, data: bytes, top: int = 10, include_rejected: bool = False, name: str = "",
+               domain: str | list[str] | None = None) -> dict:
+        return search_and_record(self.quaid, self.reviews, data, name, top, include_rejected, domain)
 
-    def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False) -> dict:
-        return search_hashes_and_record(self.quaid, self.reviews, hashes, top, include_rejected)
+    def search_hashes(self, hashes: Mapping[str, str], top: int = 10, include_rejected: bool = False,
+                      domain: str | list[str] | None = None) -> dict:
+        return search_hashes_and_record(self.quaid, self.reviews, hashes, top, include_rejected, domain)
 
     def import_hashes(self, text: str, fmt: str, hash_name: str | None = None,
                       tags: Iterable[str] = ()) -> dict:

@@ -55,6 +55,10 @@ def _register_add(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tag", action="append", default=[], metavar="T", help="tag to attach (repeatable)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata entry to attach (repeatable)")
+    p.add_argument("--brand", metavar="NAME",
+                   help="the pictures are this brand's baseline (its legitimate look; kept in metadata)")
+    p.add_argument("--domain", metavar="HOST",
+                   help="host name or URL the pictures were captured on (kept in metadata)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes decoding pictures and computing features in parallel "
@@ -77,6 +81,10 @@ def _register_search(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=10, metavar="N", help="at most N matches per query (10)")
     p.add_argument("--all", action="store_true", dest="include_rejected",
                    help="also list rejected candidates")
+    p.add_argument("--domain", action="append", metavar="HOST",
+                   help="host name or URL the pictures were seen on (repeatable: a redirect chain): a "
+                        "match against a brand baseline is then legitimate (every one is the brand's) "
+                        "or phishing-suspected")
     p.add_argument("--json", action="store_true", help="print one JSON object per query and line")
     _add_server_option(p)
     p.set_defaults(func=run_search)
@@ -131,7 +139,9 @@ def _register_export(subparsers: argparse._SubParsersAction) -> None:
 
 def run_add(args: argparse.Namespace) -> int:
     tags = check_tags(args.tag)
-    metadata = check_metadata(_parse_meta(args.meta))
+    metadata = _parse_meta(args.meta)
+    metadata.update({key: value for key, value in (("brand", args.brand), ("domain", args.domain)) if value})
+    metadata = check_metadata(metadata)
     files = list(iter_files(args.paths))
     if args.workers is not None and args.workers < 1:
         raise BadInput("--workers must be at least 1")
@@ -152,9 +162,14 @@ def run_add(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json(result)
             else:
-                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
-                           f"{printable(result['name'])}", file=sys.stdout)
+                tqdm.write(_add_line(result), file=sys.stdout)
     return 1 if failures or not files else 0
+
+
+def _add_line(result: dict) -> str:
+    """One added (or duplicate) picture: status, id, cluster, name, and ``[noise: why]`` when noise."""
+    return (f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
+            f"{printable(result['name'])}{_noise_note(result.get('noise'))}")
 
 
 def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], metadata: dict) -> int:
@@ -176,9 +191,7 @@ def _add_locally(args: argparse.Namespace, files: list[Path], tags: list[str], m
             elif args.json:
                 _print_json(outcome.to_json())
             else:
-                result = outcome.result.to_json()
-                tqdm.write(f"{result['status']:<9} {result['id']}  cluster {result['cluster']}  "
-                           f"{printable(result['name'])}", file=sys.stdout)
+                tqdm.write(_add_line(outcome.result.to_json()), file=sys.stdout)
     bar.close()
     return 1 if failures or not files else 0
 
@@ -201,6 +214,9 @@ def run_search(args: argparse.Namespace) -> int:
         return _search_hashes(args)
     if not args.paths:
         raise BadInput("give a picture file or folder to search, or --hash NAME=VALUE")
+    from engine.brands import query_domains
+
+    query_domains(args.domain)  # a bad domain stops the command once, before any search
     files = list(iter_files(args.paths))
     limit = load_settings().max_upload_bytes
     failures = 0
@@ -208,7 +224,8 @@ def run_search(args: argparse.Namespace) -> int:
         for path in tqdm(files, desc="search", unit="pic", file=sys.stderr, disable=_no_bar(files)):
             try:
                 result = quaid.search(read_picture(path, limit), top=args.top,
-                                      include_rejected=args.include_rejected, name=file_name(path))
+                                      include_rejected=args.include_rejected, name=file_name(path),
+                                      domain=args.domain)
             except (QuaidError, ServiceError, OSError) as exc:
                 failures += 1
                 _fail(args, "search", path, exc, {"query": file_name(path), "decision": None,
@@ -233,7 +250,8 @@ def _search_hashes(args: argparse.Namespace) -> int:
         hashes[name.strip()] = value.strip()
     with open_backend(args.server) as quaid:
         answer = {"query": " ".join(f"{n}={v}" for n, v in hashes.items()),
-                  **quaid.search_hashes(hashes, top=args.top, include_rejected=args.include_rejected)}
+                  **quaid.search_hashes(hashes, top=args.top, include_rejected=args.include_rejected,
+                                        domain=args.domain)}
     if args.json:
         _print_json(answer)
     else:
@@ -390,11 +408,29 @@ def _print_json(value: dict) -> None:
 
 
 def _search_table(answer: dict) -> str:
-    lines = [f"{printable(answer['query'])}: {answer['decision']}"]
+    lines = [f"{printable(answer['query'])}: {answer['decision']}{_brand_note(answer)}"
+             f"{_noise_note(answer.get('noise'))}"]
     for rank, match in enumerate(answer["matches"], 1):
         reason = f"  ({match['reason']})" if match.get("reason") else ""
         lines.append(f"  {rank:>3}. {match['decision']:<9} {match['distance']:.4f}  "
-                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {printable(match['name'])}{reason}")
+                     f"cluster {match['cluster']:<6} {match['id'][:16]}  {printable(match['name'])}{reason}"
+                     f"{_brand_note(match)}")
     if not answer["matches"]:
         lines.append("  (no match)")
     return "\n".join(lines)
+
+
+def _brand_note(answer: dict) -> str:
+    """`` [phishing-suspected: PayPal]`` for an answer or match about a brand baseline."""
+    brand = answer.get("brand")
+    if not brand:
+        return ""
+    verdict = answer.get("verdict") or "brand"
+    domain = f" on {', '.join(answer['domains'])}" if answer.get("domains") else ""
+    return f"  [{verdict}: {printable(brand['name'])}{domain}]"
+def _noise_note(noise: dict | None) -> str:
+    """``  [noise: why]`` after a search answer's decision when the query is noise (engine.noise)."""
+    if not noise:
+        return ""
+    picture = f" {noise['picture'][:16]}" if noise.get("picture") else ""
+    return f"  [noise: {noise['reason']}{picture}]"

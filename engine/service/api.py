@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
+from engine.brands import query_domains
 from engine.errors import BadInput, NotFound
 from engine.exchange import hash_record
 from engine.graph_page import DEFAULT_LIMIT as DEFAULT_GRAPH_LIMIT
@@ -20,7 +21,7 @@ from engine.graph_page import graph_page
 from engine.hash_import import import_list, import_summary, read_list
 from engine.neighbours import stored_matches
 from engine.review import search_and_record, search_hashes_and_record
-from engine.service import models
+from engine.service import cluster_models, models
 from engine.service.auth import Access, caller_id, require_access, requires
 from engine.service.inputs import (
     MAX_NAME_LENGTH,
@@ -37,6 +38,7 @@ from engine.service.inputs import (
     read_upload,
     single_file,
     tags_from,
+    with_brand_fields,
 )
 from engine.service.jobs import JobFile, JobQueue
 from engine.service.models import answer
@@ -59,7 +61,7 @@ def add_picture() -> Response:
     upload = single_file()
     name = clean_text(request.form.get("name") or upload.filename, MAX_NAME_LENGTH, "name")
     tags = tags_from(request.form.getlist("tags") + request.form.getlist("tag"))
-    metadata = metadata_from(request.form.get("metadata"))
+    metadata = with_brand_fields(metadata_from(request.form.get("metadata")), request.form)
     result = quaid().add(upload.data, name=name, tags=tags, metadata=metadata).to_json()
     return answer(models.AddAnswer, result, 201 if result.get("status") == "added" else 200)
 
@@ -125,8 +127,9 @@ def search() -> Response:
     upload = single_file()
     top = int_arg(request.form.get("top") or request.args.get("top"), "top", 10, 1, MAX_TOP)
     include_rejected = bool_arg(request.form.get("all") or request.args.get("all"), "all")
+    domain = [d for d in request.form.getlist("domain") + request.args.getlist("domain") if d] or None
     reviews = current_app.extensions["quaid_review"]
-    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected)
+    found = search_and_record(quaid(), reviews, upload.data, upload.filename, top, include_rejected, domain)
     return answer(models.SearchAnswer, found)
 
 
@@ -145,8 +148,8 @@ def hash_picture() -> Response:
 @requires(Access.READ)
 def search_hashes() -> Response:
     """A partner's hashes instead of a picture (:mod:`engine.hash_search`); never accepted."""
-    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false}')
-    unknown = set(body) - {"hashes", "top", "all"}
+    body = json_object_body('{"hashes": {"pdq": "..."}, "top": 10, "all": false, "domain": "..."}')
+    unknown = set(body) - {"hashes", "top", "all", "domain"}
     if unknown:
         raise BadInput(f"unknown field(s): {', '.join(sorted(unknown))}")
     top = body.get("top", 10)
@@ -155,8 +158,12 @@ def search_hashes() -> Response:
     include_rejected = body.get("all", False)
     if not isinstance(include_rejected, bool):
         raise BadInput("all must be true or false")
+    domain = body.get("domain")
+    if not (domain is None or isinstance(domain, str)
+            or isinstance(domain, list) and all(isinstance(d, str) for d in domain)):
+        raise BadInput("domain must be a host name or URL, or a list of them")
     reviews = current_app.extensions["quaid_review"]
-    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected)
+    found = search_hashes_and_record(quaid(), reviews, body.get("hashes"), top, include_rejected, domain)
     return answer(models.HashSearchAnswer, found)
 
 
@@ -196,6 +203,10 @@ def submit_job() -> Response:
         "tags": tags_from(request.form.getlist("tags") + request.form.getlist("tag")),
         "metadata": metadata_from(request.form.get("metadata")),
     }
+    if action == "add":
+        options["metadata"] = with_brand_fields(options["metadata"], request.form)
+    elif request.form.get("domain"):  # where the searched pictures were seen: brand verdicts
+        options["domain"] = list(query_domains([d for d in request.form.getlist("domain") if d]))
     files = (JobFile(upload.filename, upload.data) for upload in map(read_upload, parts))  # one at a time
     job = jobs().submit(action, files, options, caller=caller_id())
     response = answer(models.JobQueued, {"job": job, "status": "queued", "total": len(parts)}, 202)
@@ -214,7 +225,7 @@ def job_status(job: str) -> Response:
 @blueprint.get("/clusters")
 @requires(Access.READ)
 def clusters() -> Response:
-    return answer(models.Clusters, {"clusters": quaid().clusters()})
+    return answer(cluster_models.Clusters, {"clusters": quaid().clusters()})
 
 
 @blueprint.get("/clusters/<cid>")
@@ -222,7 +233,7 @@ def clusters() -> Response:
 def cluster(cid: str) -> Response:
     offset = int_arg(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
     limit = int_arg(request.args.get("limit"), "limit", MAX_MEMBERS, 1, MAX_MEMBERS)
-    return answer(models.ClusterDetail, quaid().cluster(cluster_id(cid), offset, limit))
+    return answer(cluster_models.ClusterDetail, quaid().cluster(cluster_id(cid), offset, limit))
 
 
 @blueprint.get("/graph")
@@ -231,7 +242,7 @@ def graph() -> Response:
     """One page of the graph for the web UI's graph view (:mod:`engine.graph_page`)."""
     offset = int_arg(request.args.get("offset"), "offset", 0, 0, MAX_OFFSET)
     limit = int_arg(request.args.get("limit"), "limit", DEFAULT_GRAPH_LIMIT, 1, MAX_GRAPH_LIMIT)
-    return answer(models.GraphPage, graph_page(quaid(), offset, limit))
+    return answer(cluster_models.GraphPage, graph_page(quaid(), offset, limit))
 
 
 @blueprint.get("/export")
@@ -240,4 +251,4 @@ def export() -> Response:
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "graph"):
         raise BadInput("format must be json or graph")
-    return answer(models.Export if fmt == "json" else models.Graph, quaid().export(fmt))
+    return answer(cluster_models.Export if fmt == "json" else cluster_models.Graph, quaid().export(fmt))

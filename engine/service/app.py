@@ -2,9 +2,10 @@
 
 Where to start: this wires one blueprint per role — :mod:`.api` (JSON API),
 :mod:`.compare` (visual differences), :mod:`.events` (match events), :mod:`.review` (review
-queue), :mod:`.status` (health), :mod:`.openapi` (the API document), :mod:`.ui` (web
-pages) — around one engine facade (:class:`engine.core.Quaid`) and one Redis connection
-shared by the request threads. Every request passes :mod:`.guard` (host names, origins: what a web page in the
+queue), :mod:`.brands` (brands' own domains), :mod:`.noise` (noise bank), :mod:`.status`
+(health), :mod:`.openapi` (the API document), :mod:`.ui` (web pages) — around one engine
+facade (:class:`engine.core.Quaid`) and one Redis connection shared by the request threads.
+Every request passes :mod:`.guard` (host names, origins: what a web page in the
 analyst's browser could send) and then :mod:`.auth` (API keys). It does not serve:
 :mod:`engine.cli.serve` runs it under waitress with the batch-job workers.
 """
@@ -19,7 +20,7 @@ from flask import Flask
 
 from engine.config import Settings
 from engine.review import ReviewQueue, search_and_record
-from engine.service import api, auth, compare, events, guard, openapi, review, status, ui
+from engine.service import api, auth, brands, compare, events, guard, noise, openapi, review, status, ui
 from engine.service.errors import register_error_handlers
 from engine.service.inputs import FORM_FIELDS, FormRequest
 from engine.service.jobs import BatchHandler, JobLimits, JobQueue
@@ -60,8 +61,8 @@ def create_app(settings: Settings, quaid: object | None = None) -> Flask:
     guard.install(app, settings)  # first: refuse browser-borne requests before looking at keys
     auth.install(app, settings)
     register_error_handlers(app)
-    for blueprint in (api.blueprint, compare.blueprint, events.blueprint, review.blueprint, status.blueprint,
-                      openapi.blueprint, ui.blueprint):
+    for blueprint in (api.blueprint, compare.blueprint, events.blueprint, review.blueprint, brands.blueprint,
+                      noise.blueprint, status.blueprint, openapi.blueprint, ui.blueprint):
         app.register_blueprint(blueprint)
     return app
 
@@ -91,7 +92,7 @@ def job_handler(app: Flask) -> Callable[[str, bytes, str, dict], dict]:
             return quaid.add(data, name=name, tags=options.get("tags") or (),
                              metadata=options.get("metadata")).to_json()
         return search_and_record(quaid, app.extensions["quaid_review"], data, name,
-                                 top=int(options.get("top") or 10))
+                                 top=int(options.get("top") or 10), domain=options.get("domain") or None)
 
     return handle
 

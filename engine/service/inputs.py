@@ -9,6 +9,7 @@ and metadata are only ever data — never used as file paths.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask import Request, current_app, request
@@ -118,6 +119,15 @@ def tags_from(values: list[str]) -> list[str]:
 def metadata_from(value: str | None) -> dict | None:
     """The ``metadata`` field: a JSON object of at most 64 KiB, or None when absent."""
     return parse_metadata(value)
+
+
+def with_brand_fields(metadata: dict | None, form: Mapping[str, str]) -> dict | None:
+    """``metadata`` with the ``brand`` and ``domain`` form fields of an upload, when given
+    (a brand baseline: :mod:`engine.brands`); checked as metadata."""
+    given = {key: form[key] for key in ("brand", "domain") if form.get(key)}
+    if not given:
+        return metadata
+    return check_metadata({**(metadata or {}), **given})
 
 
 def json_object_body(example: str = '{"tags": [...], "metadata": {...}}') -> dict:

@@ -2,6 +2,7 @@
 
 The views build these from what the engine returns and send them; the OpenAPI
 document's schemas are generated from the same classes, so the two cannot differ.
+The cluster and graph answers are in :mod:`engine.service.cluster_models`.
 Timestamps: ``Picture.added`` is an ISO 8601 string (UTC); job and review times are
 seconds since the epoch (numbers).
 """
@@ -19,6 +20,9 @@ Decision = Literal["accepted", "to-review", "rejected"]
 Vote = Literal["yes", "maybe", "no"]
 Reason = Literal["same-template", "closer-match", "hashes-only"]
 Verdict = Literal["accepted", "rejected"]
+BrandVerdict = Literal["phishing-suspected", "legitimate"]
+ReviewVerdict = Literal["accepted", "rejected", "noise"]  # noise: the pair's pictures go to the noise bank
+NoiseReason = Literal["marked", "review", "low-information", "matches-noise"]
 
 PICTURE_ID = r"^[0-9a-f]{64}$"
 ITEM_ID = r"^[0-9a-f]{32}$"
@@ -28,6 +32,8 @@ _REASON = {"description": "why the pair is not accepted: same-template (same sit
                        "(the stored reference, or the query, is hashes without a picture)"}
 _DISTANCE = {"minimum": 0, "maximum": 1, "description": "0 = identical, 1 = unrelated"}
 _CLUSTER = {"minimum": 0, "description": "number of the picture's cluster of near-identical pictures"}
+_BRAND_VERDICT = {"description": "phishing-suspected: the query looks like a brand baseline but its "
+                                 "domain is not one of the brand's; legitimate: it is one of them"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,61 @@ class AlgorithmVote:
 
 
 @dataclass(frozen=True)
+class Brand:
+    """A brand and its own registrable domains (configured, plus the baselines' own domains)."""
+
+    name: str = info()
+    domains: list[str] = info(description="registrable domains, e.g. paypal.com")
+
+
+@dataclass(frozen=True)
+class Brands:
+    """Every configured brand, by name."""
+
+    brands: list[Brand] = info()
+
+
+@dataclass(frozen=True)
+class BrandDeleted:
+    """A brand's configured domains removed (its baselines stay stored)."""
+
+    name: str = info()
+    status: Literal["deleted"] = info()
+
+
+@dataclass(frozen=True)
+class QueryBrand(Brand):
+    """The brand the query looks like: that of the best match with a brand verdict."""
+
+    match: str = info(**_ID)
+
+
+@dataclass(frozen=True)
+class InformationMeasures:
+    """How much a picture shows, as the low-information detector measured it."""
+
+    pdq_quality: int = info(minimum=0, maximum=100, description="PDQ's quality score")
+    ink: float = info(minimum=0, maximum=1, description="share of pixels away from the background tone")
+    entropy: float = info(minimum=0, description="grey-level entropy, bits")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Why a picture is noise: never reported as a match, and nothing to tag or correlate."""
+
+    reason: NoiseReason = info(description="marked (by an analyst), review (a review verdict), "
+                                           "low-information (the detector), matches-noise (its best "
+                                           "match is a noise picture)")
+    picture: str | None = info(description="the noise picture matched (matches-noise), else null")
+    at: float | None = optional(description="when a stored picture was marked, seconds since the epoch")
+    measures: InformationMeasures | None = optional(description="the detector's measures (low-information)")
+
+
+_NOISE = {"description": "present only when the picture is noise (see Noise); clients that do not know "
+                         "it can ignore it: noise pictures are never among the matches"}
+
+
+@dataclass(frozen=True)
 class Match:
     """A stored picture compared with the query, with every algorithm's vote."""
 
@@ -58,6 +119,8 @@ class Match:
     tags: list[str] = info()
     algorithms: dict[str, AlgorithmVote] = info()
     reason: Reason | None = optional(**_REASON)
+    brand: Brand | None = optional(description="the stored picture is this brand's baseline")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
 
 
 @dataclass(frozen=True)
@@ -66,6 +129,12 @@ class SearchAnswer:
 
     decision: Decision = info(description="best decision among the matches; rejected when none")
     matches: list[Match] = info()
+    domains: list[str] | None = optional(description="the registrable domains the query was seen on, "
+                                                     "when given")
+    brand: QueryBrand | None = optional(description="the brand the query looks like, when a match has a "
+                                                    "brand verdict")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
+    noise: Noise | None = optional(**_NOISE)
 
 
 @dataclass(frozen=True)
@@ -76,6 +145,7 @@ class AddAnswer:
     name: str = info()
     status: Literal["added", "duplicate"] = info()
     cluster: int = info(**_CLUSTER)
+    noise: Noise | None = optional(description="present when the picture is in the noise bank")
 
 
 @dataclass(frozen=True)
@@ -94,6 +164,7 @@ class Picture:
     cluster: int = info(**_CLUSTER)
     hash_only: bool | None = optional(description="true: a reference stored from a partner's hashes, "
                                                   "with no picture (never an accepted match)")
+    noise: Noise | None = optional(description="present when the picture is in the noise bank")
 
 
 @dataclass(frozen=True)
@@ -110,99 +181,6 @@ class PictureMatches:
 
     id: str = info(**_ID)
     matches: list[Match] = info()
-
-
-@dataclass(frozen=True)
-class ClusterSummary:
-    """A cluster of near-identical pictures; its representative is its oldest member."""
-
-    cluster: int = info(**_CLUSTER)
-    representative: str = info(**_ID)
-    size: int = info()
-
-
-@dataclass(frozen=True)
-class Clusters:
-    """Every cluster, largest first."""
-
-    clusters: list[ClusterSummary]
-
-
-@dataclass(frozen=True)
-class ClusterDetail:
-    """One cluster with one page of its members' records, oldest first."""
-
-    cluster: int = info(**_CLUSTER)
-    representative: str = info(**_ID)
-    size: int = info(description="members in all; ``members`` holds those from ``offset`` on")
-    offset: int = info(minimum=0, description="position of the first member sent, oldest first")
-    members: list[Picture] = info()
-
-
-@dataclass(frozen=True)
-class ClusterMembers:
-    """One cluster with its members' ids."""
-
-    cluster: int = info(**_CLUSTER)
-    representative: str = info(**_ID)
-    size: int = info()
-    members: list[str] = info()
-
-
-@dataclass(frozen=True)
-class Export:
-    """Every record and every cluster (``format=json``)."""
-
-    pictures: list[Picture]
-    clusters: list[ClusterMembers]
-
-
-@dataclass(frozen=True)
-class GraphNode:
-    """A picture in the graph export."""
-
-    id: str = info(**_ID)
-    name: str = info()
-    cluster: int = info(**_CLUSTER)
-    representative: bool = info(description="true for its cluster's representative")
-    tags: list[str] = info()
-
-
-@dataclass(frozen=True)
-class GraphEdge:
-    """Two pictures the candidate index pairs and the algorithms do not reject."""
-
-    source: str = info(**_ID)
-    target: str = info(**_ID)
-    distance: float = info(**_DISTANCE)
-    decision: Decision = info()
-    algorithms: dict[str, AlgorithmVote] = info()
-    reason: Reason | None = optional(**_REASON)
-
-
-@dataclass(frozen=True)
-class Graph:
-    """The store as a graph (``format=graph``): components are those of the accepted edges."""
-
-    nodes: list[GraphNode]
-    edges: list[GraphEdge]
-    clusters: list[ClusterMembers]
-    components: list[list[str]]
-
-
-@dataclass(frozen=True)
-class GraphPage:
-    """Whole clusters, largest first from cluster rank ``offset``, up to ``limit`` pictures; edges
-    between drawn pictures only."""
-
-    nodes: list[GraphNode]
-    edges: list[GraphEdge]
-    pictures: int = info(description="pictures stored in all")
-    clusters: int = info(description="clusters in all")
-    offset: int = info(minimum=0, description="rank of the first cluster drawn (0 = the largest)")
-    shown_clusters: int = info(description="clusters drawn on this page")
-    cut: list[int] = info(description="clusters drawn with only their first ``limit`` members")
-    next: int | None = info(description="``offset`` of the next page; null on the last one")
 
 
 @dataclass(frozen=True)
@@ -265,7 +243,8 @@ class ReviewItem:
     distance: float = info(**_DISTANCE)
     algorithms: dict[str, AlgorithmVote] = info()
     recorded: float = info(description="seconds since the epoch")
-    verdict: Verdict | None = info(description="the analyst's verdict; null while pending")
+    verdict: ReviewVerdict | None = info(description="the analyst's verdict; null while pending; noise: "
+                                                      "the pair's stored pictures went to the noise bank")
     reviewed: float | None = optional(description="seconds since the epoch")
     evidence: Literal["hashes-only"] | None = optional(
         description="searched by a partner's hashes, not a picture: no query image")
@@ -328,6 +307,12 @@ class HashSearchAnswer:
     evidence: Literal["hashes-only"] = info(description="what the decision rests on")
     compared: list[str] = info(description="the given hashes compared with stored features")
     matches: list[Match] = info(description="per match, algorithms holds each compared hash's vote")
+    domains: list[str] | None = optional(description="the registrable domains the hashed page was seen on, "
+                                                     "when given")
+    brand: QueryBrand | None = optional(description="the brand the page looks like, when a match has a "
+                                                    "brand verdict")
+    verdict: BrandVerdict | None = optional(**_BRAND_VERDICT)
+    noise: Noise | None = optional(**_NOISE)
 
 
 @dataclass(frozen=True)
@@ -410,6 +395,7 @@ class Stats:
 
     pictures: int = info()
     clusters: int = info()
+    noise: int = info(description="pictures in the noise bank")
     store_bytes: int = info(description="memory used by Redis")
     index_backend: str = info()
     redis: str = info(description="where the store is (credentials removed)")
@@ -438,9 +424,18 @@ class Unavailable:
     error: str = info()
 
 
+@dataclass(frozen=True)
+class NoiseList:
+    """Pictures in the noise bank, most recently marked first."""
+
+    total: int = info(description="pictures in the noise bank")
+    offset: int = info(minimum=0)
+    pictures: list[Picture] = info()
+
 
 def answer(model: type, data: Any, status: int = 200) -> Response:
     """The JSON response of ``data`` built as ``model``: the only way a view sends a JSON body."""
     response = jsonify(dump(build(model, data)))
     response.status_code = status
     return response
+

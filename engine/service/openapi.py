@@ -12,7 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from engine import __version__
-from engine.service import models
+from engine.service import cluster_models, models
 from engine.service.auth import Access, requires
 from engine.service.guard import HEADER
 from engine.service.schema import json_schema, models_in
@@ -24,9 +24,10 @@ _ITEM = {"type": "string", "pattern": models.ITEM_ID}
 
 ANSWERS = (models.Error, models.Live, models.Ready, models.Unavailable, models.AddAnswer, models.Picture,
            models.Deleted, models.PictureMatches, models.SearchAnswer, models.JobQueued, models.Job,
-           models.Clusters, models.ClusterDetail, models.Export, models.Graph, models.GraphPage,
-           models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord, models.HashSearchAnswer,
-           models.HashImportAnswer, models.MatchEventPage)
+           cluster_models.Clusters, cluster_models.ClusterDetail, cluster_models.Export, cluster_models.Graph,
+           cluster_models.GraphPage, models.ReviewPage, models.ReviewItem, models.Labels, models.HashRecord,
+           models.HashSearchAnswer, models.HashImportAnswer, models.MatchEventPage, models.Brand,
+           models.Brands, models.BrandDeleted, models.NoiseList)
 
 
 def schemas() -> dict:
@@ -105,6 +106,19 @@ _PNG = {"description": "PNG: the first picture, and the second aligned into its 
                        "X-Quaid-Aligned, X-Quaid-Differing-Share, X-Quaid-Rewritten-Regions, "
                        "X-Quaid-Added-Blocks say the same in numbers",
         "content": {"image/png": {"schema": _FILE}}}
+_REFERENCE_BRAND = {"type": "string", "description": "the brand this picture is a baseline of (kept in "
+                                                    "its metadata)"}
+_REFERENCE_DOMAIN = {"type": "string", "description": "host name or URL it was captured on (kept in its "
+                                                     "metadata)"}
+_DOMAINS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 50}],
+            "description": "host name or URL the hashed page was seen on, or several: matches against brand "
+                           "baselines then say legitimate (every one is the brand's) or phishing-suspected"}
+_BRAND_PARAM = _path_param("name", {"type": "string", "minLength": 1, "maxLength": 100})
+_DOMAIN = {"type": "string", "description": "host name or URL the query was seen on (repeat for several, "
+                                            "e.g. a redirect chain): matches against brand baselines then "
+                                            "say legitimate (every one is the brand's) or phishing-suspected"}
+_VERDICT = {"type": "string", "enum": ["accepted", "rejected", "noise"],
+            "description": "noise: the pair's stored pictures go to the noise bank"}
 
 
 def _model(model: type, description: str = "OK") -> dict:
@@ -135,7 +149,8 @@ def paths() -> dict:
             "Add a picture (idempotent: the id is the SHA-256 of the bytes)",
             {"201": _model(models.AddAnswer, "added"), "200": _model(models.AddAnswer, "already stored")},
             errors="400 413 415", access="write", params=[_WRITE_HEADER],
-            body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META},
+            body=_multipart({"file": _FILE, "name": {"type": "string"}, "tags": _TAGS, "metadata": _META,
+                             "brand": _REFERENCE_BRAND, "domain": _REFERENCE_DOMAIN},
                             ["file"]))},
         "/api/v1/pictures/{id}": {
             "get": _op("A stored picture's record", {"200": _model(models.Picture)}, errors="400 404",
@@ -155,11 +170,23 @@ def paths() -> dict:
         "/api/v1/pictures/{id}/matches": {"get": _op(
             "A stored picture's accepted and to-review matches, best first, with every algorithm's vote",
             {"200": _model(models.PictureMatches)}, errors="400 404", params=[_PID, _query("top", _TOP)])},
+        "/api/v1/pictures/{id}/noise": {
+            "post": _op("Put the picture in the noise bank: never reported as a match; a picture matching "
+                        "it is answered as noise", {"200": _model(models.Picture)}, errors="400 404",
+                        access="write", tag="noise", params=[_PID, _WRITE_HEADER]),
+            "delete": _op("Take the picture out of the noise bank", {"200": _model(models.Picture)},
+                          errors="400 404", access="write", tag="noise", params=[_PID, _WRITE_HEADER]),
+        },
+        "/api/v1/noise": {"get": _op(
+            "The noise bank: its pictures, most recently marked first", {"200": _model(models.NoiseList)},
+            errors="400", tag="noise",
+            params=[_query("offset", _OFFSET), _query("limit", {"type": "integer", "minimum": 1,
+                                                                "maximum": 1000, "default": 100})])},
         "/api/v1/search": {"post": _op(
             "Search one picture synchronously (answers a screenshot in well under a second)",
             {"200": _model(models.SearchAnswer)}, errors="400 413 415", tag="search",
-            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL}, ["file"]),
-            params=[_query("top", _TOP), _query("all", _ALL), _WRITE_HEADER])},
+            body=_multipart({"file": _FILE, "top": _TOP, "all": _ALL, "domain": _DOMAIN}, ["file"]),
+            params=[_query("top", _TOP), _query("all", _ALL), _query("domain", _DOMAIN), _WRITE_HEADER])},
         "/api/v1/hash": {"post": _op(
             "The picture's hashes as partners' tools compute and write them (ImageHash, PDQ, "
             "image-match, ForBild, pixel TLSH); stores nothing",
@@ -170,7 +197,7 @@ def paths() -> dict:
             "phash_dct_base64 as `quaid hash` writes them); at best to-review, never accepted",
             {"200": _model(models.HashSearchAnswer)}, errors="400 413 415", tag="search",
             params=[_JSON_WRITE_HEADER],
-            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL}, ["hashes"]))},
+            body=_json_body({"hashes": _HASHES, "top": _TOP, "all": _ALL, "domain": _DOMAINS}, ["hashes"]))},
         "/api/v1/hashes": {"post": _op(
             "Import a partner's hash list as hash-only references (no picture); a bad line fails alone",
             {"200": _model(models.HashImportAnswer)}, errors="400 413 415", access="write",
@@ -188,14 +215,18 @@ def paths() -> dict:
             params=[_WRITE_HEADER],
             body=_multipart({"file": {"type": "array", "items": _FILE, "description": "repeat for each file"},
                              "action": {"type": "string", "enum": ["add", "search"]}, "top": _TOP,
-                             "tags": _TAGS, "metadata": _META}, ["file", "action"]))},
+                             "tags": _TAGS, "metadata": _META, "brand": _REFERENCE_BRAND,
+                             "domain": {"type": "string", "description": "add: as for one picture; search: "
+                                                                         "as for one search (repeatable)"}},
+                            ["file", "action"]))},
         "/api/v1/jobs/{job}": {"get": _op(
             "A job's state; per-file results once done", {"200": _model(models.Job)}, errors="404",
             tag="jobs", params=[_path_param("job", {"type": "string"})])},
         "/api/v1/clusters": {"get": _op(
-            "Every cluster of near-identical pictures", {"200": _model(models.Clusters)}, tag="clusters")},
+            "Every cluster of near-identical pictures", {"200": _model(cluster_models.Clusters)},
+            tag="clusters")},
         "/api/v1/clusters/{id}": {"get": _op(
-            "One cluster with its members", {"200": _model(models.ClusterDetail)}, errors="400 404",
+            "One cluster with its members", {"200": _model(cluster_models.ClusterDetail)}, errors="400 404",
             tag="clusters", params=[_path_param("id", {"type": "integer", "minimum": 0}),
                                     _query("offset", _OFFSET, "members to skip, oldest first"),
                                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
@@ -203,7 +234,7 @@ def paths() -> dict:
         "/api/v1/graph": {"get": _op(
             "One page of the graph: whole clusters, largest first, up to `limit` pictures, with the "
             "scored matches between them (the web UI's graph view)",
-            {"200": _model(models.GraphPage)}, errors="400", tag="clusters",
+            {"200": _model(cluster_models.GraphPage)}, errors="400", tag="clusters",
             params=[_query("offset", _OFFSET, "rank of the first cluster (0 = the largest); a page's `next`"),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 300},
                            "pictures to draw at most")])},
@@ -226,8 +257,7 @@ def paths() -> dict:
             "post": _op("Give the analyst's verdict", {"200": _model(models.ReviewItem)},
                         errors="400 404 413",
                         access="write", tag="review", params=[_ITEM_PARAM, _JSON_WRITE_HEADER],
-                        body=_json_body({"verdict": {"type": "string", "enum": ["accepted", "rejected"]}},
-                                        ["verdict"])),
+                        body=_json_body({"verdict": _VERDICT}, ["verdict"])),
         },
         "/api/v1/review/{item}/image": {"get": _op(
             "Thumbnail of the searched picture (JPEG)",
@@ -253,6 +283,20 @@ def paths() -> dict:
                         params=[_query("b", _ID, "or as a form field"), _WRITE_HEADER],
                         body=_multipart({"file": _FILE, "b": _ID}, ["file"])),
         },
+        "/api/v1/brands": {"get": _op("Every brand with its own domains", {"200": _model(models.Brands)},
+                                      tag="brands")},
+        "/api/v1/brands/{name}": {
+            "get": _op("One brand's own domains", {"200": _model(models.Brand)}, errors="404", tag="brands",
+                       params=[_BRAND_PARAM]),
+            "put": _op("Replace a brand's own domains (URLs are reduced to registrable domains)",
+                       {"200": _model(models.Brand)}, errors="400 413 415", access="write", tag="brands",
+                       params=[_BRAND_PARAM, _JSON_WRITE_HEADER],
+                       body=_json_body({"domains": {"type": "array", "items": {"type": "string"},
+                                                    "minItems": 1, "maxItems": 200}}, ["domains"])),
+            "delete": _op("Remove a brand's configured domains (its baselines stay stored)",
+                          {"200": _model(models.BrandDeleted)}, errors="400 404", access="write",
+                          tag="brands", params=[_BRAND_PARAM, _WRITE_HEADER]),
+        },
     }
 
 
@@ -264,6 +308,9 @@ OPERATION_IDS = {
     ("/api/v1/pictures/{id}", "delete"): "delete_picture",
     ("/api/v1/pictures/{id}/image", "get"): "picture_image",
     ("/api/v1/pictures/{id}/matches", "get"): "picture_matches", ("/api/v1/search", "post"): "search",
+    ("/api/v1/pictures/{id}/noise", "post"): "mark_noise",
+    ("/api/v1/pictures/{id}/noise", "delete"): "unmark_noise",
+    ("/api/v1/noise", "get"): "list_noise",
     ("/api/v1/hash", "post"): "hash_picture", ("/api/v1/search/hashes", "post"): "search_hashes",
     ("/api/v1/hashes", "post"): "import_hashes",
     ("/api/v1/jobs", "post"): "submit_job", ("/api/v1/jobs/{job}", "get"): "get_job",
@@ -276,6 +323,8 @@ OPERATION_IDS = {
     ("/api/v1/review/{item}/compare", "get"): "compare_review_item",
     ("/api/v1/events", "get"): "match_events",
     ("/api/v1/compare", "get"): "compare_pictures", ("/api/v1/compare", "post"): "compare_upload",
+    ("/api/v1/brands", "get"): "list_brands", ("/api/v1/brands/{name}", "get"): "get_brand",
+    ("/api/v1/brands/{name}", "put"): "set_brand", ("/api/v1/brands/{name}", "delete"): "delete_brand",
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request
 
 from engine.errors import BadInput, NotFound
-from engine.review import ReviewQueue
+from engine.review import ReviewQueue, judge_and_mark
 from engine.service import models
 from engine.service.auth import Access, requires
 from engine.service.inputs import int_arg
@@ -62,5 +62,6 @@ def judge(item: str) -> Response:
     # JSON only: a verdict in form fields could come from a form on any web page.
     verdict = body.get("verdict") if isinstance(body, dict) else None
     if not isinstance(verdict, str):
-        raise BadInput("send {\"verdict\": \"accepted\" | \"rejected\"}")
-    return answer(models.ReviewItem, queue().judge(item, verdict))
+        raise BadInput("send {\"verdict\": \"accepted\" | \"rejected\" | \"noise\"}")
+    judged = judge_and_mark(current_app.extensions["quaid"], queue(), item, verdict)
+    return answer(models.ReviewItem, judged)

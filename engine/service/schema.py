@@ -36,8 +36,13 @@ def info(**schema: Any) -> Any:
 
 
 def optional(**schema: Any) -> Any:
-    """A field left out of the answer when it is None (not in ``required``, never ``null``)."""
-    return dataclasses.field(default=None, metadata={_OPTIONAL: True, _SCHEMA: schema})
+    """A field left out of the answer when it is None (not in ``required``, never ``null``).
+
+    Keyword-only, so a model can add optional fields and still be extended with required ones
+    (``SearchedFile`` adds ``file`` to ``SearchAnswer``, ``AddedFile`` extends ``AddAnswer``);
+    models are built with keywords only.
+    """
+    return dataclasses.field(default=None, kw_only=True, metadata={_OPTIONAL: True, _SCHEMA: schema})
 
 
 class ModelError(TypeError):

@@ -21,6 +21,9 @@ key                                    type    content
 ``quaid:clusters:next``                string  counter giving new cluster numbers
 ``quaid:store:id``                     string  the store's random id (index snapshots name their store)
 ``quaid:tier``                         string  where large values live (engine.store.tier)
+``quaid:brands``                       hash    brand -> its own domains (engine.brands)
+``quaid:noise``                        zset    the noise bank's index: picture id -> time marked (the
+                                               mark itself is the record's ``noise`` field)
 =====================================  ======  ==================================================
 """
 
@@ -38,6 +41,7 @@ WEBHOOK_POSITION = PREFIX + ":events:webhook:position"  # string: last match eve
 WEBHOOK_LOCK = PREFIX + ":events:webhook:lock"  # string: token of the one process sending to the webhook
 CLUSTER_COUNTER = PREFIX + ":clusters:next"
 STORE_ID = PREFIX + ":store:id"
+NOISE = PREFIX + ":noise"
 
 CODES_PATTERN = PREFIX + ":codes:*"
 PICTURE_PATTERN = PREFIX + ":picture:*"
@@ -116,3 +120,9 @@ def review_item(item_id: str) -> str:
 
 def review_query(query_id: str) -> str:
     return REVIEW_QUERY.format(id=query_id)
+
+
+# --- brands (engine/brands): each brand's own registrable domains ----------------------
+# One hash, written by single commands (HSET/HDEL), read with one HMGET per search.
+
+BRANDS = PREFIX + ":brands"  # hash: brand name (case-folded) -> JSON {"name", "domains"}

@@ -11,7 +11,8 @@ before it (``prev``, as :mod:`engine.store.changes` does), so a reader can tell 
 after my position were trimmed" (it must catch up another way) from "only my own last
 event was trimmed" (nothing lost). An event is written after the picture's record, only
 when the picture (or a partner's hash reference, :mod:`engine.hash_import`) is new and
-matched at least one earlier picture (accepted or to-review);
+matched at least one earlier picture (accepted or to-review); noise pictures (:mod:`engine.noise`)
+are never named, and a picture answered as noise writes nothing;
 adding the same bytes again writes nothing, so a reader never sees one addition twice.
 
 On a Redis Cluster the stream is one key on one master, appended once per added picture

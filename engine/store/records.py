@@ -102,6 +102,7 @@ class PictureRecord:
     format: str = ""
     cluster: int = 0
     versions: dict[str, int] = field(default_factory=dict)  # algorithm -> version of its stored feature
+    noise: dict | None = None  # why the picture is in the noise bank (engine.noise.NoiseMark JSON), or None
 
     @property
     def hash_only(self) -> bool:
@@ -114,13 +115,16 @@ class PictureRecord:
                   "height": self.height, "format": self.format, "cluster": self.cluster}
         if self.hash_only:
             answer["hash_only"] = True
+        if self.noise is not None:
+            answer["noise"] = self.noise
         return answer
 
     def to_hash(self) -> dict[str, str]:
         return {"name": self.name, "tags": json.dumps(list(self.tags)),
                 "metadata": json.dumps(self.metadata), "added": repr(self.added), "size": str(self.size),
                 "width": str(self.width), "height": str(self.height), "format": self.format,
-                "cluster": str(self.cluster), "versions": encode_versions(self.versions)}
+                "cluster": str(self.cluster), "versions": encode_versions(self.versions),
+                "noise": json.dumps(self.noise) if self.noise is not None else ""}
 
     @classmethod
     def from_hash(cls, picture_id: str, raw: Mapping[bytes, bytes]) -> PictureRecord:
@@ -129,7 +133,8 @@ class PictureRecord:
                    metadata=json.loads(text.get("metadata", "{}")), added=float(text.get("added", 0)),
                    size=int(text.get("size", 0)), width=int(text.get("width", 0)),
                    height=int(text.get("height", 0)), format=text.get("format", ""),
-                   cluster=int(text.get("cluster", 0)), versions=decode_versions(text.get("versions")))
+                   cluster=int(text.get("cluster", 0)), versions=decode_versions(text.get("versions")),
+                   noise=json.loads(text["noise"]) if text.get("noise") else None)
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,35 @@ class RecordStore:
         if not changes:
             return self.redis.exists(keys.picture(picture_id)) == 1
         return bool(self._write(self._update, [keys.picture(picture_id)], _flat(changes)))
+
+    def set_noise(self, picture_id: str, mark: Mapping | None) -> bool:
+        """Put a picture in the noise bank (``mark``: why, as JSON) or take it out (None), and keep
+        the bank's index (:data:`keys.NOISE`) in step; False when the picture is absent.
+
+        The record is the truth (a search reads the mark with the record it fetches anyway); the
+        index, a single key outside the picture's slot, is written after it and only lists.
+        """
+        value = json.dumps(dict(mark)) if mark is not None else ""
+        if not self._write(self._update, [keys.picture(picture_id)], ["noise", value]):
+            return False
+        if mark is None:
+            self.redis.zrem(keys.NOISE, picture_id)
+        else:
+            self.redis.zadd(keys.NOISE, {picture_id: float(mark.get("at", time.time()))})
+        return True
+
+    def noise_ids(self, offset: int = 0, limit: int = 100) -> list[str]:
+        """Pictures in the noise bank, most recently marked first."""
+        return [i.decode() for i in self.redis.zrevrange(keys.NOISE, offset, offset + limit - 1)]
+
+    def noise_count(self) -> int:
+        return int(self.redis.zcard(keys.NOISE))
+
+    def forget_noise(self, ids: Iterable[str]) -> None:
+        """Drop ids from the noise bank's index (their pictures were deleted)."""
+        ids = list(ids)
+        if ids:
+            self.redis.zrem(keys.NOISE, *ids)
 
     def get(self, picture_id: str) -> PictureRecord | None:
         return self.get_many([picture_id]).get(picture_id)

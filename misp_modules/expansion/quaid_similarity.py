@@ -10,8 +10,18 @@ match objects' attributes. The queried attribute is not echoed back: MISP would 
 it again, refuse its uuid (``MispAttribute`` uuid isUnique), show "1 attribute could not be
 saved" and drop the tags on it; the references reach it without the echo. No match answers
 an ``error`` saying so, as MISP's own expansion modules report "nothing found" (MISP throws on
-an object enrichment that returns nothing). With ``register`` set, the picture is also added
+an object enrichment that returns nothing); so does a picture quaid answers as noise (a blank,
+error, challenge or placeholder page, or a copy of a picture in quaid's noise bank): nothing is
+created, tagged or referenced for it. With ``register`` set, the picture is also added
 to quaid, with its MISP location (event id, attribute and object uuids) as metadata.
+
+Brand look-alikes: MISP sends the enriched attribute or object, not its event, so the domain
+the picture was seen on comes from the enriched object's own ``url`` / ``domain`` /
+``hostname`` attributes (an ``image`` object's ``url``, say). When the picture matches a brand
+baseline stored in quaid and one of those domains is not the brand's, quaid answers
+``phishing-suspected``: the match object also gets ``phishing:techniques="fake-website"`` and
+its comment names the brand. A ``cert-pl-phishing`` object's ``url`` goes with its hash the same
+way. (``quaid misp-sync`` reads the domains of the whole event.)
 
 Inputs, as MISP sends them: an ``attachment`` or ``malware-sample`` attribute (bytes base64
 in ``attribute.data``; a malware-sample is MISP's zip with password ``infected``), or an
@@ -61,6 +71,9 @@ PERCEPTION_RELATION = "phash-dct-base64"
 PERCEPTION_VALUE = re.compile(r"^[A-Za-z0-9+/]{11}=$")
 PDQ_VALUE = re.compile(r"^[0-9a-fA-F]{64}$")
 ANSWERED = ("accepted", "to-review")
+# Attribute types naming where a picture was seen: their host is the domain quaid judges brands by.
+DOMAIN_TYPES = ("url", "domain", "hostname", "domain|ip", "hostname|port")
+MAX_DOMAINS = 50  # hosts sent with one search (quaid refuses more)
 
 mispattributes = {
     "input": INPUT_ATTRIBUTES + INPUT_OBJECTS + HASH_ATTRIBUTES + HASH_OBJECTS,
@@ -101,17 +114,23 @@ def expand(request: dict) -> dict:
     config = common.Config.from_request(request)
     shared = read_hashes(request)
     if shared is not None:
-        return _expand_hashes(config, *shared)
+        obj = request.get("object") if isinstance(request.get("object"), dict) else {}
+        return _expand_hashes(config, *shared, domains_in(obj.get("Attribute")))  # cert-pl-phishing's url
     submitted = read_input(request)
     if not common.is_picture(submitted.data):
         raise common.ModuleError(
             f"not a picture: {submitted.filename or 'the file'} is not PNG, JPEG, GIF, BMP, TIFF or WebP"
         )
     with common.ModuleClient(config) as quaid:
-        answer = quaid.search(submitted.data, submitted.filename, config.top)
+        domains = domains_in(submitted.source.get("Attribute"))  # an object's own URLs
+        answer = quaid.search(submitted.data, submitted.filename, config.top, domains)
         if config.register:
             quaid.add(submitted.data, submitted.filename, metadata=_location(request, submitted))
         own_id = hashlib.sha256(submitted.data).hexdigest()
+        noise = common.noise_of(answer)
+        if noise:
+            raise common.ModuleError(f"quaid: {submitted.filename or 'this picture'} is noise ({noise}): "
+                                     "pictures like it match unrelated sites, so nothing is correlated")
         matches = [m for m in answer.get("matches") or [] if _answered(m, own_id)]
         if not matches:
             registered = " (registered in quaid)" if config.register else ""
@@ -125,10 +144,14 @@ def expand(request: dict) -> dict:
     return common.results(event)
 
 
-def _expand_hashes(config, hashes: dict[str, str], source_uuid: str) -> dict:
+def _expand_hashes(config, hashes: dict[str, str], source_uuid: str, domains: list[str]) -> dict:
     """Matches of a partner's hashes: image objects, each to review (hashes alone never accept)."""
     with common.ModuleClient(config) as quaid:
-        answer = quaid.search_hashes(hashes, config.top)
+        answer = quaid.search_hashes(hashes, config.top, domains)
+        noise = common.noise_of(answer)
+        if noise:
+            raise common.ModuleError(f"quaid: these hashes are a noise picture's ({noise}): "
+                                     "nothing is correlated")
         matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
         if not matches:
             raise common.ModuleError(f"quaid: no known picture is near {', '.join(sorted(hashes))} "
@@ -212,6 +235,19 @@ def _from_object(obj: dict):
                 data, filename, str(obj.get("uuid") or ""), obj, str(attribute.get("uuid") or "")
             )
     raise common.ModuleError(f"the {obj.get('name')} object has no attachment or malware-sample with data")
+
+
+def domains_in(attributes) -> list[str]:
+    """The hosts, URLs and domains among MISP attributes (``DOMAIN_TYPES``; a composite value
+    keeps its first part), in order, without repeats, at most ``MAX_DOMAINS``."""
+    found: list[str] = []
+    for attribute in attributes if isinstance(attributes, list) else ():
+        if not isinstance(attribute, dict) or attribute.get("type") not in DOMAIN_TYPES:
+            continue
+        value = str(attribute.get("value") or "").split("|")[0].strip()
+        if value and value not in found:
+            found.append(value)
+    return found[:MAX_DOMAINS]
 
 
 def _answered(match: dict, own_id: str) -> bool:

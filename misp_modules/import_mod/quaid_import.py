@@ -182,8 +182,13 @@ class _Import:
             added = self.work.add(picture, name, tags=self.tags, metadata=self._location(obj))
             status = added.get("status", "added")
         picture_id = hashlib.sha256(picture).hexdigest()
+        noise = common.noise_of(found)
         obj.comment = f"quaid {status}: id {picture_id}" + self._tag_note()
+        if noise:  # a blank, error or challenge page: its matches say nothing about the event
+            obj.comment += f"; noise ({noise}): matches not shown"
         self.event.add_object(obj)
+        if noise:
+            return
         matches = [m for m in found.get("matches") or [] if m.get("decision") in ANSWERED]
         for match in [m for m in matches if m.get("id") != picture_id][: self.work.config.top]:
             self.event.add_object(common.match_object(self.work, match, obj.uuid))

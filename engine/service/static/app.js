@@ -158,12 +158,28 @@ async function showResult(result, ms) {
   decision.className = "badge " + result.decision; decision.textContent = result.decision;
   $("elapsed").textContent = `${result.matches.length} match(es), ${Math.round(ms)} ms`;
   $("no-match").hidden = result.matches.length > 0;
+  $("noise-note").hidden = !result.noise;
+  $("noise-note").textContent = result.noise ? noiseText(result.noise) : "";
   const list = $("matches"); list.replaceChildren();
   for (const m of result.matches) {
     const card = matchCard(m, await matchThumbnail(m));
     if (m.reason !== "hashes-only" && state.file) card.append(differencesButton(state.file, m.id));
     list.append(card);
   }
+}
+
+// what a search answer's or a record's "noise" says, in words (engine.noise)
+const NOISE_REASONS = {
+  "marked": "marked as noise by an analyst",
+  "review": "marked as noise in the review queue",
+  "low-information": "too little to tell it from other pictures (a blank, error, challenge or placeholder page)",
+  "matches-noise": "it matches a picture in the noise bank",
+};
+
+function noiseText(noise) {
+  const why = NOISE_REASONS[noise.reason] || noise.reason;
+  return `Noise: ${why}${noise.picture ? ` (${noise.picture.slice(0, 16)})` : ""}. `
+    + "Noise is never tagged or correlated by the MISP and AIL connectors.";
 }
 
 async function addPicture() {
@@ -243,7 +259,10 @@ async function loadReview() {
       el("div", {}, el("div", { text: `distance ${Number(item.distance).toFixed(3)}` }), algorithmTable(item.algorithms),
         el("p", {}, el("button", { class: "accept", type: "button", text: "Same picture (accept)", onclick: () => judge("accepted") }),
           document.createTextNode(" "),
-          el("button", { class: "reject", type: "button", text: "Different (reject)", onclick: () => judge("rejected") }))));
+          el("button", { class: "reject", type: "button", text: "Different (reject)", onclick: () => judge("rejected") }),
+          document.createTextNode(" "),
+          el("button", { class: "noise", type: "button", text: "Noise (blank, error, challenge page)",
+            onclick: () => judge("noise") }))));
     if (item.evidence !== "hashes-only") li.append(await differences(`/api/v1/review/${item.item}/compare`));
     list.append(li);
   }
@@ -280,6 +299,19 @@ async function loadPicture(id) {
     if (!record.hash_only && m.reason !== "hashes-only") card.append(differencesButton(record.id, m.id));
     list.append(card);
   }
+  showNoise(record);
+}
+
+function showNoise(record) {
+  $("picture-noise").textContent = record.noise ? noiseText(record.noise) : "";
+  const button = $("picture-noise-button");
+  button.textContent = record.noise ? "Not noise: report it as a match again" : "Mark as noise";
+  button.onclick = async () => {
+    try {
+      const changed = await api(`/api/v1/pictures/${record.id}/noise`, { method: record.noise ? "DELETE" : "POST" });
+      showNoise(changed); say(changed.noise ? "Marked as noise." : "Taken out of the noise bank.", true);
+    } catch (e) { say("Not changed — " + e.message); }
+  };
 }
 
 // ---- navigation and start ---------------------------------------------------

@@ -1,5 +1,5 @@
 """Idempotent writes into MISP: decision tags, stand-in ``image`` objects, ``similar`` references,
-and the picture's hash where partners look for it.
+the picture's hash where partners look for it, and the phishing tag of a brand look-alike.
 
 Every method first looks in the event as MISP returned it (kept up to date with what this
 run created), and writes only what is missing, so a second run writes nothing. In dry-run
@@ -23,6 +23,11 @@ With ``--attach-diff``, each stand-in object also carries quaid's drawing of wha
 between the two pictures (``GET /api/v1/compare``) as its ``attachment``: it shows both
 pictures, so it is shared exactly as the object is (its attributes inherit the object's
 distribution, the narrowest of the two events').
+
+A picture that looks like a brand's baseline stored in quaid while its event names domains
+that are not all the brand's (quaid's ``phishing-suspected``) gets ``phishing:techniques=
+"fake-website"`` (taxonomy ``phishing`` v5) on its attachment, local unless ``--global-tags``:
+a tag on the event's own attribute, naming nothing of another event.
 
 PyMISP calls and the MISP REST endpoints behind them:
 ``tag`` -> ``POST /tags/attachTagToObject``; ``untag`` -> ``POST /tags/removeTagFromObject``;
@@ -48,6 +53,7 @@ DECISION_TAGS: dict[str, tuple[str, ...]] = {
     "to-review": ('workflow:todo="review"',),
 }
 ALL_DECISION_TAGS = frozenset(tag for tags in DECISION_TAGS.values() for tag in tags)
+PHISHING_TAG = 'phishing:techniques="fake-website"'  # "Adversary controls a fake website to phish..."
 SIMILAR = "similar"  # relationship between two pictures judged the same (MISP relationship list)
 DESCRIBES = "describes"  # from the image object created around a bare attachment, to the attachment
 HASH_TEMPLATE = "cert-pl-phishing"  # misp-objects: the template holding perception's pHash of a page
@@ -134,6 +140,21 @@ class Recorder:
             )
             picture.attribute.add_tag(name)
             self.counts["tags added"] += 1
+
+    def flag_phishing(self, picture: PictureRef) -> None:
+        """:data:`PHISHING_TAG` on the attachment (once): a brand's look outside its domains."""
+        if PHISHING_TAG in {tag.name for tag in picture.attribute.tags}:
+            self.counts["phishing tags already present"] += 1
+            return
+        local = not self.policy.global_tags
+        self._write(
+            picture.event,
+            f"{'local' if local else 'global'} tag {PHISHING_TAG} on attribute {picture.attribute.uuid}",
+            lambda: self.misp.tag(picture.attribute.uuid, PHISHING_TAG, local=local),
+            global_write=not local,
+        )
+        picture.attribute.add_tag(PHISHING_TAG)
+        self.counts["phishing tags added"] += 1
 
     def wrapper(self, picture: PictureRef) -> MISPObject:
         """The image object that describes a bare attachment (created once; names only B's own file)."""

@@ -14,6 +14,11 @@ the key cannot see, or an attachment no longer there, is never named.
 Only events created by the key's organisation are written into (unless the policy says
 otherwise): pulled events and events of other organisations are left as their owners made
 them. The events are read page by page (restSearch ``limit`` / ``page``).
+
+Each picture is searched with the domains its event names (``url``, ``domain``, ``hostname``
+attributes, in objects too): a picture that looks like a brand baseline stored in quaid on
+an event whose domains are not all the brand's is ``phishing-suspected``, and its attachment
+is tagged so (:meth:`Recorder.flag_phishing`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from quaid_misp_sync.recorder import MISPWriteError, Recorder, Target
 
 LOGGER = logging.getLogger("quaid-misp-sync")
 ANSWERED = ("accepted", "to-review")
+# Attribute types naming where a picture was seen (their host is what quaid judges brands by).
+DOMAIN_TYPES = ("url", "domain", "hostname", "domain|ip", "hostname|port")
+MAX_DOMAINS = 50  # hosts sent with one search (quaid refuses more)
 PAGE_SIZE = 20  # events per restSearch page (with their attachments' bytes)
 
 Progress = Callable[[Iterable, str], Iterable]
@@ -119,11 +127,20 @@ def run_sync(
     locations = _Locations(quaid, misp, here)
     for picture in progress([p for p in pictures if p.event.uuid in writable], "search and record"):
         try:
-            matches = _matches(quaid, picture, top)
+            matches = _matches(quaid, picture, top, event_domains(picture.event))
         except ServiceError as exc:
             _fail(counts, picture, exc)
             continue
+        if matches is None:
+            counts["pictures answered as noise (nothing recorded)"] += 1
+            continue
         counts["matches"] += len(matches)
+        if any(m.get("verdict") == "phishing-suspected" for m in matches):
+            counts["pictures phishing-suspected"] += 1
+            try:
+                recorder.flag_phishing(picture)
+            except (MISPWriteError, PyMISPError) as exc:
+                _fail(counts, picture, exc)
         for match in matches:
             for target in locations.targets(match, picture):
                 counts["matches in other events"] += 1
@@ -191,10 +208,37 @@ def _hashes(quaid: QuaidClient, picture: PictureRef, policy: WritePolicy, counts
         _fail(counts, picture, exc)
 
 
-def _matches(quaid: QuaidClient, picture: PictureRef, top: int) -> list[dict]:
+def event_domains(event: MISPEvent) -> list[str]:
+    """The hosts, URLs and domains the event names (``DOMAIN_TYPES``, in objects too; a
+    composite value keeps its first part), without repeats, at most ``MAX_DOMAINS``."""
+    attributes = list(event.attributes) + [a for obj in event.objects for a in obj.attributes]
+    found: list[str] = []
+    for attribute in attributes:
+        if attribute.type not in DOMAIN_TYPES or getattr(attribute, "deleted", False):
+            continue
+        value = str(attribute.value).split("|")[0].strip()
+        if value and value not in found:
+            found.append(value)
+    return found[:MAX_DOMAINS]
+
+
+def _matches(quaid: QuaidClient, picture: PictureRef, top: int, domains: list[str]) -> list[dict] | None:
     """Accepted and to-review matches; the picture's own bytes count as an accepted match
-    (the same file attached to several events), whether or not quaid lists itself."""
-    answer = quaid.search(picture.data, top=top, name=picture.name)
+    (the same file attached to several events), whether or not quaid lists itself. Domains quaid
+    cannot read (a defanged ``hxxp://evil[.]test``) leave the search without them.
+    None when quaid answers the picture as noise (a blank, error, challenge or placeholder page,
+    or a copy of a picture in its noise bank): such pictures tie unrelated events together, so
+    nothing is recorded for them, not even the same file in two events."""
+    try:
+        answer = quaid.search(picture.data, top=top, name=picture.name, domain=domains or None)
+    except ServiceError as exc:
+        if not domains or exc.status != 400:
+            raise
+        LOGGER.info("event %s: quaid refused its domains (%s); searching without them",
+                    picture.event.uuid, exc)
+        answer = quaid.search(picture.data, top=top, name=picture.name)
+    if answer.get("noise"):
+        return None
     matches = [m for m in answer.get("matches") or [] if m.get("decision") in ANSWERED]
     if not any(m.get("id") == picture.picture_id for m in matches):
         matches.append(
