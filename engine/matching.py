@@ -79,9 +79,6 @@ def _verifier_distance(verdict: Verdict) -> float:
 _COSTLY_NAMES = {cls.name for cls in registry.ALGORITHMS if cls.cost >= COSTLY}
 
 
-VOTE_ORDER = {Vote.YES: 0, Vote.MAYBE: 1, Vote.NO: 2}
-
-
 def strongest(comparisons: Iterable[Comparison], yes: float, maybe: float) -> Comparison:
     """Of one pair's comparisons over the query's views (orientations, the page inside a frame): the
     one with the strongest vote, then the smallest distance.
@@ -91,7 +88,7 @@ def strongest(comparisons: Iterable[Comparison], yes: float, maybe: float) -> Co
     alone would keep the weaker vote.
     """
     def key(c: Comparison) -> tuple[int, float]:
-        return VOTE_ORDER[vote_for(c.distance, yes, maybe, c.reason)], c.distance
+        return VOTE_TO_DECISION[vote_for(c.distance, yes, maybe, c.reason)].rank, c.distance
     return min(comparisons, key=key)
 
 

@@ -129,8 +129,8 @@ class Algorithm(ABC):
         then, with ``orientations``, its other orientations (when :attr:`orientable`).
 
         A verifier overrides this to add other views of the query (ORB: the page
-        inside a window frame, at the scale of the page itself). Distances are the
-        smallest over the list.
+        inside a window frame, at the scale of the page itself). A search keeps the
+        view with the strongest vote (:func:`engine.matching.strongest`).
         """
         if orientations and self.orientable:
             return self.extract_orientations(picture)
